@@ -1,0 +1,75 @@
+//! Service errors in AWS's JSON error convention: the `x-amzn-ErrorType` header plus a body with
+//! `__type` and `message`, which is what AWS SDKs parse to raise the matching exception.
+
+use crate::http::{full, Resp};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use skiff_invoker::{InvokerError, ThrottleScope};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AwsError {
+    ResourceNotFound,
+    TooManyRequests,
+    RequestTooLarge,
+    InvalidRequestContent,
+    InvalidParameterValue,
+    Unauthorized,
+    Service,
+}
+
+impl AwsError {
+    fn parts(self) -> (StatusCode, &'static str) {
+        match self {
+            AwsError::ResourceNotFound => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+            AwsError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
+            AwsError::RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException"),
+            AwsError::InvalidRequestContent => {
+                (StatusCode::BAD_REQUEST, "InvalidRequestContentException")
+            }
+            AwsError::InvalidParameterValue => {
+                (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
+            }
+            AwsError::Unauthorized => (StatusCode::UNAUTHORIZED, "UnrecognizedClientException"),
+            AwsError::Service => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),
+        }
+    }
+
+    pub(crate) fn response(self, message: impl Into<String>) -> Resp {
+        self.response_with(message, None)
+    }
+
+    /// `reason` is Lambda's extra `Reason` field (used on throttles).
+    pub(crate) fn response_with(self, message: impl Into<String>, reason: Option<&str>) -> Resp {
+        let (status, type_name) = self.parts();
+        let mut body = serde_json::json!({ "__type": type_name, "message": message.into() });
+        if let Some(reason) = reason {
+            body["Reason"] = reason.into();
+            body["Type"] = "User".into();
+        }
+        let mut resp = Response::new(full(serde_json::to_vec(&body).expect("json")));
+        *resp.status_mut() = status;
+        let headers = resp.headers_mut();
+        headers.insert("x-amzn-ErrorType", HeaderValue::from_static(type_name));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp
+    }
+}
+
+/// Maps an invoker failure onto the AWS error a Lambda client expects.
+pub(crate) fn invoker_error(e: &InvokerError) -> Resp {
+    match e {
+        InvokerError::NotFound(_) => AwsError::ResourceNotFound.response(e.to_string()),
+        InvokerError::Invalid(m) => AwsError::InvalidParameterValue.response(m.clone()),
+        InvokerError::Throttled(scope) => AwsError::TooManyRequests.response_with(
+            "Rate Exceeded.",
+            Some(match scope {
+                ThrottleScope::Function => "ReservedFunctionConcurrentInvocationLimitExceeded",
+                ThrottleScope::Global => "ConcurrentInvocationLimitExceeded",
+            }),
+        ),
+        InvokerError::Storage(_) | InvokerError::Worker(_) => {
+            tracing::error!(error = %e, "service error");
+            AwsError::Service.response(e.to_string())
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Skiff's HTTP front door. One listener serves the Lambda Invoke API, function URLs, the native
+//! control API, logs, metrics and health; every route ends in the invoker.
+
+mod auth;
+mod control_api;
+mod errors;
+mod function_url;
+mod http;
+mod invoke_api;
+mod router;
+mod server;
+
+pub use server::{serve, GatewayOptions};

@@ -1,0 +1,55 @@
+use crate::errors::AwsError;
+use crate::http::{bytes_response, Resp};
+use crate::{auth, control_api, function_url, invoke_api};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use skiff_invoker::Invoker;
+use std::net::SocketAddr;
+
+pub(crate) struct State {
+    pub(crate) invoker: Invoker,
+    pub(crate) token: Option<String>,
+}
+
+/// Dispatches on method and path. Everything but `/healthz` is behind the token, when one is set.
+pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    if path == "/healthz" {
+        return bytes_response(StatusCode::OK, "text/plain", "ok\n");
+    }
+    if !auth::authorized(state.token.as_deref(), req.headers()) {
+        return AwsError::Unauthorized.response("missing or invalid token");
+    }
+    let invoker = &state.invoker;
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method().clone();
+    match (&method, segments.as_slice()) {
+        (&Method::POST, ["2015-03-31", "functions", name, "invocations"]) => {
+            let name = name.to_string();
+            invoke_api::invoke(invoker, &name, req).await
+        }
+        (_, ["fn", name, ..]) => {
+            let name = name.to_string();
+            // Everything after /fn/{name} is the function's own path ("/" when empty).
+            let rest = &path[("/fn/".len() + name.len()).min(path.len())..];
+            let raw_path = if rest.is_empty() { "/".to_string() } else { rest.to_string() };
+            function_url::call(invoker, &name, &raw_path, peer, req).await
+        }
+        (&Method::GET, ["metrics"]) => bytes_response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            invoker.metrics().render(),
+        ),
+        (&Method::GET, ["v1", "functions"]) => control_api::list(invoker),
+        (&Method::PUT, ["v1", "functions", name]) => {
+            let name = name.to_string();
+            control_api::deploy(invoker, &name, req).await
+        }
+        (&Method::GET, ["v1", "functions", name]) => control_api::get(invoker, name),
+        (&Method::DELETE, ["v1", "functions", name]) => control_api::delete(invoker, name).await,
+        (&Method::GET, ["v1", "functions", name, "logs"]) => {
+            control_api::logs(invoker, name, req.uri().query())
+        }
+        _ => AwsError::ResourceNotFound.response(format!("no route for {method} {path}")),
+    }
+}

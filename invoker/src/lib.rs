@@ -1,0 +1,20 @@
+//! The invoker: which functions exist (registry, persisted under the data dir), whether a call
+//! may run now (concurrency limits), running it on the right worker, and what is remembered about
+//! it afterwards (logs, metrics).
+
+mod config;
+mod error;
+mod invoker;
+mod limits;
+mod logs;
+mod metrics;
+mod registry;
+mod store;
+
+pub use config::{
+    validate_name, CodeInfo, DeployRequest, FunctionConfig, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S,
+};
+pub use error::{InvokerError, ThrottleScope};
+pub use invoker::{InvokeResult, Invoker, InvokerOptions};
+pub use logs::LogEntry;
+pub use metrics::Metrics;

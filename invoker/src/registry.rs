@@ -1,0 +1,27 @@
+//! The in-memory view of deployed functions. An entry is immutable once built: a deploy replaces
+//! the whole entry, so a call that already looked one up finishes on the version it found.
+
+use crate::FunctionConfig;
+use skiff_workers::Worker;
+use std::sync::Arc;
+use tokio::sync::{OnceCell, Semaphore};
+
+pub(crate) struct Deployed {
+    pub(crate) config: FunctionConfig,
+    /// Reserved concurrency of this version, if configured.
+    pub(crate) reserved: Option<Arc<Semaphore>>,
+    /// Built at deploy time, or lazily on the first call after a restart (from the compiled
+    /// artifact cache), so start-up does no per-function work.
+    pub(crate) worker: OnceCell<Arc<dyn Worker>>,
+}
+
+impl Deployed {
+    pub(crate) fn new(config: FunctionConfig, worker: Option<Arc<dyn Worker>>) -> Self {
+        let reserved = config.concurrency.map(|n| Arc::new(Semaphore::new(n as usize)));
+        let cell = match worker {
+            Some(w) => OnceCell::new_with(Some(w)),
+            None => OnceCell::new(),
+        };
+        Self { config, reserved, worker: cell }
+    }
+}

@@ -1,0 +1,89 @@
+//! Durable state under the data dir: function configs in a redb database (one transaction per
+//! change, fsync'd on commit) and code blobs in `code/<sha256>` written atomically.
+//!
+//! Invariant: a config is committed only after its code blob is durable, so every stored config
+//! can be served after a crash; a blob without a config is garbage, collected on delete.
+
+use crate::{FunctionConfig, InvokerError};
+use redb::{Database, ReadableTable, TableDefinition};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const FUNCTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("functions");
+
+pub(crate) struct Store {
+    db: Database,
+    code_dir: PathBuf,
+}
+
+impl Store {
+    pub(crate) fn open(data_dir: &Path) -> Result<Self, InvokerError> {
+        let code_dir = data_dir.join("code");
+        std::fs::create_dir_all(&code_dir)?;
+        let db = Database::create(data_dir.join("skiff.redb"))?;
+        let tx = db.begin_write()?;
+        tx.open_table(FUNCTIONS)?;
+        tx.commit()?;
+        Ok(Self { db, code_dir })
+    }
+
+    pub(crate) fn list(&self) -> Result<Vec<FunctionConfig>, InvokerError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(FUNCTIONS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (_, value) = row?;
+            out.push(serde_json::from_slice(value.value())?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn put(&self, config: &FunctionConfig) -> Result<(), InvokerError> {
+        let bytes = serde_json::to_vec(config)?;
+        let tx = self.db.begin_write()?;
+        tx.open_table(FUNCTIONS)?.insert(config.name.as_str(), bytes.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn delete(&self, name: &str) -> Result<(), InvokerError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(FUNCTIONS)?.remove(name)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn code_path(&self, sha256: &str) -> PathBuf {
+        self.code_dir.join(sha256)
+    }
+
+    /// Writes a blob durably (temp file, fsync, rename, fsync dir) unless it is already there.
+    pub(crate) fn write_code(&self, sha256: &str, code: &[u8]) -> Result<(), InvokerError> {
+        let path = self.code_path(sha256);
+        if path.exists() {
+            return Ok(());
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.code_dir)?;
+        tmp.write_all(code)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        std::fs::File::open(&self.code_dir)?.sync_all()?;
+        Ok(())
+    }
+
+    pub(crate) fn read_code(&self, sha256: &str) -> Result<Vec<u8>, InvokerError> {
+        Ok(std::fs::read(self.code_path(sha256))?)
+    }
+
+    /// Removes a blob no stored config refers to any more.
+    pub(crate) fn collect_code(&self, sha256: &str) -> Result<(), InvokerError> {
+        let referenced = self.list()?.iter().any(|f| f.code.sha256() == sha256);
+        if !referenced {
+            match std::fs::remove_file(self.code_path(sha256)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

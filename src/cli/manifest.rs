@@ -1,0 +1,44 @@
+//! `skiff.toml`: a function's deployable definition, paths relative to the manifest's folder.
+//!
+//! ```toml
+//! name = "hello"
+//! wasm = "build/hello.wasm"
+//! memory = 128        # MB
+//! timeout = 3         # seconds
+//! concurrency = 10    # reserved concurrency (optional)
+//! [env]
+//! GREETING = "hi"
+//! ```
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: Option<String>,
+    pub wasm: Option<PathBuf>,
+    pub image: Option<String>,
+    pub memory: Option<u32>,
+    pub timeout: Option<u32>,
+    pub concurrency: Option<u32>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Loads `PATH` (a folder holding `skiff.toml`, or the file itself); relative paths inside are
+/// resolved against the manifest's folder.
+pub fn load(path: &Path) -> anyhow::Result<Manifest> {
+    let file = if path.is_dir() { path.join("skiff.toml") } else { path.to_path_buf() };
+    if !file.exists() {
+        bail!("no manifest at {}", file.display());
+    }
+    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let mut manifest: Manifest =
+        toml::from_str(&text).with_context(|| format!("invalid manifest {}", file.display()))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    manifest.wasm = manifest.wasm.map(|w| if w.is_relative() { dir.join(w) } else { w });
+    Ok(manifest)
+}

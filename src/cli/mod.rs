@@ -1,0 +1,58 @@
+//! Client commands: each talks to a running server over its HTTP API.
+
+pub mod deploy;
+pub mod functions;
+pub mod invoke;
+pub mod logs;
+mod manifest;
+mod table;
+
+use anyhow::{bail, Context};
+use reqwest::blocking::{RequestBuilder, Response};
+
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    pub fn new(url: &str, token: Option<String>) -> anyhow::Result<Self> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(None)
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Self { base: url.trim_end_matches('/').to_string(), token, http })
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        let req = self.http.request(method, format!("{}{}", self.base, path));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    /// Sends a request and turns a service error into a readable message.
+    pub fn send(&self, req: RequestBuilder) -> anyhow::Result<Response> {
+        let resp = req.send().with_context(|| format!("cannot reach the skiff server at {}", self.base))?;
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            let status = resp.status();
+            let body = resp.text().unwrap_or_default();
+            bail!("{}", service_error_message(status, &body));
+        }
+        Ok(resp)
+    }
+}
+
+/// `ResourceNotFoundException: Function not found: x` from an AWS-style error body.
+fn service_error_message(status: reqwest::StatusCode, body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) if v.get("message").is_some() => format!(
+            "{}: {}",
+            v["__type"].as_str().unwrap_or(status.as_str()),
+            v["message"].as_str().unwrap_or_default()
+        ),
+        _ => format!("server answered {status}: {}", body.trim()),
+    }
+}

@@ -1,0 +1,62 @@
+//! `skiff`: the server (`skiff server`) and the CLI client for it, in one binary.
+
+mod cli;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "skiff", version, about = "Self-hosted serverless functions on Wasm and containers")]
+struct Args {
+    /// Server URL for client commands.
+    #[arg(long, global = true, env = "SKIFF_URL", default_value = "http://127.0.0.1:9000")]
+    url: String,
+    /// Shared auth token (client: sent as a bearer token; server: required from clients).
+    #[arg(long, global = true, env = "SKIFF_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform.
+    Server(server::ServerArgs),
+    /// Create or update a function from a skiff.toml manifest or flags.
+    Deploy(cli::deploy::DeployArgs),
+    /// Invoke a function and print its result.
+    Invoke(cli::invoke::InvokeArgs),
+    /// List functions.
+    Ls,
+    /// Show one function.
+    Get { name: String },
+    /// Delete a function.
+    Rm { name: String },
+    /// Show a function's recent invocation logs.
+    Logs(cli::logs::LogsArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let client = || cli::Client::new(&args.url, args.token.clone());
+    let result = match args.command {
+        Command::Server(server_args) => server::run(server_args, args.token.clone()),
+        Command::Deploy(a) => client().and_then(|c| cli::deploy::run(&c, a, args.json)),
+        Command::Invoke(a) => client().and_then(|c| cli::invoke::run(&c, a)),
+        Command::Ls => client().and_then(|c| cli::functions::list(&c, args.json)),
+        Command::Get { name } => client().and_then(|c| cli::functions::get(&c, &name, args.json)),
+        Command::Rm { name } => client().and_then(|c| cli::functions::remove(&c, &name)),
+        Command::Logs(a) => client().and_then(|c| cli::logs::run(&c, a, args.json)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! `skiff server`: the composition root. Opens the invoker on the data dir, binds the gateway,
+//! and runs until SIGINT/SIGTERM, then drains.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use skiff_gateway::GatewayOptions;
+use skiff_invoker::{Invoker, InvokerOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Address to listen on. Non-loopback addresses require --token.
+    #[arg(long, env = "SKIFF_LISTEN", default_value = "127.0.0.1:9000")]
+    listen: SocketAddr,
+    /// Where deployments, code and compiled artifacts are kept.
+    #[arg(long, env = "SKIFF_DATA_DIR", default_value = "./.skiff")]
+    data_dir: PathBuf,
+    /// RabbitMQ URL for asynchronous invocations (embedded queue when absent).
+    #[arg(long, env = "SKIFF_AMQP_URL")]
+    amqp_url: Option<String>,
+    /// Executions allowed at once across all functions; calls beyond it get 429.
+    #[arg(long, env = "SKIFF_MAX_CONCURRENCY", default_value_t = 256)]
+    max_concurrency: u32,
+    /// Seconds in-flight requests may take to finish after a shutdown signal.
+    #[arg(long, default_value_t = 30)]
+    drain_timeout: u64,
+}
+
+pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if !args.listen.ip().is_loopback() && token.is_none() {
+        bail!(
+            "refusing to listen on non-loopback address {} without an auth token (set --token or SKIFF_TOKEN)",
+            args.listen
+        );
+    }
+    if args.max_concurrency == 0 {
+        bail!("--max-concurrency must be at least 1");
+    }
+    if args.amqp_url.is_some() {
+        tracing::warn!("--amqp-url is accepted but not used yet: this build has no asynchronous invocations");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Every running Wasm execution occupies one blocking thread; leave room for file I/O.
+        .max_blocking_threads(args.max_concurrency as usize + 64)
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let invoker = Invoker::open(InvokerOptions {
+            data_dir: args.data_dir.clone(),
+            max_concurrency: args.max_concurrency,
+        })
+        .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        // The first stdout line is the contract tests and scripts wait for.
+        println!("skiff listening on http://{addr}");
+        std::io::stdout().flush()?;
+        tracing::info!(%addr, data_dir = %args.data_dir.display(), functions = invoker.list().len(), "serving");
+        let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout) };
+        skiff_gateway::serve(listener, invoker, options, shutdown_signal()).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,104 @@
+use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Largest result a function may return: Lambda's synchronous response limit.
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+/// Per-invocation log capture. Only the tail is ever shown (4 KB in `X-Amz-Log-Result`, a bounded
+/// buffer for `skiff logs`), so capture is capped to keep a chatty guest from costing the host.
+pub const MAX_LOG_BYTES: usize = 256 * 1024;
+
+/// What a backend needs to know about a function version in order to run it.
+#[derive(Debug, Clone)]
+pub struct ExecutionSpec {
+    pub function: String,
+    pub version: u64,
+    pub memory_mb: u32,
+    pub timeout: Duration,
+    /// The function's configured environment; the Lambda variables are added by the backend.
+    pub env: Vec<(String, String)>,
+}
+
+/// One call of a function.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub payload: Bytes,
+}
+
+/// Lambda's error types for failures of the function itself (as opposed to service errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// The function ran past its timeout and was stopped.
+    Timedout,
+    /// The function needed more memory than its limit allows.
+    OutOfMemory,
+    /// The guest trapped or exited with a non-zero status.
+    Unhandled,
+    /// The guest produced a result larger than [`MAX_RESPONSE_BYTES`].
+    ResponseTooLarge,
+}
+
+impl ErrorType {
+    pub const ALL: [ErrorType; 4] =
+        [ErrorType::Timedout, ErrorType::OutOfMemory, ErrorType::Unhandled, ErrorType::ResponseTooLarge];
+
+    /// The `errorType` string Lambda uses for this failure.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::Timedout => "Sandbox.Timedout",
+            ErrorType::OutOfMemory => "Runtime.OutOfMemory",
+            ErrorType::Unhandled => "Runtime.Unhandled",
+            ErrorType::ResponseTooLarge => "Function.ResponseSizeTooLarge",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionError {
+    pub error_type: ErrorType,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Success(Bytes),
+    Error(FunctionError),
+}
+
+/// The result of one invocation, whatever its outcome.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub outcome: Outcome,
+    /// What the function wrote to its log streams during this invocation (bounded).
+    pub logs: Bytes,
+    /// Time spent executing guest code, including instantiation.
+    pub duration: Duration,
+    /// Present on a cold start: time spent creating the execution environment for this call.
+    pub init_duration: Option<Duration>,
+    /// Peak memory the execution used, in bytes.
+    pub max_memory_bytes: u64,
+}
+
+/// Failures of the platform (not of the guest): these become service errors, never `Unhandled`.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("invalid function code: {0}")]
+    InvalidCode(String),
+    #[error("function code does not satisfy the Wasm ABI: {0}")]
+    Abi(String),
+    #[error("worker failure: {0}")]
+    Internal(String),
+}
+
+pub type WorkerFuture = Pin<Box<dyn Future<Output = Result<Execution, WorkerError>> + Send>>;
+
+/// A deployed function version, ready to run invocations.
+///
+/// Implementations must give every invocation an isolated execution, enforce the spec's memory
+/// and timeout, and never block the caller's async runtime threads. The future may be dropped
+/// (caller gone); the implementation must still release everything it holds.
+pub trait Worker: Send + Sync + 'static {
+    fn invoke(&self, invocation: Invocation) -> WorkerFuture;
+}

@@ -1,0 +1,132 @@
+use crate::WorkerError;
+use std::io::Write;
+use std::path::Path;
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module, Precompiled};
+
+/// Which of the two accepted shapes a guest has (brief §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    /// A WASI preview 1 core module exporting `_start`.
+    Module,
+    /// A WASI preview 2 component in the `wasi:cli/command` world.
+    Component,
+}
+
+/// Compiled guest code, backed by a memory-mapped artifact in the cache when one could be written,
+/// so linear-memory images are copy-on-write and shared by all instances.
+#[derive(Clone)]
+pub enum CompiledCode {
+    Module(Module),
+    Component(Component),
+}
+
+impl CompiledCode {
+    pub fn kind(&self) -> CodeKind {
+        match self {
+            CompiledCode::Module(_) => CodeKind::Module,
+            CompiledCode::Component(_) => CodeKind::Component,
+        }
+    }
+}
+
+pub(crate) fn load_or_compile(
+    engine: &Engine,
+    cache_path: &Path,
+    code: &[u8],
+) -> Result<CompiledCode, WorkerError> {
+    if let Some(compiled) = load_cached(engine, cache_path) {
+        return Ok(compiled);
+    }
+    let binary = to_binary(code)?;
+    let kind = code_kind(&binary)?;
+    let artifact = match kind {
+        CodeKind::Module => engine.precompile_module(&binary),
+        CodeKind::Component => engine.precompile_component(&binary),
+    }
+    .map_err(|e| WorkerError::InvalidCode(format!("{e:#}")))?;
+
+    match write_atomically(cache_path, &artifact) {
+        Ok(()) => load_cached(engine, cache_path).ok_or_else(|| {
+            WorkerError::Internal(format!("cached artifact {} unreadable", cache_path.display()))
+        }),
+        Err(e) => {
+            tracing::warn!(path = %cache_path.display(), error = %e, "cannot cache compiled wasm");
+            deserialize_in_memory(engine, kind, &artifact)
+        }
+    }
+}
+
+/// Returns the cached artifact if it exists and this engine can run it. Anything else (missing,
+/// truncated, another engine's) is treated as a cache miss.
+pub(crate) fn load_cached(engine: &Engine, cache_path: &Path) -> Option<CompiledCode> {
+    let kind = Engine::detect_precompiled_file(cache_path).ok().flatten()?;
+    // SAFETY: deserialization trusts the artifact's machine code. Files under the cache directory
+    // are written only by `write_atomically` from `Engine::precompile_*` output of an engine with
+    // the same compatibility fingerprint (it is part of the file name), and wasmtime re-checks
+    // compatibility in the header before mapping anything.
+    let loaded = unsafe {
+        match kind {
+            Precompiled::Module => Module::deserialize_file(engine, cache_path).map(CompiledCode::Module),
+            Precompiled::Component => {
+                Component::deserialize_file(engine, cache_path).map(CompiledCode::Component)
+            }
+        }
+    };
+    match loaded {
+        Ok(code) => Some(code),
+        Err(e) => {
+            tracing::warn!(path = %cache_path.display(), error = %e, "ignoring unusable cached artifact");
+            None
+        }
+    }
+}
+
+fn deserialize_in_memory(
+    engine: &Engine,
+    kind: CodeKind,
+    artifact: &[u8],
+) -> Result<CompiledCode, WorkerError> {
+    // SAFETY: `artifact` was produced a moment ago by this very engine's precompile_*.
+    let loaded = unsafe {
+        match kind {
+            CodeKind::Module => Module::deserialize(engine, artifact).map(CompiledCode::Module),
+            CodeKind::Component => {
+                Component::deserialize(engine, artifact).map(CompiledCode::Component)
+            }
+        }
+    };
+    loaded.map_err(|e| WorkerError::Internal(format!("loading compiled wasm: {e:#}")))
+}
+
+/// Binary Wasm as is; anything else must be WAT text (handy for small functions and fixtures).
+fn to_binary(code: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, WorkerError> {
+    if code.starts_with(b"\0asm") {
+        return Ok(code.into());
+    }
+    wat::parse_bytes(code).map_err(|e| {
+        let first_line = e.to_string().lines().next().unwrap_or_default().to_string();
+        WorkerError::InvalidCode(format!(
+            "neither a wasm binary (no \\0asm header) nor valid WAT text ({first_line})"
+        ))
+    })
+}
+
+/// Tells a core module from a component by the binary header's version/layer field.
+pub(crate) fn code_kind(binary: &[u8]) -> Result<CodeKind, WorkerError> {
+    match binary {
+        [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Ok(CodeKind::Module),
+        [0, b'a', b's', b'm', _, _, 1, 0, ..] => Ok(CodeKind::Component),
+        [0, b'a', b's', b'm', ..] => Err(WorkerError::InvalidCode("unsupported wasm binary version".into())),
+        _ => Err(WorkerError::InvalidCode("not a wasm binary (bad magic number)".into())),
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

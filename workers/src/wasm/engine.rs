@@ -1,0 +1,159 @@
+use super::artifact::{self, CompiledCode};
+use super::guest::{Linkers, WasmFunction};
+use crate::{ExecutionSpec, WorkerError};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. Timeouts are enforced to within one tick; the check itself costs
+/// the same whatever the tick, so a short tick only costs the ticker thread's wake-ups.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Largest linear memory a guest can have: wasm32's 4 GiB address space. A function configured
+/// with more memory than this still gets at most this much for its Wasm heap.
+const MAX_LINEAR_MEMORY: u64 = 4 << 30;
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Enforce timeouts (epoch interruption) and memory caps (store limiter). Only the limits
+    /// benchmark turns this off, to measure what enforcement costs.
+    pub enforce_limits: bool,
+    /// How many instances may be live at once; sized from the global concurrency limit.
+    pub max_instances: u32,
+    /// Where compiled artifacts are cached, keyed by code hash and engine fingerprint.
+    pub cache_dir: PathBuf,
+}
+
+/// The shared Wasm engine. Cheap to clone.
+#[derive(Clone)]
+pub struct WasmBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    options: EngineOptions,
+    fingerprint: String,
+    linkers: Linkers,
+    _ticker: Option<EpochTicker>,
+}
+
+impl WasmBackend {
+    pub fn new(options: EngineOptions) -> Result<Self, WorkerError> {
+        let engine = Engine::new(&engine_config(&options)?)
+            .map_err(|e| WorkerError::Internal(format!("creating wasm engine: {e:#}")))?;
+        std::fs::create_dir_all(&options.cache_dir).map_err(|e| {
+            WorkerError::Internal(format!("creating {}: {e}", options.cache_dir.display()))
+        })?;
+        let fingerprint = engine_fingerprint(&engine);
+        let linkers = Linkers::new(&engine)?;
+        let ticker = options.enforce_limits.then(|| EpochTicker::start(engine.clone()));
+        Ok(Self { inner: Arc::new(Inner { engine, options, fingerprint, linkers, _ticker: ticker }) })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn linkers(&self) -> &Linkers {
+        &self.inner.linkers
+    }
+
+    pub fn enforces_limits(&self) -> bool {
+        self.inner.options.enforce_limits
+    }
+
+    /// Compiles `code` (or loads it from the on-disk cache) without instantiating anything.
+    /// This is the validation step of a deploy: code that fails here is never stored.
+    /// CPU-heavy for large modules: call it from a blocking context.
+    pub fn compile(&self, code_hash: &str, code: &[u8]) -> Result<CompiledCode, WorkerError> {
+        artifact::load_or_compile(&self.inner.engine, &self.cache_path(code_hash), code)
+    }
+
+    /// Loads a previously compiled artifact from the cache, if present and compatible.
+    pub fn load_cached(&self, code_hash: &str) -> Option<CompiledCode> {
+        artifact::load_cached(&self.inner.engine, &self.cache_path(code_hash))
+    }
+
+    /// Builds the per-version template: links WASI and checks the guest's ABI.
+    pub fn prepare(
+        &self,
+        spec: ExecutionSpec,
+        code: &CompiledCode,
+    ) -> Result<WasmFunction, WorkerError> {
+        WasmFunction::new(self.clone(), spec, code)
+    }
+
+    fn cache_path(&self, code_hash: &str) -> PathBuf {
+        self.inner.options.cache_dir.join(format!("{code_hash}-{}.cwasm", self.inner.fingerprint))
+    }
+}
+
+fn engine_config(options: &EngineOptions) -> Result<Config, WorkerError> {
+    let mut pool = PoolingAllocationConfig::default();
+    let instances = options.max_instances.max(1);
+    // A component (e.g. a componentize-py guest) holds several core instances, memories and
+    // tables; budget for a handful per live instance.
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 8)
+        .total_memories(instances * 4)
+        .total_tables(instances * 8)
+        .total_stacks(instances)
+        .max_memory_size(MAX_LINEAR_MEMORY as usize)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(16)
+        .max_tables_per_component(64)
+        .max_tables_per_module(8)
+        .table_elements(1 << 17)
+        .max_core_instance_size(4 << 20)
+        .max_component_instance_size(4 << 20)
+        // Keep a few warm slots so a hot function reuses its already-faulted-in pages.
+        .max_unused_warm_slots(instances.min(64));
+
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .epoch_interruption(options.enforce_limits)
+        .memory_init_cow(true)
+        .parallel_compilation(true)
+        .wasm_component_model(true);
+    Ok(config)
+}
+
+/// Names the engine settings a compiled artifact depends on, so a cache entry made by another
+/// wasmtime version or configuration is never even tried.
+fn engine_fingerprint(engine: &Engine) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Advances the engine's epoch on a dedicated thread; stops when dropped.
+struct EpochTicker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("skiff-epoch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,13 @@
+//! The Wasm backend: one shared wasmtime [`Engine`](wasmtime::Engine) with the pooling allocator,
+//! compiled artifacts cached on disk, and a pre-instantiated template per function version from
+//! which every invocation gets a fresh instance.
+
+mod artifact;
+mod engine;
+mod guest;
+mod limiter;
+mod run;
+
+pub use artifact::{CodeKind, CompiledCode};
+pub use engine::{EngineOptions, WasmBackend};
+pub use guest::WasmFunction;
