@@ -1,0 +1,206 @@
+//! Starts the real `skiff` binary on 127.0.0.1:0 with its own data dir, and talks to it over HTTP
+//! and through the CLI.
+#![allow(dead_code)]
+
+use reqwest::blocking::{Client, Response};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_skiff");
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/fixtures").join(format!("{name}.wat"))
+}
+
+/// An example function's build output; the test command builds them before running tests.
+pub fn example(dir: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("functions").join(dir).join("build/hello.wasm");
+    assert!(path.exists(), "{} is missing: run scripts/build-functions.sh (scripts/test.sh does)", path.display());
+    path
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    stderr_log: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    http: Client,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut server = Self::start_in(&data_dir, args);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts a server on an existing data dir (to test restarts). The caller owns the dir.
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> Self {
+        Self::try_start_in(data_dir, args).expect("server did not start")
+    }
+
+    pub fn try_start_in(data_dir: &Path, args: &[&str]) -> Result<Self, String> {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let stderr_log = data_dir.with_extension(format!("stderr-{}.log", std::process::id() ^ rand_u32()));
+        let mut child = Command::new(BIN)
+            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env_remove("SKIFF_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_log).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut first = String::new();
+            let mut reader = BufReader::new(stdout);
+            let _ = reader.read_line(&mut first);
+            let _ = tx.send(first);
+            // Keep draining so the server never blocks on a full pipe.
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let Some(url) = line.trim().strip_prefix("skiff listening on ").map(str::to_string) else {
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(&stderr_log).unwrap_or_default());
+        };
+        Ok(Self {
+            child: Some(child),
+            url,
+            data_dir: data_dir.to_path_buf(),
+            stderr_log,
+            _tmp: None,
+            http: Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+        })
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    pub fn http(&self) -> &Client {
+        &self.http
+    }
+
+    /// `PUT /v1/functions/{name}` with the given code file and settings.
+    pub fn deploy(&self, name: &str, code: Option<&Path>, settings: Value) -> Response {
+        use base64::Engine as _;
+        let mut body = settings;
+        if let Some(path) = code {
+            body["wasm_base64"] =
+                base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap()).into();
+        }
+        self.http.put(format!("{}/v1/functions/{name}", self.url)).json(&body).send().unwrap()
+    }
+
+    /// Deploys a WAT fixture and asserts it worked.
+    pub fn deploy_fixture(&self, name: &str, fixture_name: &str, settings: Value) -> Value {
+        let resp = self.deploy(name, Some(&fixture(fixture_name)), settings);
+        let status = resp.status();
+        let body: Value = resp.json().unwrap();
+        assert!(status.is_success(), "deploy {name} failed: {status} {body}");
+        body
+    }
+
+    /// Invokes through the Lambda Invoke API.
+    pub fn invoke(&self, name: &str, payload: impl Into<reqwest::blocking::Body>) -> Response {
+        self.invoke_with(name, payload, &[])
+    }
+
+    pub fn invoke_with(
+        &self,
+        name: &str,
+        payload: impl Into<reqwest::blocking::Body>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self
+            .http
+            .post(format!("{}/2015-03-31/functions/{name}/invocations", self.url))
+            .body(payload);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().unwrap()
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.http.get(format!("{}{path}", self.url)).send().unwrap()
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_stdin(args, None)
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("SKIFF_URL", &self.url)
+            .env_remove("SKIFF_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(data) = stdin {
+            input.write_all(data).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        signal(&child, "TERM");
+        child.wait().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.stderr_log);
+    }
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+fn rand_u32() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+}
+
+/// The parsed body of a response, with its status for assertion messages.
+pub fn json_body(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })))
+}

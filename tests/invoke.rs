@@ -1,0 +1,224 @@
+//! Invocation semantics through the Lambda Invoke API, against the real server.
+
+mod common;
+
+use base64::Engine as _;
+use common::{json_body, Server};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+#[test]
+fn echo_returns_the_event_with_lambda_headers_and_a_cold_start_only_first() {
+    let server = Server::start();
+    server.deploy_fixture("echo", "echo", json!({}));
+    let first = server.invoke("echo", r#"{"hello":"world"}"#);
+    assert_eq!(first.status(), 200);
+    let h = first.headers().clone();
+    assert_eq!(h["x-amz-executed-version"], "1");
+    assert!(h.contains_key("x-amzn-requestid"));
+    assert!(!h.contains_key("x-amz-function-error"));
+    assert!(h.contains_key("x-skiff-init-duration-ms"), "first call is a cold start");
+    assert_eq!(first.text().unwrap(), r#"{"hello":"world"}"#);
+
+    let second = server.invoke("echo", "[1,2,3]");
+    assert!(!second.headers().contains_key("x-skiff-init-duration-ms"), "second call is warm");
+    assert_eq!(second.text().unwrap(), "[1,2,3]");
+}
+
+#[test]
+fn a_spinning_function_is_stopped_at_its_timeout_and_the_server_stays_healthy() {
+    let server = Server::start();
+    server.deploy_fixture("spin", "spin", json!({ "timeout_s": 1 }));
+    // Blocked in a host call rather than in guest code: the wall-clock backstop must stop it.
+    server.deploy_fixture("sleep", "sleep", json!({ "timeout_s": 1 }));
+    server.deploy_fixture("echo", "echo", json!({}));
+    for name in ["spin", "sleep"] {
+        let started = Instant::now();
+        let resp = server.invoke(name, "{}");
+        let elapsed = started.elapsed();
+        assert_eq!(resp.headers()["x-amz-function-error"], "Unhandled");
+        let (status, body) = json_body(resp);
+        assert_eq!(status, 200);
+        assert_eq!(body["errorType"], "Sandbox.Timedout");
+        assert_eq!(body["errorMessage"], "Task timed out after 1.00 seconds");
+        assert!(elapsed >= Duration::from_secs(1), "{name} stopped early: {elapsed:?}");
+        assert!(elapsed < Duration::from_millis(1500), "{name} stopped late: {elapsed:?}");
+    }
+    assert_eq!(server.get("/healthz").status(), 200);
+    assert_eq!(server.invoke("echo", "1").text().unwrap(), "1");
+}
+
+#[test]
+fn memory_grows_under_the_limit_and_fails_as_out_of_memory_over_it() {
+    let server = Server::start();
+    server.deploy_fixture("grow", "grow", json!({ "memory_mb": 128 }));
+    let ok = server.invoke("grow", "64");
+    assert!(!ok.headers().contains_key("x-amz-function-error"));
+    assert_eq!(ok.text().unwrap(), r#"{"grown":true}"#);
+
+    let over = server.invoke_with("grow", "200", &[("X-Amz-Log-Type", "Tail")]);
+    assert_eq!(over.headers()["x-amz-function-error"], "Unhandled");
+    let (_, body) = json_body(over);
+    assert_eq!(body["errorType"], "Runtime.OutOfMemory");
+    assert!(body["errorMessage"].as_str().unwrap().contains("128 MB"), "{body}");
+
+    // The cap follows the configuration: the same request fits in 256 MB.
+    server.deploy("grow", None, json!({ "memory_mb": 256 }));
+    let fits = server.invoke("grow", "200");
+    assert!(!fits.headers().contains_key("x-amz-function-error"));
+    assert_eq!(server.get("/healthz").status(), 200);
+}
+
+#[test]
+fn a_trap_reports_its_stderr_in_the_error_and_the_tail_log() {
+    let server = Server::start();
+    server.deploy_fixture("trap", "trap", json!({}));
+    server.deploy_fixture("exit", "exit", json!({}));
+    let resp = server.invoke_with("trap", "{}", &[("X-Amz-Log-Type", "Tail")]);
+    assert_eq!(resp.headers()["x-amz-function-error"], "Unhandled");
+    let log = resp.headers()["x-amz-log-result"].to_str().unwrap().to_string();
+    let log = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(log).unwrap()).unwrap();
+    let (_, body) = json_body(resp);
+    assert_eq!(body["errorType"], "Runtime.Unhandled");
+    let message = body["errorMessage"].as_str().unwrap();
+    assert!(message.contains("unreachable"), "{message}");
+    assert!(message.contains("panic: the widget is broken"), "{message}");
+    assert!(log.contains("panic: the widget is broken"), "{log}");
+    assert!(log.starts_with("START RequestId: ") && log.contains("REPORT RequestId: "), "{log}");
+
+    let (_, body) = json_body(server.invoke("exit", "{}"));
+    assert_eq!(body["errorType"], "Runtime.Unhandled");
+    assert!(body["errorMessage"].as_str().unwrap().starts_with("exit status 3; stderr: fatal: bad input"));
+}
+
+#[test]
+fn reserved_concurrency_throttles_parallel_calls_with_429_and_releases_after() {
+    let server = Server::start();
+    server.deploy_fixture("slow", "slow", json!({ "concurrency": 1 }));
+    std::thread::scope(|s| {
+        let busy = s.spawn(|| server.invoke("slow", "{}").text().unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        let throttled = server.invoke("slow", "{}");
+        assert_eq!(throttled.status(), 429);
+        assert_eq!(throttled.headers()["x-amzn-errortype"], "TooManyRequestsException");
+        let (_, body) = json_body(throttled);
+        assert_eq!(body["Reason"], "ReservedFunctionConcurrentInvocationLimitExceeded");
+        assert_eq!(busy.join().unwrap(), r#""slow""#);
+    });
+    assert_eq!(server.invoke("slow", "{}").status(), 200, "permit released after the call");
+    let metrics = server.get("/metrics").text().unwrap();
+    assert!(metrics.contains(r#"skiff_throttles_total{function="slow",scope="function"} 1"#), "{metrics}");
+}
+
+#[test]
+fn the_global_limit_throttles_across_functions() {
+    let server = Server::start_with(&["--max-concurrency", "1"]);
+    server.deploy_fixture("slow", "slow", json!({}));
+    server.deploy_fixture("echo", "echo", json!({}));
+    std::thread::scope(|s| {
+        let busy = s.spawn(|| server.invoke("slow", "{}").status());
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, body) = json_body(server.invoke("echo", "{}"));
+        assert_eq!(status, 429);
+        assert_eq!(body["Reason"], "ConcurrentInvocationLimitExceeded");
+        assert_eq!(busy.join().unwrap(), 200);
+    });
+}
+
+#[test]
+fn a_preview2_python_component_runs() {
+    let server = Server::start();
+    let resp = server.deploy("hello-py", Some(&common::example("hello-py")), json!({ "memory_mb": 256 }));
+    let (status, config) = json_body(resp);
+    assert_eq!(status, 201, "{config}");
+    assert_eq!(config["code"]["format"], "component");
+    let (status, body) = json_body(server.invoke("hello-py", r#"{"name":"Ada","items":[1,2,3]}"#));
+    assert_eq!(status, 200);
+    assert_eq!(body["message"], "Hello from Python, Ada!");
+    assert_eq!(body["function"], "hello-py");
+    assert_eq!(body["reversed"], json!([3, 2, 1]));
+}
+
+#[test]
+fn the_c_example_sees_its_environment() {
+    let server = Server::start();
+    let resp = server.deploy(
+        "hello-c",
+        Some(&common::example("hello-c")),
+        json!({ "memory_mb": 256, "env": { "GREETING": "Ahoy" } }),
+    );
+    assert_eq!(resp.status(), 201);
+    let (_, body) = json_body(server.invoke("hello-c", r#"{"name":"Ada"}"#));
+    assert_eq!(body, json!({ "message": "Ahoy, Ada!", "function": "hello-c", "memory_mb": "256" }));
+}
+
+#[test]
+fn bad_invocations_get_aws_errors() {
+    let server = Server::start();
+    server.deploy_fixture("echo", "echo", json!({}));
+    let cases: Vec<(reqwest::blocking::Response, u16, &str)> = vec![
+        (server.invoke("missing", "{}"), 404, "ResourceNotFoundException"),
+        (server.invoke("echo", "{not json"), 400, "InvalidRequestContentException"),
+        (server.invoke("echo", vec![b' '; 6 * 1024 * 1024 + 1]), 413, "RequestTooLargeException"),
+        (server.invoke_with("echo", "{}", &[("X-Amz-Invocation-Type", "Sideways")]), 400, "InvalidParameterValueException"),
+        (server.invoke("echo:7", "{}"), 404, "ResourceNotFoundException"),
+    ];
+    for (resp, status, error_type) in cases {
+        assert_eq!(resp.headers()["x-amzn-errortype"], error_type);
+        let (got, body) = json_body(resp);
+        assert_eq!(got, status, "{body}");
+        assert_eq!(body["__type"], error_type);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // A payload right at the limit is accepted.
+    let mut big = vec![b' '; 6 * 1024 * 1024 - 2];
+    big.extend_from_slice(b"{}");
+    assert_eq!(server.invoke("echo", big).status(), 200);
+    let dry = server.invoke_with("echo", "{}", &[("X-Amz-Invocation-Type", "DryRun")]);
+    assert_eq!(dry.status(), 204);
+}
+
+#[test]
+fn function_urls_map_http_to_payload_v2_and_back() {
+    let server = Server::start();
+    server.deploy_fixture("echo", "echo", json!({}));
+    server.deploy_fixture("respond", "respond", json!({}));
+    let event: Value = server
+        .http()
+        .post(format!("{}/fn/echo/orders/42?x=1&x=2&y=3", server.url))
+        .header("cookie", "a=1; b=2")
+        .header("content-type", "application/json")
+        .body(r#"{"item":"tea"}"#)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(event["version"], "2.0");
+    assert_eq!(event["rawPath"], "/orders/42");
+    assert_eq!(event["rawQueryString"], "x=1&x=2&y=3");
+    assert_eq!(event["queryStringParameters"], json!({ "x": "1,2", "y": "3" }));
+    assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
+    assert_eq!(event["requestContext"]["http"]["method"], "POST");
+    assert_eq!(event["requestContext"]["http"]["sourceIp"], "127.0.0.1");
+    assert_eq!(event["body"], r#"{"item":"tea"}"#);
+    assert_eq!(event["isBase64Encoded"], false);
+
+    let binary: Value = server
+        .http()
+        .put(format!("{}/fn/echo", server.url))
+        .header("content-type", "application/octet-stream")
+        .body(vec![0u8, 159, 146, 150])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(binary["rawPath"], "/");
+    assert_eq!(binary["isBase64Encoded"], true);
+    assert_eq!(binary["body"], base64::engine::general_purpose::STANDARD.encode([0u8, 159, 146, 150]));
+
+    let resp = server.get("/fn/respond/anything");
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["x-skiff"], "yes");
+    assert_eq!(resp.headers()["set-cookie"], "session=abc; Path=/");
+    assert_eq!(resp.text().unwrap(), "created");
+}
