@@ -60,7 +60,7 @@ impl Metrics {
         )
         .expect("valid metric");
         let concurrent_total = IntGauge::new(
-            "skiff_concurrent_executions_total",
+            "skiff_executions_in_progress",
             "Executions in progress across all functions.",
         )
         .expect("valid metric");

@@ -1,0 +1,201 @@
+//! Control plane, persistence, shutdown, metrics and security defaults, against the real server.
+
+mod common;
+
+use common::{json_body, Server};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn list_names(server: &Server) -> Vec<String> {
+    let (_, body) = json_body(server.get("/v1/functions"));
+    body["functions"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect()
+}
+
+fn files_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn bad_deploys_are_refused_with_the_reason_and_store_nothing() {
+    let server = Server::start();
+    let garbage = server.data_dir.join("garbage.wasm");
+    std::fs::write(&garbage, b"\x00asm\x01\x00\x00\x00garbage").unwrap();
+    let echo = common::fixture("echo");
+    let no_start = common::fixture("no-start");
+    let cases: Vec<(&str, Option<&std::path::Path>, Value, &str)> = vec![
+        ("bad-wasm", Some(&garbage), json!({}), "invalid wasm"),
+        ("no-start", Some(&no_start), json!({}), "_start"),
+        ("bad.name", Some(&echo), json!({}), "[A-Za-z0-9_-]{1,64}"),
+        ("low-mem", Some(&echo), json!({ "memory_mb": 64 }), "between 128 and 10240"),
+        ("long", Some(&echo), json!({ "timeout_s": 901 }), "between 1 and 900"),
+        ("zero", Some(&echo), json!({ "concurrency": 0 }), "at least 1"),
+        ("reserved-env", Some(&echo), json!({ "env": { "AWS_LAMBDA_FUNCTION_NAME": "x" } }), "reserved"),
+        ("no-code", None, json!({}), "code is required"),
+        ("typo", Some(&echo), json!({ "memroy_mb": 256 }), "unknown field"),
+    ];
+    for (name, code, settings, reason) in cases {
+        let (status, body) = json_body(server.deploy(name, code, settings));
+        assert_eq!(status, 400, "{name}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{name}: {message:?} lacks {reason:?}");
+    }
+    let (status, _) = json_body(server.deploy(&"x".repeat(65), Some(&echo), json!({})));
+    assert_eq!(status, 400);
+    assert!(list_names(&server).is_empty());
+    assert_eq!(files_in(&server.data_dir.join("code")), 0, "no code blob may be stored");
+
+    // A bad update leaves the existing version serving, unchanged.
+    server.deploy_fixture("echo", "echo", json!({ "memory_mb": 256 }));
+    let (status, _) = json_body(server.deploy("echo", Some(&garbage), json!({ "memory_mb": 512 })));
+    assert_eq!(status, 400);
+    let (_, config) = json_body(server.get("/v1/functions/echo"));
+    assert_eq!((config["version"].as_u64(), config["memory_mb"].as_u64()), (Some(1), Some(256)));
+    assert_eq!(server.invoke("echo", "7").text().unwrap(), "7");
+}
+
+#[test]
+fn deployments_survive_a_restart_without_recompiling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_in(&data, &[]);
+    server.deploy_fixture("echo", "echo", json!({ "env": { "MODE": "test" }, "concurrency": 3 }));
+    server.deploy_fixture("trap", "trap", json!({}));
+    assert!(server.stop().success());
+    let compiled: Vec<_> = std::fs::read_dir(data.join("compiled")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(compiled.len(), 2);
+    let mtimes: Vec<_> = compiled.iter().map(|p| std::fs::metadata(p).unwrap().modified().unwrap()).collect();
+
+    let server = Server::start_in(&data, &[]);
+    assert_eq!(list_names(&server), ["echo", "trap"]);
+    let (_, config) = json_body(server.get("/v1/functions/echo"));
+    assert_eq!(config["env"], json!({ "MODE": "test" }));
+    assert_eq!(config["concurrency"], 3);
+    let first = server.invoke("echo", r#""after restart""#);
+    assert!(first.headers().contains_key("x-skiff-init-duration-ms"), "first call after restart is cold");
+    assert_eq!(first.text().unwrap(), r#""after restart""#);
+    assert!(!server.stderr().contains("not cached; compiling"), "{}", server.stderr());
+    let after: Vec<_> = compiled.iter().map(|p| std::fs::metadata(p).unwrap().modified().unwrap()).collect();
+    assert_eq!(mtimes, after, "cached artifacts were rewritten");
+}
+
+#[test]
+fn a_lost_artifact_cache_is_rebuilt_from_the_stored_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_in(&data, &[]);
+    server.deploy_fixture("echo", "echo", json!({}));
+    server.stop();
+    std::fs::remove_dir_all(data.join("compiled")).unwrap();
+    let server = Server::start_in(&data, &[]);
+    assert_eq!(server.invoke("echo", "1").text().unwrap(), "1");
+    assert!(server.stderr().contains("not cached; compiling"));
+}
+
+#[test]
+fn an_update_is_atomic_and_calls_in_flight_finish_on_the_old_code() {
+    let server = Server::start();
+    server.deploy_fixture("swap", "slow", json!({}));
+    std::thread::scope(|s| {
+        let in_flight = s.spawn(|| server.invoke("swap", "{}").text().unwrap());
+        std::thread::sleep(Duration::from_millis(150));
+        let config = server.deploy_fixture("swap", "echo", json!({ "memory_mb": 256 }));
+        assert_eq!(config["version"], 2);
+        assert_eq!(server.invoke("swap", r#""new""#).text().unwrap(), r#""new""#);
+        assert_eq!(in_flight.join().unwrap(), r#""slow""#, "in-flight call ran on the old code");
+    });
+    // Only the current code is kept.
+    assert_eq!(files_in(&server.data_dir.join("code")), 1);
+}
+
+#[test]
+fn delete_removes_the_function_and_its_code() {
+    let server = Server::start();
+    server.deploy_fixture("echo", "echo", json!({}));
+    server.deploy_fixture("echo2", "echo", json!({}));
+    assert_eq!(files_in(&server.data_dir.join("code")), 1, "same code is stored once");
+    let del = server.http().delete(format!("{}/v1/functions/echo", server.url)).send().unwrap();
+    assert_eq!(del.status(), 204);
+    assert_eq!(files_in(&server.data_dir.join("code")), 1, "still used by echo2");
+    assert_eq!(server.invoke("echo", "{}").status(), 404);
+    server.http().delete(format!("{}/v1/functions/echo2", server.url)).send().unwrap();
+    assert_eq!(files_in(&server.data_dir.join("code")), 0);
+    let again = server.http().delete(format!("{}/v1/functions/echo2", server.url)).send().unwrap();
+    assert_eq!(again.status(), 404);
+}
+
+#[test]
+fn shutdown_drains_calls_in_flight() {
+    let server = Server::start();
+    server.deploy_fixture("slow", "slow", json!({}));
+    let url = server.url.clone();
+    let call = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(format!("{url}/2015-03-31/functions/slow/invocations"))
+            .body("{}")
+            .send()
+            .map(|r| (r.status().as_u16(), r.text().unwrap_or_default()))
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let status = server.stop();
+    assert!(status.success(), "server exit: {status:?}");
+    assert_eq!(call.join().unwrap().unwrap(), (200, r#""slow""#.to_string()));
+}
+
+#[test]
+fn metrics_pass_promtool_and_count_invocations() {
+    let server = Server::start();
+    server.deploy_fixture("echo", "echo", json!({}));
+    server.deploy_fixture("trap", "trap", json!({}));
+    server.invoke("echo", "{}");
+    server.invoke("echo", "{}");
+    server.invoke("trap", "{}");
+    let text = server.get("/metrics").text().unwrap();
+    for expected in [
+        r#"skiff_invocations_total{function="echo",outcome="success"} 2"#,
+        r#"skiff_invocations_total{function="trap",outcome="Runtime.Unhandled"} 1"#,
+        r#"skiff_cold_starts_total{function="echo"} 1"#,
+        r#"skiff_invocation_duration_seconds_count{function="echo"} 2"#,
+        "skiff_functions_deployed 2",
+        "skiff_executions_in_progress 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    let metrics_file = server.data_dir.join("metrics.txt");
+    std::fs::write(&metrics_file, &text).unwrap();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < '{}'", metrics_file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "promtool (installed by scripts/install-deps.sh) rejected the metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn non_loopback_listen_needs_a_token_and_the_token_is_enforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let refused = std::process::Command::new(common::BIN)
+        .args(["server", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(tmp.path())
+        .env_remove("SKIFF_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("without an auth token"));
+
+    let server = Server::start_with(&["--token", "s3cret"]);
+    assert_eq!(server.get("/healthz").status(), 200);
+    let (status, body) = json_body(server.get("/v1/functions"));
+    assert_eq!((status, body["__type"].as_str()), (401, Some("UnrecognizedClientException")));
+    let authed = server.http().get(format!("{}/v1/functions", server.url)).bearer_auth("s3cret").send().unwrap();
+    assert_eq!(authed.status(), 200);
+    let cli = std::process::Command::new(common::BIN)
+        .args(["ls", "--url", &server.url, "--token", "s3cret"])
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+}
