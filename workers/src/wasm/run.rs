@@ -6,6 +6,8 @@ use super::guest::{P1State, P2State, Template, WasmFunction};
 use crate::{ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError};
 use crate::{MAX_LOG_BYTES, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
+use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use super::limiter::MemoryCap;
@@ -109,15 +111,33 @@ fn arm_limits<T: 'static>(
 
 /// Runs the guest, bounded by the wall-clock deadline as a backstop to epoch interruption (which
 /// stops guest code, but not a guest parked in a host call such as a sleep).
+///
+/// The timer is armed only once the guest actually parks (the run future returns `Pending`):
+/// guest code itself never yields (epoch expiry traps rather than yields), so a call that never
+/// blocks in the host finishes on its first poll and pays for no timer at all.
 async fn with_deadline(
     enforce: bool,
     timeout: Duration,
-    run: impl std::future::Future<Output = wasmtime::Result<()>>,
+    run: impl Future<Output = wasmtime::Result<()>>,
 ) -> Ended {
     let result = if enforce {
-        match tokio::time::timeout(timeout + 2 * EPOCH_TICK, run).await {
-            Ok(result) => result,
-            Err(_) => return Ended::Deadline,
+        let deadline = tokio::time::Instant::now() + timeout + 2 * EPOCH_TICK;
+        let mut run = std::pin::pin!(run);
+        let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let raced = std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = run.as_mut().poll(cx) {
+                return Poll::Ready(Some(result));
+            }
+            let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match raced {
+            Some(result) => result,
+            None => return Ended::Deadline,
         }
     } else {
         run.await

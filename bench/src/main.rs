@@ -1,0 +1,51 @@
+//! `skiff-bench`: each benchmark runs Skiff and its baseline in the same run on the same machine
+//! and reports the ratio. See BENCHMARKS.md for the commands and the recorded results.
+
+mod hello;
+mod limits;
+mod load;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Seconds each load phase runs.
+    #[arg(long, default_value_t = 5, global = true)]
+    seconds: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every benchmark below, in order.
+    All,
+    /// No-op Wasm sync invoke through the gateway vs a bare hyper hello-world server.
+    Invoke,
+    /// First-invoke latency of freshly deployed, precompiled functions.
+    FirstInvoke,
+    /// Cost of epoch interruption + memory limiter (on vs off) in the Wasm worker.
+    Limits,
+    /// Internal: the bare hyper baseline server.
+    #[command(hide = true)]
+    HelloServer,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let phase = Duration::from_secs(args.seconds);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match args.command.unwrap_or(Command::All) {
+        Command::HelloServer => rt.block_on(hello::serve()),
+        Command::Invoke => rt.block_on(server::invoke_throughput(phase)),
+        Command::FirstInvoke => rt.block_on(server::first_invoke()),
+        Command::Limits => rt.block_on(limits::run(phase)),
+        Command::All => rt.block_on(async {
+            server::invoke_throughput(phase).await?;
+            server::first_invoke().await?;
+            limits::run(phase).await
+        }),
+    }
+}

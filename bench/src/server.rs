@@ -1,0 +1,131 @@
+//! Benchmarks through the real gateway: the `skiff` release binary as a child process.
+
+use crate::load::{self, ms};
+use anyhow::{bail, Context};
+use base64::Engine as _;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process that printed `... listening on http://ADDR` as its first line.
+struct Spawned {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(cmd: &mut Command) -> anyhow::Result<Spawned> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().context("spawning")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+    let Some((_, addr)) = line.trim().split_once("listening on http://") else {
+        bail!("unexpected first line {line:?}");
+    };
+    Ok(Spawned { addr: addr.to_string(), child })
+}
+
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    if !path.exists() {
+        bail!("{} not found: run `cargo build --release` first", path.display());
+    }
+    Ok(path)
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions/fixtures").join(format!("{name}.wat"))
+}
+
+struct Skiff {
+    proc: Spawned,
+    _data: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Skiff {
+    fn start() -> anyhow::Result<Self> {
+        let data = tempfile::tempdir()?;
+        let proc = spawn(
+            Command::new(sibling("skiff")?)
+                .args(["server", "--listen", "127.0.0.1:0", "--max-concurrency", "512", "--data-dir"])
+                .arg(data.path())
+                .env("SKIFF_LOG", "warn"),
+        )?;
+        Ok(Self { proc, _data: data, http: reqwest::Client::new() })
+    }
+
+    async fn deploy(&self, name: &str, fixture_name: &str) -> anyhow::Result<()> {
+        let code = std::fs::read(fixture(fixture_name))?;
+        let body = json!({ "wasm_base64": base64::engine::general_purpose::STANDARD.encode(code) });
+        let resp = self.http.put(format!("http://{}/v1/functions/{name}", self.proc.addr)).json(&body).send().await?;
+        if !resp.status().is_success() {
+            bail!("deploy failed: {}", resp.text().await?);
+        }
+        Ok(())
+    }
+}
+
+pub async fn invoke_throughput(phase: Duration) -> anyhow::Result<()> {
+    let hello = spawn(Command::new(std::env::current_exe()?).arg("hello-server"))?;
+    let skiff = Skiff::start()?;
+    skiff.deploy("noop", "noop").await?;
+    let invoke_path = "/2015-03-31/functions/noop/invocations";
+    println!("## No-op Wasm sync invoke through the gateway vs bare hyper ({}s per phase)\n", phase.as_secs());
+    println!("| connections | target | req/s | p50 | p99 | errors |");
+    println!("|---|---|---|---|---|---|");
+    for connections in [1, 32] {
+        // Warm both up so neither pays first-connection or first-call costs in the measurement.
+        load::run(&hello.addr, "/", b"{}", connections, Duration::from_millis(500)).await?;
+        load::run(&skiff.proc.addr, invoke_path, b"{}", connections, Duration::from_millis(500)).await?;
+        let base = load::run(&hello.addr, "/", b"{}", connections, phase).await?;
+        let ours = load::run(&skiff.proc.addr, invoke_path, b"{}", connections, phase).await?;
+        for (name, r) in [("bare hyper", &base), ("skiff noop invoke", &ours)] {
+            println!(
+                "| {connections} | {name} | {:.0} | {} | {} | {} |",
+                r.rps(), ms(r.percentile(0.5)), ms(r.percentile(0.99)), r.errors
+            );
+        }
+        println!("| {connections} | **ratio** | **{:.2}x** | {:.2}x | {:.2}x | |", ours.rps() / base.rps(),
+            ours.percentile(0.5).as_secs_f64() / base.percentile(0.5).as_secs_f64(),
+            ours.percentile(0.99).as_secs_f64() / base.percentile(0.99).as_secs_f64());
+    }
+    println!();
+    Ok(())
+}
+
+pub async fn first_invoke() -> anyhow::Result<()> {
+    const FUNCTIONS: usize = 100;
+    let skiff = Skiff::start()?;
+    skiff.deploy("warmup", "echo").await?;
+    let mut round_trip = Vec::new();
+    let mut init = Vec::new();
+    for i in 0..FUNCTIONS {
+        let name = format!("first-{i}");
+        skiff.deploy(&name, "echo").await?;
+        let url = format!("http://{}/2015-03-31/functions/{name}/invocations", skiff.proc.addr);
+        let t = Instant::now();
+        let resp = skiff.http.post(&url).body("{}").send().await?;
+        let init_ms = resp.headers().get("x-skiff-init-duration-ms").and_then(|v| v.to_str().ok()?.parse::<f64>().ok());
+        resp.bytes().await?;
+        round_trip.push(t.elapsed());
+        init.push(Duration::from_secs_f64(init_ms.context("first call must report its init duration")? / 1000.0));
+    }
+    round_trip.sort();
+    init.sort();
+    let p = |v: &[Duration], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    println!("## First invoke after deploy ({FUNCTIONS} functions, precompiled at deploy)\n");
+    println!("| measure | p50 | p99 |");
+    println!("|---|---|---|");
+    println!("| HTTP round trip of the first invoke | {} | {} |", ms(p(&round_trip, 0.5)), ms(p(&round_trip, 0.99)));
+    println!("| init duration reported by the server | {} | {} |", ms(p(&init, 0.5)), ms(p(&init, 0.99)));
+    println!();
+    Ok(())
+}
