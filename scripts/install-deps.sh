@@ -3,7 +3,7 @@
 # clang/lld/wasi-libc (C -> Wasm), wabt (WAT tools), promtool (metrics check), componentize-py.
 set -euo pipefail
 
-apt_packages=(clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus)
+apt_packages=(curl clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Starts Skiff with its embedded defaults (127.0.0.1:9000, data in ./.skiff), deploys the example
+# functions, invokes them, and keeps serving until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build-functions.sh
+cargo build --release --locked
+skiff=target/release/skiff
+export SKIFF_URL=${SKIFF_URL:-http://127.0.0.1:9000}
+
+$skiff server --listen "${SKIFF_URL#http://}" --data-dir ./.skiff &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+for _ in $(seq 50); do curl -sf "$SKIFF_URL/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+$skiff deploy functions/hello-c
+$skiff deploy functions/hello-py        # an 18 MB component: the first deploy compiles it (~15 s)
+echo; echo '$ skiff invoke hello-c --data '"'"'{"name":"Ada"}'"'"
+$skiff invoke hello-c --data '{"name":"Ada"}'
+echo '$ skiff invoke hello-py --data '"'"'{"name":"Ada","items":[1,2,3]}'"'"' --log'
+$skiff invoke hello-py --data '{"name":"Ada","items":[1,2,3]}' --log
+echo '$ curl -s '"$SKIFF_URL"'/2015-03-31/functions/hello-c/invocations -d '"'"'{"name":"curl"}'"'"
+curl -s "$SKIFF_URL/2015-03-31/functions/hello-c/invocations" -d '{"name":"curl"}'; echo
+echo; $skiff ls
+echo; echo "Skiff is serving on $SKIFF_URL (Ctrl-C to stop)."
+wait $server
