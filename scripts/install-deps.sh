@@ -22,6 +22,11 @@ if ! componentize-py --version 2>/dev/null | grep -q "$componentize_version"; th
   hash -r
 fi
 
+if ! python3 -c "import boto3" 2>/dev/null; then
+  echo "installing boto3 (the AWS SDK the compatibility tests drive)"
+  python3 -m pip install --quiet --disable-pip-version-check "boto3==1.*"
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
