@@ -4,7 +4,6 @@
 use crate::errors::{invoker_error, AwsError};
 use crate::http::{empty, full, read_body, BodyError, Resp};
 use base64::Engine as _;
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
@@ -76,10 +75,7 @@ pub(crate) fn check_json(payload: &[u8]) -> Result<(), serde_json::Error> {
 fn invoke_response(result: &InvokeResult, tail: bool) -> Resp {
     let (body, function_error) = match &result.execution.outcome {
         Outcome::Success(out) => (out.clone(), None),
-        Outcome::Error(e) => {
-            let body = serde_json::json!({ "errorType": e.error_type.as_str(), "errorMessage": e.message });
-            (Bytes::from(serde_json::to_vec(&body).expect("json")), Some("Unhandled"))
-        }
+        Outcome::Error(e) => (e.body(), Some("Unhandled")),
     };
     let mut resp = Response::new(full(body));
     *resp.status_mut() = StatusCode::OK;

@@ -3,8 +3,9 @@
 //! Everything above this crate (the invoker, the gateway) sees a deployed function version only
 //! through the [`Worker`] trait: hand it an [`Invocation`], get back an [`Execution`]. The
 //! backend decides what "isolated execution" means — for Wasm a fresh instance from a
-//! pre-instantiated template; for containers (later) a warm container serving one call at a time.
+//! pre-instantiated template; for containers a warm container serving one call at a time (its pool lives in the invoker).
 
+pub mod container;
 mod types;
 pub mod wasm;
 

@@ -38,11 +38,26 @@ pub enum ErrorType {
     Unhandled,
     /// The guest produced a result larger than [`MAX_RESPONSE_BYTES`].
     ResponseTooLarge,
+    /// A container's runtime exited while it was serving an invocation.
+    ExitError,
+    /// A container's runtime failed before it was ready: it exited, reported an init error, or
+    /// did not ask for work in time.
+    InitError,
+    /// A container's runtime reported the invocation as failed (`/invocation/{id}/error`); the
+    /// error document it posted is in [`FunctionError::document`].
+    Reported,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 4] =
-        [ErrorType::Timedout, ErrorType::OutOfMemory, ErrorType::Unhandled, ErrorType::ResponseTooLarge];
+    pub const ALL: [ErrorType; 7] = [
+        ErrorType::Timedout,
+        ErrorType::OutOfMemory,
+        ErrorType::Unhandled,
+        ErrorType::ResponseTooLarge,
+        ErrorType::ExitError,
+        ErrorType::InitError,
+        ErrorType::Reported,
+    ];
 
     /// The `errorType` string Lambda uses for this failure.
     pub fn as_str(self) -> &'static str {
@@ -51,6 +66,9 @@ impl ErrorType {
             ErrorType::OutOfMemory => "Runtime.OutOfMemory",
             ErrorType::Unhandled => "Runtime.Unhandled",
             ErrorType::ResponseTooLarge => "Function.ResponseSizeTooLarge",
+            ErrorType::ExitError => "Runtime.ExitError",
+            ErrorType::InitError => "Runtime.InitError",
+            ErrorType::Reported => "Function.Error",
         }
     }
 }
@@ -59,6 +77,27 @@ impl ErrorType {
 pub struct FunctionError {
     pub error_type: ErrorType,
     pub message: String,
+    /// The error document a runtime posted itself (Lambda passes it to the caller verbatim);
+    /// `None` when the platform describes the failure.
+    pub document: Option<Bytes>,
+}
+
+impl FunctionError {
+    pub fn new(error_type: ErrorType, message: impl Into<String>) -> Self {
+        Self { error_type, message: message.into(), document: None }
+    }
+
+    /// The JSON body a caller receives: the runtime's own document, or Lambda's
+    /// `{"errorType", "errorMessage"}` shape.
+    pub fn body(&self) -> Bytes {
+        match &self.document {
+            Some(doc) => doc.clone(),
+            None => Bytes::from(
+                serde_json::json!({ "errorType": self.error_type.as_str(), "errorMessage": self.message })
+                    .to_string(),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +127,13 @@ pub enum WorkerError {
     InvalidCode(String),
     #[error("function code does not satisfy the Wasm ABI: {0}")]
     Abi(String),
+    /// The image named by a container function cannot be used (not in the local engine, no
+    /// command to run, ...).
+    #[error("{0}")]
+    InvalidImage(String),
+    /// No Docker engine is reachable, so container functions cannot run.
+    #[error("container functions are unavailable: {0}")]
+    Unavailable(String),
     #[error("worker failure: {0}")]
     Internal(String),
 }
@@ -101,4 +147,8 @@ pub type WorkerFuture = Pin<Box<dyn Future<Output = Result<Execution, WorkerErro
 /// (caller gone); the implementation must still release everything it holds.
 pub trait Worker: Send + Sync + 'static {
     fn invoke(&self, invocation: Invocation) -> WorkerFuture;
+
+    /// The version was replaced or deleted: release idle resources now, and anything still
+    /// serving a call once that call ends. Backends that hold nothing between calls do nothing.
+    fn retire(&self) {}
 }

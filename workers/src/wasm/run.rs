@@ -159,7 +159,7 @@ fn classify(
     memory_refused: bool,
 ) -> Outcome {
     let spec = &function.spec;
-    let fail = |error_type, message| Outcome::Error(FunctionError { error_type, message });
+    let fail = |error_type, message: String| Outcome::Error(FunctionError::new(error_type, message));
     let timed_out = || {
         fail(
             ErrorType::Timedout,

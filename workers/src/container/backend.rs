@@ -1,0 +1,120 @@
+//! The connection to the Docker engine and what every container of this server shares.
+
+use super::docker::{self, ImageSpec};
+use crate::WorkerError;
+use bollard::Docker;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct BackendOptions {
+    /// The static `skiff-agent` binary, bind-mounted into every container.
+    pub agent: PathBuf,
+    /// Where the per-container Runtime API sockets are created.
+    pub run_dir: PathBuf,
+    /// This server's identity (stable per data dir); labels its containers.
+    pub owner: String,
+    /// `AWS_REGION` as functions see it; also part of the function ARN.
+    pub region: String,
+    /// How long a runtime may take from container start to its first `/invocation/next`.
+    pub init_timeout: Duration,
+}
+
+/// Cheap to clone: one Docker client and one set of options for the whole server.
+#[derive(Clone)]
+pub struct ContainerBackend {
+    pub(crate) inner: Arc<BackendInner>,
+}
+
+pub(crate) struct BackendInner {
+    pub(crate) docker: Docker,
+    pub(crate) options: BackendOptions,
+}
+
+/// Unix socket paths are limited to 108 bytes; keep ours well inside.
+const MAX_SOCKET_DIR_LEN: usize = 60;
+
+impl ContainerBackend {
+    /// Connects to the engine (`DOCKER_HOST` or the default socket), agrees on an API version,
+    /// checks the agent, and removes containers an earlier run of this server left behind.
+    pub async fn connect(mut options: BackendOptions) -> Result<Self, WorkerError> {
+        check_agent(&options.agent)?;
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| WorkerError::Unavailable(format!("cannot connect to Docker: {e}")))?
+            .negotiate_version()
+            .await
+            .map_err(|e| WorkerError::Unavailable(format!("Docker engine not reachable: {e}")))?;
+        if options.run_dir.as_os_str().len() > MAX_SOCKET_DIR_LEN {
+            options.run_dir = std::env::temp_dir().join(format!("skiff-{}", &options.owner[..12.min(options.owner.len())]));
+        }
+        let _ = std::fs::remove_dir_all(&options.run_dir);
+        std::fs::create_dir_all(&options.run_dir)
+            .map_err(|e| WorkerError::Internal(format!("run dir {}: {e}", options.run_dir.display())))?;
+        let backend = Self { inner: Arc::new(BackendInner { docker, options }) };
+        let removed = backend.remove_all().await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed containers left by an earlier run");
+        }
+        Ok(backend)
+    }
+
+    pub fn options(&self) -> &BackendOptions {
+        &self.inner.options
+    }
+
+    /// Resolves an image in the local engine. Functions run the image's id, not its tag, so a
+    /// later re-tag never changes a deployed version.
+    pub async fn inspect_image(&self, reference: &str) -> Result<ImageSpec, WorkerError> {
+        docker::inspect_image(&self.inner.docker, reference).await
+    }
+
+    /// Removes every container of this server, running or not. Used at start-up (a crashed
+    /// earlier run) and at shutdown.
+    pub async fn remove_all(&self) -> Result<usize, WorkerError> {
+        let ids = docker::list_owned(&self.inner.docker, &self.inner.options.owner).await?;
+        let count = ids.len();
+        let removals = ids.into_iter().map(|id| {
+            let docker = self.inner.docker.clone();
+            async move { docker::remove(&docker, &id).await }
+        });
+        for result in futures_util::future::join_all(removals).await {
+            result?;
+        }
+        Ok(count)
+    }
+
+    /// Ids of this server's containers (running or not).
+    pub async fn list_containers(&self) -> Result<Vec<String>, WorkerError> {
+        docker::list_owned(&self.inner.docker, &self.inner.options.owner).await
+    }
+}
+
+/// The agent runs inside images built `FROM scratch`, with no dynamic loader: it must be a static
+/// executable. An ELF with a `PT_INTERP` program header needs a loader, so refuse it up front
+/// rather than let every container die with a puzzling "no such file or directory".
+fn check_agent(path: &Path) -> Result<(), WorkerError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        WorkerError::Unavailable(format!("skiff-agent not found at {} ({e}); build it with scripts/build-agent.sh or pass --agent", path.display()))
+    })?;
+    let field = |at: usize, len: usize| -> Option<u64> {
+        let b = bytes.get(at..at + len)?;
+        Some(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | x as u64))
+    };
+    let elf64 = bytes.starts_with(b"\x7fELF\x02\x01");
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (field(0x20, 8), field(0x36, 2), field(0x38, 2)) else {
+        return Err(WorkerError::Unavailable(format!("{} is not an executable", path.display())));
+    };
+    if !elf64 {
+        return Err(WorkerError::Unavailable(format!("{} is not a 64-bit ELF executable", path.display())));
+    }
+    const PT_INTERP: u64 = 3;
+    let dynamic = (0..phnum).any(|i| field((phoff + i * phentsize) as usize, 4) == Some(PT_INTERP));
+    if dynamic {
+        return Err(WorkerError::Unavailable(format!(
+            "{} is dynamically linked; container images may have no loader, so it must be static (scripts/build-agent.sh)",
+            path.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The few Docker engine calls Skiff makes, over bollard, with errors turned into ours.
+
+use crate::WorkerError;
+use bollard::errors::Error as DockerError;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use std::collections::HashMap;
+
+/// What Skiff needs of an image: its immutable id and how it wants to be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// `sha256:...`; containers are created from this, never from a tag.
+    pub id: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+}
+
+impl ImageSpec {
+    /// The command the agent runs: ENTRYPOINT followed by CMD, as `docker run` would.
+    pub fn command(&self) -> Vec<String> {
+        self.entrypoint.iter().chain(&self.cmd).cloned().collect()
+    }
+}
+
+fn internal(what: &str, e: DockerError) -> WorkerError {
+    WorkerError::Internal(format!("docker {what}: {e}"))
+}
+
+fn not_found(e: &DockerError) -> bool {
+    matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
+}
+
+pub(crate) async fn inspect_image(docker: &Docker, reference: &str) -> Result<ImageSpec, WorkerError> {
+    let image = docker.inspect_image(reference).await.map_err(|e| {
+        if not_found(&e) {
+            WorkerError::InvalidImage(format!(
+                "image {reference:?} is not in the local Docker engine; build or load it first (docker build -t {reference} DIR)"
+            ))
+        } else {
+            internal("inspect image", e)
+        }
+    })?;
+    let config = image.config.unwrap_or_default();
+    let spec = ImageSpec {
+        id: image.id.ok_or_else(|| WorkerError::Internal("image without id".into()))?,
+        entrypoint: config.entrypoint.unwrap_or_default(),
+        cmd: config.cmd.unwrap_or_default(),
+        env: config.env.unwrap_or_default(),
+        working_dir: config.working_dir.filter(|d| !d.is_empty()),
+        user: config.user.filter(|u| !u.is_empty()),
+    };
+    if spec.command().is_empty() {
+        return Err(WorkerError::InvalidImage(format!(
+            "image {reference:?} has neither ENTRYPOINT nor CMD: nothing would start its runtime"
+        )));
+    }
+    if image.os.as_deref().is_some_and(|os| os != "linux") {
+        return Err(WorkerError::InvalidImage(format!("image {reference:?} is not a Linux image")));
+    }
+    Ok(spec)
+}
+
+pub(crate) async fn create_and_start(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<String, WorkerError> {
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
+    let created = docker.create_container(Some(options), body).await.map_err(|e| {
+        if not_found(&e) {
+            WorkerError::InvalidImage(format!("the function's image is gone from the Docker engine: {e}"))
+        } else {
+            internal("create container", e)
+        }
+    })?;
+    if let Err(e) = docker.start_container(&created.id, None).await {
+        let _ = remove(docker, &created.id).await;
+        return Err(internal("start container", e));
+    }
+    Ok(created.id)
+}
+
+/// Kills (if running) and removes a container; one that is already gone counts as removed.
+pub(crate) async fn remove(docker: &Docker, id: &str) -> Result<(), WorkerError> {
+    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(e) if not_found(&e) => Ok(()),
+        // "removal already in progress": someone else is finishing the job.
+        Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+        Err(e) => Err(internal("remove container", e)),
+    }
+}
+
+pub(crate) async fn list_owned(docker: &Docker, owner: &str) -> Result<Vec<String>, WorkerError> {
+    let filters = HashMap::from([("label".to_string(), vec![format!("{}={owner}", super::labels::OWNER)])]);
+    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let containers = docker.list_containers(Some(options)).await.map_err(|e| internal("list containers", e))?;
+    Ok(containers.into_iter().filter_map(|c| c.id).collect())
+}
+
+/// How a stopped container ended, from the engine's point of view: `(exit code, OOM-killed)`.
+/// Used when the agent could not report the exit itself (it was killed too).
+pub(crate) async fn exit_state(docker: &Docker, id: &str) -> Option<(i64, bool)> {
+    let state = docker.inspect_container(id, None).await.ok()?.state?;
+    Some((state.exit_code.unwrap_or(-1), state.oom_killed.unwrap_or(false)))
+}

@@ -1,0 +1,302 @@
+//! One function container: started for a version, serving one invocation at a time until it is
+//! destroyed. Whatever happens to a call — success, error, timeout, crash — the instance either
+//! stays reusable or is destroyed; a container is never left behind (see `Drop`).
+
+use super::backend::ContainerBackend;
+use super::docker;
+use super::link::{Exit, Job, Link, Reply, Status};
+use super::sandbox::{create_body, function_arn, ContainerSpec, Placement};
+use crate::{ErrorType, FunctionError, Invocation, Outcome, WorkerError};
+use bytes::Bytes;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+
+/// How long to wait for the agent to flush the runtime's output after a call.
+const FENCE_WAIT: Duration = Duration::from_millis(200);
+
+pub struct ContainerInstance {
+    worker: String,
+    /// `None` once destroyed.
+    container: Option<String>,
+    link: Arc<Link>,
+    jobs: mpsc::Sender<Job>,
+    accept: AbortHandle,
+    socket: PathBuf,
+    backend: ContainerBackend,
+    spec: Arc<ContainerSpec>,
+    /// Create + start + runtime init, up to its first `/invocation/next`.
+    pub init_duration: Duration,
+}
+
+/// Why a container could not be made ready.
+#[derive(Debug)]
+pub enum StartError {
+    /// The runtime failed its init: a function error, reported to the caller (`Runtime.InitError`).
+    Init { error: FunctionError, logs: Bytes, init_duration: Duration },
+    /// The platform failed (engine error, image gone): a service error.
+    Platform(WorkerError),
+}
+
+/// The outcome of one call on an instance. `reusable` is false when the container has to go
+/// (it exited, or was killed at the timeout).
+#[derive(Debug)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub logs: Bytes,
+    pub duration: Duration,
+    pub reusable: bool,
+    pub max_memory_bytes: u64,
+}
+
+enum Ended {
+    Reply(Result<Reply, oneshot::error::RecvError>),
+    Exited(Exit),
+    Timeout,
+}
+
+impl ContainerInstance {
+    /// Creates and starts a container and waits until its runtime asks for work.
+    pub async fn start(
+        backend: &ContainerBackend,
+        spec: Arc<ContainerSpec>,
+        provisioned: bool,
+    ) -> Result<Self, StartError> {
+        let options = backend.options();
+        let worker = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+        let socket = options.run_dir.join(format!("{worker}.sock"));
+        let (link, jobs) = Link::new(function_arn(&options.region, &spec.exec.function));
+        let platform = |e: std::io::Error| StartError::Platform(WorkerError::Internal(format!("runtime socket: {e}")));
+        let accept = link.listen(&socket).map_err(platform)?;
+        let (agent, socket_str) = (options.agent.to_string_lossy(), socket.to_string_lossy());
+        let placement = Placement {
+            worker: &worker,
+            owner: &options.owner,
+            region: &options.region,
+            agent: &agent,
+            socket: &socket_str,
+            provisioned,
+        };
+        let body = create_body(&spec, &placement);
+        let name = format!("skiff-{}-{worker}", spec.exec.function);
+        let started = Instant::now();
+        let mut status = link.status.subscribe();
+        let container = match docker::create_and_start(&backend.inner.docker, &name, body).await {
+            Ok(id) => id,
+            Err(e) => {
+                accept.abort();
+                let _ = std::fs::remove_file(&socket);
+                return Err(StartError::Platform(e));
+            }
+        };
+        let mut instance = Self {
+            worker,
+            container: Some(container),
+            link,
+            jobs,
+            accept,
+            socket,
+            backend: backend.clone(),
+            spec,
+            init_duration: Duration::ZERO,
+        };
+        let waited = tokio::time::timeout(options.init_timeout, status.wait_for(|s| !matches!(s, Status::Starting)))
+            .await
+            .map(|s| s.map(|s| s.clone()));
+        instance.init_duration = started.elapsed();
+        let failure = match waited {
+            Ok(Ok(Status::Ready)) => return Ok(instance),
+            Ok(Ok(Status::InitFailed)) => init_error_message(&instance.link),
+            Ok(Ok(Status::Exited(exit))) => {
+                let reported = instance.link.init_error.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+                match reported {
+                    true => init_error_message(&instance.link),
+                    false => format!("Runtime exited during init: {}", instance.describe_exit(exit).await.0),
+                }
+            }
+            Ok(_) => "Runtime init ended unexpectedly".to_string(),
+            Err(_) => format!(
+                "Runtime did not become ready within {:.2} seconds of starting",
+                options.init_timeout.as_secs_f64()
+            ),
+        };
+        instance.link.fence(FENCE_WAIT).await;
+        let logs = instance.link.take_logs();
+        let init_duration = instance.init_duration;
+        instance.destroy().await;
+        Err(StartError::Init { error: FunctionError::new(ErrorType::InitError, failure), logs, init_duration })
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker
+    }
+
+    /// False once the runtime has exited (a crash while idle, say): such an instance is useless.
+    pub fn alive(&self) -> bool {
+        !matches!(*self.link.status.borrow(), Status::Exited(_))
+    }
+
+    /// Hands one invocation to the runtime and waits for its answer, its exit, or the deadline.
+    pub async fn run(&self, invocation: &Invocation) -> RunResult {
+        let timeout = self.spec.exec.timeout;
+        let (reply, answer) = oneshot::channel();
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let job = Job {
+            request_id: invocation.request_id.clone(),
+            payload: invocation.payload.clone(),
+            deadline_ms: now_ms + timeout.as_millis() as u64,
+            trace_id: trace_id(&invocation.request_id, now_ms),
+            reply,
+        };
+        let started = Instant::now();
+        let mut status = self.link.status.subscribe();
+        let ended = if self.jobs.send(job).await.is_err() {
+            Ended::Exited(Exit::default())
+        } else {
+            tokio::select! {
+                biased;
+                reply = answer => Ended::Reply(reply),
+                exit = wait_exit(&mut status) => Ended::Exited(exit),
+                _ = tokio::time::sleep(timeout) => Ended::Timeout,
+            }
+        };
+        let duration = started.elapsed();
+        let (outcome, reusable) = match ended {
+            Ended::Reply(Ok(Reply::Response(body))) => (Outcome::Success(body), true),
+            Ended::Reply(Ok(Reply::Error { document, error_type })) => {
+                (Outcome::Error(reported_error(document, error_type)), true)
+            }
+            Ended::Reply(Ok(Reply::TooLarge)) => (
+                Outcome::Error(FunctionError::new(
+                    ErrorType::ResponseTooLarge,
+                    format!("Response payload size exceeded maximum allowed payload size ({} bytes).", crate::MAX_RESPONSE_BYTES),
+                )),
+                true,
+            ),
+            Ended::Reply(Err(_)) => (
+                Outcome::Error(FunctionError::new(
+                    ErrorType::Unhandled,
+                    "the runtime asked for the next event without answering this one",
+                )),
+                false,
+            ),
+            Ended::Exited(exit) => {
+                let (description, oom) = self.describe_exit(exit).await;
+                let kind = if oom { ErrorType::OutOfMemory } else { ErrorType::ExitError };
+                let message = format!("RequestId: {} Error: Runtime exited with error: {description}", invocation.request_id);
+                (Outcome::Error(FunctionError::new(kind, message)), false)
+            }
+            Ended::Timeout => (
+                Outcome::Error(FunctionError::new(
+                    ErrorType::Timedout,
+                    format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+                )),
+                false,
+            ),
+        };
+        // The runtime wrote its output before answering; the fence makes sure we have all of it.
+        if !matches!(*self.link.status.borrow(), Status::Exited(_)) {
+            self.link.fence(FENCE_WAIT).await;
+        }
+        RunResult { outcome, logs: self.link.take_logs(), duration, reusable, max_memory_bytes: self.peak_memory() }
+    }
+
+    /// Kills and removes the container and frees its socket.
+    pub async fn destroy(mut self) {
+        if let Some(id) = self.container.take() {
+            self.accept.abort();
+            if let Err(e) = docker::remove(&self.backend.inner.docker, &id).await {
+                tracing::warn!(container = %id, "could not remove container: {e}");
+            }
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
+
+    /// "exit status N" / "signal: killed", and whether the memory cgroup's OOM killer did it.
+    async fn describe_exit(&self, exit: Exit) -> (String, bool) {
+        let (code, signal, oom) = if exit.reported {
+            (exit.code, exit.signal, exit.oom)
+        } else {
+            let id = self.container.as_deref().unwrap_or_default();
+            match docker::exit_state(&self.backend.inner.docker, id).await {
+                Some((code, oom)) if code > 128 => (None, Some(code as i32 - 128), oom),
+                Some((code, oom)) => (Some(code as i32), None, oom),
+                None => (None, None, false),
+            }
+        };
+        let description = match (code, signal) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(9)) => "signal: killed".to_string(),
+            (None, Some(signal)) => format!("signal: {signal}"),
+            (None, None) => "the execution environment was lost".to_string(),
+        };
+        (description, oom)
+    }
+
+    /// Peak memory of the container's cgroup (v1 or v2, cgroupfs layout); 0 if not readable.
+    fn peak_memory(&self) -> u64 {
+        let Some(id) = self.container.as_deref() else { return 0 };
+        [
+            format!("/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes"),
+            format!("/sys/fs/cgroup/docker/{id}/memory.peak"),
+        ]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+        .unwrap_or(0)
+    }
+}
+
+impl Drop for ContainerInstance {
+    /// A dropped instance (its call was abandoned) must not leak its container.
+    fn drop(&mut self) {
+        let Some(id) = self.container.take() else { return };
+        self.accept.abort();
+        let _ = std::fs::remove_file(&self.socket);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let docker = self.backend.inner.docker.clone();
+            handle.spawn(async move { docker::remove(&docker, &id).await });
+        }
+    }
+}
+
+async fn wait_exit(status: &mut watch::Receiver<Status>) -> Exit {
+    match status.wait_for(|s| matches!(s, Status::Exited(_))).await {
+        Ok(s) => match &*s {
+            Status::Exited(exit) => *exit,
+            _ => Exit::default(),
+        },
+        Err(_) => Exit::default(),
+    }
+}
+
+/// The runtime's own error document, passed through; its `errorType`/`errorMessage` (or the
+/// error-type header) make the one-line message for the log.
+fn reported_error(document: Bytes, header_type: Option<String>) -> FunctionError {
+    let parsed: serde_json::Value = serde_json::from_slice(&document).unwrap_or_default();
+    let kind = parsed["errorType"].as_str().map(str::to_owned).or(header_type).unwrap_or_else(|| "Unhandled".into());
+    let message = parsed["errorMessage"].as_str().unwrap_or_default();
+    let document = if parsed.is_object() {
+        document
+    } else {
+        Bytes::from(serde_json::json!({ "errorType": kind, "errorMessage": String::from_utf8_lossy(&document) }).to_string())
+    };
+    FunctionError { error_type: ErrorType::Reported, message: format!("{kind}: {message}"), document: Some(document) }
+}
+
+fn init_error_message(link: &Link) -> String {
+    let document = link.init_error.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_slice(&document).unwrap_or_default();
+    match (parsed["errorType"].as_str(), parsed["errorMessage"].as_str()) {
+        (Some(kind), Some(message)) => format!("Runtime reported an init error: {kind}: {message}"),
+        _ => format!("Runtime reported an init error: {}", String::from_utf8_lossy(&document)),
+    }
+}
+
+/// An X-Ray-shaped trace header (`Root=1-<epoch hex>-<96-bit id>;Sampled=0`), so runtime
+/// clients that propagate `_X_AMZN_TRACE_ID` find a well-formed value.
+fn trace_id(request_id: &str, now_ms: u64) -> String {
+    let hex: String = request_id.chars().filter(char::is_ascii_hexdigit).take(24).collect();
+    format!("Root=1-{:08x}-{hex:0<24};Sampled=0", now_ms / 1000)
+}

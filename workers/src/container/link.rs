@@ -1,0 +1,207 @@
+//! The invoker's end of one container: a Unix socket only that container can reach, bind-mounted
+//! at [`super::sandbox::SOCKET_PATH_IN_CONTAINER`]. The agent opens two kinds of connections on
+//! it, told apart by their first byte: `R` carries a relayed Runtime API connection (served by
+//! [`super::runtime_api`]), `L` is the agent's single log connection (see the agent's `frames`).
+
+use crate::MAX_LOG_BYTES;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+
+/// Where a container's runtime is in its life.
+#[derive(Debug, Clone)]
+pub(crate) enum Status {
+    Starting,
+    /// The runtime asked for its first invocation: init is done.
+    Ready,
+    /// The runtime posted `/runtime/init/error` (the document is in [`Link::init_error`], which
+    /// outlives this status when the runtime exits right after).
+    InitFailed,
+    Exited(Exit),
+}
+
+/// How the runtime process ended. `reported` is false when the agent vanished without saying
+/// (it was killed with the container); then the engine's view has to be asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Exit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub oom: bool,
+    pub reported: bool,
+}
+
+/// One invocation handed to the runtime by `/invocation/next`.
+pub(crate) struct Job {
+    pub request_id: String,
+    pub payload: Bytes,
+    pub deadline_ms: u64,
+    pub trace_id: String,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// What the runtime said about an invocation.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Response(Bytes),
+    Error { document: Bytes, error_type: Option<String> },
+    /// The response exceeded the synchronous payload limit.
+    TooLarge,
+}
+
+pub(crate) struct Link {
+    pub(crate) arn: String,
+    pub(crate) status: watch::Sender<Status>,
+    /// Jobs wait here for the runtime's `/next`; the lock serialises concurrent `/next` calls.
+    pub(crate) jobs: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    /// The invocation the runtime is working on: its id and where its reply goes.
+    pub(crate) current: Mutex<Option<(String, oneshot::Sender<Reply>)>>,
+    pub(crate) init_error: Mutex<Option<Bytes>>,
+    logs: Mutex<Vec<u8>>,
+    fences: Mutex<Fences>,
+    fence_tx: OnceLock<mpsc::UnboundedSender<u64>>,
+}
+
+#[derive(Default)]
+struct Fences {
+    next: u64,
+    waiting: HashMap<u64, oneshot::Sender<()>>,
+}
+
+const STDOUT_FRAME: u8 = 1;
+const STDERR_FRAME: u8 = 2;
+const FENCE_ACK_FRAME: u8 = 3;
+const EXIT_FRAME: u8 = 4;
+
+impl Link {
+    pub(crate) fn new(arn: String) -> (Arc<Link>, mpsc::Sender<Job>) {
+        let (tx, rx) = mpsc::channel(1);
+        let link = Link {
+            arn,
+            status: watch::Sender::new(Status::Starting),
+            jobs: tokio::sync::Mutex::new(rx),
+            current: Mutex::new(None),
+            init_error: Mutex::new(None),
+            logs: Mutex::new(Vec::new()),
+            fences: Mutex::new(Fences::default()),
+            fence_tx: OnceLock::new(),
+        };
+        (Arc::new(link), tx)
+    }
+
+    /// Binds the container's socket and serves it until the returned handle is aborted. The
+    /// socket is world-writable because the image may run as any user; only this container
+    /// has it mounted.
+    pub(crate) fn listen(self: &Arc<Self>, path: &Path) -> std::io::Result<AbortHandle> {
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+        let link = self.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let link = link.clone();
+                tokio::spawn(async move { link.serve(stream).await });
+            }
+        });
+        Ok(task.abort_handle())
+    }
+
+    async fn serve(self: Arc<Self>, mut stream: UnixStream) {
+        let mut role = [0u8];
+        if stream.read_exact(&mut role).await.is_err() {
+            return;
+        }
+        match role[0] {
+            b'R' => super::runtime_api::serve(self, stream).await,
+            b'L' => self.log_channel(stream).await,
+            _ => {}
+        }
+    }
+
+    /// Everything the runtime wrote since the last call, capped to the last [`MAX_LOG_BYTES`].
+    pub(crate) fn take_logs(&self) -> Bytes {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        let all = std::mem::take(&mut *logs);
+        let start = all.len().saturating_sub(MAX_LOG_BYTES);
+        Bytes::from(all).slice(start..)
+    }
+
+    /// Waits until the agent has forwarded everything the runtime wrote before now. Bounded:
+    /// a wedged agent costs `within`, never a hung call.
+    pub(crate) async fn fence(&self, within: Duration) -> bool {
+        let Some(tx) = self.fence_tx.get() else { return false };
+        let (done, wait) = oneshot::channel();
+        let id = {
+            let mut fences = self.fences.lock().unwrap_or_else(|p| p.into_inner());
+            fences.next += 1;
+            let id = fences.next;
+            fences.waiting.insert(id, done);
+            id
+        };
+        if tx.send(id).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(within, wait).await, Ok(Ok(())))
+    }
+
+    fn append_log(&self, bytes: &[u8]) {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        if logs.len() + bytes.len() > 2 * MAX_LOG_BYTES {
+            let keep = MAX_LOG_BYTES.saturating_sub(bytes.len());
+            let cut = logs.len().saturating_sub(keep);
+            logs.drain(..cut);
+        }
+        logs.extend_from_slice(&bytes[bytes.len().saturating_sub(2 * MAX_LOG_BYTES)..]);
+    }
+
+    async fn log_channel(self: Arc<Self>, stream: UnixStream) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
+        if self.fence_tx.set(tx).is_err() {
+            return; // Only the agent's first log connection counts.
+        }
+        let (mut reader, mut writer) = stream.into_split();
+        tokio::spawn(async move {
+            while let Some(id) = rx.recv().await {
+                if writer.write_all(&id.to_le_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut exit = Exit::default();
+        let mut header = [0u8; 5];
+        while reader.read_exact(&mut header).await.is_ok() {
+            let len = u32::from_le_bytes(header[1..].try_into().expect("4 bytes")) as usize;
+            let mut payload = vec![0u8; len.min(1 << 20)];
+            if len > payload.len() || reader.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            match header[0] {
+                STDOUT_FRAME | STDERR_FRAME => self.append_log(&payload),
+                FENCE_ACK_FRAME if len == 8 => {
+                    let id = u64::from_le_bytes(payload.try_into().expect("8 bytes"));
+                    let mut fences = self.fences.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(done) = fences.waiting.remove(&id) {
+                        let _ = done.send(());
+                    }
+                }
+                EXIT_FRAME if len == 11 => {
+                    let int = |at: usize| i32::from_le_bytes(payload[at..at + 4].try_into().expect("4 bytes"));
+                    exit = Exit {
+                        code: (payload[0] == 1).then(|| int(1)),
+                        signal: (payload[5] == 1).then(|| int(6)),
+                        oom: payload[10] == 1,
+                        reported: true,
+                    };
+                }
+                _ => {}
+            }
+        }
+        self.fences.lock().unwrap_or_else(|p| p.into_inner()).waiting.clear();
+        self.status.send_replace(Status::Exited(exit));
+    }
+}

@@ -1,0 +1,30 @@
+//! Container functions: Docker images running a Lambda runtime client.
+//!
+//! Every container runs `skiff-agent` as PID 1 (see the `agent` crate): the agent serves the
+//! Lambda Runtime API on the container's own loopback by relaying to a Unix socket that belongs to
+//! that one container ([`link`]), so containers run with no network by default, reach nothing but
+//! their own Runtime API, and cannot impersonate each other. A [`ContainerInstance`] is one such
+//! container serving one invocation at a time; pooling and scaling live in the invoker.
+
+mod backend;
+mod build;
+mod docker;
+mod instance;
+mod link;
+mod runtime_api;
+mod sandbox;
+
+pub use backend::{BackendOptions, ContainerBackend};
+pub use build::build_image;
+pub use docker::ImageSpec;
+pub use instance::{ContainerInstance, RunResult, StartError};
+pub use sandbox::{cpu_nanos, ContainerSpec, AGENT_PATH_IN_CONTAINER, RUNTIME_API_ADDR};
+
+/// Labels every Skiff container carries, so an operator (and Skiff after a restart) can find them.
+pub mod labels {
+    /// The server's owner id (one per data dir): containers of other Skiff servers are never touched.
+    pub const OWNER: &str = "skiff.owner";
+    pub const FUNCTION: &str = "skiff.function";
+    pub const VERSION: &str = "skiff.version";
+    pub const WORKER: &str = "skiff.worker";
+}
