@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use skiff_gateway::GatewayOptions;
 use skiff_invoker::{Invoker, InvokerOptions};
+use skiff_workers::container::{BackendOptions, ContainerBackend};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,19 @@ pub struct ServerArgs {
     /// Seconds in-flight requests may take to finish after a shutdown signal.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
+    /// Seconds an idle function container is kept warm before it is removed.
+    #[arg(long, env = "SKIFF_KEEP_WARM", default_value_t = 600)]
+    keep_warm: u64,
+    /// Seconds a container's runtime may take from start to asking for its first event.
+    #[arg(long, default_value_t = 10)]
+    init_timeout: u64,
+    /// The static skiff-agent binary mounted into function containers (default: found next to
+    /// this binary, as scripts/build-agent.sh places it).
+    #[arg(long, env = "SKIFF_AGENT")]
+    agent: Option<PathBuf>,
+    /// AWS_REGION as container functions see it.
+    #[arg(long, env = "SKIFF_REGION", default_value = "us-east-1")]
+    region: String,
 }
 
 pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
@@ -57,11 +71,20 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+        let containers = connect_docker(&args).await;
+        if let Err(why) = &containers {
+            tracing::info!("container functions disabled: {why}");
+        }
         let invoker = Invoker::open(InvokerOptions {
             data_dir: args.data_dir.clone(),
             max_concurrency: args.max_concurrency,
+            containers,
+            keep_warm: Duration::from_secs(args.keep_warm),
         })
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
+        invoker.warm_up().await;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
@@ -71,9 +94,53 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         std::io::stdout().flush()?;
         tracing::info!(%addr, data_dir = %args.data_dir.display(), functions = invoker.list().len(), "serving");
         let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout) };
-        skiff_gateway::serve(listener, invoker, options, shutdown_signal()).await;
+        skiff_gateway::serve(listener, invoker.clone(), options, shutdown_signal()).await;
+        invoker.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The Docker backend, if an engine answers and the agent is usable; otherwise why not.
+async fn connect_docker(args: &ServerArgs) -> Result<ContainerBackend, String> {
+    let agent = match &args.agent {
+        Some(path) => path.clone(),
+        None => default_agent_path().map_err(|e| e.to_string())?,
+    };
+    let options = BackendOptions {
+        agent,
+        run_dir: args.data_dir.join("run"),
+        owner: owner_id(&args.data_dir).map_err(|e| format!("owner id: {e}"))?,
+        region: args.region.clone(),
+        init_timeout: Duration::from_secs(args.init_timeout),
+    };
+    ContainerBackend::connect(options).await.map_err(|e| e.to_string())
+}
+
+/// Where scripts/build-agent.sh puts the static agent: `target/<triple>/release/skiff-agent`,
+/// seen from `target/release/skiff`; or right next to the binary in an installed layout.
+fn default_agent_path() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().unwrap_or(std::path::Path::new("."));
+    let beside = dir.join("skiff-agent-static");
+    if beside.exists() {
+        return Ok(beside);
+    }
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    Ok(dir.join("..").join(triple).join("release").join("skiff-agent").canonicalize().unwrap_or(beside))
+}
+
+/// A random id made once per data dir: it labels this server's containers, so a restart finds
+/// (and only touches) its own.
+fn owner_id(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("owner-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            std::fs::write(&path, &id)?;
+            Ok(id)
+        }
+    }
 }
 
 async fn shutdown_signal() {

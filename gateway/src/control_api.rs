@@ -22,6 +22,12 @@ const MAX_DEPLOY_BODY: usize = 96 * 1024 * 1024;
 struct DeployBody {
     /// The Wasm module or component, base64-encoded. Omit to change only configuration.
     wasm_base64: Option<String>,
+    /// A container image in the server's Docker engine (exclusive with `wasm_base64`).
+    image: Option<String>,
+    /// Container functions: give the container a network for outbound calls.
+    egress: Option<bool>,
+    /// Container functions: containers kept started ahead of demand.
+    provisioned: Option<u32>,
     memory_mb: Option<u32>,
     timeout_s: Option<u32>,
     /// A number sets reserved concurrency, `null` clears it, absent keeps it.
@@ -59,6 +65,9 @@ pub(crate) async fn deploy(invoker: &Invoker, name: &str, req: Request<Incoming>
     let request = DeployRequest {
         name: name.to_string(),
         wasm,
+        image: parsed.image,
+        egress: parsed.egress,
+        provisioned: parsed.provisioned,
         memory_mb: parsed.memory_mb,
         timeout_s: parsed.timeout_s,
         concurrency: parsed.concurrency,

@@ -18,6 +18,12 @@ pub struct FunctionConfig {
     /// Reserved concurrency; `None` means the function shares the global limit.
     pub concurrency: Option<u32>,
     pub env: BTreeMap<String, String>,
+    /// Container functions only: attach a network so the function can make outbound calls.
+    #[serde(default)]
+    pub egress: bool,
+    /// Container functions only: containers kept started ahead of demand.
+    #[serde(default)]
+    pub provisioned: u32,
     /// Increases by one with every deploy of this name.
     pub version: u64,
     /// Unix milliseconds.
@@ -25,11 +31,13 @@ pub struct FunctionConfig {
     pub updated_at_ms: u64,
 }
 
-/// The function's code, stored once per content hash.
+/// The function's code: a Wasm blob stored once per content hash, or a local Docker image.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CodeInfo {
     Wasm { sha256: String, size: u64, format: WasmFormat },
+    /// `image` as the user named it; `id` is what it resolved to at deploy time and what runs.
+    Image { image: String, id: String },
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -42,12 +50,17 @@ pub enum WasmFormat {
 }
 
 impl CodeInfo {
-    pub fn sha256(&self) -> &str {
+    /// The stored Wasm blob this code refers to, if any.
+    pub fn sha256(&self) -> Option<&str> {
         match self {
-            CodeInfo::Wasm { sha256, .. } => sha256,
+            CodeInfo::Wasm { sha256, .. } => Some(sha256),
+            CodeInfo::Image { .. } => None,
         }
     }
 }
+
+/// Upper bound on provisioned containers per function, so a typo cannot start thousands.
+const MAX_PROVISIONED: u32 = 64;
 
 /// A create-or-update. Fields left `None` keep their current value on update and take Lambda's
 /// defaults on create; `wasm` may be omitted only on update (configuration-only change).
@@ -55,6 +68,10 @@ impl CodeInfo {
 pub struct DeployRequest {
     pub name: String,
     pub wasm: Option<Bytes>,
+    /// A Docker image reference in the local engine; exclusive with `wasm`.
+    pub image: Option<String>,
+    pub egress: Option<bool>,
+    pub provisioned: Option<u32>,
     pub memory_mb: Option<u32>,
     pub timeout_s: Option<u32>,
     /// `Some(None)` clears a reserved concurrency.
@@ -79,6 +96,29 @@ impl DeployRequest {
     /// stored.
     pub(crate) fn validate(&self) -> Result<(), InvokerError> {
         validate_name(&self.name)?;
+        if self.wasm.is_some() && self.image.is_some() {
+            return Err(InvokerError::Invalid("give either wasm code or an image, not both".into()));
+        }
+        if let Some(image) = &self.image {
+            let ok = !image.is_empty()
+                && image.len() <= 255
+                && image.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
+            if !ok {
+                return Err(InvokerError::Invalid(format!("invalid image reference {image:?}")));
+            }
+        }
+        if let Some(p) = self.provisioned.filter(|p| *p > MAX_PROVISIONED) {
+            return Err(InvokerError::Invalid(format!(
+                "provisioned concurrency {p} is too high: at most {MAX_PROVISIONED}"
+            )));
+        }
+        if let (Some(p), Some(Some(c))) = (self.provisioned, self.concurrency) {
+            if p > c {
+                return Err(InvokerError::Invalid(format!(
+                    "provisioned concurrency {p} exceeds the function's concurrency {c}"
+                )));
+            }
+        }
         if let Some(m) = self.memory_mb.filter(|m| !MEMORY_RANGE_MB.contains(m)) {
             return Err(InvokerError::Invalid(format!(
                 "memory {m} MB is out of range: must be between 128 and 10240 MB"

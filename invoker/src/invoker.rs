@@ -1,5 +1,4 @@
-use crate::config::{CodeInfo, DeployRequest, FunctionConfig, WasmFormat};
-use crate::config::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
+use crate::config::FunctionConfig;
 use crate::limits::try_admit;
 use crate::logs::{LogBook, LogEntry};
 use crate::registry::Deployed;
@@ -7,19 +6,24 @@ use crate::store::Store;
 use crate::{InvokerError, Metrics, ThrottleScope};
 use bytes::Bytes;
 use dashmap::DashMap;
-use sha2::{Digest, Sha256};
-use skiff_workers::wasm::{CodeKind, CompiledCode, EngineOptions, WasmBackend};
-use skiff_workers::{Execution, ExecutionSpec, Invocation, Outcome, Worker, WorkerError};
+use skiff_workers::container::ContainerBackend;
+use skiff_workers::wasm::{EngineOptions, WasmBackend};
+use skiff_workers::{Execution, Invocation, Outcome, WorkerError};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, Semaphore};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct InvokerOptions {
     pub data_dir: PathBuf,
     /// Executions allowed at once across all functions.
     pub max_concurrency: u32,
+    /// The Docker backend, or why there is none (container functions then cannot be deployed
+    /// or run, with that reason in the error).
+    pub containers: Result<ContainerBackend, String>,
+    /// How long an idle container is kept warm.
+    pub keep_warm: Duration,
 }
 
 /// What a finished invocation reports back to the gateway.
@@ -35,18 +39,20 @@ pub struct InvokeResult {
 /// The invoker facade. Cheap to clone; all clones share one state.
 #[derive(Clone)]
 pub struct Invoker {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Store,
-    functions: DashMap<String, Arc<Deployed>>,
-    wasm: WasmBackend,
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) functions: DashMap<String, Arc<Deployed>>,
+    pub(crate) wasm: WasmBackend,
+    pub(crate) containers: Result<ContainerBackend, String>,
+    pub(crate) keep_warm: Duration,
     global: Arc<Semaphore>,
-    logs: LogBook,
-    metrics: Metrics,
+    pub(crate) logs: LogBook,
+    pub(crate) metrics: Metrics,
     /// Serialises control-plane changes, so read-modify-write of a config is atomic.
-    control: tokio::sync::Mutex<()>,
+    pub(crate) control: tokio::sync::Mutex<()>,
 }
 
 impl Invoker {
@@ -71,6 +77,8 @@ impl Invoker {
                 store,
                 functions,
                 wasm,
+                containers: options.containers,
+                keep_warm: options.keep_warm,
                 global: Arc::new(Semaphore::new(options.max_concurrency as usize)),
                 logs: LogBook::default(),
                 metrics,
@@ -91,93 +99,6 @@ impl Invoker {
 
     pub fn get(&self, name: &str) -> Result<FunctionConfig, InvokerError> {
         Ok(self.lookup(name)?.config.clone())
-    }
-
-    /// Creates or updates a function. Everything is validated — settings, then the code compiled
-    /// and its ABI checked — before anything is stored; the new version then replaces the old
-    /// one atomically, and calls already running finish on the old one.
-    pub async fn deploy(&self, request: DeployRequest) -> Result<FunctionConfig, InvokerError> {
-        request.validate()?;
-        let _guard = self.inner.control.lock().await;
-        let existing = self.inner.functions.get(&request.name).map(|e| e.clone());
-        let this = self.clone();
-        blocking(move || this.deploy_now(request, existing)).await
-    }
-
-    fn deploy_now(
-        &self,
-        request: DeployRequest,
-        existing: Option<Arc<Deployed>>,
-    ) -> Result<FunctionConfig, InvokerError> {
-        let inner = &self.inner;
-        let old = existing.as_ref().map(|d| &d.config);
-        let (code, compiled) = match &request.wasm {
-            Some(wasm) => {
-                let sha256 = hex::encode(Sha256::digest(wasm));
-                let compiled = inner.wasm.compile(&sha256, wasm).map_err(invalid)?;
-                let format = match compiled.kind() {
-                    CodeKind::Module => WasmFormat::Module,
-                    CodeKind::Component => WasmFormat::Component,
-                };
-                (CodeInfo::Wasm { sha256, size: wasm.len() as u64, format }, compiled)
-            }
-            None => match old {
-                Some(old) => (old.code.clone(), self.load_compiled(&old.code)?),
-                None => {
-                    return Err(InvokerError::Invalid(
-                        "code is required to create a function (wasm)".into(),
-                    ))
-                }
-            },
-        };
-        let now = now_ms();
-        let config = FunctionConfig {
-            name: request.name.clone(),
-            code,
-            memory_mb: request.memory_mb.or(old.map(|o| o.memory_mb)).unwrap_or(DEFAULT_MEMORY_MB),
-            timeout_s: request.timeout_s.or(old.map(|o| o.timeout_s)).unwrap_or(DEFAULT_TIMEOUT_S),
-            concurrency: request.concurrency.unwrap_or(old.and_then(|o| o.concurrency)),
-            env: request.env.clone().or(old.map(|o| o.env.clone())).unwrap_or_default(),
-            version: old.map_or(1, |o| o.version + 1),
-            created_at_ms: old.map_or(now, |o| o.created_at_ms),
-            updated_at_ms: now,
-        };
-        let worker = inner.wasm.prepare(execution_spec(&config), &compiled).map_err(invalid)?;
-
-        if let Some(wasm) = &request.wasm {
-            inner.store.write_code(config.code.sha256(), wasm)?;
-        }
-        inner.store.put(&config)?;
-        inner.functions.insert(
-            config.name.clone(),
-            Arc::new(Deployed::new(config.clone(), Some(Arc::new(worker)))),
-        );
-        if let Some(old) = old.filter(|o| o.code.sha256() != config.code.sha256()) {
-            inner.store.collect_code(old.code.sha256())?;
-        }
-        inner.metrics.deployed.set(inner.functions.len() as i64);
-        tracing::info!(function = %config.name, version = config.version, "deployed");
-        Ok(config)
-    }
-
-    /// Deletes a function; calls in flight finish, new calls get `NotFound`.
-    pub async fn delete(&self, name: &str) -> Result<(), InvokerError> {
-        let _guard = self.inner.control.lock().await;
-        let deployed = self.lookup(name)?;
-        let this = self.clone();
-        let name = name.to_string();
-        blocking(move || {
-            let inner = &this.inner;
-            inner.store.delete(&name)?;
-            inner.functions.remove(&name);
-            inner.store.collect_code(deployed.config.code.sha256())?;
-            inner.logs.forget(&name);
-            inner.metrics.forget(&name);
-            inner.metrics.deployed.set(inner.functions.len() as i64);
-            tracing::info!(function = %name, "deleted");
-            Ok(())
-        })
-        .await
     }
 
     /// Runs one invocation to completion. Admission is immediate: if a concurrency limit is
@@ -231,45 +152,12 @@ impl Invoker {
         Ok(self.inner.logs.follow(name))
     }
 
-    fn lookup(&self, name: &str) -> Result<Arc<Deployed>, InvokerError> {
+    pub(crate) fn lookup(&self, name: &str) -> Result<Arc<Deployed>, InvokerError> {
         self.inner
             .functions
             .get(name)
             .map(|e| e.clone())
             .ok_or_else(|| InvokerError::NotFound(name.to_string()))
-    }
-
-    async fn worker_for(&self, deployed: &Arc<Deployed>) -> Result<Arc<dyn Worker>, InvokerError> {
-        let worker = deployed
-            .worker
-            .get_or_try_init(|| {
-                let this = self.clone();
-                let config = deployed.config.clone();
-                blocking(move || {
-                    let started = Instant::now();
-                    let compiled = this.load_compiled(&config.code)?;
-                    let worker = this
-                        .inner
-                        .wasm
-                        .prepare(execution_spec(&config), &compiled)?
-                        .with_load_time(started.elapsed());
-                    Ok(Arc::new(worker) as Arc<dyn Worker>)
-                })
-            })
-            .await?;
-        Ok(worker.clone())
-    }
-
-    /// The compiled code for stored code: from the artifact cache, or compiled from the stored
-    /// blob if the cache was lost or made by another engine.
-    fn load_compiled(&self, code: &CodeInfo) -> Result<CompiledCode, InvokerError> {
-        let sha = code.sha256();
-        if let Some(compiled) = self.inner.wasm.load_cached(sha) {
-            return Ok(compiled);
-        }
-        tracing::info!(sha256 = sha, "compiled artifact not cached; compiling");
-        let blob = self.inner.store.read_code(sha)?;
-        Ok(self.inner.wasm.compile(sha, &blob)?)
     }
 
     fn record(&self, config: &FunctionConfig, request_id: String, execution: Execution) -> InvokeResult {
@@ -323,26 +211,7 @@ fn lambda_log(request_id: &str, config: &FunctionConfig, execution: &Execution) 
     log
 }
 
-fn execution_spec(config: &FunctionConfig) -> ExecutionSpec {
-    ExecutionSpec {
-        function: config.name.clone(),
-        version: config.version,
-        memory_mb: config.memory_mb,
-        timeout: Duration::from_secs(config.timeout_s.into()),
-        env: config.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-    }
-}
-
-/// Code the user sent that cannot run is their error (400), not ours.
-fn invalid(e: WorkerError) -> InvokerError {
-    match e {
-        WorkerError::InvalidCode(m) => InvokerError::Invalid(format!("invalid wasm: {m}")),
-        WorkerError::Abi(m) => InvokerError::Invalid(format!("unsupported wasm: {m}")),
-        other => InvokerError::Worker(other),
-    }
-}
-
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, InvokerError> + Send + 'static,
 ) -> Result<T, InvokerError> {
     tokio::task::spawn_blocking(f)
@@ -350,6 +219,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| InvokerError::Worker(WorkerError::Internal(format!("blocking task: {e}"))))?
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

@@ -3,11 +3,13 @@
 //! it afterwards (logs, metrics).
 
 mod config;
+mod deploy;
 mod error;
 mod invoker;
 mod limits;
 mod logs;
 mod metrics;
+mod pool;
 mod registry;
 mod store;
 

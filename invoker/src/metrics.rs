@@ -17,6 +17,7 @@ pub struct Metrics {
     pub(crate) concurrent: IntGaugeVec,
     pub(crate) concurrent_total: IntGauge,
     pub(crate) deployed: IntGauge,
+    pub(crate) warm_containers: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -66,6 +67,11 @@ impl Metrics {
         .expect("valid metric");
         let deployed = IntGauge::new("skiff_functions_deployed", "Functions currently deployed.")
             .expect("valid metric");
+        let warm_containers = IntGaugeVec::new(
+            Opts::new("skiff_warm_containers", "Idle containers ready to serve a call without a cold start."),
+            &["function"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -75,6 +81,7 @@ impl Metrics {
             Box::new(concurrent.clone()),
             Box::new(concurrent_total.clone()),
             Box::new(deployed.clone()),
+            Box::new(warm_containers.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -88,6 +95,7 @@ impl Metrics {
             concurrent,
             concurrent_total,
             deployed,
+            warm_containers,
         }
     }
 
@@ -111,6 +119,7 @@ impl Metrics {
         let _ = self.duration.remove_label_values(&[function]);
         let _ = self.init_duration.remove_label_values(&[function]);
         let _ = self.concurrent.remove_label_values(&[function]);
+        let _ = self.warm_containers.remove_label_values(&[function]);
     }
 }
 

@@ -24,4 +24,11 @@ impl Deployed {
         };
         Self { config, reserved, worker: cell }
     }
+
+    /// This version will take no new calls: let its worker release what it holds.
+    pub(crate) fn retire(&self) {
+        if let Some(worker) = self.worker.get() {
+            worker.retire();
+        }
+    }
 }

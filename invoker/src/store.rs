@@ -77,7 +77,7 @@ impl Store {
 
     /// Removes a blob no stored config refers to any more.
     pub(crate) fn collect_code(&self, sha256: &str) -> Result<(), InvokerError> {
-        let referenced = self.list()?.iter().any(|f| f.code.sha256() == sha256);
+        let referenced = self.list()?.iter().any(|f| f.code.sha256() == Some(sha256));
         if !referenced {
             match std::fs::remove_file(self.code_path(sha256)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),

@@ -18,6 +18,15 @@ pub struct DeployArgs {
     /// A container image in the local Docker engine.
     #[arg(long)]
     image: Option<String>,
+    /// Build the image from this folder's Dockerfile first (through the local Docker engine).
+    #[arg(long, conflicts_with_all = ["wasm", "image"])]
+    build: Option<PathBuf>,
+    /// Container functions: give the container a network for outbound connections.
+    #[arg(long)]
+    egress: Option<bool>,
+    /// Container functions: containers kept started ahead of demand.
+    #[arg(long)]
+    provisioned: Option<u32>,
     /// Memory in MB (128..10240).
     #[arg(long)]
     memory: Option<u32>,
@@ -38,8 +47,15 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         None => Default::default(),
     };
     m.name = args.name.or(m.name);
+    // Code given on the command line replaces the manifest's, whichever kind it was.
+    if args.wasm.is_some() || args.image.is_some() || args.build.is_some() {
+        (m.wasm, m.image, m.build) = (None, None, None);
+    }
     m.wasm = args.wasm.or(m.wasm);
     m.image = args.image.or(m.image);
+    m.build = args.build.or(m.build);
+    m.egress = args.egress.or(m.egress);
+    m.provisioned = args.provisioned.or(m.provisioned);
     m.memory = args.memory.or(m.memory);
     m.timeout = args.timeout.or(m.timeout);
     m.concurrency = args.concurrency.or(m.concurrency);
@@ -48,10 +64,19 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         m.env.insert(k.to_string(), v.to_string());
     }
     let Some(name) = m.name else { bail!("a function name is required (--name or name in skiff.toml)") };
-    if m.image.is_some() {
-        bail!("container functions (--image) are not supported by this build yet");
+    if let Some(context) = &m.build {
+        m.image = Some(build_image(context, &name)?);
     }
     let mut body = json!({});
+    if let Some(image) = &m.image {
+        body["image"] = image.as_str().into();
+    }
+    if let Some(v) = m.egress {
+        body["egress"] = v.into();
+    }
+    if let Some(v) = m.provisioned {
+        body["provisioned"] = v.into();
+    }
     if let Some(path) = &m.wasm {
         let code = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         body["wasm_base64"] = base64::engine::general_purpose::STANDARD.encode(code).into();
@@ -76,4 +101,17 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         println!("deployed {} version {}", config["name"].as_str().unwrap_or(&name), config["version"]);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the function's image through the local engine, showing the build's output on stderr,
+/// and returns its tag (`skiff-fn-NAME:latest`).
+fn build_image(context: &std::path::Path, name: &str) -> anyhow::Result<String> {
+    let tag = format!("skiff-fn-{}:latest", name.to_ascii_lowercase());
+    eprintln!("building {tag} from {}", context.display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let id = runtime
+        .block_on(skiff_workers::container::build_image(context, &tag, |line| eprintln!("  {line}")))
+        .with_context(|| format!("building the image in {}", context.display()))?;
+    eprintln!("built {tag} ({id})");
+    Ok(tag)
 }

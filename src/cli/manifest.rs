@@ -6,6 +6,11 @@
 //! memory = 128        # MB
 //! timeout = 3         # seconds
 //! concurrency = 10    # reserved concurrency (optional)
+//! # A container function names an image instead of wasm, or builds one from a folder
+//! # holding a Dockerfile (`build = "."`; also implied by a Dockerfile next to the manifest):
+//! # image = "my-fn:latest"
+//! # egress = false      # give the container a network for outbound calls
+//! # provisioned = 0     # containers kept started ahead of demand
 //! [env]
 //! GREETING = "hi"
 //! ```
@@ -21,6 +26,10 @@ pub struct Manifest {
     pub name: Option<String>,
     pub wasm: Option<PathBuf>,
     pub image: Option<String>,
+    /// A folder with a Dockerfile to build the image from.
+    pub build: Option<PathBuf>,
+    pub egress: Option<bool>,
+    pub provisioned: Option<u32>,
     pub memory: Option<u32>,
     pub timeout: Option<u32>,
     pub concurrency: Option<u32>,
@@ -39,6 +48,11 @@ pub fn load(path: &Path) -> anyhow::Result<Manifest> {
     let mut manifest: Manifest =
         toml::from_str(&text).with_context(|| format!("invalid manifest {}", file.display()))?;
     let dir = file.parent().unwrap_or(Path::new("."));
-    manifest.wasm = manifest.wasm.map(|w| if w.is_relative() { dir.join(w) } else { w });
+    let resolve = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
+    manifest.wasm = manifest.wasm.map(resolve);
+    manifest.build = manifest.build.map(resolve);
+    if manifest.wasm.is_none() && manifest.image.is_none() && manifest.build.is_none() && dir.join("Dockerfile").is_file() {
+        manifest.build = Some(dir.to_path_buf());
+    }
     Ok(manifest)
 }
