@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/start-services.sh
 scripts/build-functions.sh
 cargo build --release --locked
 skiff=target/release/skiff
@@ -22,6 +23,10 @@ echo '$ skiff invoke hello-py --data '"'"'{"name":"Ada","items":[1,2,3]}'"'"' --
 $skiff invoke hello-py --data '{"name":"Ada","items":[1,2,3]}' --log
 echo '$ curl -s '"$SKIFF_URL"'/2015-03-31/functions/hello-c/invocations -d '"'"'{"name":"curl"}'"'"
 curl -s "$SKIFF_URL/2015-03-31/functions/hello-c/invocations" -d '{"name":"curl"}'; echo
+echo; echo '$ skiff deploy functions/hello-rust    # a container function: lambda_runtime, FROM scratch'
+$skiff deploy functions/hello-rust
+echo '$ skiff invoke hello-rust --data '"'"'{"name":"Ada"}'"'"' --log'
+$skiff invoke hello-rust --data '{"name":"Ada"}' --log
 echo; $skiff ls
 echo; echo "Skiff is serving on $SKIFF_URL (Ctrl-C to stop)."
 wait $server

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building the examples and running the tests need, only where missing:
-# clang/lld/wasi-libc (C -> Wasm), wabt (WAT tools), promtool (metrics check), componentize-py.
+# clang/lld/wasi-libc (C -> Wasm), wabt (WAT tools), promtool (metrics check), componentize-py,
+# the Docker engine (container functions).
 set -euo pipefail
 
 apt_packages=(curl clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus)
@@ -8,6 +9,7 @@ missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

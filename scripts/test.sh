@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/start-services.sh
 scripts/build-functions.sh
 cargo build --release --locked
 cargo nextest run --release --locked --workspace --no-fail-fast "$@"

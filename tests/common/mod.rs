@@ -30,6 +30,9 @@ pub struct Server {
     stderr_log: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     http: Client,
+    /// Remove this server's leftover containers when it is dropped (not after a simulated crash,
+    /// whose leftovers the next server on the data dir must find).
+    sweep_on_drop: bool,
 }
 
 impl Server {
@@ -86,6 +89,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             stderr_log,
             _tmp: None,
+            sweep_on_drop: true,
             http: Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
         })
     }
@@ -179,11 +183,76 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The id that labels this server's containers (made once per data dir).
+    pub fn owner(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("owner-id")).unwrap_or_default().trim().to_string()
+    }
+
+    /// Ids of this server's containers (running or not), optionally narrowed by more labels.
+    pub fn containers(&self, labels: &[(&str, &str)]) -> Vec<String> {
+        owned_containers(&self.owner(), labels)
+    }
+
+    /// Kills the server without letting it clean up (a crash).
+    pub fn kill9(mut self) {
+        self.sweep_on_drop = false;
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+/// Containers labelled with `owner` (and `labels`), through the docker CLI: what an operator sees.
+pub fn owned_containers(owner: &str, labels: &[(&str, &str)]) -> Vec<String> {
+    try_owned_containers(owner, labels).expect("docker ps failed")
+}
+
+fn try_owned_containers(owner: &str, labels: &[(&str, &str)]) -> Option<Vec<String>> {
+    if owner.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut cmd = Command::new("docker");
+    cmd.args(["ps", "-aq", "--no-trunc", "--filter"]).arg(format!("label=skiff.owner={owner}"));
+    for (k, v) in labels {
+        cmd.arg("--filter").arg(format!("label={k}={v}"));
+    }
+    let out = cmd.output().ok().filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
+}
+
+/// Polls `f` every 100 ms until it is true or `limit` passes; returns whether it became true.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 impl Drop for Server {
+    /// Stops the server gracefully (it removes its containers), falling back to a kill, and
+    /// sweeps any container it left, so tests never leak containers into each other.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            signal(&child, "TERM");
+            let stopped = eventually(Duration::from_secs(15), || matches!(child.try_wait(), Ok(Some(_))));
+            if !stopped {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let leftovers = match self.sweep_on_drop {
+            true => try_owned_containers(&self.owner(), &[]).unwrap_or_default(),
+            false => Vec::new(),
+        };
+        if !leftovers.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&leftovers).output();
         }
         let _ = std::fs::remove_file(&self.stderr_log);
     }

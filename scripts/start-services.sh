@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Starts what the tests need and this machine is not running yet: the Docker engine. Idempotent;
+# services started here keep running after the script ends.
+set -euo pipefail
+
+wait_for() { # seconds, description, command...
+  local seconds=$1 what=$2; shift 2
+  for _ in $(seq "$((seconds * 2))"); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "$what did not come up within ${seconds}s" >&2
+  return 1
+}
+
+if ! docker info >/dev/null 2>&1; then
+  echo "starting dockerd (log: /var/log/skiff-dockerd.log)"
+  setsid nohup dockerd >/var/log/skiff-dockerd.log 2>&1 < /dev/null &
+  wait_for 60 "the Docker engine" docker info || { tail -20 /var/log/skiff-dockerd.log >&2; exit 1; }
+fi
