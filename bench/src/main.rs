@@ -1,6 +1,7 @@
 //! `skiff-bench`: each benchmark runs Skiff and its baseline in the same run on the same machine
 //! and reports the ratio. See BENCHMARKS.md for the commands and the recorded results.
 
+mod containers;
 mod hello;
 mod limits;
 mod load;
@@ -28,6 +29,8 @@ enum Command {
     FirstInvoke,
     /// Cost of epoch interruption + memory limiter (on vs off) in the Wasm worker.
     Limits,
+    /// Container functions: cold start vs `docker run`, warm invoke overhead and throughput.
+    Containers,
     /// Internal: the bare hyper baseline server.
     #[command(hide = true)]
     HelloServer,
@@ -42,10 +45,12 @@ fn main() -> anyhow::Result<()> {
         Command::Invoke => rt.block_on(server::invoke_throughput(phase)),
         Command::FirstInvoke => rt.block_on(server::first_invoke()),
         Command::Limits => rt.block_on(limits::run(phase)),
+        Command::Containers => rt.block_on(containers::run(phase)),
         Command::All => rt.block_on(async {
             server::invoke_throughput(phase).await?;
             server::first_invoke().await?;
-            limits::run(phase).await
+            limits::run(phase).await?;
+            containers::run(phase).await
         }),
     }
 }

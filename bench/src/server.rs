@@ -10,9 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A child process that printed `... listening on http://ADDR` as its first line.
-struct Spawned {
+pub(crate) struct Spawned {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for Spawned {
@@ -22,7 +22,7 @@ impl Drop for Spawned {
     }
 }
 
-fn spawn(cmd: &mut Command) -> anyhow::Result<Spawned> {
+pub(crate) fn spawn(cmd: &mut Command) -> anyhow::Result<Spawned> {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().context("spawning")?;
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
@@ -44,14 +44,14 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions/fixtures").join(format!("{name}.wat"))
 }
 
-struct Skiff {
+pub(crate) struct Skiff {
     proc: Spawned,
     _data: tempfile::TempDir,
     http: reqwest::Client,
 }
 
 impl Skiff {
-    fn start() -> anyhow::Result<Self> {
+    pub(crate) fn start() -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let proc = spawn(
             Command::new(sibling("skiff")?)
@@ -70,6 +70,47 @@ impl Skiff {
             bail!("deploy failed: {}", resp.text().await?);
         }
         Ok(())
+    }
+
+    pub(crate) fn addr(&self) -> String {
+        self.proc.addr.clone()
+    }
+
+    pub(crate) async fn deploy_image(&self, name: &str, image: &str, settings: serde_json::Value) -> anyhow::Result<()> {
+        let mut body = settings;
+        body["image"] = image.into();
+        let resp = self.http.put(format!("http://{}/v1/functions/{name}", self.proc.addr)).json(&body).send().await?;
+        if !resp.status().is_success() {
+            bail!("deploy failed: {}", resp.text().await?);
+        }
+        Ok(())
+    }
+
+    /// Invokes once; returns the status and the init duration the server reported, if cold.
+    pub(crate) async fn invoke(&self, name: &str, body: &'static str) -> anyhow::Result<(u16, Option<Duration>)> {
+        let url = format!("http://{}/2015-03-31/functions/{name}/invocations", self.proc.addr);
+        let resp = self.http.post(&url).body(body).send().await?;
+        let status = resp.status().as_u16();
+        let init = resp
+            .headers()
+            .get("x-skiff-init-duration-ms")
+            .and_then(|v| v.to_str().ok()?.parse::<f64>().ok())
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+        resp.bytes().await?;
+        Ok((status, init))
+    }
+}
+
+impl Drop for Skiff {
+    /// A graceful stop, so the server removes its containers.
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.proc.child.id().to_string()).status();
+        for _ in 0..150 {
+            if matches!(self.proc.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
