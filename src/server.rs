@@ -35,8 +35,9 @@ pub struct ServerArgs {
     /// Seconds a container's runtime may take from start to asking for its first event.
     #[arg(long, default_value_t = 10)]
     init_timeout: u64,
-    /// The static skiff-agent binary mounted into function containers (default: found next to
-    /// this binary, as scripts/build-agent.sh places it).
+    /// The static skiff-agent binary mounted into function containers (default:
+    /// `skiff-agent-static` beside this binary, else `../<arch>-unknown-linux-gnu/release/skiff-agent`
+    /// relative to it, where scripts/build-functions.sh builds it).
     #[arg(long, env = "SKIFF_AGENT")]
     agent: Option<PathBuf>,
     /// AWS_REGION as container functions see it.
@@ -60,6 +61,9 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
     }
     if args.max_concurrency == 0 {
         bail!("--max-concurrency must be at least 1");
+    }
+    if args.init_timeout == 0 {
+        bail!("--init-timeout must be at least 1 second");
     }
     if args.amqp_url.is_some() {
         tracing::warn!("--amqp-url is accepted but not used yet: this build has no asynchronous invocations");

@@ -142,14 +142,16 @@ fn timeout_oom_and_crash_replace_the_container() {
     assert_ne!(whoami(&server, "slow"), before, "the timed-out container was replaced");
     assert!(eventually(Duration::from_secs(10), || server.containers(&[("skiff.function", "slow")]).len() == 1));
 
-    // 128 MB gets a small CPU share, so allocating takes a while: a generous timeout.
+    // 128 MB gets 0.07 vCPU after init, so allocating takes a while: a generous timeout.
     deploy_probe(&server, "bad", json!({ "timeout_s": 30, "memory_mb": 128, "concurrency": 1 }));
-    let whoami = |server: &Server| whoami(server, "bad");
-    let after_timeout = whoami(&server);
-
+    let after_timeout = whoami(&server, "bad");
+    deploy_probe(&server, "bystander", json!({}));
+    let bystander = whoami(&server, "bystander");
     let (_, error, _, body) = call(&server, "bad", json!({ "op": "alloc", "mb": 400 }));
     assert_eq!(error.as_deref(), Some("Unhandled"));
     assert_eq!(body["errorType"], "Runtime.OutOfMemory", "{body}");
+    assert_eq!(whoami(&server, "bystander"), bystander, "another function's warm container is untouched");
+    let whoami = |server: &Server| whoami(server, "bad");
     let after_oom = whoami(&server);
     assert_ne!(after_oom, after_timeout);
 
@@ -291,6 +293,15 @@ fn the_sandbox_is_isolated() {
     let interfaces: Vec<_> = body["entries"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(interfaces, ["lo"], "no network interface but loopback");
 
+    // Egress is opt-in: then (and only then) the container gets an interface on the bridge.
+    deploy_probe(&server, "outbound", json!({ "egress": true }));
+    let (_, _, _, body) = call(&server, "outbound", json!({ "op": "files", "path": "/sys/class/net" }));
+    let mut interfaces: Vec<_> = body["entries"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    interfaces.sort();
+    assert_eq!(interfaces, ["eth0", "lo"], "{body}");
+    let (_, _, _, body) = call(&server, "outbound", json!({ "op": "connect", "addr": format!("127.0.0.1:{port}") }));
+    assert_eq!(body["connected"], false, "the gateway listens on the host's loopback only: {body}");
+
     let id = &server.containers(&[("skiff.function", "jail")])[0];
     let out = std::process::Command::new("docker")
         .args(["inspect", "--format", "{{json .HostConfig}}", id])
@@ -304,6 +315,11 @@ fn the_sandbox_is_isolated() {
     assert_eq!(host["Memory"], 128 << 20);
     assert_eq!(host["MemorySwap"], 128 << 20);
     assert!(host["PidsLimit"].as_i64().unwrap() > 0);
+    // CPU in proportion to memory (128 MB of 1769 MB per vCPU), once the init boost is over.
+    assert!(eventually(Duration::from_secs(5), || {
+        let out = std::process::Command::new("docker").args(["inspect", "--format", "{{.HostConfig.NanoCpus}}", id]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "72357263"
+    }));
 }
 
 #[test]
@@ -323,6 +339,20 @@ fn bad_container_deploys_change_nothing() {
     assert_eq!(server.get("/v1/functions/nope").status(), 404, "nothing was created");
     let resp = server.deploy("wasmy", Some(&common::fixture("echo")), json!({ "provisioned": 1 }));
     assert_eq!(resp.status(), 400);
+}
+
+#[test]
+fn without_docker_container_deploys_are_refused_and_wasm_still_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let docker_host = format!("unix://{}/no-docker.sock", tmp.path().display());
+    let server = Server::try_start_env(&data, &[], &[("DOCKER_HOST", &docker_host)]).unwrap();
+    let (status, body) = json_body(server.deploy("boxed", None, json!({ "image": PROBE })));
+    assert_eq!(status, 500, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("container functions are unavailable"), "{body}");
+    assert_eq!(server.get("/v1/functions/boxed").status(), 404);
+    server.deploy_fixture("plain", "echo", json!({}));
+    assert_eq!(server.invoke("plain", "{}").status(), 200);
 }
 
 #[test]

@@ -54,6 +54,11 @@ impl Server {
     }
 
     pub fn try_start_in(data_dir: &Path, args: &[&str]) -> Result<Self, String> {
+        Self::try_start_env(data_dir, args, &[])
+    }
+
+    /// Starts a server with extra environment variables (e.g. a `DOCKER_HOST`).
+    pub fn try_start_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir).unwrap();
         let stderr_log = data_dir.with_extension(format!("stderr-{}.log", std::process::id() ^ rand_u32()));
         let mut child = Command::new(BIN)
@@ -61,6 +66,7 @@ impl Server {
             .arg(data_dir)
             .args(args)
             .env_remove("SKIFF_TOKEN")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_log).unwrap())
             .spawn()

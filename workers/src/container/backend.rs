@@ -95,7 +95,7 @@ impl ContainerBackend {
 /// rather than let every container die with a puzzling "no such file or directory".
 fn check_agent(path: &Path) -> Result<(), WorkerError> {
     let bytes = std::fs::read(path).map_err(|e| {
-        WorkerError::Unavailable(format!("skiff-agent not found at {} ({e}); build it with scripts/build-agent.sh or pass --agent", path.display()))
+        WorkerError::Unavailable(format!("skiff-agent not found at {} ({e}); build it with scripts/build-functions.sh or pass --agent", path.display()))
     })?;
     let field = |at: usize, len: usize| -> Option<u64> {
         let b = bytes.get(at..at + len)?;
@@ -112,7 +112,7 @@ fn check_agent(path: &Path) -> Result<(), WorkerError> {
     let dynamic = (0..phnum).any(|i| field((phoff + i * phentsize) as usize, 4) == Some(PT_INTERP));
     if dynamic {
         return Err(WorkerError::Unavailable(format!(
-            "{} is dynamically linked; container images may have no loader, so it must be static (scripts/build-agent.sh)",
+            "{} is dynamically linked; container images may have no loader, so it must be static (scripts/build-functions.sh builds it so)",
             path.display()
         )));
     }

@@ -105,6 +105,12 @@ pub(crate) async fn list_owned(docker: &Docker, owner: &str) -> Result<Vec<Strin
     Ok(containers.into_iter().filter_map(|c| c.id).collect())
 }
 
+/// Sets a running container's CPU limit (after its init boost).
+pub(crate) async fn set_cpu(docker: &Docker, id: &str, nano_cpus: i64) -> Result<(), WorkerError> {
+    let body = bollard::models::ContainerUpdateBody { nano_cpus: Some(nano_cpus), ..Default::default() };
+    docker.update_container(id, body).await.map_err(|e| internal("update container", e))
+}
+
 /// How a stopped container ended, from the engine's point of view: `(exit code, OOM-killed)`.
 /// Used when the agent could not report the exit itself (it was killed too).
 pub(crate) async fn exit_state(docker: &Docker, id: &str) -> Option<(i64, bool)> {

@@ -107,7 +107,10 @@ impl ContainerInstance {
             .map(|s| s.map(|s| s.clone()));
         instance.init_duration = started.elapsed();
         let failure = match waited {
-            Ok(Ok(Status::Ready)) => return Ok(instance),
+            Ok(Ok(Status::Ready)) => {
+                instance.end_init_boost();
+                return Ok(instance);
+            }
             Ok(Ok(Status::InitFailed)) => init_error_message(&instance.link),
             Ok(Ok(Status::Exited(exit))) => {
                 let reported = instance.link.init_error.lock().unwrap_or_else(|p| p.into_inner()).is_some();
@@ -201,6 +204,22 @@ impl ContainerInstance {
             self.link.fence(FENCE_WAIT).await;
         }
         RunResult { outcome, logs: self.link.take_logs(), duration, reusable, max_memory_bytes: self.peak_memory() }
+    }
+
+    /// Lowers the CPU limit from the init boost to the function's share, in the background: the
+    /// first call does not wait for the engine.
+    fn end_init_boost(&self) {
+        let memory_mb = self.spec.exec.memory_mb;
+        let share = super::sandbox::cpu_nanos(memory_mb);
+        if share >= super::sandbox::init_cpu_nanos(memory_mb) {
+            return;
+        }
+        let (docker, id) = (self.backend.inner.docker.clone(), self.container.clone().unwrap_or_default());
+        tokio::spawn(async move {
+            if let Err(e) = docker::set_cpu(&docker, &id, share).await {
+                tracing::debug!(container = %id, "ending the init CPU boost: {e}");
+            }
+        });
     }
 
     /// Kills and removes the container and frees its socket.

@@ -1,9 +1,10 @@
 //! The sandbox every function container runs in, as one Docker create request.
 //!
 //! Limits follow Lambda: memory is the function's memory with no swap, CPU is proportional to
-//! memory (1769 MB = one vCPU), at most 1024 processes, `/tmp` is the only writable place. The
-//! container gets no capabilities, cannot gain privileges, and has no network unless the
-//! function asks for egress — its only way out is its own Runtime API socket.
+//! memory (1769 MB = one vCPU; at least one vCPU during init, like Lambda's init boost), at most
+//! 1024 processes, `/tmp` is the only writable place. The container gets no capabilities, cannot
+//! gain privileges, and has no network unless the function asks for egress — its only way out is
+//! its own Runtime API socket.
 
 use super::docker::ImageSpec;
 use super::labels;
@@ -43,6 +44,12 @@ pub fn cpu_nanos(memory_mb: u32) -> i64 {
     i64::from(memory_mb) * 1_000_000_000 / 1769
 }
 
+/// CPU during init: at least one vCPU, like Lambda's init boost, so a 128 MB function (0.07
+/// vCPU) does not spend seconds loading its runtime. Lowered to [`cpu_nanos`] once it is ready.
+pub(crate) fn init_cpu_nanos(memory_mb: u32) -> i64 {
+    cpu_nanos(memory_mb).max(1_000_000_000)
+}
+
 pub(crate) fn function_arn(region: &str, function: &str) -> String {
     format!("arn:aws:lambda:{region}:000000000000:function:{function}")
 }
@@ -52,7 +59,7 @@ pub(crate) fn create_body(spec: &ContainerSpec, at: &Placement<'_>) -> Container
     let host_config = HostConfig {
         memory: Some(memory),
         memory_swap: Some(memory),
-        nano_cpus: Some(cpu_nanos(spec.exec.memory_mb)),
+        nano_cpus: Some(init_cpu_nanos(spec.exec.memory_mb)),
         pids_limit: Some(PIDS_LIMIT),
         cap_drop: Some(vec!["ALL".into()]),
         security_opt: Some(vec!["no-new-privileges".into()]),
@@ -170,6 +177,9 @@ mod tests {
         assert_eq!(host.memory, Some(1769 << 20));
         assert_eq!(host.memory_swap, host.memory, "no swap");
         assert_eq!(host.nano_cpus, Some(1_000_000_000), "1769 MB is one vCPU");
+        assert_eq!(cpu_nanos(128), 72_357_263);
+        assert_eq!(init_cpu_nanos(128), 1_000_000_000, "init gets at least one vCPU");
+        assert_eq!(init_cpu_nanos(3538), 2_000_000_000);
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
         assert_eq!(host.readonly_rootfs, Some(true));
         assert_eq!(host.network_mode.as_deref(), Some("none"));
