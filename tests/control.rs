@@ -108,6 +108,26 @@ fn an_update_is_atomic_and_calls_in_flight_finish_on_the_old_code() {
 }
 
 #[test]
+fn reserved_concurrency_spans_versions() {
+    let server = Server::start();
+    server.deploy_fixture("one", "slow", json!({ "concurrency": 1 }));
+    std::thread::scope(|s| {
+        let in_flight = s.spawn(|| server.invoke("one", "{}").status().as_u16());
+        std::thread::sleep(Duration::from_millis(150));
+        server.deploy_fixture("one", "echo", json!({}));
+        assert_eq!(server.invoke("one", "{}").status(), 429, "the old version's call still holds the one slot");
+        assert_eq!(in_flight.join().unwrap(), 200);
+    });
+    assert_eq!(server.invoke("one", r#""free""#).text().unwrap(), r#""free""#);
+    // Changing the limit starts a new count.
+    server.deploy_fixture("one", "slow", json!({ "concurrency": 2 }));
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..2).map(|_| s.spawn(|| server.invoke("one", "{}").status().as_u16())).collect();
+        assert!(calls.into_iter().all(|c| c.join().unwrap() == 200));
+    });
+}
+
+#[test]
 fn delete_removes_the_function_and_its_code() {
     let server = Server::start();
     server.deploy_fixture("echo", "echo", json!({}));

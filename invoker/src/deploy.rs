@@ -106,7 +106,8 @@ impl Invoker {
             inner.store.write_code(sha, wasm)?;
         }
         inner.store.put(&config)?;
-        inner.functions.insert(config.name.clone(), Arc::new(Deployed::new(config.clone(), Some(worker))));
+        let entry = Deployed::succeeding(existing.as_deref(), config.clone(), Some(worker));
+        inner.functions.insert(config.name.clone(), Arc::new(entry));
         if let Some(old) = existing {
             old.retire();
             if let Some(sha) = old.config.code.sha256().filter(|s| Some(*s) != config.code.sha256()) {
