@@ -18,14 +18,14 @@ pub fn list(client: &Client, as_json: bool) -> anyhow::Result<ExitCode> {
             vec![
                 text(&f["name"]),
                 text(&f["version"]),
-                text(&f["code"]["format"]),
+                kind(&f["code"]),
                 format!("{} MB", text(&f["memory_mb"])),
                 format!("{} s", text(&f["timeout_s"])),
                 if f["concurrency"].is_null() { "-".into() } else { text(&f["concurrency"]) },
             ]
         })
         .collect();
-    table::print(&["NAME", "VERSION", "FORMAT", "MEMORY", "TIMEOUT", "CONCURRENCY"], &rows);
+    table::print(&["NAME", "VERSION", "CODE", "MEMORY", "TIMEOUT", "CONCURRENCY"], &rows);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -39,19 +39,38 @@ pub fn get(client: &Client, name: &str, as_json: bool) -> anyhow::Result<ExitCod
         .as_object()
         .map(|m| m.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
-    let rows = vec![
+    let code = &f["code"];
+    let mut rows = vec![
         vec!["name".into(), text(&f["name"])],
         vec!["version".into(), text(&f["version"])],
-        vec!["format".into(), text(&f["code"]["format"])],
-        vec!["sha256".into(), text(&f["code"]["sha256"])],
-        vec!["size".into(), format!("{} bytes", text(&f["code"]["size"]))],
+        vec!["code".into(), kind(code)],
+    ];
+    if code["type"] == "image" {
+        rows.push(vec!["image".into(), text(&code["image"])]);
+        rows.push(vec!["image id".into(), text(&code["id"])]);
+        rows.push(vec!["provisioned".into(), text(&f["provisioned"])]);
+        rows.push(vec!["egress".into(), text(&f["egress"])]);
+    } else {
+        rows.push(vec!["sha256".into(), text(&code["sha256"])]);
+        rows.push(vec!["size".into(), format!("{} bytes", text(&code["size"]))]);
+    }
+    rows.extend([
         vec!["memory".into(), format!("{} MB", text(&f["memory_mb"]))],
         vec!["timeout".into(), format!("{} s", text(&f["timeout_s"]))],
         vec!["concurrency".into(), if f["concurrency"].is_null() { "unreserved".into() } else { text(&f["concurrency"]) }],
         vec!["env".into(), env],
-    ];
+    ]);
     table::print(&["FIELD", "VALUE"], &rows);
     Ok(ExitCode::SUCCESS)
+}
+
+/// "wasm module", "wasm component" or "image".
+fn kind(code: &Value) -> String {
+    match code["type"].as_str() {
+        Some("wasm") => format!("wasm {}", text(&code["format"])),
+        Some(other) => other.to_string(),
+        None => "-".into(),
+    }
 }
 
 pub fn remove(client: &Client, name: &str) -> anyhow::Result<ExitCode> {
