@@ -10,9 +10,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/functions"
 triple="$(uname -m)-unknown-linux-gnu"
 
+# Wasm examples: a build.sh and no Dockerfile.
 for build in */build.sh fixtures/*/build.sh; do
   dir=$(dirname "$build")
-  [ -f "$dir/Cargo.toml" ] && continue
+  [ -f "$dir/Dockerfile" ] && continue
   out="$dir/build/hello.wasm"
   if [ -f "$out" ] && [ -z "$(find "$dir" -path "$dir/build" -prune -o -newer "$out" -type f -print)" ]; then
     echo "functions/$dir: up to date"
@@ -26,22 +27,26 @@ echo "skiff-agent: building (static)"
 (cd "$root" && RUSTFLAGS='-C target-feature=+crt-static' \
   cargo build --release --locked -p skiff-agent --target "$triple")
 
+# Container examples: a Dockerfile, and a build.sh that makes what it copies (Rust functions
+# share one cargo target dir).
 export CARGO_TARGET_DIR="$root/target/functions"
-for manifest in */Cargo.toml fixtures/*/Cargo.toml; do
-  dir=$(dirname "$manifest")
-  echo "functions/$dir: building (static)"
+images=()
+for dockerfile in */Dockerfile fixtures/*/Dockerfile; do
+  dir=$(dirname "$dockerfile")
+  echo "functions/$dir: building"
   "./$dir/build.sh"
+  case "$dir" in
+    fixtures/*) images+=("skiff-tests/${dir#fixtures/}:latest=$dir") ;;
+    *) images+=("skiff-examples/$dir:latest=$dir") ;;
+  esac
 done
 
 if docker info >/dev/null 2>&1; then
   # The classic builder: it needs no buildx plugin, and FROM scratch needs no registry.
-  build_image() { # tag, folder
-    local out
-    out=$(DOCKER_BUILDKIT=0 docker build -q -t "$1" "$2" 2>&1) || { echo "$out" >&2; exit 1; }
-  }
-  build_image skiff-examples/hello-rust:latest hello-rust
-  build_image skiff-tests/probe:latest fixtures/probe
-  echo "images: skiff-examples/hello-rust:latest skiff-tests/probe:latest"
+  for image in "${images[@]}"; do
+    out=$(DOCKER_BUILDKIT=0 docker build -q -t "${image%%=*}" "${image#*=}" 2>&1) || { echo "$out" >&2; exit 1; }
+    echo "image ${image%%=*}"
+  done
 else
   echo "images: skipped (no Docker engine reachable; scripts/start-services.sh starts one)"
 fi

@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # Installs what building the examples and running the tests need, only where missing:
-# clang/lld/wasi-libc (C -> Wasm), wabt (WAT tools), promtool (metrics check), componentize-py,
+# clang/lld/wasi-libc (C -> Wasm), wabt (WAT tools), promtool (metrics check), Debian's python3.11
+# (the Python container example's interpreter), componentize-py,
 # the Docker engine (container functions).
 set -euo pipefail
 
-apt_packages=(curl clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus)
+apt_packages=(curl clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus python3.11)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+updated=""
+apt_install() { # [--no-install-recommends] packages...
+  [ -n "$updated" ] || { $sudo_cmd apt-get update -qq; updated=1; }
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
+}
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
-  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install --no-install-recommends "${missing[@]}"
+fi
+# The Docker engine with its recommended helpers (cgroupfs-mount, pigz, ...), as tested here.
+if ! command -v dockerd >/dev/null 2>&1; then
+  echo "installing: docker.io"
+  apt_install docker.io
 fi
 
 componentize_version=0.25.1

@@ -356,6 +356,32 @@ fn without_docker_container_deploys_are_refused_and_wasm_still_works() {
 }
 
 #[test]
+fn the_official_python_runtime_client_runs_unmodified() {
+    let server = Server::start();
+    let resp = server.deploy(
+        "hello-python",
+        None,
+        json!({ "image": "skiff-examples/hello-python:latest", "memory_mb": 256, "env": { "GREETING": "Hi" } }),
+    );
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    let resp = server.invoke_with("hello-python", r#"{"name":"Ada"}"#, &[("X-Amz-Log-Type", "Tail")]);
+    assert!(resp.headers().contains_key("x-skiff-init-duration-ms"));
+    let (body, log) = tail_log(resp);
+    assert_eq!(body["message"], "Hi, Ada!");
+    assert_eq!(body["function"], "hello-python");
+    let remaining = body["remaining_ms"].as_i64().unwrap();
+    assert!((1..=3000).contains(&remaining), "the deadline header reached the context: {remaining}");
+    assert!(log.contains("greeting Ada from hello-python"), "{log}");
+
+    // An exception is reported by awslambdaric through /invocation/{id}/error and passed through.
+    let (status, error, cold, body) = call(&server, "hello-python", json!({ "fail": "no such order" }));
+    assert_eq!((status, error.as_deref(), cold), (200, Some("Unhandled"), false));
+    assert_eq!(body["errorType"], "ValueError", "{body}");
+    assert_eq!(body["errorMessage"], "no such order", "{body}");
+    assert!(body["stackTrace"].is_array(), "{body}");
+}
+
+#[test]
 fn cli_builds_and_deploys_the_rust_example_from_its_dockerfile() {
     let server = Server::start();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-rust");
@@ -372,4 +398,8 @@ fn cli_builds_and_deploys_the_rust_example_from_its_dockerfile() {
     let got: Value = serde_json::from_slice(&server.cli(&["--json", "get", "hello-rust"]).stdout).unwrap();
     assert_eq!(got["code"]["type"], "image");
     assert_eq!(got["code"]["image"], "skiff-fn-hello-rust:latest");
+    let table = String::from_utf8(server.cli(&["get", "hello-rust"]).stdout).unwrap();
+    assert!(table.contains("skiff-fn-hello-rust:latest") && table.contains("sha256:"), "{table}");
+    let listing = String::from_utf8(server.cli(&["ls"]).stdout).unwrap();
+    assert!(listing.lines().any(|l| l.starts_with("hello-rust") && l.contains("image")), "{listing}");
 }
