@@ -204,6 +204,22 @@ fn init_failures_are_init_errors_and_leak_nothing() {
 }
 
 #[test]
+fn a_container_whose_agent_cannot_serve_fails_its_init_at_once() {
+    // A static binary that is not the agent: it exits at once without ever connecting, so only
+    // the engine can tell that the container is gone.
+    let not_agent = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/fixtures/probe/bootstrap");
+    let server = Server::start_with(&["--agent", not_agent.to_str().unwrap(), "--init-timeout", "60"]);
+    deploy_probe(&server, "broken", json!({}));
+    let started = std::time::Instant::now();
+    let (_, error, _, body) = call(&server, "broken", json!({}));
+    assert_eq!(error.as_deref(), Some("Unhandled"));
+    assert_eq!(body["errorType"], "Runtime.InitError", "{body}");
+    assert!(body["errorMessage"].as_str().unwrap().contains("exit status"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(20), "not the 60 s init timeout");
+    assert!(eventually(Duration::from_secs(10), || server.containers(&[]).is_empty()));
+}
+
+#[test]
 fn idle_containers_are_reaped_and_provisioned_ones_kept() {
     let server = Server::start_with(&["--keep-warm", "1"]);
     deploy_probe(&server, "brief", json!({}));

@@ -5,7 +5,9 @@ use bollard::errors::Error as DockerError;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
+use futures_util::StreamExt;
 use bollard::Docker;
 use std::collections::HashMap;
 
@@ -103,6 +105,14 @@ pub(crate) async fn list_owned(docker: &Docker, owner: &str) -> Result<Vec<Strin
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     let containers = docker.list_containers(Some(options)).await.map_err(|e| internal("list containers", e))?;
     Ok(containers.into_iter().filter_map(|c| c.id).collect())
+}
+
+/// Resolves once the container is not running (or the engine cannot tell us).
+pub(crate) async fn wait_stopped(docker: &Docker, id: &str) {
+    let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
+    let mut stream = std::pin::pin!(docker.wait_container(id, Some(options)));
+    // Any answer, even an error for a non-zero exit, means the container is no longer running.
+    let _ = stream.next().await;
 }
 
 /// Sets a running container's CPU limit (after its init boost).

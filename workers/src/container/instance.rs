@@ -102,24 +102,22 @@ impl ContainerInstance {
             spec,
             init_duration: Duration::ZERO,
         };
-        let waited = tokio::time::timeout(options.init_timeout, status.wait_for(|s| !matches!(s, Status::Starting)))
-            .await
-            .map(|s| s.map(|s| s.clone()));
+        let waited = tokio::time::timeout(options.init_timeout, instance.wait_init(&mut status)).await;
         instance.init_duration = started.elapsed();
         let failure = match waited {
-            Ok(Ok(Status::Ready)) => {
+            Ok(Status::Ready) => {
                 instance.end_init_boost();
                 return Ok(instance);
             }
-            Ok(Ok(Status::InitFailed)) => init_error_message(&instance.link),
-            Ok(Ok(Status::Exited(exit))) => {
+            Ok(Status::InitFailed) => init_error_message(&instance.link),
+            Ok(Status::Exited(exit)) => {
                 let reported = instance.link.init_error.lock().unwrap_or_else(|p| p.into_inner()).is_some();
                 match reported {
                     true => init_error_message(&instance.link),
                     false => format!("Runtime exited during init: {}", instance.describe_exit(exit).await.0),
                 }
             }
-            Ok(_) => "Runtime init ended unexpectedly".to_string(),
+            Ok(Status::Starting) => "Runtime init ended unexpectedly".to_string(),
             Err(_) => format!(
                 "Runtime did not become ready within {:.2} seconds of starting",
                 options.init_timeout.as_secs_f64()
@@ -130,6 +128,24 @@ impl ContainerInstance {
         let init_duration = instance.init_duration;
         instance.destroy().await;
         Err(StartError::Init { error: FunctionError::new(ErrorType::InitError, failure), logs, init_duration })
+    }
+
+    /// Waits until init is over: the runtime asked for work, reported an init error, or exited —
+    /// or the container stopped without the agent ever reporting (it could not start at all),
+    /// which the engine tells us, so that case fails at once rather than at the init timeout.
+    async fn wait_init(&self, status: &mut watch::Receiver<Status>) -> Status {
+        let id = self.container.clone().unwrap_or_default();
+        let docker = self.backend.inner.docker.clone();
+        let settled = |s: &Status| !matches!(s, Status::Starting);
+        tokio::select! {
+            s = status.wait_for(settled) => return s.map(|s| s.clone()).unwrap_or(Status::Exited(Exit::default())),
+            _ = docker::wait_stopped(&docker, &id) => {}
+        }
+        // Stopped: give the agent's own report, which is more precise, a moment to arrive.
+        match tokio::time::timeout(Duration::from_millis(200), status.wait_for(settled)).await {
+            Ok(Ok(s)) => s.clone(),
+            _ => Status::Exited(Exit::default()),
+        }
     }
 
     pub fn worker_id(&self) -> &str {
