@@ -31,7 +31,6 @@ async fn cold_start() -> anyhow::Result<()> {
     let mut ours = Vec::new();
     let mut ours_round_trip = Vec::new();
     let mut docker = Vec::new();
-    let mut standby = Vec::new();
     // Warm the engine's caches for the image on both paths first.
     skiff.deploy_image("warmup", IMAGE, json!({ "memory_mb": MEMORY_MB })).await?;
     skiff.invoke("warmup", "{}").await?;
@@ -48,20 +47,7 @@ async fn cold_start() -> anyhow::Result<()> {
         ours.push(init.context("a cold call reports its init duration")?);
         docker.push(docker_run_to_ready(&agent).await?);
     }
-    // Later cold starts of a function that already had one: the pool's standby (created ahead)
-    // only needs starting. Crash the warm container so the next call must start another.
-    skiff.deploy_image("again", IMAGE, json!({ "memory_mb": MEMORY_MB })).await?;
-    skiff.invoke("again", "{}").await?;
-    for _ in 0..COLD_RUNS {
-        skiff.invoke("again", r#"{"op":"exit","code":1}"#).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await; // the standby is being created
-        let (status, init) = skiff.invoke("again", "{}").await?;
-        if status != 200 {
-            bail!("cold invoke failed with {status}");
-        }
-        standby.push(init.context("a cold call reports its init duration")?);
-    }
-    for v in [&mut ours, &mut ours_round_trip, &mut docker, &mut standby] {
+    for v in [&mut ours, &mut ours_round_trip, &mut docker] {
         v.sort();
     }
     let p50 = |v: &[Duration]| v[v.len() / 2];
@@ -71,9 +57,7 @@ async fn cold_start() -> anyhow::Result<()> {
     println!("| `docker run -d` (same image, sandbox and agent) to first `/invocation/next` | {} | {} |", ms(p50(&docker)), ms(*docker.last().unwrap()));
     println!("| Skiff init duration (bollard create + start to first `/invocation/next`) | {} | {} |", ms(p50(&ours)), ms(*ours.last().unwrap()));
     println!("| Skiff first call, whole HTTP round trip (cold start + invoke) | {} | {} |", ms(p50(&ours_round_trip)), ms(*ours_round_trip.last().unwrap()));
-    println!("| Skiff init duration, later cold starts (from the pool's standby: start only) | {} | {} |", ms(p50(&standby)), ms(*standby.last().unwrap()));
-    println!("| **ratio** (Skiff init / docker run), first cold start of a function | **{:.2}x** | |", p50(&ours).as_secs_f64() / p50(&docker).as_secs_f64());
-    println!("| **ratio** (Skiff init / docker run), later cold starts | **{:.2}x** | |\n", p50(&standby).as_secs_f64() / p50(&docker).as_secs_f64());
+    println!("| **ratio** (Skiff init / docker run) | **{:.2}x** | |\n", p50(&ours).as_secs_f64() / p50(&docker).as_secs_f64());
     Ok(())
 }
 

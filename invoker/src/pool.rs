@@ -7,15 +7,11 @@
 //! peak that was admitted. Idle containers are removed after the keep-warm period, except that
 //! `provisioned` of them are kept started ahead of demand.
 //!
-//! After a cold start the pool keeps one *standby*: a container created but not started, so
-//! the next cold start skips the engine's `create`. It holds no process and no memory; it goes
-//! when the pool has had no live container for the keep-warm period, or is retired.
-//!
 //! A container whose call ended badly (timeout, exit, OOM) is destroyed, never reused; a retired
 //! pool (the version was replaced or deleted) destroys its idle containers at once and the busy
 //! ones when their call ends.
 
-use skiff_workers::container::{ContainerBackend, ContainerInstance, ContainerSpec, PreparedContainer, StartError};
+use skiff_workers::container::{ContainerBackend, ContainerInstance, ContainerSpec, StartError};
 use skiff_workers::{Execution, Invocation, Worker, WorkerError, WorkerFuture};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -36,9 +32,6 @@ struct PoolInner {
     provisioned: usize,
     /// `skiff_warm_containers{function}`: follows the length of `idle`.
     warm: prometheus::IntGauge,
-    standby: Mutex<Option<PreparedContainer>>,
-    /// A standby is being created (one at a time).
-    preparing: AtomicBool,
 }
 
 struct Idle {
@@ -67,8 +60,6 @@ impl ContainerPool {
             keep_warm,
             provisioned: provisioned as usize,
             warm,
-            standby: Mutex::new(None),
-            preparing: AtomicBool::new(false),
         });
         tokio::spawn(keeper(Arc::downgrade(&inner)));
         Self { inner }
@@ -84,7 +75,6 @@ impl Worker for ContainerPool {
     fn retire(&self) {
         self.inner.retired.store(true, Ordering::SeqCst);
         self.inner.discard_idle();
-        self.inner.discard_standby();
     }
 }
 
@@ -96,7 +86,7 @@ impl PoolInner {
     async fn invoke(self: Arc<Self>, invocation: Invocation) -> Result<Execution, WorkerError> {
         let (instance, init_duration) = match self.take_idle() {
             Some(instance) => (instance, None),
-            None => match self.cold_start().await {
+            None => match self.start(false).await {
                 Ok(instance) => {
                     let init = instance.init_duration;
                     (instance, Some(init))
@@ -171,57 +161,6 @@ impl PoolInner {
         }
     }
 
-    /// Starts a container for a waiting call, from the standby if there is one, and prepares the
-    /// next standby in the background.
-    async fn cold_start(self: &Arc<Self>) -> Result<ContainerInstance, StartError> {
-        self.live.fetch_add(1, Ordering::SeqCst);
-        let standby = self.standby.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let prepared = match standby {
-            Some(prepared) => Ok(prepared),
-            None => ContainerInstance::create(&self.backend, self.spec.clone(), false).await,
-        };
-        self.prepare_standby();
-        let started = match prepared {
-            Ok(prepared) => prepared.launch().await,
-            Err(e) => Err(e),
-        };
-        if started.is_err() {
-            self.live.fetch_sub(1, Ordering::SeqCst);
-        }
-        started
-    }
-
-    fn prepare_standby(self: &Arc<Self>) {
-        let have = self.standby.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-        if have || self.retired.load(Ordering::SeqCst) || self.preparing.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let pool = self.clone();
-        tokio::spawn(async move {
-            let prepared = ContainerInstance::create(&pool.backend, pool.spec.clone(), false).await;
-            match prepared {
-                Ok(prepared) => {
-                    let old = pool.standby.lock().unwrap_or_else(|p| p.into_inner()).replace(prepared);
-                    if let Some(old) = old {
-                        old.discard().await;
-                    }
-                }
-                Err(e) => tracing::debug!(function = %pool.spec.exec.function, "standby container: {e:?}"),
-            }
-            pool.preparing.store(false, Ordering::SeqCst);
-            // Retired meanwhile: what we just made must not stay behind.
-            if pool.retired.load(Ordering::SeqCst) {
-                pool.discard_standby();
-            }
-        });
-    }
-
-    fn discard_standby(&self) {
-        if let Some(prepared) = self.standby.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            tokio::spawn(prepared.discard());
-        }
-    }
-
     async fn start(&self, provisioned: bool) -> Result<ContainerInstance, StartError> {
         self.live.fetch_add(1, Ordering::SeqCst);
         let started = ContainerInstance::start(&self.backend, self.spec.clone(), provisioned).await;
@@ -252,14 +191,9 @@ impl PoolInner {
                 self.warm.dec();
             }
         }
-        let any_expired = !expired.is_empty();
         for entry in expired {
             tracing::debug!(function = %self.spec.exec.function, worker = entry.instance.worker_id(), "keep-warm expired");
             self.discard(entry.instance);
-        }
-        // The function has gone quiet: the standby goes with its last warm container.
-        if any_expired && self.live.load(Ordering::SeqCst) == 0 {
-            self.discard_standby();
         }
     }
 

@@ -195,16 +195,8 @@ impl Server {
         std::fs::read_to_string(self.data_dir.join("owner-id")).unwrap_or_default().trim().to_string()
     }
 
-    /// Ids of this server's running containers, optionally narrowed by more labels. (A pool also
-    /// keeps one created-but-not-started standby, which this does not count.)
+    /// Ids of this server's containers (running or not), optionally narrowed by more labels.
     pub fn containers(&self, labels: &[(&str, &str)]) -> Vec<String> {
-        let mut labels = labels.to_vec();
-        labels.push(("status", "running"));
-        owned_containers(&self.owner(), &labels)
-    }
-
-    /// Ids of all this server's containers, in any state (standbys and stopped ones included).
-    pub fn all_containers(&self, labels: &[(&str, &str)]) -> Vec<String> {
         owned_containers(&self.owner(), labels)
     }
 
@@ -217,8 +209,7 @@ impl Server {
     }
 }
 
-/// Containers labelled with `owner` (and `labels`; the pseudo-label `status` filters by state),
-/// through the docker CLI: what an operator sees.
+/// Containers labelled with `owner` (and `labels`), through the docker CLI: what an operator sees.
 pub fn owned_containers(owner: &str, labels: &[(&str, &str)]) -> Vec<String> {
     try_owned_containers(owner, labels).expect("docker ps failed")
 }
@@ -230,8 +221,7 @@ fn try_owned_containers(owner: &str, labels: &[(&str, &str)]) -> Option<Vec<Stri
     let mut cmd = Command::new("docker");
     cmd.args(["ps", "-aq", "--no-trunc", "--filter"]).arg(format!("label=skiff.owner={owner}"));
     for (k, v) in labels {
-        let filter = if *k == "status" { format!("status={v}") } else { format!("label={k}={v}") };
-        cmd.arg("--filter").arg(filter);
+        cmd.arg("--filter").arg(format!("label={k}={v}"));
     }
     let out = cmd.output().ok().filter(|o| o.status.success())?;
     Some(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())

@@ -68,7 +68,11 @@ pub(crate) async fn inspect_image(docker: &Docker, reference: &str) -> Result<Im
     Ok(spec)
 }
 
-pub(crate) async fn create(docker: &Docker, name: &str, body: ContainerCreateBody) -> Result<String, WorkerError> {
+pub(crate) async fn create_and_start(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<String, WorkerError> {
     let options = CreateContainerOptionsBuilder::default().name(name).build();
     let created = docker.create_container(Some(options), body).await.map_err(|e| {
         if not_found(&e) {
@@ -77,11 +81,11 @@ pub(crate) async fn create(docker: &Docker, name: &str, body: ContainerCreateBod
             internal("create container", e)
         }
     })?;
+    if let Err(e) = docker.start_container(&created.id, None).await {
+        let _ = remove(docker, &created.id).await;
+        return Err(internal("start container", e));
+    }
     Ok(created.id)
-}
-
-pub(crate) async fn start(docker: &Docker, id: &str) -> Result<(), WorkerError> {
-    docker.start_container(id, None).await.map_err(|e| internal("start container", e))
 }
 
 /// Kills (if running) and removes a container; one that is already gone counts as removed.

@@ -64,16 +64,6 @@ impl ContainerInstance {
         spec: Arc<ContainerSpec>,
         provisioned: bool,
     ) -> Result<Self, StartError> {
-        Self::create(backend, spec, provisioned).await?.launch().await
-    }
-
-    /// Creates a container without starting it: the engine's `create` (tens of milliseconds)
-    /// done ahead of demand, so a later cold start only pays for `start` and the runtime's init.
-    pub async fn create(
-        backend: &ContainerBackend,
-        spec: Arc<ContainerSpec>,
-        provisioned: bool,
-    ) -> Result<PreparedContainer, StartError> {
         let options = backend.options();
         let worker = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
         let socket = options.run_dir.join(format!("{worker}.sock"));
@@ -91,7 +81,9 @@ impl ContainerInstance {
         };
         let body = create_body(&spec, &placement);
         let name = format!("skiff-{}-{worker}", spec.exec.function);
-        let container = match docker::create(&backend.inner.docker, &name, body).await {
+        let started = Instant::now();
+        let mut status = link.status.subscribe();
+        let container = match docker::create_and_start(&backend.inner.docker, &name, body).await {
             Ok(id) => id,
             Err(e) => {
                 accept.abort();
@@ -99,7 +91,7 @@ impl ContainerInstance {
                 return Err(StartError::Platform(e));
             }
         };
-        Ok(PreparedContainer(Self {
+        let mut instance = Self {
             worker,
             container: Some(container),
             link,
@@ -109,27 +101,7 @@ impl ContainerInstance {
             backend: backend.clone(),
             spec,
             init_duration: Duration::ZERO,
-        }))
-    }
-}
-
-/// A created, not yet started, container (see [`ContainerInstance::create`]). Dropping it
-/// removes the container.
-pub struct PreparedContainer(ContainerInstance);
-
-impl PreparedContainer {
-    /// Starts the container and waits until its runtime asks for work; `init_duration` counts
-    /// from here.
-    pub async fn launch(self) -> Result<ContainerInstance, StartError> {
-        let mut instance = self.0;
-        let options = instance.backend.options().clone();
-        let started = Instant::now();
-        let mut status = instance.link.status.subscribe();
-        let id = instance.container.clone().unwrap_or_default();
-        if let Err(e) = docker::start(&instance.backend.inner.docker, &id).await {
-            instance.destroy().await;
-            return Err(StartError::Platform(e));
-        }
+        };
         let waited = tokio::time::timeout(options.init_timeout, instance.wait_init(&mut status)).await;
         instance.init_duration = started.elapsed();
         let failure = match waited {
@@ -157,14 +129,6 @@ impl PreparedContainer {
         instance.destroy().await;
         Err(StartError::Init { error: FunctionError::new(ErrorType::InitError, failure), logs, init_duration })
     }
-
-    /// Removes the container without ever starting it.
-    pub async fn discard(self) {
-        self.0.destroy().await
-    }
-}
-
-impl ContainerInstance {
 
     /// Waits until init is over: the runtime asked for work, reported an init error, or exited —
     /// or the container stopped without the agent ever reporting (it could not start at all),

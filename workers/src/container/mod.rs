@@ -17,7 +17,7 @@ mod sandbox;
 pub use backend::{BackendOptions, ContainerBackend};
 pub use build::build_image;
 pub use docker::ImageSpec;
-pub use instance::{ContainerInstance, PreparedContainer, RunResult, StartError};
+pub use instance::{ContainerInstance, RunResult, StartError};
 pub use sandbox::{cpu_nanos, ContainerSpec, AGENT_PATH_IN_CONTAINER, RUNTIME_API_ADDR};
 
 /// Labels every Skiff container carries, so an operator (and Skiff after a restart) can find them.
