@@ -398,6 +398,16 @@ fn the_official_python_runtime_client_runs_unmodified() {
 }
 
 #[test]
+fn a_relative_data_dir_works() {
+    // `skiff server` defaults to ./.skiff; bind mounts need absolute host paths.
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_relative(tmp.path(), ".skiff");
+    deploy_probe(&server, "here", json!({}));
+    let (status, error, _, body) = call(&server, "here", json!({ "op": "whoami" }));
+    assert_eq!((status, error), (200, None), "{body}");
+}
+
+#[test]
 fn cli_builds_and_deploys_the_rust_example_from_its_dockerfile() {
     let server = Server::start();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-rust");

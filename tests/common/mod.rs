@@ -59,11 +59,30 @@ impl Server {
 
     /// Starts a server with extra environment variables (e.g. a `DOCKER_HOST`).
     pub fn try_start_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
+        Self::launch(data_dir, data_dir, None, args, env)
+    }
+
+    /// Starts a server in `cwd` with a relative `--data-dir` (the default `./.skiff` is relative).
+    pub fn start_relative(cwd: &Path, data_dir: &str) -> Self {
+        Self::launch(&cwd.join(data_dir), Path::new(data_dir), Some(cwd), &[], &[]).expect("server did not start")
+    }
+
+    fn launch(
+        data_dir: &Path,
+        data_dir_arg: &Path,
+        cwd: Option<&Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir).unwrap();
         let stderr_log = data_dir.with_extension(format!("stderr-{}.log", std::process::id() ^ rand_u32()));
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .arg(data_dir_arg)
             .args(args)
             .env_remove("SKIFF_TOKEN")
             .envs(env.iter().copied())

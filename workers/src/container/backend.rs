@@ -51,6 +51,11 @@ impl ContainerBackend {
         let _ = std::fs::remove_dir_all(&options.run_dir);
         std::fs::create_dir_all(&options.run_dir)
             .map_err(|e| WorkerError::Internal(format!("run dir {}: {e}", options.run_dir.display())))?;
+        // The engine takes bind-mount sources only as absolute paths (a relative one would name a
+        // volume), and a relative --data-dir or --agent is the common case.
+        let absolute = |p: &Path| std::path::absolute(p).map_err(|e| WorkerError::Internal(format!("{}: {e}", p.display())));
+        options.run_dir = absolute(&options.run_dir)?;
+        options.agent = absolute(&options.agent)?;
         let backend = Self { inner: Arc::new(BackendInner { docker, options }) };
         let removed = backend.remove_all().await?;
         if removed > 0 {
