@@ -87,6 +87,19 @@ impl FunctionError {
         Self { error_type, message: message.into(), document: None }
     }
 
+    /// Lambda's timeout error, the same for every backend.
+    pub fn timed_out(timeout: Duration) -> Self {
+        Self::new(ErrorType::Timedout, format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()))
+    }
+
+    /// Lambda's error for a result over [`MAX_RESPONSE_BYTES`].
+    pub fn response_too_large() -> Self {
+        Self::new(
+            ErrorType::ResponseTooLarge,
+            format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
+        )
+    }
+
     /// The JSON body a caller receives: the runtime's own document, or Lambda's
     /// `{"errorType", "errorMessage"}` shape.
     pub fn body(&self) -> Bytes {

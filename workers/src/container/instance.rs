@@ -187,13 +187,7 @@ impl ContainerInstance {
             Ended::Reply(Ok(Reply::Error { document, error_type })) => {
                 (Outcome::Error(reported_error(document, error_type)), true)
             }
-            Ended::Reply(Ok(Reply::TooLarge)) => (
-                Outcome::Error(FunctionError::new(
-                    ErrorType::ResponseTooLarge,
-                    format!("Response payload size exceeded maximum allowed payload size ({} bytes).", crate::MAX_RESPONSE_BYTES),
-                )),
-                true,
-            ),
+            Ended::Reply(Ok(Reply::TooLarge)) => (Outcome::Error(FunctionError::response_too_large()), true),
             Ended::Reply(Err(_)) => (
                 Outcome::Error(FunctionError::new(
                     ErrorType::Unhandled,
@@ -207,13 +201,7 @@ impl ContainerInstance {
                 let message = format!("RequestId: {} Error: Runtime exited with error: {description}", invocation.request_id);
                 (Outcome::Error(FunctionError::new(kind, message)), false)
             }
-            Ended::Timeout => (
-                Outcome::Error(FunctionError::new(
-                    ErrorType::Timedout,
-                    format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
-                )),
-                false,
-            ),
+            Ended::Timeout => (Outcome::Error(FunctionError::timed_out(timeout)), false),
         };
         // The runtime wrote its output before answering; the fence makes sure we have all of it.
         if !matches!(*self.link.status.borrow(), Status::Exited(_)) {
@@ -240,13 +228,23 @@ impl ContainerInstance {
 
     /// Kills and removes the container and frees its socket.
     pub async fn destroy(mut self) {
-        if let Some(id) = self.container.take() {
-            self.accept.abort();
-            if let Err(e) = docker::remove(&self.backend.inner.docker, &id).await {
+        if let Some(removal) = self.release() {
+            removal.await;
+        }
+    }
+
+    /// Stops serving the container's socket and hands back the container's removal, once: `None`
+    /// when it was already released. Shared by `destroy` (awaits it) and `Drop` (spawns it).
+    fn release(&mut self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let id = self.container.take()?;
+        self.accept.abort();
+        let _ = std::fs::remove_file(&self.socket);
+        let docker = self.backend.inner.docker.clone();
+        Some(async move {
+            if let Err(e) = docker::remove(&docker, &id).await {
                 tracing::warn!(container = %id, "could not remove container: {e}");
             }
-            let _ = std::fs::remove_file(&self.socket);
-        }
+        })
     }
 
     /// "exit status N" / "signal: killed", and whether the memory cgroup's OOM killer did it.
@@ -286,12 +284,8 @@ impl ContainerInstance {
 impl Drop for ContainerInstance {
     /// A dropped instance (its call was abandoned) must not leak its container.
     fn drop(&mut self) {
-        let Some(id) = self.container.take() else { return };
-        self.accept.abort();
-        let _ = std::fs::remove_file(&self.socket);
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let docker = self.backend.inner.docker.clone();
-            handle.spawn(async move { docker::remove(&docker, &id).await });
+        if let (Some(removal), Ok(handle)) = (self.release(), tokio::runtime::Handle::try_current()) {
+            handle.spawn(removal);
         }
     }
 }
@@ -306,25 +300,31 @@ async fn wait_exit(status: &mut watch::Receiver<Status>) -> Exit {
     }
 }
 
+/// `errorType` and `errorMessage` of a runtime's error document, if the document is a JSON object.
+fn error_fields(document: &[u8]) -> Option<(Option<String>, Option<String>)> {
+    let parsed = serde_json::from_slice::<serde_json::Value>(document).ok().filter(|v| v.is_object())?;
+    let field = |k: &str| parsed[k].as_str().map(str::to_owned);
+    Some((field("errorType"), field("errorMessage")))
+}
+
 /// The runtime's own error document, passed through; its `errorType`/`errorMessage` (or the
 /// error-type header) make the one-line message for the log.
 fn reported_error(document: Bytes, header_type: Option<String>) -> FunctionError {
-    let parsed: serde_json::Value = serde_json::from_slice(&document).unwrap_or_default();
-    let kind = parsed["errorType"].as_str().map(str::to_owned).or(header_type).unwrap_or_else(|| "Unhandled".into());
-    let message = parsed["errorMessage"].as_str().unwrap_or_default();
-    let document = if parsed.is_object() {
-        document
-    } else {
-        Bytes::from(serde_json::json!({ "errorType": kind, "errorMessage": String::from_utf8_lossy(&document) }).to_string())
+    let fields = error_fields(&document);
+    let (kind, message) = fields.clone().unwrap_or_default();
+    let kind = kind.or(header_type).unwrap_or_else(|| "Unhandled".into());
+    let document = match fields {
+        Some(_) => document,
+        None => Bytes::from(serde_json::json!({ "errorType": kind, "errorMessage": String::from_utf8_lossy(&document) }).to_string()),
     };
-    FunctionError { error_type: ErrorType::Reported, message: format!("{kind}: {message}"), document: Some(document) }
+    let message = format!("{kind}: {}", message.unwrap_or_default());
+    FunctionError { error_type: ErrorType::Reported, message, document: Some(document) }
 }
 
 fn init_error_message(link: &Link) -> String {
     let document = link.init_error.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
-    let parsed: serde_json::Value = serde_json::from_slice(&document).unwrap_or_default();
-    match (parsed["errorType"].as_str(), parsed["errorMessage"].as_str()) {
-        (Some(kind), Some(message)) => format!("Runtime reported an init error: {kind}: {message}"),
+    match error_fields(&document) {
+        Some((Some(kind), Some(message))) => format!("Runtime reported an init error: {kind}: {message}"),
         _ => format!("Runtime reported an init error: {}", String::from_utf8_lossy(&document)),
     }
 }

@@ -160,18 +160,10 @@ fn classify(
 ) -> Outcome {
     let spec = &function.spec;
     let fail = |error_type, message: String| Outcome::Error(FunctionError::new(error_type, message));
-    let timed_out = || {
-        fail(
-            ErrorType::Timedout,
-            format!("Task timed out after {:.2} seconds", spec.timeout.as_secs_f64()),
-        )
-    };
+    let timed_out = || Outcome::Error(FunctionError::timed_out(spec.timeout));
     let failure = match ended {
         Ended::Returned | Ended::Exited(0) if stdout.len() > MAX_RESPONSE_BYTES => {
-            return fail(
-                ErrorType::ResponseTooLarge,
-                format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
-            );
+            return Outcome::Error(FunctionError::response_too_large());
         }
         Ended::Returned | Ended::Exited(0) => return Outcome::Success(stdout),
         Ended::Deadline => return timed_out(),
