@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use skiff_gateway::GatewayOptions;
 use skiff_invoker::{Invoker, InvokerOptions};
-use skiff_workers::container::{BackendOptions, ContainerBackend};
+use skiff_workers::container::{agent_near, BackendOptions, ContainerBackend};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -108,7 +108,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
 async fn connect_docker(args: &ServerArgs) -> Result<ContainerBackend, String> {
     let agent = match &args.agent {
         Some(path) => path.clone(),
-        None => default_agent_path().map_err(|e| e.to_string())?,
+        None => agent_near(&std::env::current_exe().map_err(|e| e.to_string())?),
     };
     let options = BackendOptions {
         agent,
@@ -118,19 +118,6 @@ async fn connect_docker(args: &ServerArgs) -> Result<ContainerBackend, String> {
         init_timeout: Duration::from_secs(args.init_timeout),
     };
     ContainerBackend::connect(options).await.map_err(|e| e.to_string())
-}
-
-/// Where scripts/build-agent.sh puts the static agent: `target/<triple>/release/skiff-agent`,
-/// seen from `target/release/skiff`; or right next to the binary in an installed layout.
-fn default_agent_path() -> std::io::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().unwrap_or(std::path::Path::new("."));
-    let beside = dir.join("skiff-agent-static");
-    if beside.exists() {
-        return Ok(beside);
-    }
-    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    Ok(dir.join("..").join(triple).join("release").join("skiff-agent").canonicalize().unwrap_or(beside))
 }
 
 /// A random id made once per data dir: it labels this server's containers, so a restart finds

@@ -136,8 +136,6 @@ async fn docker_run_to_ready(agent: &std::path::Path) -> anyhow::Result<Duration
 }
 
 fn agent_path() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    let path = exe.parent().context("exe dir")?.join("..").join(triple).join("release/skiff-agent");
+    let path = skiff_workers::container::agent_near(&std::env::current_exe()?);
     path.canonicalize().with_context(|| format!("{} not found: run scripts/build-functions.sh", path.display()))
 }

@@ -95,6 +95,21 @@ impl ContainerBackend {
     }
 }
 
+/// Where the static agent is expected relative to a Skiff executable (the server or the bench):
+/// `skiff-agent-static` beside it in an installed layout, else
+/// `../<arch>-unknown-linux-gnu/release/skiff-agent`, where scripts/build-functions.sh builds it.
+/// Returns the first that exists, or the build location so an error can name it.
+pub fn agent_near(exe: &Path) -> PathBuf {
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let beside = dir.join("skiff-agent-static");
+    if beside.exists() {
+        return beside;
+    }
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let built = dir.join("..").join(triple).join("release").join("skiff-agent");
+    built.canonicalize().unwrap_or(built)
+}
+
 /// The agent runs inside images built `FROM scratch`, with no dynamic loader: it must be a static
 /// executable. An ELF with a `PT_INTERP` program header needs a loader, so refuse it up front
 /// rather than let every container die with a puzzling "no such file or directory".

@@ -14,7 +14,7 @@ mod link;
 mod runtime_api;
 mod sandbox;
 
-pub use backend::{BackendOptions, ContainerBackend};
+pub use backend::{agent_near, BackendOptions, ContainerBackend};
 pub use build::build_image;
 pub use docker::ImageSpec;
 pub use instance::{ContainerInstance, RunResult, StartError};
