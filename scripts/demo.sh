@@ -3,10 +3,7 @@
 # functions, invokes them, and keeps serving until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/start-services.sh
-scripts/build-functions.sh
-cargo build --release --locked
+scripts/setup.sh
 skiff=target/release/skiff
 export SKIFF_URL=${SKIFF_URL:-http://127.0.0.1:9000}
 

@@ -3,8 +3,5 @@
 # functions and the release binary, then runs every unit and integration test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/start-services.sh
-scripts/build-functions.sh
-cargo build --release --locked
+scripts/setup.sh
 cargo nextest run --release --locked --workspace --no-fail-fast "$@"
