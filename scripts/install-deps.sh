@@ -2,7 +2,8 @@
 # Installs what building the examples and running the tests need, only where missing:
 # clang/lld/wasi-libc (C -> Wasm), wabt (WAT tools), promtool (metrics check), Debian's python3.11
 # (the Python container example's interpreter), componentize-py,
-# the Docker engine (container functions).
+# the Docker engine (container functions), RabbitMQ (async invocations, queue triggers) and pika
+# (the independent publisher the trigger tests use).
 set -euo pipefail
 
 apt_packages=(curl clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus python3.11)
@@ -26,6 +27,16 @@ if ! command -v dockerd >/dev/null 2>&1; then
   apt_install docker.io
 fi
 
+if ! command -v rabbitmq-server >/dev/null 2>&1; then
+  echo "installing: rabbitmq-server"
+  # Debian's package tries to start the broker as a service; scripts/start-services.sh starts it
+  # bound to loopback instead, so keep the package's own start out of the way.
+  printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo_cmd chmod +x /usr/sbin/policy-rc.d
+  apt_install rabbitmq-server
+  $sudo_cmd rm -f /usr/sbin/policy-rc.d
+fi
+
 componentize_version=0.25.1
 if ! componentize-py --version 2>/dev/null | grep -q "$componentize_version"; then
   echo "installing componentize-py $componentize_version"
@@ -36,6 +47,11 @@ fi
 if ! python3 -c "import boto3" 2>/dev/null; then
   echo "installing boto3 (the AWS SDK the compatibility tests drive)"
   python3 -m pip install --quiet --disable-pip-version-check "boto3==1.*"
+fi
+
+if ! python3 -c "import pika" 2>/dev/null; then
+  echo "installing pika (an independent AMQP publisher for the trigger tests)"
+  python3 -m pip install --quiet --disable-pip-version-check "pika==1.*"
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then

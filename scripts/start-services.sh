@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts what the tests need and this machine is not running yet: the Docker engine. Idempotent;
+# Starts what the tests need and this machine is not running yet: the Docker engine and RabbitMQ. Idempotent;
 # services started here keep running after the script ends.
 set -euo pipefail
 
@@ -17,4 +17,14 @@ if ! docker info >/dev/null 2>&1; then
   echo "starting dockerd (log: /var/log/skiff-dockerd.log)"
   setsid nohup dockerd >/var/log/skiff-dockerd.log 2>&1 < /dev/null &
   wait_for 60 "the Docker engine" docker info || { tail -20 /var/log/skiff-dockerd.log >&2; exit 1; }
+fi
+
+# RabbitMQ listens on loopback only (AMQP, epmd and Erlang distribution): function containers
+# with egress sit on Docker's bridge and must not reach the broker (BRIEF §4).
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_DIST_PORT=25672
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+if ! rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; then
+  echo "starting rabbitmq-server (loopback only)"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  wait_for 90 "RabbitMQ" rabbitmq-diagnostics -q check_port_connectivity || exit 1
 fi

@@ -38,6 +38,12 @@ enum Command {
     Rm { name: String },
     /// Show a function's recent invocation logs.
     Logs(cli::logs::LogsArgs),
+    /// Show the status of an asynchronous invocation.
+    Status { id: String },
+    /// Dead-lettered events: ls, show, redrive.
+    Dlq(cli::events::DlqArgs),
+    /// Queue triggers: add, ls, rm.
+    Trigger(cli::triggers::TriggerArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,9 @@ fn main() -> ExitCode {
         Command::Get { name } => client().and_then(|c| cli::functions::get(&c, &name, args.json)),
         Command::Rm { name } => client().and_then(|c| cli::functions::remove(&c, &name)),
         Command::Logs(a) => client().and_then(|c| cli::logs::run(&c, a, args.json)),
+        Command::Status { id } => client().and_then(|c| cli::events::status(&c, &id, args.json)),
+        Command::Dlq(a) => client().and_then(|c| cli::events::dlq(&c, a, args.json)),
+        Command::Trigger(a) => client().and_then(|c| cli::triggers::run(&c, a, args.json)),
     };
     match result {
         Ok(code) => code,

@@ -40,6 +40,12 @@ pub struct ServerArgs {
     /// relative to it, where scripts/build-functions.sh builds it).
     #[arg(long, env = "SKIFF_AGENT")]
     agent: Option<PathBuf>,
+    /// Seconds the status of an asynchronous invocation is kept.
+    #[arg(long, env = "SKIFF_STATUS_RETENTION", default_value_t = 86_400)]
+    status_retention: u64,
+    /// At most this many asynchronous invocation records are kept (oldest dropped first).
+    #[arg(long, default_value_t = 1_000_000)]
+    status_max_records: u64,
     /// AWS_REGION as container functions see it.
     #[arg(long, env = "SKIFF_REGION", default_value = "us-east-1")]
     region: String,
@@ -65,9 +71,6 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
     if args.init_timeout == 0 {
         bail!("--init-timeout must be at least 1 second");
     }
-    if args.amqp_url.is_some() {
-        tracing::warn!("--amqp-url is accepted but not used yet: this build has no asynchronous invocations");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Every running Wasm execution occupies one blocking thread; leave room for file I/O.
@@ -86,6 +89,10 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
             max_concurrency: args.max_concurrency,
             containers,
             keep_warm: Duration::from_secs(args.keep_warm),
+            amqp_url: args.amqp_url.clone(),
+            status_retention: Duration::from_secs(args.status_retention),
+            status_max_records: args.status_max_records,
+            region: args.region.clone(),
         })
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
         invoker.warm_up().await;
@@ -96,7 +103,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         // The first stdout line is the contract tests and scripts wait for.
         println!("skiff listening on http://{addr}");
         std::io::stdout().flush()?;
-        tracing::info!(%addr, data_dir = %args.data_dir.display(), functions = invoker.list().len(), "serving");
+        tracing::info!(%addr, data_dir = %args.data_dir.display(), functions = invoker.list().len(), queue = invoker.queue_kind(), "serving");
         let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout) };
         skiff_gateway::serve(listener, invoker.clone(), options, shutdown_signal()).await;
         invoker.shutdown().await;

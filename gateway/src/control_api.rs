@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
-use skiff_invoker::{DeployRequest, Invoker};
+use skiff_invoker::{DeployRequest, Destination, EventConfigUpdate, Invoker};
 use std::collections::BTreeMap;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -34,6 +34,24 @@ struct DeployBody {
     #[serde(default, deserialize_with = "present")]
     concurrency: Option<Option<u32>>,
     env: Option<BTreeMap<String, String>>,
+    /// Asynchronous invocation settings; absent fields keep their values.
+    #[serde(default)]
+    events: EventsBody,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EventsBody {
+    max_retries: Option<u32>,
+    max_event_age_s: Option<u32>,
+    retry_delay_ms: Option<u32>,
+    /// `function:NAME` or `queue:NAME`; `null` clears it.
+    #[serde(default, deserialize_with = "present_destination")]
+    on_success: Option<Option<String>>,
+}
+
+fn present_destination<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Tells "field absent" (outer `None`) from "field is null" (`Some(None)`).
@@ -61,6 +79,17 @@ pub(crate) async fn deploy(invoker: &Invoker, name: &str, req: Request<Incoming>
             return AwsError::InvalidRequestContent.response(format!("wasm_base64 is not valid base64: {e}"))
         }
     };
+    let on_success = match parsed.events.on_success.map(|d| d.map(|d| d.parse::<Destination>()).transpose()) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => return invoker_error(&e),
+    };
+    let events = EventConfigUpdate {
+        max_retries: parsed.events.max_retries,
+        max_event_age_s: parsed.events.max_event_age_s,
+        retry_delay_ms: parsed.events.retry_delay_ms,
+        on_success,
+    };
     let existed = invoker.get(name).is_ok();
     let request = DeployRequest {
         name: name.to_string(),
@@ -72,6 +101,7 @@ pub(crate) async fn deploy(invoker: &Invoker, name: &str, req: Request<Incoming>
         timeout_s: parsed.timeout_s,
         concurrency: parsed.concurrency,
         env: parsed.env,
+        events,
     };
     match invoker.deploy(request).await {
         Ok(config) => json(if existed { StatusCode::OK } else { StatusCode::CREATED }, &config),

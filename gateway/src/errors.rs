@@ -4,7 +4,7 @@
 use crate::http::{full, Resp};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use skiff_invoker::{InvokerError, ThrottleScope};
+use skiff_invoker::{InvokerError, QueueError, ThrottleScope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AwsError {
@@ -15,6 +15,9 @@ pub(crate) enum AwsError {
     InvalidParameterValue,
     Unauthorized,
     Service,
+    /// A dependency (the message broker) is down: retry later. Same type name as `Service`,
+    /// which is what SDKs map to a retryable ServiceException.
+    Unavailable,
 }
 
 impl AwsError {
@@ -31,6 +34,7 @@ impl AwsError {
             }
             AwsError::Unauthorized => (StatusCode::UNAUTHORIZED, "UnrecognizedClientException"),
             AwsError::Service => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),
+            AwsError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceException"),
         }
     }
 
@@ -58,7 +62,14 @@ impl AwsError {
 /// Maps an invoker failure onto the AWS error a Lambda client expects.
 pub(crate) fn invoker_error(e: &InvokerError) -> Resp {
     match e {
-        InvokerError::NotFound(_) => AwsError::ResourceNotFound.response(e.to_string()),
+        InvokerError::NotFound(_) | InvokerError::UnknownResource(_) => {
+            AwsError::ResourceNotFound.response(e.to_string())
+        }
+        InvokerError::TooLarge(m) => AwsError::RequestTooLarge.response(m.clone()),
+        InvokerError::Queue(QueueError::Unavailable(_)) => {
+            tracing::warn!(error = %e, "queue unavailable");
+            AwsError::Unavailable.response(e.to_string())
+        }
         InvokerError::Invalid(m) => AwsError::InvalidParameterValue.response(m.clone()),
         InvokerError::Throttled(scope) => AwsError::TooManyRequests.response_with(
             "Rate Exceeded.",
@@ -67,7 +78,7 @@ pub(crate) fn invoker_error(e: &InvokerError) -> Resp {
                 ThrottleScope::Global => "ConcurrentInvocationLimitExceeded",
             }),
         ),
-        InvokerError::Storage(_) | InvokerError::Worker(_) => {
+        InvokerError::Storage(_) | InvokerError::Worker(_) | InvokerError::Queue(_) => {
             tracing::error!(error = %e, "service error");
             AwsError::Service.response(e.to_string())
         }

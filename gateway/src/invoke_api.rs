@@ -20,9 +20,10 @@ pub(crate) async fn invoke(invoker: &Invoker, function: &str, req: Request<Incom
         Ok(parts) => parts,
         Err(message) => return AwsError::InvalidParameterValue.response(message),
     };
-    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |n: &str| header_of(req.headers(), n);
     let invocation_type = header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
     let tail = header("x-amz-log-type").is_some_and(|t| t.eq_ignore_ascii_case("Tail"));
+    let callback = header("x-callback-url");
 
     let config = match invoker.get(&name) {
         Ok(config) => config,
@@ -49,8 +50,14 @@ pub(crate) async fn invoke(invoker: &Invoker, function: &str, req: Request<Incom
         "RequestResponse" => {}
         "DryRun" => return empty(StatusCode::NO_CONTENT),
         "Event" => {
-            return AwsError::InvalidParameterValue
-                .response("asynchronous (Event) invocations are not available in this build yet")
+            return match invoker.enqueue(&name, payload, callback).await {
+                Ok(request_id) => {
+                    let mut resp = empty(StatusCode::ACCEPTED);
+                    insert_str(resp.headers_mut(), "x-amzn-requestid", &request_id);
+                    resp
+                }
+                Err(e) => invoker_error(&e),
+            };
         }
         other => {
             return AwsError::InvalidParameterValue.response(format!(
@@ -62,6 +69,10 @@ pub(crate) async fn invoke(invoker: &Invoker, function: &str, req: Request<Incom
         Ok(result) => invoke_response(&result, tail),
         Err(e) => invoker_error(&e),
     }
+}
+
+fn header_of(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// An empty payload is allowed (the function gets empty stdin); anything else must be JSON.

@@ -1,6 +1,7 @@
 //! Skiff's HTTP front door. One listener serves the Lambda Invoke API, function URLs, the native
 //! control API, logs, metrics and health; every route ends in the invoker.
 
+mod async_api;
 mod auth;
 mod control_api;
 mod errors;
@@ -9,5 +10,6 @@ mod http;
 mod invoke_api;
 mod router;
 mod server;
+mod triggers_api;
 
 pub use server::{serve, GatewayOptions};

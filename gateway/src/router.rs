@@ -1,6 +1,6 @@
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
-use crate::{auth, control_api, function_url, invoke_api};
+use crate::{async_api, auth, control_api, function_url, invoke_api, triggers_api};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use skiff_invoker::Invoker;
@@ -49,6 +49,37 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         (&Method::DELETE, ["v1", "functions", name]) => control_api::delete(invoker, name).await,
         (&Method::GET, ["v1", "functions", name, "logs"]) => {
             control_api::logs(invoker, name, req.uri().query())
+        }
+        (&Method::POST, ["v1", "functions", name, "events"]) => {
+            let name = name.to_string();
+            async_api::accept(invoker, &name, req).await
+        }
+        (&Method::GET, ["v1", "invocations", id]) => async_api::status(invoker, id),
+        (&Method::GET, ["v1", "functions", name, "dlq"]) => {
+            async_api::page(invoker.function_dead_letters(name, async_api::limit(req.uri().query())).await)
+        }
+        (&Method::GET, ["v1", "functions", name, "dlq", id]) => {
+            async_api::one(invoker.function_dead_letter(name, id).await)
+        }
+        (&Method::POST, ["v1", "functions", name, "dlq", "redrive"]) => {
+            async_api::redriven(invoker.redrive_function(name, None).await)
+        }
+        (&Method::POST, ["v1", "functions", name, "dlq", id, "redrive"]) => {
+            async_api::redriven(invoker.redrive_function(name, Some(id)).await)
+        }
+        (&Method::GET, ["v1", "triggers"]) => triggers_api::list(invoker),
+        (&Method::POST, ["v1", "triggers"]) => triggers_api::add(invoker, req).await,
+        (&Method::GET, ["v1", "triggers", id]) => triggers_api::get(invoker, id),
+        (&Method::DELETE, ["v1", "triggers", id]) => triggers_api::remove(invoker, id).await,
+        (&Method::GET, ["v1", "triggers", id, "dlq"]) => {
+            async_api::page(invoker.trigger_dead_letters(id, async_api::limit(req.uri().query())).await)
+        }
+        (&Method::GET, ["v1", "triggers", id, "dlq", msg]) => async_api::one(invoker.trigger_dead_letter(id, msg).await),
+        (&Method::POST, ["v1", "triggers", id, "dlq", "redrive"]) => {
+            async_api::redriven(invoker.redrive_trigger(id, None).await)
+        }
+        (&Method::POST, ["v1", "triggers", id, "dlq", msg, "redrive"]) => {
+            async_api::redriven(invoker.redrive_trigger(id, Some(msg)).await)
         }
         _ => AwsError::ResourceNotFound.response(format!("no route for {method} {path}")),
     }

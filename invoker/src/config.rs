@@ -24,6 +24,9 @@ pub struct FunctionConfig {
     /// Container functions only: containers kept started ahead of demand.
     #[serde(default)]
     pub provisioned: u32,
+    /// Asynchronous invocations: retries, maximum event age, on-success destination.
+    #[serde(default)]
+    pub events: crate::EventConfig,
     /// Increases by one with every deploy of this name.
     pub version: u64,
     /// Unix milliseconds.
@@ -77,6 +80,7 @@ pub struct DeployRequest {
     /// `Some(None)` clears a reserved concurrency.
     pub concurrency: Option<Option<u32>>,
     pub env: Option<BTreeMap<String, String>>,
+    pub events: crate::EventConfigUpdate,
 }
 
 pub fn validate_name(name: &str) -> Result<(), InvokerError> {
@@ -132,6 +136,7 @@ impl DeployRequest {
         if let Some(Some(0)) = self.concurrency {
             return Err(InvokerError::Invalid("concurrency must be at least 1".into()));
         }
+        self.events.validate()?;
         for key in self.env.iter().flat_map(|e| e.keys()) {
             validate_env_key(key)?;
         }

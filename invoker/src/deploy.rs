@@ -92,11 +92,15 @@ impl Invoker {
             env: request.env.clone().or(old.map(|o| o.env.clone())).unwrap_or_default(),
             egress: request.egress.or(old.filter(same_kind).map(|o| o.egress)).unwrap_or(false),
             provisioned: request.provisioned.or(old.filter(same_kind).map(|o| o.provisioned)).unwrap_or(0),
+            events: request.events.apply(old.map(|o| &o.events)),
             version: old.map_or(1, |o| o.version + 1),
             created_at_ms: old.map_or(now, |o| o.created_at_ms),
             updated_at_ms: now,
         };
         check_container_settings(&config)?;
+        if config.events.on_success == Some(crate::Destination::Function(config.name.clone())) {
+            return Err(InvokerError::Invalid("a function cannot be its own on-success destination".into()));
+        }
         let worker: Arc<dyn Worker> = match resolved {
             Resolved::Wasm(compiled) => Arc::new(inner.wasm.prepare(execution_spec(&config), &compiled).map_err(invalid)?),
             Resolved::Image(image) => Arc::new(self.container_pool(&config, image)?),
@@ -115,6 +119,7 @@ impl Invoker {
             }
         }
         inner.metrics.deployed.set(inner.functions.len() as i64);
+        self.start_dispatcher(&config);
         tracing::info!(function = %config.name, version = config.version, "deployed");
         Ok(config)
     }
@@ -130,6 +135,12 @@ impl Invoker {
             let inner = &this.inner;
             inner.store.delete(&name)?;
             inner.functions.remove(&name);
+            inner.dispatchers.stop(&name);
+            // A trigger cannot outlive its function.
+            for trigger in inner.store.list_triggers()?.into_iter().filter(|t| t.function == name) {
+                inner.store.delete_trigger(&trigger.id)?;
+                inner.triggers.stop(&trigger.id);
+            }
             deployed.retire();
             if let Some(sha) = deployed.config.code.sha256() {
                 inner.store.collect_code(sha)?;
@@ -155,8 +166,13 @@ impl Invoker {
         }
     }
 
-    /// Stops every worker: retires all pools, then removes whatever containers remain.
+    /// Stops every worker: first the event dispatchers (events already running finish and are
+    /// acked; nothing else is), then the queue connection, then all pools and whatever
+    /// containers remain.
     pub async fn shutdown(&self) {
+        self.inner.triggers.stop_all().await;
+        self.inner.dispatchers.stop_all().await;
+        self.inner.broker.close().await;
         for entry in self.inner.functions.iter() {
             entry.retire();
         }

@@ -13,6 +13,15 @@ pub enum ThrottleScope {
 pub enum InvokerError {
     #[error("Function not found: {0}")]
     NotFound(String),
+    /// Something other than a function was not found (an invocation, a message, a trigger).
+    #[error("{0}")]
+    UnknownResource(String),
+    /// The request is larger than its operation allows.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The durable queue could not take or give the message.
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
     /// The request itself is wrong (bad name, out-of-range setting, invalid code): nothing changed.
     #[error("{0}")]
     Invalid(String),

@@ -1,4 +1,7 @@
 use crate::config::FunctionConfig;
+use crate::events::{Dispatchers, StatusStore};
+use crate::queue::Broker;
+use crate::triggers::Triggers;
 use crate::limits::try_admit;
 use crate::logs::{LogBook, LogEntry};
 use crate::registry::Deployed;
@@ -24,6 +27,13 @@ pub struct InvokerOptions {
     pub containers: Result<ContainerBackend, String>,
     /// How long an idle container is kept warm.
     pub keep_warm: Duration,
+    /// RabbitMQ for asynchronous invocations and triggers; the embedded queue when `None`.
+    pub amqp_url: Option<String>,
+    /// How long the status of an asynchronous invocation is kept, and at most how many.
+    pub status_retention: Duration,
+    pub status_max_records: u64,
+    /// The region in ARNs (destination records, container environments).
+    pub region: String,
 }
 
 /// What a finished invocation reports back to the gateway.
@@ -53,14 +63,29 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     /// Serialises control-plane changes, so read-modify-write of a config is atomic.
     pub(crate) control: tokio::sync::Mutex<()>,
+    pub(crate) broker: Broker,
+    pub(crate) status: StatusStore,
+    pub(crate) dispatchers: Dispatchers,
+    pub(crate) triggers: Triggers,
+    /// For callbacks.
+    pub(crate) http: reqwest::Client,
+    pub(crate) region: String,
+    max_concurrency: u32,
 }
 
 impl Invoker {
     /// Opens the data dir and registers every stored function. Workers are built lazily on first
     /// call, from the compiled-artifact cache, so start-up cost does not grow with the fleet.
+    /// Must run inside the Tokio runtime: it starts the queue connection and the event
+    /// dispatchers.
     pub fn open(options: InvokerOptions) -> Result<Self, InvokerError> {
         std::fs::create_dir_all(&options.data_dir)?;
         let store = Store::open(&options.data_dir)?;
+        let broker = match &options.amqp_url {
+            Some(url) => Broker::rabbitmq(url)?,
+            None => Broker::embedded(&options.data_dir)?,
+        };
+        let status = StatusStore::open(&options.data_dir, options.status_retention, options.status_max_records)?;
         let wasm = WasmBackend::new(EngineOptions {
             enforce_limits: true,
             max_instances: options.max_concurrency,
@@ -72,7 +97,7 @@ impl Invoker {
         }
         let metrics = Metrics::new();
         metrics.deployed.set(functions.len() as i64);
-        Ok(Self {
+        let invoker = Self {
             inner: Arc::new(Inner {
                 store,
                 functions,
@@ -83,8 +108,50 @@ impl Invoker {
                 logs: LogBook::default(),
                 metrics,
                 control: tokio::sync::Mutex::new(()),
+                broker,
+                status,
+                dispatchers: Dispatchers::default(),
+                triggers: Triggers::default(),
+                http: crate::events::callback_client(),
+                region: options.region,
+                max_concurrency: options.max_concurrency,
             }),
-        })
+        };
+        for config in invoker.list() {
+            invoker.start_dispatcher(&config);
+        }
+        for trigger in invoker.inner.store.list_triggers()? {
+            invoker.inner.triggers.start(&invoker, trigger);
+        }
+        invoker.spawn_status_expiry();
+        Ok(invoker)
+    }
+
+    /// Starts (or resizes) the function's event dispatcher. Its prefetch is what the function
+    /// could run at once: its reserved concurrency, else the server's limit.
+    pub(crate) fn start_dispatcher(&self, config: &FunctionConfig) {
+        let limit = config.concurrency.unwrap_or(self.inner.max_concurrency).min(u32::from(u16::MAX));
+        self.inner.dispatchers.ensure(self, &config.name, limit as u16);
+    }
+
+    /// Drops expired invocation records once a minute, for as long as the invoker lives.
+    fn spawn_status_expiry(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if let Err(e) = inner.status.expire(now_ms()).await {
+                    tracing::warn!("expiring invocation records: {e}");
+                }
+            }
+        });
+    }
+
+    /// The function's ARN as Lambda would write it.
+    pub(crate) fn arn(&self, function: &str) -> String {
+        format!("arn:aws:lambda:{}:000000000000:function:{function}", self.inner.region)
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -104,6 +171,11 @@ impl Invoker {
     /// Runs one invocation to completion. Admission is immediate: if a concurrency limit is
     /// reached the call is throttled, never queued.
     pub async fn invoke(&self, name: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
+        self.invoke_as(name, &uuid::Uuid::new_v4().to_string(), payload).await
+    }
+
+    /// [`Invoker::invoke`] under a given request id (an async event keeps its id on every try).
+    pub(crate) async fn invoke_as(&self, name: &str, request_id: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
         let deployed = self.lookup(name)?;
         let permits = try_admit(deployed.reserved.as_ref(), &self.inner.global).inspect_err(|e| {
             if let InvokerError::Throttled(scope) = e {
@@ -115,7 +187,7 @@ impl Invoker {
             }
         })?;
         let worker = self.worker_for(&deployed).await?;
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = request_id.to_string();
         let invocation = Invocation { request_id: request_id.clone(), payload };
         let this = self.clone();
         // The execution runs in its own task holding the permits, so a caller that goes away
@@ -135,6 +207,32 @@ impl Invoker {
         })
         .await
         .map_err(|e| InvokerError::Worker(WorkerError::Internal(format!("invocation task: {e}"))))?
+    }
+
+    /// Like [`Invoker::invoke_as`], but a throttled call waits (with backoff, up to a second
+    /// between tries) and tries again instead of failing — until `deadline_ms`, if given, after
+    /// which the throttle is returned. For events and trigger batches, which are already queued
+    /// and must not fail for lack of capacity.
+    pub(crate) async fn invoke_when_admitted(
+        &self,
+        name: &str,
+        request_id: &str,
+        payload: Bytes,
+        deadline_ms: Option<u64>,
+    ) -> Result<InvokeResult, InvokerError> {
+        let mut wait = Duration::from_millis(10);
+        loop {
+            match self.invoke_as(name, request_id, payload.clone()).await {
+                Err(InvokerError::Throttled(scope)) => {
+                    if deadline_ms.is_some_and(|d| now_ms() > d) {
+                        return Err(InvokerError::Throttled(scope));
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Checks that a call could be made (function exists), without running it: Lambda's DryRun.

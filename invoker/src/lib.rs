@@ -5,18 +5,27 @@
 mod config;
 mod deploy;
 mod error;
+mod events;
 mod invoker;
 mod limits;
 mod logs;
 mod metrics;
 mod pool;
+mod queue;
 mod registry;
 mod store;
+mod triggers;
 
 pub use config::{
     validate_name, CodeInfo, DeployRequest, FunctionConfig, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S,
 };
 pub use error::{InvokerError, ThrottleScope};
+pub use events::{
+    DeadLetter, DeadLetterPage, Destination, EventConfig, EventConfigUpdate, InvocationState, InvocationStatus,
+    MAX_ASYNC_PAYLOAD,
+};
+pub use queue::{QueueError, QueueRef};
+pub use triggers::{TriggerConfig, TriggerRequest};
 pub use invoker::{InvokeResult, Invoker, InvokerOptions};
 pub use logs::LogEntry;
 pub use metrics::Metrics;

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub(crate) concurrent_total: IntGauge,
     pub(crate) deployed: IntGauge,
     pub(crate) warm_containers: IntGaugeVec,
+    pub(crate) events_accepted: IntCounterVec,
+    pub(crate) dead_letters: IntCounterVec,
+    pub(crate) trigger_messages: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -72,6 +75,21 @@ impl Metrics {
             &["function"],
         )
         .expect("valid metric");
+        let events_accepted = IntCounterVec::new(
+            Opts::new("skiff_async_events_accepted_total", "Asynchronous invocations accepted (durable in the queue)."),
+            &["function"],
+        )
+        .expect("valid metric");
+        let dead_letters = IntCounterVec::new(
+            Opts::new("skiff_dead_letters_total", "Events and trigger messages sent to a dead-letter queue."),
+            &["function"],
+        )
+        .expect("valid metric");
+        let trigger_messages = IntCounterVec::new(
+            Opts::new("skiff_trigger_messages_total", "Queue-trigger messages by outcome (acked, retried, dead_lettered)."),
+            &["function", "outcome"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -82,6 +100,9 @@ impl Metrics {
             Box::new(concurrent_total.clone()),
             Box::new(deployed.clone()),
             Box::new(warm_containers.clone()),
+            Box::new(events_accepted.clone()),
+            Box::new(dead_letters.clone()),
+            Box::new(trigger_messages.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -96,6 +117,9 @@ impl Metrics {
             concurrent_total,
             deployed,
             warm_containers,
+            events_accepted,
+            dead_letters,
+            trigger_messages,
         }
     }
 
@@ -120,6 +144,11 @@ impl Metrics {
         let _ = self.init_duration.remove_label_values(&[function]);
         let _ = self.concurrent.remove_label_values(&[function]);
         let _ = self.warm_containers.remove_label_values(&[function]);
+        let _ = self.events_accepted.remove_label_values(&[function]);
+        let _ = self.dead_letters.remove_label_values(&[function]);
+        for outcome in ["acked", "retried", "dead_lettered"] {
+            let _ = self.trigger_messages.remove_label_values(&[function, outcome]);
+        }
     }
 }
 

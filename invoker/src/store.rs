@@ -4,12 +4,13 @@
 //! Invariant: a config is committed only after its code blob is durable, so every stored config
 //! can be served after a crash; a blob without a config is garbage, collected on delete.
 
-use crate::{FunctionConfig, InvokerError};
+use crate::{FunctionConfig, InvokerError, TriggerConfig};
 use redb::{Database, ReadableTable, TableDefinition};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const FUNCTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("functions");
+const TRIGGERS: TableDefinition<&str, &[u8]> = TableDefinition::new("triggers");
 
 pub(crate) struct Store {
     db: Database,
@@ -23,6 +24,7 @@ impl Store {
         let db = Database::create(data_dir.join("skiff.redb"))?;
         let tx = db.begin_write()?;
         tx.open_table(FUNCTIONS)?;
+        tx.open_table(TRIGGERS)?;
         tx.commit()?;
         Ok(Self { db, code_dir })
     }
@@ -49,6 +51,32 @@ impl Store {
     pub(crate) fn delete(&self, name: &str) -> Result<(), InvokerError> {
         let tx = self.db.begin_write()?;
         tx.open_table(FUNCTIONS)?.remove(name)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn list_triggers(&self) -> Result<Vec<TriggerConfig>, InvokerError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(TRIGGERS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (_, value) = row?;
+            out.push(serde_json::from_slice(value.value())?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn put_trigger(&self, trigger: &TriggerConfig) -> Result<(), InvokerError> {
+        let bytes = serde_json::to_vec(trigger)?;
+        let tx = self.db.begin_write()?;
+        tx.open_table(TRIGGERS)?.insert(trigger.id.as_str(), bytes.as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn delete_trigger(&self, id: &str) -> Result<(), InvokerError> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(TRIGGERS)?.remove(id)?;
         tx.commit()?;
         Ok(())
     }

@@ -39,6 +39,19 @@ pub struct DeployArgs {
     /// Environment variable, KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
+    /// Asynchronous invocations: retries after a failed attempt (0..10, default 2).
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// Asynchronous invocations: seconds an event may wait before it is dead-lettered (1..21600).
+    #[arg(long = "max-event-age")]
+    max_event_age: Option<u32>,
+    /// Asynchronous invocations: the first retry's delay in ms, doubled for each further one.
+    #[arg(long)]
+    retry_delay_ms: Option<u32>,
+    /// Asynchronous invocations: where a record of each success goes (function:NAME or
+    /// queue:NAME; "none" clears it).
+    #[arg(long)]
+    on_success: Option<String>,
 }
 
 pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<ExitCode> {
@@ -63,6 +76,10 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         let Some((k, v)) = kv.split_once('=') else { bail!("--env expects KEY=VALUE, got {kv:?}") };
         m.env.insert(k.to_string(), v.to_string());
     }
+    m.events.max_retries = args.max_retries.or(m.events.max_retries);
+    m.events.max_event_age = args.max_event_age.or(m.events.max_event_age);
+    m.events.retry_delay_ms = args.retry_delay_ms.or(m.events.retry_delay_ms);
+    m.events.on_success = args.on_success.or(m.events.on_success);
     let Some(name) = m.name else { bail!("a function name is required (--name or name in skiff.toml)") };
     if let Some(context) = &m.build {
         m.image = Some(build_image(context, &name)?);
@@ -92,6 +109,22 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
     }
     if !m.env.is_empty() {
         body["env"] = serde_json::to_value(&m.env)?;
+    }
+    let mut events = json!({});
+    if let Some(v) = m.events.max_retries {
+        events["max_retries"] = v.into();
+    }
+    if let Some(v) = m.events.max_event_age {
+        events["max_event_age_s"] = v.into();
+    }
+    if let Some(v) = m.events.retry_delay_ms {
+        events["retry_delay_ms"] = v.into();
+    }
+    if let Some(v) = &m.events.on_success {
+        events["on_success"] = if v == "none" { Value::Null } else { v.as_str().into() };
+    }
+    if events.as_object().is_some_and(|e| !e.is_empty()) {
+        body["events"] = events;
     }
     let resp = client.send(client.request(reqwest::Method::PUT, &format!("/v1/functions/{name}")).json(&body))?;
     let config: Value = resp.json()?;

@@ -11,9 +11,12 @@ pub struct InvokeArgs {
     /// The event: inline JSON, @FILE, or - for stdin.
     #[arg(long, short = 'd')]
     data: Option<String>,
-    /// Queue the event and return at once (Lambda's Event invocation).
+    /// Queue the event and return at once (Lambda's Event invocation); prints the request id.
     #[arg(long = "async")]
     r#async: bool,
+    /// With --async: URL that receives the final status as a POST.
+    #[arg(long, requires = "async")]
+    callback: Option<String>,
     /// Also print the invocation's log (its last 4 KB) on stderr.
     #[arg(long)]
     log: bool,
@@ -32,12 +35,20 @@ pub fn run(client: &Client, args: InvokeArgs) -> anyhow::Result<ExitCode> {
         }
         Some(d) => d.as_bytes().to_vec(),
     };
-    let req = client
+    let mut req = client
         .request(reqwest::Method::POST, &format!("/2015-03-31/functions/{}/invocations", args.name))
         .header("X-Amz-Invocation-Type", if args.r#async { "Event" } else { "RequestResponse" })
         .header("X-Amz-Log-Type", if args.log { "Tail" } else { "None" })
         .body(payload);
+    if let Some(url) = &args.callback {
+        req = req.header("X-Callback-Url", url);
+    }
     let resp = client.send(req)?;
+    if args.r#async {
+        let id = resp.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.log {
         if let Some(log) = resp.headers().get("x-amz-log-result").and_then(|v| v.to_str().ok()) {
             let text = base64::engine::general_purpose::STANDARD.decode(log).unwrap_or_default();

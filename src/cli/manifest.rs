@@ -13,6 +13,11 @@
 //! # provisioned = 0     # containers kept started ahead of demand
 //! [env]
 //! GREETING = "hi"
+//! [events]           # asynchronous invocations (all optional)
+//! max_retries = 2
+//! max_event_age = 21600   # seconds
+//! retry_delay_ms = 1000
+//! on_success = "queue:done"   # or "function:NAME"
 //! ```
 
 use anyhow::{bail, Context};
@@ -35,6 +40,17 @@ pub struct Manifest {
     pub concurrency: Option<u32>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub events: EventSettings,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    pub max_retries: Option<u32>,
+    pub max_event_age: Option<u32>,
+    pub retry_delay_ms: Option<u32>,
+    pub on_success: Option<String>,
 }
 
 /// Loads `PATH` (a folder holding `skiff.toml`, or the file itself); relative paths inside are

@@ -1,11 +1,13 @@
 //! Client commands: each talks to a running server over its HTTP API.
 
 pub mod deploy;
+pub mod events;
 pub mod functions;
 pub mod invoke;
 pub mod logs;
 mod manifest;
 mod table;
+pub mod triggers;
 
 use anyhow::{bail, Context};
 use reqwest::blocking::{RequestBuilder, Response};

@@ -1,0 +1,68 @@
+//! Accepting an asynchronous invocation and looking it up later.
+
+use super::{callback, Event, InvocationState, InvocationStatus, MAX_ASYNC_PAYLOAD};
+use crate::invoker::now_ms;
+use crate::queue::QueueRef;
+use crate::{Invoker, InvokerError};
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+impl Invoker {
+    /// Accepts an event for `function`: validated, then durable in the function's queue (the
+    /// broker confirmed it, or the embedded queue fsync'd it), and only then is the request id
+    /// returned. If the queue cannot take it, nothing was accepted and the error says so.
+    pub async fn enqueue(&self, function: &str, payload: Bytes, callback_url: Option<String>) -> Result<String, InvokerError> {
+        self.lookup(function)?;
+        if payload.len() > MAX_ASYNC_PAYLOAD {
+            return Err(InvokerError::TooLarge(format!(
+                "Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"
+            )));
+        }
+        let payload = if payload.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            let text = std::str::from_utf8(&payload)
+                .map_err(|_| InvokerError::Invalid("Could not parse request body into json: not UTF-8".into()))?;
+            Some(
+                RawValue::from_string(text.to_string())
+                    .map_err(|e| InvokerError::Invalid(format!("Could not parse request body into json: {e}")))?,
+            )
+        };
+        if let Some(url) = &callback_url {
+            callback::validate(url)?;
+        }
+        let event = Event {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            function: function.to_string(),
+            payload,
+            attempts: 0,
+            redrives: 0,
+            accepted_ms: now_ms(),
+            callback_url,
+            last_error: None,
+            condition: None,
+            dead_lettered_ms: None,
+        };
+        self.inner
+            .broker
+            .publish(&QueueRef::function(function), &event.to_message(), None)
+            .await
+            .map_err(InvokerError::Queue)?;
+        self.inner.metrics.events_accepted.with_label_values(&[function]).inc();
+        self.inner.status.record(InvocationStatus::of(&event, InvocationState::Queued));
+        Ok(event.request_id)
+    }
+
+    /// The status of an asynchronous invocation, while it is retained.
+    pub fn invocation_status(&self, request_id: &str) -> Result<InvocationStatus, InvokerError> {
+        self.inner
+            .status
+            .get(request_id)?
+            .ok_or_else(|| InvokerError::UnknownResource(format!("no asynchronous invocation {request_id} (unknown, or past retention)")))
+    }
+
+    /// Which queue backs asynchronous invocations: `rabbitmq` or `embedded`.
+    pub fn queue_kind(&self) -> &'static str {
+        self.inner.broker.kind()
+    }
+}

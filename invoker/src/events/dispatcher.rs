@@ -1,0 +1,208 @@
+//! One dispatcher per function consumes its event queue. Prefetch is the function's concurrency
+//! (its reserved limit, else the server's), so the backlog stays in the queue and in memory
+//! there are never more events than could run at once. Each delivery is acked only after its
+//! outcome is durable somewhere else — the invocation finished and its retry, dead letter or
+//! success is recorded — so a crash at any point repeats work and never loses it.
+
+use super::record::success_record;
+use super::{callback, Destination, Event, InvocationState, InvocationStatus};
+use crate::invoker::now_ms;
+use crate::queue::{Delivery, QueueRef};
+use crate::{Invoker, InvokerError};
+use skiff_workers::Outcome;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    prefetch: u16,
+}
+
+#[derive(Default)]
+pub(crate) struct Dispatchers {
+    running: Mutex<HashMap<String, Running>>,
+}
+
+impl Dispatchers {
+    /// Starts the function's dispatcher, or restarts it if its prefetch must change.
+    pub(crate) fn ensure(&self, invoker: &Invoker, function: &str, prefetch: u16) {
+        let mut running = self.running.lock().expect("lock");
+        if running.get(function).is_some_and(|r| r.prefetch == prefetch && !r.task.is_finished()) {
+            return;
+        }
+        if let Some(old) = running.remove(function) {
+            let _ = old.stop.send(true);
+        }
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(invoker.clone(), function.to_string(), prefetch, stopped));
+        running.insert(function.to_string(), Running { stop, task, prefetch });
+    }
+
+    /// Stops taking events for `function`; events already running finish.
+    pub(crate) fn stop(&self, function: &str) {
+        if let Some(old) = self.running.lock().expect("lock").remove(function) {
+            let _ = old.stop.send(true);
+        }
+    }
+
+    /// Stops every dispatcher and waits for the events they are running to finish.
+    pub(crate) async fn stop_all(&self) {
+        let all: Vec<Running> = self.running.lock().expect("lock").drain().map(|(_, r)| r).collect();
+        for r in &all {
+            let _ = r.stop.send(true);
+        }
+        for r in all {
+            let _ = r.task.await;
+        }
+    }
+}
+
+async fn run(invoker: Invoker, function: String, prefetch: u16, mut stop: watch::Receiver<bool>) {
+    let broker = invoker.inner.broker.clone();
+    let mut consumer = broker.consume(QueueRef::function(&function), prefetch);
+    let mut running = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            delivery = consumer.next() => match delivery {
+                Some(d) => { running.spawn(handle(invoker.clone(), function.clone(), d)); }
+                None => break,
+            },
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    drop(consumer);
+    while running.join_next().await.is_some() {}
+}
+
+async fn handle(invoker: Invoker, function: String, delivery: Delivery) {
+    let event = match Event::from_message(&delivery.message) {
+        Ok(e) if e.function == function => e,
+        Ok(_) => return quarantine(&invoker, &function, delivery, "an event of another function").await,
+        Err(e) => return quarantine(&invoker, &function, delivery, &format!("not a Skiff event: {e}")).await,
+    };
+    let Ok(config) = invoker.get(&event.function) else {
+        // Deleted while this event was on its way: it stays queued for a later deploy.
+        return delivery.requeue().await;
+    };
+    let events = &config.events;
+    let inner = &invoker.inner;
+    let mut attempt = event.clone();
+    attempt.attempts += 1;
+    let started = now_ms();
+    if started.saturating_sub(event.accepted_ms) > events.max_age().as_millis() as u64 {
+        return dead_letter(&invoker, delivery, event, "EventAgeExceeded").await;
+    }
+    let mut status = InvocationStatus::of(&attempt, InvocationState::Running);
+    status.started_ms = Some(started);
+    inner.status.record(status.clone());
+
+    let deadline = event.accepted_ms + events.max_age().as_millis() as u64;
+    let result = match invoker.invoke_when_admitted(&event.function, &event.request_id, event.payload_bytes(), Some(deadline)).await {
+        Err(InvokerError::Throttled(_)) => return dead_letter(&invoker, delivery, event, "EventAgeExceeded").await,
+        Err(InvokerError::NotFound(_)) => return delivery.requeue().await,
+        other => other,
+    };
+    status.finished_ms = Some(now_ms());
+    let error = match result {
+        Ok(result) => {
+            status.duration_ms = Some(result.execution.duration.as_secs_f64() * 1000.0);
+            match &result.execution.outcome {
+                Outcome::Success(output) => {
+                    let mut done = status.with_result(output);
+                    done.state = InvocationState::Succeeded;
+                    done.error = None;
+                    if let Some(destination) = &events.on_success {
+                        let record = success_record(&attempt, &invoker.arn(&event.function), result.version, output);
+                        send_to_destination(&invoker, destination, record).await;
+                    }
+                    return finish(&invoker, delivery, &attempt, done).await;
+                }
+                Outcome::Error(e) => serde_json::from_slice(&e.body()).unwrap_or_default(),
+            }
+        }
+        Err(e) => serde_json::json!({ "errorType": "ServiceException", "errorMessage": e.to_string() }),
+    };
+    attempt.last_error = Some(error);
+    let delay = events.backoff(attempt.attempts);
+    let age_then = now_ms().saturating_sub(event.accepted_ms) + delay.as_millis() as u64;
+    if attempt.attempts > events.max_retries || age_then > events.max_age().as_millis() as u64 {
+        let condition = if attempt.attempts > events.max_retries { "RetriesExhausted" } else { "EventAgeExceeded" };
+        return dead_letter(&invoker, delivery, attempt, condition).await;
+    }
+    if let Err(e) = inner.broker.publish(&QueueRef::function(&event.function), &attempt.to_message(), Some(delay)).await {
+        tracing::warn!(request_id = %event.request_id, "cannot schedule the retry, the event will run again: {e}");
+        return delivery.requeue().await;
+    }
+    let mut queued = InvocationStatus::of(&attempt, InvocationState::Queued);
+    queued.next_attempt_ms = Some(now_ms() + delay.as_millis() as u64);
+    queued.finished_ms = status.finished_ms;
+    inner.status.record(queued);
+    settle(delivery, &event.request_id).await;
+}
+
+/// The event ran out of retries or age: into the function's dead-letter queue, then acked.
+async fn dead_letter(invoker: &Invoker, delivery: Delivery, mut event: Event, condition: &str) {
+    let inner = &invoker.inner;
+    event.condition = Some(condition.to_string());
+    event.dead_lettered_ms = Some(now_ms());
+    if let Err(e) = inner.broker.publish(&QueueRef::function_dlq(&event.function), &event.to_message(), None).await {
+        tracing::warn!(request_id = %event.request_id, "cannot dead-letter the event, it will run again: {e}");
+        return delivery.requeue().await;
+    }
+    inner.metrics.dead_letters.with_label_values(&[&event.function]).inc();
+    let mut failed = InvocationStatus::of(&event, InvocationState::Failed);
+    failed.finished_ms = event.dead_lettered_ms;
+    failed.dead_letter = Some(condition.to_string());
+    finish(invoker, delivery, &event, failed).await;
+}
+
+/// Records the final status, calls back, acks.
+async fn finish(invoker: &Invoker, delivery: Delivery, event: &Event, status: InvocationStatus) {
+    invoker.inner.status.record(status.clone());
+    if let Some(url) = &event.callback_url {
+        callback::deliver(&invoker.inner.http, url, &status).await;
+    }
+    settle(delivery, &event.request_id).await;
+}
+
+async fn settle(delivery: Delivery, request_id: &str) {
+    if let Err(e) = delivery.ack().await {
+        tracing::warn!(request_id, "ack failed, the event will run again: {e}");
+    }
+}
+
+/// A message in a function queue that is not an event (published there by hand) cannot run;
+/// it goes to the dead-letter queue as it is, marked, rather than blocking or vanishing.
+async fn quarantine(invoker: &Invoker, function: &str, delivery: Delivery, why: &str) {
+    let mut message = delivery.message.clone();
+    message.headers.insert("x-skiff-error".into(), why.into());
+    match invoker.inner.broker.publish(&QueueRef::function_dlq(function), &message, None).await {
+        Ok(()) => settle(delivery, &message.id).await,
+        Err(e) => {
+            tracing::warn!("cannot quarantine a malformed message: {e}");
+            delivery.requeue().await
+        }
+    }
+}
+
+async fn send_to_destination(invoker: &Invoker, destination: &Destination, record: serde_json::Value) {
+    let body = bytes::Bytes::from(serde_json::to_vec(&record).expect("json"));
+    let sent = match destination {
+        Destination::Function(name) => invoker.enqueue(name, body, None).await.map(|_| ()),
+        Destination::Queue(queue) => {
+            let message = crate::queue::Message {
+                id: uuid::Uuid::new_v4().to_string(),
+                headers: Default::default(),
+                body,
+            };
+            invoker.inner.broker.publish(&QueueRef::destination(queue), &message, None).await.map_err(InvokerError::Queue)
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!(%destination, "on-success destination not reached: {e}");
+    }
+}
