@@ -95,6 +95,9 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
             region: args.region.clone(),
         })
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
+        if !invoker.queue_ready(Duration::from_secs(10)).await {
+            tracing::warn!("RabbitMQ is not reachable yet: asynchronous invocations get 503 until it is");
+        }
         invoker.warm_up().await;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

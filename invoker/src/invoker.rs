@@ -121,7 +121,7 @@ impl Invoker {
             invoker.start_dispatcher(&config);
         }
         for trigger in invoker.inner.store.list_triggers()? {
-            invoker.inner.triggers.start(&invoker, trigger);
+            crate::triggers::start_trigger(&invoker.inner.triggers, &invoker, trigger);
         }
         invoker.spawn_status_expiry();
         Ok(invoker)
@@ -131,7 +131,7 @@ impl Invoker {
     /// could run at once: its reserved concurrency, else the server's limit.
     pub(crate) fn start_dispatcher(&self, config: &FunctionConfig) {
         let limit = config.concurrency.unwrap_or(self.inner.max_concurrency).min(u32::from(u16::MAX));
-        self.inner.dispatchers.ensure(self, &config.name, limit as u16);
+        crate::events::ensure_dispatcher(&self.inner.dispatchers, self, &config.name, limit as u16);
     }
 
     /// Drops expired invocation records once a minute, for as long as the invoker lives.

@@ -2,6 +2,10 @@
 //! may run now (concurrency limits), running it on the right worker, and what is remembered about
 //! it afterwards (logs, metrics).
 
+// redb's error type is large, and group-commit closures return it as is: boxing each would
+// only move the cost to the (rare) error path's callers.
+#![allow(clippy::result_large_err)]
+
 mod config;
 mod deploy;
 mod error;
@@ -14,6 +18,7 @@ mod pool;
 mod queue;
 mod registry;
 mod store;
+mod tasks;
 mod triggers;
 
 pub use config::{

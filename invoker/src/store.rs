@@ -9,8 +9,9 @@ use redb::{Database, ReadableTable, TableDefinition};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const FUNCTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("functions");
-const TRIGGERS: TableDefinition<&str, &[u8]> = TableDefinition::new("triggers");
+type Table = TableDefinition<'static, &'static str, &'static [u8]>;
+const FUNCTIONS: Table = TableDefinition::new("functions");
+const TRIGGERS: Table = TableDefinition::new("triggers");
 
 pub(crate) struct Store {
     db: Database,
@@ -30,34 +31,32 @@ impl Store {
     }
 
     pub(crate) fn list(&self) -> Result<Vec<FunctionConfig>, InvokerError> {
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(FUNCTIONS)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (_, value) = row?;
-            out.push(serde_json::from_slice(value.value())?);
-        }
-        Ok(out)
+        self.all(FUNCTIONS)
     }
 
     pub(crate) fn put(&self, config: &FunctionConfig) -> Result<(), InvokerError> {
-        let bytes = serde_json::to_vec(config)?;
-        let tx = self.db.begin_write()?;
-        tx.open_table(FUNCTIONS)?.insert(config.name.as_str(), bytes.as_slice())?;
-        tx.commit()?;
-        Ok(())
+        self.insert(FUNCTIONS, &config.name, config)
     }
 
     pub(crate) fn delete(&self, name: &str) -> Result<(), InvokerError> {
-        let tx = self.db.begin_write()?;
-        tx.open_table(FUNCTIONS)?.remove(name)?;
-        tx.commit()?;
-        Ok(())
+        self.remove(FUNCTIONS, name)
     }
 
     pub(crate) fn list_triggers(&self) -> Result<Vec<TriggerConfig>, InvokerError> {
+        self.all(TRIGGERS)
+    }
+
+    pub(crate) fn put_trigger(&self, trigger: &TriggerConfig) -> Result<(), InvokerError> {
+        self.insert(TRIGGERS, &trigger.id, trigger)
+    }
+
+    pub(crate) fn delete_trigger(&self, id: &str) -> Result<(), InvokerError> {
+        self.remove(TRIGGERS, id)
+    }
+
+    fn all<T: serde::de::DeserializeOwned>(&self, def: Table) -> Result<Vec<T>, InvokerError> {
         let tx = self.db.begin_read()?;
-        let table = tx.open_table(TRIGGERS)?;
+        let table = tx.open_table(def)?;
         let mut out = Vec::new();
         for row in table.iter()? {
             let (_, value) = row?;
@@ -66,17 +65,18 @@ impl Store {
         Ok(out)
     }
 
-    pub(crate) fn put_trigger(&self, trigger: &TriggerConfig) -> Result<(), InvokerError> {
-        let bytes = serde_json::to_vec(trigger)?;
+    /// One record, committed (fsync'd) before returning.
+    fn insert(&self, def: Table, key: &str, value: &impl serde::Serialize) -> Result<(), InvokerError> {
+        let bytes = serde_json::to_vec(value)?;
         let tx = self.db.begin_write()?;
-        tx.open_table(TRIGGERS)?.insert(trigger.id.as_str(), bytes.as_slice())?;
+        tx.open_table(def)?.insert(key, bytes.as_slice())?;
         tx.commit()?;
         Ok(())
     }
 
-    pub(crate) fn delete_trigger(&self, id: &str) -> Result<(), InvokerError> {
+    fn remove(&self, def: Table, key: &str) -> Result<(), InvokerError> {
         let tx = self.db.begin_write()?;
-        tx.open_table(TRIGGERS)?.remove(id)?;
+        tx.open_table(def)?.remove(key)?;
         tx.commit()?;
         Ok(())
     }

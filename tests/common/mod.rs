@@ -2,6 +2,8 @@
 //! and through the CLI.
 #![allow(dead_code)]
 
+pub mod queues;
+
 use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

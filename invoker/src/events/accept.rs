@@ -61,6 +61,12 @@ impl Invoker {
             .ok_or_else(|| InvokerError::UnknownResource(format!("no asynchronous invocation {request_id} (unknown, or past retention)")))
     }
 
+    /// Waits up to `limit` for the queue to be usable (the first broker connection), so a server
+    /// that starts serving does not turn its first events away. False if it is not.
+    pub async fn queue_ready(&self, limit: std::time::Duration) -> bool {
+        self.inner.broker.wait_ready(limit).await
+    }
+
     /// Which queue backs asynchronous invocations: `rabbitmq` or `embedded`.
     pub fn queue_kind(&self) -> &'static str {
         self.inner.broker.kind()

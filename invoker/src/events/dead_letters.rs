@@ -4,7 +4,7 @@
 
 use super::Event;
 use crate::invoker::now_ms;
-use crate::queue::{Message, QueueRef};
+use crate::queue::{Message, QueueRef, Rewrite};
 use crate::{Invoker, InvokerError};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -86,7 +86,7 @@ impl Invoker {
         dlq: &QueueRef,
         id: Option<&str>,
         to: &QueueRef,
-        rewrite: &(dyn Fn(Message) -> Message + Send + Sync),
+        rewrite: Rewrite<'_>,
     ) -> Result<u64, InvokerError> {
         let moved = self.inner.broker.transfer(dlq, id, to, rewrite).await.map_err(InvokerError::Queue)?;
         if let (Some(id), 0) = (id, moved) {

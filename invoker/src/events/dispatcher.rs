@@ -8,56 +8,19 @@ use super::record::success_record;
 use super::{callback, Destination, Event, InvocationState, InvocationStatus};
 use crate::invoker::now_ms;
 use crate::queue::{Delivery, QueueRef};
+use crate::tasks::StoppableTasks;
 use crate::{Invoker, InvokerError};
 use skiff_workers::Outcome;
-use std::collections::HashMap;
-use std::sync::Mutex;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
-struct Running {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-    prefetch: u16,
-}
+/// The running dispatchers, by function; each remembers its prefetch.
+pub(crate) type Dispatchers = StoppableTasks<u16>;
 
-#[derive(Default)]
-pub(crate) struct Dispatchers {
-    running: Mutex<HashMap<String, Running>>,
-}
-
-impl Dispatchers {
-    /// Starts the function's dispatcher, or restarts it if its prefetch must change.
-    pub(crate) fn ensure(&self, invoker: &Invoker, function: &str, prefetch: u16) {
-        let mut running = self.running.lock().expect("lock");
-        if running.get(function).is_some_and(|r| r.prefetch == prefetch && !r.task.is_finished()) {
-            return;
-        }
-        if let Some(old) = running.remove(function) {
-            let _ = old.stop.send(true);
-        }
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(invoker.clone(), function.to_string(), prefetch, stopped));
-        running.insert(function.to_string(), Running { stop, task, prefetch });
-    }
-
-    /// Stops taking events for `function`; events already running finish.
-    pub(crate) fn stop(&self, function: &str) {
-        if let Some(old) = self.running.lock().expect("lock").remove(function) {
-            let _ = old.stop.send(true);
-        }
-    }
-
-    /// Stops every dispatcher and waits for the events they are running to finish.
-    pub(crate) async fn stop_all(&self) {
-        let all: Vec<Running> = self.running.lock().expect("lock").drain().map(|(_, r)| r).collect();
-        for r in &all {
-            let _ = r.stop.send(true);
-        }
-        for r in all {
-            let _ = r.task.await;
-        }
-    }
+/// Starts the function's dispatcher, or restarts it if its prefetch must change.
+pub(crate) fn ensure(dispatchers: &Dispatchers, invoker: &Invoker, function: &str, prefetch: u16) {
+    let (invoker, name) = (invoker.clone(), function.to_string());
+    dispatchers.start(function, prefetch, |p| *p == prefetch, move |stop| run(invoker, name, prefetch, stop));
 }
 
 async fn run(invoker: Invoker, function: String, prefetch: u16, mut stop: watch::Receiver<bool>) {

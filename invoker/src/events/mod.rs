@@ -15,7 +15,7 @@ mod status;
 pub use config::{Destination, EventConfig, EventConfigUpdate};
 pub use dead_letters::{DeadLetter, DeadLetterPage};
 pub(crate) use callback::client as callback_client;
-pub(crate) use dispatcher::Dispatchers;
+pub(crate) use dispatcher::{ensure as ensure_dispatcher, Dispatchers};
 pub use status::{InvocationState, InvocationStatus};
 pub(crate) use status::StatusStore;
 

@@ -13,7 +13,7 @@
 //! an earlier one by at most that spread.
 
 use super::headers::{to_json, to_table};
-use super::{Acker as AnyAcker, Delivery, Message, QueueError, QueueKind, QueueRef};
+use super::{Rewrite, Acker as AnyAcker, Delivery, Message, QueueError, QueueKind, QueueRef};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -87,6 +87,11 @@ impl AmqpBroker {
                 return None;
             }
         }
+    }
+
+    /// Waits up to `limit` for the first connection; false if there is none by then.
+    pub(crate) async fn wait_connected(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.wait_link()).await.is_ok_and(|l| l.is_some())
     }
 
     pub(crate) async fn declare(&self, queue: &QueueRef) -> Result<()> {
@@ -201,7 +206,7 @@ impl AmqpBroker {
         from: &QueueRef,
         id: Option<&str>,
         to: &QueueRef,
-        rewrite: &(dyn Fn(Message) -> Message + Send + Sync),
+        rewrite: Rewrite<'_>,
     ) -> Result<u64> {
         let link = self.link()?;
         link.ensure(from).await?;
@@ -252,7 +257,13 @@ async fn supervise(inner: Arc<Inner>) {
                 loop {
                     tokio::select! {
                         event = events.next() => match event {
-                            Some(lapin::Event::Error(e)) => { tracing::warn!("RabbitMQ connection lost: {e}"); break }
+                            // Channel errors (a refused declaration) arrive here too; only a
+                            // connection that is no longer up ends this link.
+                            Some(lapin::Event::Error(e)) if !link.conn.status().connected() => {
+                                tracing::warn!("RabbitMQ connection lost: {e}");
+                                break;
+                            }
+                            Some(lapin::Event::Error(e)) => tracing::debug!("RabbitMQ error: {e}"),
                             None => break,
                             Some(_) => {}
                         },

@@ -5,7 +5,7 @@
 //! kept in memory only: after a crash every stored message is ready again, which is what
 //! at-least-once asks for.
 
-use super::{Acker as AnyAcker, Delivery, GroupCommit, Message, QueueError, QueueRef};
+use super::{Rewrite, Acker as AnyAcker, Delivery, GroupCommit, Message, QueueError, QueueRef};
 use dashmap::DashMap;
 use redb::{Database, ReadableTableMetadata, TableDefinition};
 use serde_json::{Map, Value};
@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Notify};
 
 type Key<'a> = (&'a str, u64, u64);
+/// A stored message with its (due, seq) position in its queue.
+type Positioned = ((u64, u64), Message);
 const MESSAGES: TableDefinition<Key, &[u8]> = TableDefinition::new("messages");
 /// A consumer with nothing due looks again at least this often (clock changes, missed wakeups).
 const IDLE_RESCAN: Duration = Duration::from_secs(1);
@@ -166,13 +168,14 @@ impl EmbeddedBroker {
 
     /// Up to `free` due messages not out with a consumer (marked out before returning), and the
     /// due time of the first message that is not due yet.
-    #[allow(clippy::type_complexity)]
-    fn ready(&self, queue: &str, free: usize, state: &QueueState) -> Result<(Vec<((u64, u64), Message)>, Option<u64>), QueueError> {
+    fn ready(&self, queue: &str, free: usize, state: &QueueState) -> Result<(Vec<Positioned>, Option<u64>), QueueError> {
         let storage = |e: &dyn std::fmt::Display| QueueError::Storage(e.to_string());
         let now = now_ms();
+        // Lock before the snapshot: an ack commits its delete and only then leaves `inflight`,
+        // so a message acked meanwhile is either gone from this snapshot or still marked out.
+        let mut inflight = state.inflight.lock().expect("lock");
         let tx = self.inner.db.begin_read().map_err(|e| storage(&e))?;
         let table = tx.open_table(MESSAGES).map_err(|e| storage(&e))?;
-        let mut inflight = state.inflight.lock().expect("lock");
         let mut out = Vec::new();
         for row in table.range((queue, 0, 0)..=(queue, u64::MAX, u64::MAX)).map_err(|e| storage(&e))? {
             let (key, value) = row.map_err(|e| storage(&e))?;
@@ -190,7 +193,7 @@ impl EmbeddedBroker {
         Ok((out, None))
     }
 
-    fn scan(&self, queue: &str) -> Result<Vec<((u64, u64), Message)>, QueueError> {
+    fn scan(&self, queue: &str) -> Result<Vec<Positioned>, QueueError> {
         let storage = |e: &dyn std::fmt::Display| QueueError::Storage(e.to_string());
         let tx = self.inner.db.begin_read().map_err(|e| storage(&e))?;
         let table = tx.open_table(MESSAGES).map_err(|e| storage(&e))?;
@@ -214,7 +217,7 @@ impl EmbeddedBroker {
         from: &QueueRef,
         id: Option<&str>,
         to: &QueueRef,
-        rewrite: &(dyn Fn(Message) -> Message + Send + Sync),
+        rewrite: Rewrite<'_>,
     ) -> Result<u64, QueueError> {
         let now = now_ms();
         let moves: Vec<_> = self
@@ -315,10 +318,22 @@ mod tests {
             assert_eq!(second.message.id, "later");
             assert!(started.elapsed() >= Duration::from_millis(200), "delay not held");
             first.ack().await.unwrap();
+            drop(second); // never acked
             task.abort();
-            std::mem::forget(second); // a crash: never acked, never given back
+            let _ = task.await;
         }
-        let broker = EmbeddedBroker::open(dir.path()).unwrap();
+        // The commit thread lets the file go once the last handle is gone.
+        let mut reopened = None;
+        for _ in 0..100 {
+            match EmbeddedBroker::open(dir.path()) {
+                Ok(b) => {
+                    reopened = Some(b);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        let broker = reopened.expect("reopened");
         let (left, total) = broker.browse(&q, 10).await.unwrap();
         assert_eq!((left.len(), total), (1, 1));
         assert_eq!(left[0].id, "later");

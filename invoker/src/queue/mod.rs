@@ -145,6 +145,9 @@ impl Consumer {
     }
 }
 
+/// How a message is changed on its way from one queue to another (a redrive resets counters).
+pub type Rewrite<'a> = &'a (dyn Fn(Message) -> Message + Send + Sync);
+
 /// The queue backend in use.
 #[derive(Clone)]
 pub enum Broker {
@@ -214,11 +217,19 @@ impl Broker {
         from: &QueueRef,
         id: Option<&str>,
         to: &QueueRef,
-        rewrite: &(dyn Fn(Message) -> Message + Send + Sync),
+        rewrite: Rewrite<'_>,
     ) -> Result<u64, QueueError> {
         match self {
             Broker::Amqp(b) => b.transfer(from, id, to, rewrite).await,
             Broker::Embedded(b) => b.transfer(from, id, to, rewrite).await,
+        }
+    }
+
+    /// Waits up to `limit` for the broker connection (the embedded queue is always ready).
+    pub async fn wait_ready(&self, limit: Duration) -> bool {
+        match self {
+            Broker::Amqp(b) => b.wait_connected(limit).await,
+            Broker::Embedded(_) => true,
         }
     }
 

@@ -5,48 +5,18 @@
 use super::batch::{process, Item};
 use super::TriggerConfig;
 use crate::Invoker;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use crate::tasks::StoppableTasks;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
-struct Running {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+/// The running trigger consumers, by trigger id.
+pub(crate) type Triggers = StoppableTasks<()>;
 
-#[derive(Default)]
-pub(crate) struct Triggers {
-    running: Mutex<HashMap<String, Running>>,
-}
-
-impl Triggers {
-    pub(crate) fn start(&self, invoker: &Invoker, trigger: TriggerConfig) {
-        let (stop, stopped) = watch::channel(false);
-        let id = trigger.id.clone();
-        let task = tokio::spawn(run(invoker.clone(), trigger, stopped));
-        if let Some(old) = self.running.lock().expect("lock").insert(id, Running { stop, task }) {
-            let _ = old.stop.send(true);
-        }
-    }
-
-    pub(crate) fn stop(&self, id: &str) {
-        if let Some(old) = self.running.lock().expect("lock").remove(id) {
-            let _ = old.stop.send(true);
-        }
-    }
-
-    /// Stops every trigger and waits for the batches in flight.
-    pub(crate) async fn stop_all(&self) {
-        let all: Vec<Running> = self.running.lock().expect("lock").drain().map(|(_, r)| r).collect();
-        for r in &all {
-            let _ = r.stop.send(true);
-        }
-        for r in all {
-            let _ = r.task.await;
-        }
-    }
+pub(crate) fn start(triggers: &Triggers, invoker: &Invoker, trigger: TriggerConfig) {
+    let (invoker, id) = (invoker.clone(), trigger.id.clone());
+    triggers.start(&id, (), |_| false, move |stop| run(invoker, trigger, stop));
 }
 
 async fn run(invoker: Invoker, trigger: TriggerConfig, mut stop: watch::Receiver<bool>) {

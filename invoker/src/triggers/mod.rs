@@ -5,7 +5,7 @@
 mod batch;
 mod consumer;
 
-pub(crate) use consumer::Triggers;
+pub(crate) use consumer::{start as start_trigger, Triggers};
 
 use crate::invoker::now_ms;
 use crate::queue::{Broker, Message, QueueRef};
@@ -127,14 +127,14 @@ impl Invoker {
         self.inner.broker.declare(&config.source()).await?;
         self.inner.broker.declare(&config.dlq()).await?;
         self.inner.store.put_trigger(&config)?;
-        self.inner.triggers.start(self, config.clone());
+        start_trigger(&self.inner.triggers, self, config.clone());
         tracing::info!(trigger = %config.id, function = %config.function, queue = %config.queue, "trigger added");
         Ok(config)
     }
 
     pub fn list_triggers(&self) -> Result<Vec<TriggerConfig>, InvokerError> {
         let mut all = self.inner.store.list_triggers()?;
-        all.sort_by(|a, b| a.created_at_ms.cmp(&b.created_at_ms));
+        all.sort_by_key(|t| t.created_at_ms);
         Ok(all)
     }
 
