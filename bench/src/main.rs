@@ -1,7 +1,9 @@
 //! `skiff-bench`: each benchmark runs Skiff and its baseline in the same run on the same machine
 //! and reports the ratio. See BENCHMARKS.md for the commands and the recorded results.
 
+mod asyncs;
 mod containers;
+mod cpu;
 mod hello;
 mod limits;
 mod load;
@@ -31,6 +33,8 @@ enum Command {
     Limits,
     /// Container functions: cold start vs `docker run`, warm invoke overhead and throughput.
     Containers,
+    /// Async end to end on RabbitMQ vs raw lapin publish + consume; latency at half the rate.
+    Async,
     /// Internal: the bare hyper baseline server.
     #[command(hide = true)]
     HelloServer,
@@ -46,11 +50,13 @@ fn main() -> anyhow::Result<()> {
         Command::FirstInvoke => rt.block_on(server::first_invoke()),
         Command::Limits => rt.block_on(limits::run(phase)),
         Command::Containers => rt.block_on(containers::run(phase)),
+        Command::Async => rt.block_on(asyncs::run(phase)),
         Command::All => rt.block_on(async {
             server::invoke_throughput(phase).await?;
             server::first_invoke().await?;
             limits::run(phase).await?;
-            containers::run(phase).await
+            containers::run(phase).await?;
+            asyncs::run(phase).await
         }),
     }
 }

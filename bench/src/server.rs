@@ -52,19 +52,29 @@ pub(crate) struct Skiff {
 
 impl Skiff {
     pub(crate) fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[])
+    }
+
+    pub(crate) fn start_with(extra: &[&str]) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let proc = spawn(
             Command::new(sibling("skiff")?)
                 .args(["server", "--listen", "127.0.0.1:0", "--max-concurrency", "512", "--data-dir"])
                 .arg(data.path())
+                .args(extra)
                 .env("SKIFF_LOG", "warn"),
         )?;
         Ok(Self { proc, _data: data, http: reqwest::Client::new() })
     }
 
     async fn deploy(&self, name: &str, fixture_name: &str) -> anyhow::Result<()> {
+        self.deploy_with(name, fixture_name, json!({})).await
+    }
+
+    pub(crate) async fn deploy_with(&self, name: &str, fixture_name: &str, settings: serde_json::Value) -> anyhow::Result<()> {
         let code = std::fs::read(fixture(fixture_name))?;
-        let body = json!({ "wasm_base64": base64::engine::general_purpose::STANDARD.encode(code) });
+        let mut body = settings;
+        body["wasm_base64"] = base64::engine::general_purpose::STANDARD.encode(code).into();
         let resp = self.http.put(format!("http://{}/v1/functions/{name}", self.proc.addr)).json(&body).send().await?;
         if !resp.status().is_success() {
             bail!("deploy failed: {}", resp.text().await?);

@@ -1,5 +1,5 @@
 use crate::config::FunctionConfig;
-use crate::events::{Dispatchers, StatusStore};
+use crate::events::{Coalescer, Dispatchers, StatusStore};
 use crate::queue::Broker;
 use crate::triggers::Triggers;
 use crate::limits::try_admit;
@@ -66,6 +66,7 @@ pub(crate) struct Inner {
     pub(crate) broker: Broker,
     pub(crate) status: StatusStore,
     pub(crate) dispatchers: Dispatchers,
+    pub(crate) coalescer: Coalescer,
     pub(crate) triggers: Triggers,
     /// For callbacks.
     pub(crate) http: reqwest::Client,
@@ -111,6 +112,7 @@ impl Invoker {
                 broker,
                 status,
                 dispatchers: Dispatchers::default(),
+                coalescer: Coalescer::default(),
                 triggers: Triggers::default(),
                 http: crate::events::callback_client(),
                 region: options.region,

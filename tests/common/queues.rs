@@ -38,17 +38,11 @@ impl Backend {
 
 /// A name no other test (or earlier run against the same broker) uses.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid_like()[..12])
-}
-
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{:032x}", nanos ^ (u128::from(std::process::id()) << 64) ^ u128::from(rand_seed()))
-}
-
-fn rand_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish()
+    // RandomState is seeded randomly per process and per instance.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    format!("{prefix}-{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
 
 /// Sends an async event through the Lambda Invoke API; returns the HTTP status and request id.

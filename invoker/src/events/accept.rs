@@ -2,7 +2,6 @@
 
 use super::{callback, Event, InvocationState, InvocationStatus, MAX_ASYNC_PAYLOAD};
 use crate::invoker::now_ms;
-use crate::queue::QueueRef;
 use crate::{Invoker, InvokerError};
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -32,7 +31,9 @@ impl Invoker {
             callback::validate(url)?;
         }
         let event = Event {
-            request_id: uuid::Uuid::new_v4().to_string(),
+            // Time-ordered (UUIDv7): status records are keyed by it, so they are written at the
+            // end of the tree and expire from its start.
+            request_id: uuid::Uuid::now_v7().to_string(),
             function: function.to_string(),
             payload,
             attempts: 0,
@@ -43,14 +44,16 @@ impl Invoker {
             condition: None,
             dead_lettered_ms: None,
         };
-        self.inner
-            .broker
-            .publish(&QueueRef::function(function), &event.to_message(), None)
-            .await
-            .map_err(InvokerError::Queue)?;
-        self.inner.metrics.events_accepted.with_label_values(&[function]).inc();
+        // The record goes first (see `status`): a consumer may finish the event before the
+        // publish call even returns.
         self.inner.status.record(InvocationStatus::of(&event, InvocationState::Queued));
-        Ok(event.request_id)
+        let request_id = event.request_id.clone();
+        if let Err(e) = self.inner.coalescer.publish(&self.inner.broker, event).await {
+            self.inner.status.forget(&request_id);
+            return Err(InvokerError::Queue(e));
+        }
+        self.inner.metrics.events_accepted.with_label_values(&[function]).inc();
+        Ok(request_id)
     }
 
     /// The status of an asynchronous invocation, while it is retained.

@@ -2,7 +2,7 @@
 //! holds its events with the last error, the attempt count and why they stopped; a trigger's
 //! holds the source messages as they arrived, with the error in their headers.
 
-use super::Event;
+use super::{Event, InvocationState, InvocationStatus};
 use crate::invoker::now_ms;
 use crate::queue::{Message, QueueRef, Rewrite};
 use crate::{Invoker, InvokerError};
@@ -59,6 +59,7 @@ impl Invoker {
                 event.condition = None;
                 event.dead_lettered_ms = None;
                 event.last_error = None;
+                self.inner.status.record(InvocationStatus::of(&event, InvocationState::Queued));
                 event.to_message()
             }
             Err(_) => m,

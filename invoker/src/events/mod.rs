@@ -6,6 +6,7 @@
 
 mod accept;
 mod callback;
+mod coalesce;
 mod config;
 mod dead_letters;
 mod dispatcher;
@@ -15,6 +16,7 @@ mod status;
 pub use config::{Destination, EventConfig, EventConfigUpdate};
 pub use dead_letters::{DeadLetter, DeadLetterPage};
 pub(crate) use callback::client as callback_client;
+pub(crate) use coalesce::Coalescer;
 pub(crate) use dispatcher::{ensure as ensure_dispatcher, Dispatchers};
 pub use status::{InvocationState, InvocationStatus};
 pub(crate) use status::StatusStore;

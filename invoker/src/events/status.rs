@@ -2,24 +2,35 @@
 //! time and count. Updates are group-committed without waiting: the event itself is durable in
 //! its queue, and its next step rewrites the record, so a crash can only make a record lag.
 //!
-//! Invariant: a record never moves backwards. Updates race (the accept path writes "queued"
-//! after the broker's confirm, by which time a consumer may already be running it), so each
-//! record carries its progress — (redrives, attempts, phase) — and an older update is dropped.
+//! Invariant: a record never moves backwards. Writes are applied in the order they are
+//! submitted, and every step submits its record *before* the queue operation that lets the
+//! next step start (the accept path before it publishes, a retry before it is scheduled), so a
+//! later state is always submitted after an earlier one.
+//!
+//! Cost at thousands of events a second: "running" is kept in memory only (it is short-lived,
+//! and after a crash the event runs again anyway), so an event costs two writes; and commits
+//! linger (at most one per [`LINGER`]), so fsyncs are bounded. Records waiting for their commit
+//! are served from memory, so a reader never sees an older state than was recorded.
 
 use super::Event;
 use crate::queue::GroupCommit;
 use crate::InvokerError;
+use dashmap::DashMap;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::oneshot;
 
+/// Keyed by request id, which is a UUIDv7: key order is acceptance order, so new records go to
+/// the end of the tree (few pages touched per commit) and the oldest are at its start.
 const STATUS: TableDefinition<&str, &[u8]> = TableDefinition::new("status");
-/// (accepted ms, request id): the order records expire in.
-const BY_AGE: TableDefinition<(u64, &str), ()> = TableDefinition::new("status_by_age");
+/// Status commits happen at most this often.
+const LINGER: Duration = Duration::from_millis(20);
 /// Results above this are not kept in the record (`result_truncated` says so).
 const MAX_STORED_RESULT: usize = 256 * 1024;
 
@@ -97,19 +108,14 @@ impl InvocationStatus {
         self
     }
 
-    fn progress(&self) -> (u32, u32, u8) {
-        let phase = match self.state {
-            InvocationState::Queued if self.attempts == 0 => 0,
-            InvocationState::Running => 1,
-            InvocationState::Queued => 2,
-            InvocationState::Succeeded | InvocationState::Failed => 3,
-        };
-        (self.redrives, self.attempts, phase)
-    }
 }
 
 pub(crate) struct StatusStore {
     db: Arc<Database>,
+    /// The newest record of each event that is running or not yet committed, with a sequence
+    /// number so a commit only clears the entry it wrote.
+    recent: Arc<DashMap<String, (u64, InvocationStatus)>>,
+    seq: AtomicU64,
     commits: GroupCommit,
     retention: Duration,
     max_records: u64,
@@ -120,31 +126,62 @@ impl StatusStore {
         let db = Database::create(dir.join("invocations.redb"))?;
         let tx = db.begin_write()?;
         tx.open_table(STATUS)?;
-        tx.open_table(BY_AGE)?;
         tx.commit()?;
         let db = Arc::new(db);
-        let commits = GroupCommit::start(db.clone(), "status")?;
-        Ok(Self { db, commits, retention, max_records })
+        let commits = GroupCommit::start(db.clone(), "status", LINGER)?;
+        Ok(Self { db, recent: Arc::default(), seq: AtomicU64::new(0), commits, retention, max_records })
     }
 
-    /// Records `status` unless the stored record is further along.
-    pub(crate) fn record(&self, status: InvocationStatus) {
-        self.commits.submit(move |tx| {
-            let mut table = tx.open_table(STATUS)?;
-            let current = table
-                .get(status.request_id.as_str())?
-                .and_then(|v| serde_json::from_slice::<InvocationStatus>(v.value()).ok());
-            if current.is_some_and(|c| c.progress() > status.progress()) {
-                return Ok(());
-            }
-            let bytes = serde_json::to_vec(&status).expect("json");
-            table.insert(status.request_id.as_str(), bytes.as_slice())?;
-            tx.open_table(BY_AGE)?.insert((status.accepted_ms, status.request_id.as_str()), ())?;
-            Ok(())
-        });
+    /// Records `status`: in memory while running, otherwise written in submission order. The
+    /// returned receiver completes once the record is committed: a final record must be, before
+    /// its event is acked, or a crash could leave it "queued" forever with nothing left to run.
+    pub(crate) fn record(&self, status: InvocationStatus) -> oneshot::Receiver<()> {
+        let (committed, done) = oneshot::channel();
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let id = status.request_id.clone();
+        if status.state == InvocationState::Running {
+            self.recent.insert(id, (seq, status));
+            let _ = committed.send(());
+            return done;
+        }
+        self.recent.insert(id.clone(), (seq, status.clone()));
+        let recent = self.recent.clone();
+        self.commits.submit(
+            move |tx| {
+                let bytes = serde_json::to_vec(&status).expect("json");
+                tx.open_table(STATUS)?.insert(status.request_id.as_str(), bytes.as_slice())?;
+                Ok(())
+            },
+            move || {
+                recent.remove_if(&id, |_, (s, _)| *s == seq);
+                let _ = committed.send(());
+            },
+        );
+        done
+    }
+
+    /// The event is no longer running in this process (its stored record stands).
+    pub(crate) fn not_running(&self, request_id: &str) {
+        self.recent.remove_if(request_id, |_, (_, s)| s.state == InvocationState::Running);
+    }
+
+    /// Drops the record of an event that was not accepted after all.
+    pub(crate) fn forget(&self, request_id: &str) {
+        let id = request_id.to_string();
+        self.recent.remove(request_id);
+        self.commits.submit(
+            move |tx| {
+                tx.open_table(STATUS)?.remove(id.as_str())?;
+                Ok(())
+            },
+            || {},
+        );
     }
 
     pub(crate) fn get(&self, request_id: &str) -> Result<Option<InvocationStatus>, InvokerError> {
+        if let Some(recent) = self.recent.get(request_id) {
+            return Ok(Some(recent.1.clone()));
+        }
         let tx = self.db.begin_read()?;
         let table = tx.open_table(STATUS)?;
         let found = table.get(request_id)?;
@@ -154,27 +191,25 @@ impl StatusStore {
         })
     }
 
-    /// Drops records accepted before the retention window, then the oldest beyond the cap.
-    /// Returns once committed.
+    /// Drops records accepted before the retention window (by the time in their UUIDv7 id),
+    /// then the oldest beyond the cap. Returns once committed.
     pub(crate) async fn expire(&self, now_ms: u64) -> Result<(), InvokerError> {
         let cutoff = now_ms.saturating_sub(self.retention.as_millis() as u64);
         let max = self.max_records;
         self.commits
             .commit(move |tx| {
                 let mut status = tx.open_table(STATUS)?;
-                let mut by_age = tx.open_table(BY_AGE)?;
                 let excess = status.len()?.saturating_sub(max);
                 let mut doomed = Vec::new();
-                for (i, row) in by_age.iter()?.enumerate() {
+                for (i, row) in status.iter()?.enumerate() {
                     let (key, _) = row?;
-                    let (accepted, id) = key.value();
-                    if accepted >= cutoff && i as u64 >= excess {
+                    let id = key.value();
+                    if accepted_ms(id).is_some_and(|t| t >= cutoff) && i as u64 >= excess {
                         break;
                     }
-                    doomed.push((accepted, id.to_string()));
+                    doomed.push(id.to_string());
                 }
-                for (accepted, id) in doomed {
-                    by_age.remove((accepted, id.as_str()))?;
+                for id in doomed {
                     status.remove(id.as_str())?;
                 }
                 Ok(())
@@ -184,9 +219,21 @@ impl StatusStore {
     }
 }
 
+/// When a request id (a UUIDv7) was made, in Unix ms; `None` for ids of another kind.
+fn accepted_ms(id: &str) -> Option<u64> {
+    let (secs, nanos) = uuid::Uuid::parse_str(id).ok()?.get_timestamp()?.to_unix();
+    Some(secs * 1000 + u64::from(nanos) / 1_000_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A UUIDv7 made at `accepted_ms`.
+    fn id_at(ms: u64) -> String {
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000);
+        uuid::Uuid::new_v7(ts).to_string()
+    }
 
     fn event(id: &str, accepted_ms: u64) -> Event {
         Event {
@@ -204,22 +251,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn records_never_move_backwards_and_expire() {
+    async fn running_is_in_memory_and_records_expire() {
         let dir = tempfile::tempdir().unwrap();
         let store = StatusStore::open(dir.path(), Duration::from_secs(60), 2).unwrap();
-        let mut running = event("a", 1000);
+        let [a, b, c, d] = [1000, 2000, 90_000, 95_000].map(id_at);
+        store.record(InvocationStatus::of(&event(&a, 1000), InvocationState::Queued));
+        let mut running = event(&a, 1000);
         running.attempts = 1;
         store.record(InvocationStatus::of(&running, InvocationState::Running));
-        store.record(InvocationStatus::of(&event("a", 1000), InvocationState::Queued));
         store.expire(0).await.unwrap(); // a barrier: everything before it is committed
-        assert_eq!(store.get("a").unwrap().unwrap().state, InvocationState::Running);
+        assert_eq!(store.get(&a).unwrap().unwrap().state, InvocationState::Running);
+        store.record(InvocationStatus::of(&running, InvocationState::Succeeded));
+        store.expire(0).await.unwrap();
+        assert_eq!(store.get(&a).unwrap().unwrap().state, InvocationState::Succeeded);
 
-        store.record(InvocationStatus::of(&event("b", 2000), InvocationState::Queued));
-        store.record(InvocationStatus::of(&event("c", 90_000), InvocationState::Queued));
-        store.record(InvocationStatus::of(&event("d", 95_000), InvocationState::Queued));
+        store.record(InvocationStatus::of(&event(&b, 2000), InvocationState::Queued));
+        store.record(InvocationStatus::of(&event(&c, 90_000), InvocationState::Queued));
+        store.record(InvocationStatus::of(&event(&d, 95_000), InvocationState::Queued));
+        store.expire(0).await.unwrap();
+        // Committed records are read from the store, not from memory.
+        assert!(store.recent.is_empty());
         // At 100 s with 60 s retention, a and b are too old; the cap of 2 keeps c and d.
         store.expire(100_000).await.unwrap();
-        let kept: Vec<_> = ["a", "b", "c", "d"].iter().map(|id| store.get(id).unwrap().is_some()).collect();
+        let kept: Vec<_> = [&a, &b, &c, &d].iter().map(|id| store.get(id).unwrap().is_some()).collect();
         assert_eq!(kept, [false, false, true, true]);
     }
 }

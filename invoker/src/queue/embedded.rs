@@ -102,7 +102,7 @@ impl EmbeddedBroker {
         tx.open_table(MESSAGES).map_err(|e| storage(&e))?;
         tx.commit().map_err(|e| storage(&e))?;
         let db = Arc::new(db);
-        let commits = GroupCommit::start(db.clone(), "queue").map_err(|e| storage(&e))?;
+        let commits = GroupCommit::start(db.clone(), "queue", Duration::ZERO).map_err(|e| storage(&e))?;
         // Sequence numbers only order messages with the same due time; starting from the clock
         // keeps them increasing across restarts without a scan.
         let seq = AtomicU64::new(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
