@@ -129,8 +129,8 @@ impl Invoker {
         Ok(invoker)
     }
 
-    /// Starts (or resizes) the function's event dispatcher. Its prefetch is what the function
-    /// could run at once: its reserved concurrency, else the server's limit.
+    /// Starts (or resizes) the function's event dispatcher, sized by what the function could
+    /// run at once: its reserved concurrency, else the server's limit.
     pub(crate) fn start_dispatcher(&self, config: &FunctionConfig) {
         let limit = config.concurrency.unwrap_or(self.inner.max_concurrency).min(u32::from(u16::MAX));
         crate::events::ensure_dispatcher(&self.inner.dispatchers, self, &config.name, limit as u16);

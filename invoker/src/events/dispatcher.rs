@@ -1,6 +1,7 @@
-//! One dispatcher per function consumes its event queue. Prefetch is the function's concurrency
-//! (its reserved limit, else the server's), so the backlog stays in the queue and in memory
-//! there are never more events than could run at once. Each delivery is acked only after its
+//! One dispatcher per function consumes its event queue. Executions are bounded by the
+//! function's concurrency (its reserved limit, else the server's) and prefetch by a small
+//! multiple of it, so the backlog stays in the queue and memory holds only what is about to run
+//! or is finishing. Each delivery is acked only after its
 //! outcome is durable somewhere else — the invocation finished and its retry, dead letter or
 //! success is recorded — so a crash at any point repeats work and never loses it.
 
@@ -15,21 +16,27 @@ use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-/// The running dispatchers, by function; each remembers its prefetch.
+/// The running dispatchers, by function; each remembers its concurrency.
 pub(crate) type Dispatchers = StoppableTasks<u16>;
 
-/// Starts the function's dispatcher, or restarts it if its prefetch must change.
-pub(crate) fn ensure(dispatchers: &Dispatchers, invoker: &Invoker, function: &str, prefetch: u16) {
+/// Unacked deliveries per execution slot. A delivery stays unacked after its events ran, until
+/// their final status is committed (tens of ms); without headroom those waits, not executions,
+/// would bound throughput. Memory stays bounded: messages hold at most 256 KB of events.
+const PREFETCH_PER_SLOT: u32 = 4;
+
+/// Starts the function's dispatcher, or restarts it if its concurrency changed.
+pub(crate) fn ensure(dispatchers: &Dispatchers, invoker: &Invoker, function: &str, concurrency: u16) {
     let (invoker, name) = (invoker.clone(), function.to_string());
-    dispatchers.start(function, prefetch, |p| *p == prefetch, move |stop| run(invoker, name, prefetch, stop));
+    dispatchers.start(function, concurrency, |c| *c == concurrency, move |stop| run(invoker, name, concurrency, stop));
 }
 
-async fn run(invoker: Invoker, function: String, prefetch: u16, mut stop: watch::Receiver<bool>) {
+async fn run(invoker: Invoker, function: String, concurrency: u16, mut stop: watch::Receiver<bool>) {
     let broker = invoker.inner.broker.clone();
+    let prefetch = (u32::from(concurrency) * PREFETCH_PER_SLOT).min(u32::from(u16::MAX)) as u16;
     let mut consumer = broker.consume(QueueRef::function(&function), prefetch);
-    // Events run at most `prefetch` at a time (the function's concurrency); the rest of a
-    // coalesced delivery waits here, in order, instead of spinning on throttles.
-    let slots = Arc::new(Semaphore::new(prefetch.into()));
+    // Events run at most `concurrency` at a time; the others wait here, in order, instead of
+    // spinning on throttles.
+    let slots = Arc::new(Semaphore::new(concurrency.into()));
     let mut running = JoinSet::new();
     loop {
         tokio::select! {
