@@ -95,6 +95,11 @@ fn failures_are_retried_with_backoff_then_dead_lettered_and_redriven(backend: Ba
     let took = s["finished_ms"].as_u64().unwrap() - s["accepted_ms"].as_u64().unwrap();
     assert!(took >= 300, "retries were not delayed: all done in {took} ms");
 
+    let cli = server.cli(&["status", &id]);
+    let out = String::from_utf8_lossy(&cli.stdout);
+    assert!(!cli.status.success(), "a failed invocation's status exits non-zero");
+    assert!(out.contains("state:      failed") && out.contains("dead letter: RetriesExhausted"), "{out}");
+
     // The dead letter holds the event, its last error and the attempt count.
     let ls = server.cli(&["dlq", "ls", &f]);
     let out = String::from_utf8_lossy(&ls.stdout);
@@ -117,6 +122,9 @@ fn failures_are_retried_with_backoff_then_dead_lettered_and_redriven(backend: Ba
     assert!(wait_states(&server, std::slice::from_ref(&id), "succeeded", Duration::from_secs(30)).is_empty());
     let s = status(&server, &id).unwrap();
     assert_eq!((s["redrives"].clone(), s["result"].clone()), (json!(1), json!({ "k": 1 })));
+    let cli = server.cli(&["status", &id, "--json"]);
+    assert!(cli.status.success());
+    assert_eq!(serde_json::from_slice::<Value>(&cli.stdout).unwrap()["state"], "succeeded");
     assert_eq!(json_body(server.get(&format!("/v1/functions/{f}/dlq"))).1["total"], 0);
     let dead = format!("skiff_dead_letters_total{{function=\"{f}\"}}");
     assert_eq!(metric(&server, &dead), 1.0);

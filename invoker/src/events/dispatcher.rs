@@ -123,7 +123,7 @@ async fn attempt(invoker: &Invoker, event: Event) -> Fate {
     }
     let mut status = InvocationStatus::of(&attempt, InvocationState::Running);
     status.started_ms = Some(started);
-    let _ = inner.status.record(status.clone());
+    inner.status.record(status.clone());
 
     let deadline = event.accepted_ms + events.max_age().as_millis() as u64;
     let result = match invoker.invoke_when_admitted(&event.function, &event.request_id, event.payload_bytes(), Some(deadline)).await {
@@ -162,7 +162,7 @@ async fn attempt(invoker: &Invoker, event: Event) -> Fate {
     let mut queued = InvocationStatus::of(&attempt, InvocationState::Queued);
     queued.next_attempt_ms = Some(now_ms() + delay.as_millis() as u64);
     queued.finished_ms = status.finished_ms;
-    let _ = inner.status.record(queued);
+    inner.status.record(queued);
     if let Err(e) = inner.broker.publish(&QueueRef::function(&event.function), &attempt.to_message(), Some(delay)).await {
         tracing::warn!(request_id = %event.request_id, "cannot schedule the retry, the event will run again: {e}");
         return Fate::GiveBack(event);
@@ -189,7 +189,7 @@ async fn dead_letter(invoker: &Invoker, mut event: Event, condition: &str) -> Fa
 
 /// Records the final status and calls back.
 async fn finish(invoker: &Invoker, event: &Event, status: InvocationStatus) -> Fate {
-    let committed = invoker.inner.status.record(status.clone());
+    let committed = invoker.inner.status.record_durably(status.clone());
     if let Some(url) = &event.callback_url {
         callback::deliver(&invoker.inner.http, url, &status).await;
     }

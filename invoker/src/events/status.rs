@@ -132,10 +132,15 @@ impl StatusStore {
         Ok(Self { db, recent: Arc::default(), seq: AtomicU64::new(0), commits, retention, max_records })
     }
 
-    /// Records `status`: in memory while running, otherwise written in submission order. The
-    /// returned receiver completes once the record is committed: a final record must be, before
-    /// its event is acked, or a crash could leave it "queued" forever with nothing left to run.
-    pub(crate) fn record(&self, status: InvocationStatus) -> oneshot::Receiver<()> {
+    /// Records `status`: in memory while running, otherwise written in submission order.
+    pub(crate) fn record(&self, status: InvocationStatus) {
+        drop(self.record_durably(status));
+    }
+
+    /// [`StatusStore::record`], and a receiver that completes once the record is committed: a
+    /// final record must be, before its event is acked, or a crash could leave it "queued"
+    /// forever with nothing left to run.
+    pub(crate) fn record_durably(&self, status: InvocationStatus) -> oneshot::Receiver<()> {
         let (committed, done) = oneshot::channel();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let id = status.request_id.clone();
