@@ -24,6 +24,12 @@ echo; echo '$ skiff deploy functions/hello-rust    # a container function: lambd
 $skiff deploy functions/hello-rust
 echo '$ skiff invoke hello-rust --data '"'"'{"name":"Ada"}'"'"' --log'
 $skiff invoke hello-rust --data '{"name":"Ada"}' --log
+echo; echo '$ skiff invoke hello-c --async --data '"'"'{"name":"later"}'"'"'    # 202 once durable in the embedded queue'
+id=$($skiff invoke hello-c --async --data '{"name":"later"}')
+echo "$id"
+for _ in $(seq 50); do $skiff status "$id" --json 2>/dev/null | grep -q '"succeeded"' && break; sleep 0.1; done
+echo "\$ skiff status $id"
+$skiff status "$id"
 echo; $skiff ls
 echo; echo "Skiff is serving on $SKIFF_URL (Ctrl-C to stop)."
 wait $server
