@@ -215,11 +215,7 @@ async fn skiff_latency(skiff: &Skiff, rate: f64, phase: Duration) -> anyhow::Res
         }
     })
     .await;
-    wait_until(Duration::from_secs(60), || arrivals.lock().unwrap().len() >= sends.len()).await?;
-    let arrivals = arrivals.lock().unwrap();
-    let mut latencies: Vec<Duration> = sends.iter().filter_map(|(id, sent)| arrivals.get(id).map(|a| *a - *sent)).collect();
-    latencies.sort();
-    Ok(latencies)
+    arrived_after(&sends, &arrivals).await
 }
 
 async fn raw_latency(url: &str, rate: f64, phase: Duration) -> anyhow::Result<Vec<Duration>> {
@@ -244,8 +240,14 @@ async fn raw_latency(url: &str, rate: f64, phase: Duration) -> anyhow::Result<Ve
         }
     })
     .await;
-    wait_until(Duration::from_secs(60), || arrivals.lock().unwrap().len() >= sends.len()).await?;
+    let latencies = arrived_after(&sends, &arrivals).await;
     finish(&publisher, consumer, &queue).await?;
+    latencies
+}
+
+/// Waits until every send has arrived; returns the sorted send-to-arrival times.
+async fn arrived_after(sends: &[(String, Instant)], arrivals: &Mutex<HashMap<String, Instant>>) -> anyhow::Result<Vec<Duration>> {
+    wait_until(Duration::from_secs(60), || arrivals.lock().unwrap().len() >= sends.len()).await?;
     let arrivals = arrivals.lock().unwrap();
     let mut latencies: Vec<Duration> = sends.iter().filter_map(|(id, sent)| arrivals.get(id).map(|a| *a - *sent)).collect();
     latencies.sort();

@@ -132,12 +132,17 @@ impl EventConfig {
     /// The wait before the next attempt after `attempts` failed ones: exponential, capped, with
     /// "equal jitter" (uniform in the upper half), so retries of a burst spread out.
     pub(crate) fn backoff(&self, attempts: u32) -> Duration {
-        let exponent = attempts.saturating_sub(1).min(20);
-        let full = Duration::from_millis(u64::from(self.retry_delay_ms) << exponent).min(MAX_DELAY);
+        let full = exponential_delay(self.retry_delay_ms, attempts);
         let half = full / 2;
         let jitter = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as f64 / 1_000_000.0;
         half + half.mul_f64(jitter)
     }
+}
+
+/// `base_ms` doubled for each attempt after the first, capped at [`MAX_DELAY`].
+pub(crate) fn exponential_delay(base_ms: u32, attempts: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(20);
+    Duration::from_millis(u64::from(base_ms) << exponent).min(MAX_DELAY)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod record;
 mod status;
 
 pub use config::{Destination, EventConfig, EventConfigUpdate};
+pub(crate) use config::exponential_delay;
 pub use dead_letters::{DeadLetter, DeadLetterPage};
 pub(crate) use callback::client as callback_client;
 pub(crate) use coalesce::Coalescer;

@@ -333,13 +333,15 @@ impl Link {
         let durable = QueueDeclareOptions { durable: true, ..Default::default() };
         let name = queue.name.as_str();
         let refused = |what: &str, e: lapin::Error| QueueError::Refused(format!("{what}: {e}"));
-        match &queue.kind {
+        let channel = match &queue.kind {
             QueueKind::Work => {
                 let args = table(&[("x-queue-type", AMQPValue::LongString("quorum".into()))]);
                 channel.queue_declare(name.into(), durable, args).await.map_err(|e| refused(name, e))?;
+                channel
             }
             QueueKind::DeadLetter => {
                 channel.queue_declare(name.into(), durable, FieldTable::default()).await.map_err(|e| refused(name, e))?;
+                channel
             }
             QueueKind::External { bind } => {
                 let passive = QueueDeclareOptions { passive: true, ..Default::default() };
@@ -357,12 +359,9 @@ impl Link {
                         .await
                         .map_err(|e| refused(&format!("binding {name} to exchange {exchange:?}"), e))?;
                 }
-                self.bind_for_delays(&channel, queue).await?;
-                let _ = channel.close(200, "declared".into()).await;
-                declared.insert(queue.clone());
-                return Ok(());
+                channel
             }
-        }
+        };
         self.bind_for_delays(&channel, queue).await?;
         let _ = channel.close(200, "declared".into()).await;
         declared.insert(queue.clone());

@@ -7,7 +7,7 @@
 
 use super::{Rewrite, Acker as AnyAcker, Delivery, GroupCommit, Message, QueueError, QueueRef};
 use dashmap::DashMap;
-use redb::{Database, ReadableTableMetadata, TableDefinition};
+use redb::{Database, TableDefinition};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::path::Path;
@@ -96,13 +96,12 @@ impl Acker {
 
 impl EmbeddedBroker {
     pub(crate) fn open(dir: &Path) -> Result<Self, QueueError> {
-        let storage = |e: &dyn std::fmt::Display| QueueError::Storage(e.to_string());
-        let db = Database::create(dir.join("queue.redb")).map_err(|e| storage(&e))?;
-        let tx = db.begin_write().map_err(|e| storage(&e))?;
-        tx.open_table(MESSAGES).map_err(|e| storage(&e))?;
-        tx.commit().map_err(|e| storage(&e))?;
+        let db = Database::create(dir.join("queue.redb")).map_err(storage)?;
+        let tx = db.begin_write().map_err(storage)?;
+        tx.open_table(MESSAGES).map_err(storage)?;
+        tx.commit().map_err(storage)?;
         let db = Arc::new(db);
-        let commits = GroupCommit::start(db.clone(), "queue", Duration::ZERO).map_err(|e| storage(&e))?;
+        let commits = GroupCommit::start(db.clone(), "queue", Duration::ZERO).map_err(storage)?;
         // Sequence numbers only order messages with the same due time; starting from the clock
         // keeps them increasing across restarts without a scan.
         let seq = AtomicU64::new(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
@@ -169,41 +168,51 @@ impl EmbeddedBroker {
     /// Up to `free` due messages not out with a consumer (marked out before returning), and the
     /// due time of the first message that is not due yet.
     fn ready(&self, queue: &str, free: usize, state: &QueueState) -> Result<(Vec<Positioned>, Option<u64>), QueueError> {
-        let storage = |e: &dyn std::fmt::Display| QueueError::Storage(e.to_string());
         let now = now_ms();
         // Lock before the snapshot: an ack commits its delete and only then leaves `inflight`,
         // so a message acked meanwhile is either gone from this snapshot or still marked out.
         let mut inflight = state.inflight.lock().expect("lock");
-        let tx = self.inner.db.begin_read().map_err(|e| storage(&e))?;
-        let table = tx.open_table(MESSAGES).map_err(|e| storage(&e))?;
         let mut out = Vec::new();
-        for row in table.range((queue, 0, 0)..=(queue, u64::MAX, u64::MAX)).map_err(|e| storage(&e))? {
-            let (key, value) = row.map_err(|e| storage(&e))?;
-            let (_, due, seq) = key.value();
+        let mut next_due = None;
+        self.visit(queue, |due, seq, bytes| {
             if due > now {
-                return Ok((out, Some(due)));
+                next_due = Some(due);
+                return Ok(false);
             }
             if out.len() >= free {
-                break;
+                return Ok(false);
             }
             if inflight.insert((due, seq)) {
-                out.push(((due, seq), decode(value.value())?));
+                out.push(((due, seq), decode(bytes)?));
             }
-        }
-        Ok((out, None))
+            Ok(true)
+        })?;
+        Ok((out, next_due))
     }
 
+    /// Every message of `queue`, in order.
     fn scan(&self, queue: &str) -> Result<Vec<Positioned>, QueueError> {
-        let storage = |e: &dyn std::fmt::Display| QueueError::Storage(e.to_string());
-        let tx = self.inner.db.begin_read().map_err(|e| storage(&e))?;
-        let table = tx.open_table(MESSAGES).map_err(|e| storage(&e))?;
         let mut out = Vec::new();
-        for row in table.range((queue, 0, 0)..=(queue, u64::MAX, u64::MAX)).map_err(|e| storage(&e))? {
-            let (key, value) = row.map_err(|e| storage(&e))?;
-            let (_, due, seq) = key.value();
-            out.push(((due, seq), decode(value.value())?));
-        }
+        self.visit(queue, |due, seq, bytes| {
+            out.push(((due, seq), decode(bytes)?));
+            Ok(true)
+        })?;
         Ok(out)
+    }
+
+    /// Calls `f(due, seq, record)` for `queue`'s messages in order, from one read snapshot,
+    /// until it returns false.
+    fn visit(&self, queue: &str, mut f: impl FnMut(u64, u64, &[u8]) -> Result<bool, QueueError>) -> Result<(), QueueError> {
+        let tx = self.inner.db.begin_read().map_err(storage)?;
+        let table = tx.open_table(MESSAGES).map_err(storage)?;
+        for row in table.range((queue, 0, 0)..=(queue, u64::MAX, u64::MAX)).map_err(storage)? {
+            let (key, value) = row.map_err(storage)?;
+            let (_, due, seq) = key.value();
+            if !f(due, seq, value.value())? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     pub(crate) async fn browse(&self, queue: &QueueRef, limit: usize) -> Result<(Vec<Message>, u64), QueueError> {
@@ -249,14 +258,10 @@ impl EmbeddedBroker {
     }
 
     pub(crate) fn close(&self) {}
+}
 
-    /// How many messages the whole embedded queue holds (all queues).
-    #[allow(dead_code)]
-    pub(crate) fn len(&self) -> Result<u64, QueueError> {
-        let tx = self.inner.db.begin_read().map_err(|e| QueueError::Storage(e.to_string()))?;
-        let table = tx.open_table(MESSAGES).map_err(|e| QueueError::Storage(e.to_string()))?;
-        table.len().map_err(|e| QueueError::Storage(e.to_string()))
-    }
+fn storage(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Storage(e.to_string())
 }
 
 /// `[id len u16][id][headers len u32][headers JSON][body]`.

@@ -6,12 +6,12 @@
 
 use super::TriggerConfig;
 use crate::queue::{Delivery, Message};
+use crate::events::exponential_delay;
 use crate::Invoker;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use skiff_workers::Outcome;
 use std::collections::HashSet;
-use std::time::Duration;
 
 pub(crate) const ATTEMPT_HEADER: &str = "x-skiff-attempt";
 pub(crate) const ERROR_HEADER: &str = "x-skiff-error";
@@ -130,8 +130,7 @@ async fn retry(invoker: &Invoker, trigger: &TriggerConfig, item: Item, error: &s
     let (outcome, sent) = if attempts > u64::from(trigger.max_retries) {
         ("dead_lettered", broker.publish(&trigger.dlq(), &message, None).await)
     } else {
-        let full = u64::from(trigger.retry_delay_ms) << (attempts - 1).min(20);
-        let delay = Duration::from_millis(full.min(15 * 60 * 1000));
+        let delay = exponential_delay(trigger.retry_delay_ms, attempts as u32);
         ("retried", broker.publish(&trigger.source(), &message, Some(delay)).await)
     };
     match sent {
