@@ -73,8 +73,6 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        // Every running Wasm execution occupies one blocking thread; leave room for file I/O.
-        .max_blocking_threads(args.max_concurrency as usize + 64)
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {

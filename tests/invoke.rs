@@ -49,6 +49,32 @@ fn a_spinning_function_is_stopped_at_its_timeout_and_the_server_stays_healthy() 
 }
 
 #[test]
+fn spinning_guests_share_the_workers_instead_of_holding_them() {
+    // Guests run on the server's async workers (as many as cores) and must yield at every epoch
+    // tick: with more spinning guests than workers, other calls are still answered at once
+    // rather than after the spinners' timeout.
+    let server = Server::start();
+    server.deploy_fixture("spin", "spin", json!({ "timeout_s": 3 }));
+    server.deploy_fixture("echo", "echo", json!({}));
+    let spinners: Vec<_> = (0..6)
+        .map(|_| {
+            let url = format!("{}/2015-03-31/functions/spin/invocations", server.url);
+            std::thread::spawn(move || reqwest::blocking::Client::new().post(url).body("{}").send().map(|r| r.status()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..5 {
+        let started = Instant::now();
+        assert_eq!(server.invoke("echo", i.to_string()).text().unwrap(), i.to_string());
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_millis(1500), "echo waited {elapsed:?} behind spinning guests");
+    }
+    for s in spinners {
+        assert_eq!(s.join().unwrap().unwrap(), 200, "a spinner is stopped with a timeout error");
+    }
+}
+
+#[test]
 fn memory_grows_under_the_limit_and_fails_as_out_of_memory_over_it() {
     let server = Server::start();
     server.deploy_fixture("grow", "grow", json!({ "memory_mb": 128 }));

@@ -128,15 +128,9 @@ impl Worker for WasmFunction {
     fn invoke(&self, invocation: Invocation) -> WorkerFuture {
         let function = self.clone();
         let cold_init = self.cold.swap(false, Ordering::AcqRel).then_some(self.load_time);
-        Box::pin(async move {
-            let handle = tokio::runtime::Handle::current();
-            // Guest code runs on a blocking-pool thread, never on the runtime's workers; host
-            // calls the guest makes (WASI I/O, clocks) are driven by `block_on` on that thread.
-            tokio::task::spawn_blocking(move || {
-                handle.block_on(run::execute(&function, invocation, cold_init))
-            })
-            .await
-            .map_err(|e| WorkerError::Internal(format!("wasm execution thread failed: {e}")))?
-        })
+        // Guest code runs in the caller's task, on the runtime's workers: it yields back to the
+        // scheduler at every epoch tick (see `run::arm_limits`), so a busy guest holds a worker
+        // for at most one tick at a time, and a no-op call pays for no thread hand-off.
+        Box::pin(async move { run::execute(&function, invocation, cold_init).await })
     }
 }

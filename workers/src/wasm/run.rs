@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use super::limiter::MemoryCap;
-use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
@@ -103,18 +103,22 @@ fn arm_limits<T: 'static>(
         return;
     }
     store.limiter(move |s| cap(s) as &mut dyn ResourceLimiter);
-    // Ticks until the deadline, rounded up, plus one: the current tick is already partly spent.
-    let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1;
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
+    // At every tick the guest either yields to the scheduler (guests share the runtime's worker
+    // threads, so none may hold one for longer than a tick) or, past its deadline, is stopped
+    // with `Trap::Interrupt`.
+    let deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+    });
 }
 
 /// Runs the guest, bounded by the wall-clock deadline as a backstop to epoch interruption (which
 /// stops guest code, but not a guest parked in a host call such as a sleep).
 ///
 /// The timer is armed only once the guest actually parks (the run future returns `Pending`):
-/// guest code itself never yields (epoch expiry traps rather than yields), so a call that never
-/// blocks in the host finishes on its first poll and pays for no timer at all.
+/// a call that finishes within its first epoch tick without blocking in the host completes on
+/// its first poll and pays for no timer at all.
 async fn with_deadline(
     enforce: bool,
     timeout: Duration,
