@@ -44,6 +44,8 @@ enum Command {
     Dlq(cli::events::DlqArgs),
     /// Queue triggers: add, ls, rm.
     Trigger(cli::triggers::TriggerArgs),
+    /// Long-running services: deploy, ls, get, scale, rm, logs, endpoints.
+    Service(cli::services::ServiceArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Status { id } => client().and_then(|c| cli::events::status(&c, &id, args.json)),
         Command::Dlq(a) => client().and_then(|c| cli::events::dlq(&c, a, args.json)),
         Command::Trigger(a) => client().and_then(|c| cli::triggers::run(&c, a, args.json)),
+        Command::Service(a) => client().and_then(|c| cli::services::run(&c, a, args.json)),
     };
     match result {
         Ok(code) => code,

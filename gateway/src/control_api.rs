@@ -143,7 +143,7 @@ pub(crate) fn logs(invoker: &Invoker, name: &str, query: Option<&str>) -> Resp {
         Err(e) => return invoker_error(&e),
     };
     let backlog = invoker.recent_logs(name, limit).unwrap_or_default();
-    let (mut tx, body) = http_body_util::channel::Channel::<Bytes>::new(16);
+    let (mut tx, body) = http_body_util::channel::Channel::<Bytes, crate::http::BoxError>::new(16);
     tokio::spawn(async move {
         let line = |e: &skiff_invoker::LogEntry| {
             let mut l = serde_json::to_vec(e).expect("json");

@@ -18,6 +18,10 @@ pub(crate) enum AwsError {
     /// A dependency (the message broker) is down: retry later. Same type name as `Service`,
     /// which is what SDKs map to a retryable ServiceException.
     Unavailable,
+    /// A service copy could not be reached or broke off its answer.
+    BadGateway,
+    /// A service copy did not start answering within the service's request timeout.
+    GatewayTimeout,
 }
 
 impl AwsError {
@@ -35,6 +39,8 @@ impl AwsError {
             AwsError::Unauthorized => (StatusCode::UNAUTHORIZED, "UnrecognizedClientException"),
             AwsError::Service => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),
             AwsError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceException"),
+            AwsError::BadGateway => (StatusCode::BAD_GATEWAY, "ServiceException"),
+            AwsError::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "ServiceException"),
         }
     }
 
@@ -82,5 +88,13 @@ pub(crate) fn invoker_error(e: &InvokerError) -> Resp {
             tracing::error!(error = %e, "service error");
             AwsError::Service.response(e.to_string())
         }
+    }
+}
+
+/// `value` as JSON with `status`, or the error in AWS's shape.
+pub(crate) fn reply<T: serde::Serialize>(status: hyper::StatusCode, result: Result<T, InvokerError>) -> Resp {
+    match result {
+        Ok(value) => crate::http::json(status, &value),
+        Err(e) => invoker_error(&e),
     }
 }

@@ -8,11 +8,14 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use std::convert::Infallible;
 
-pub(crate) type Body = BoxBody<Bytes, Infallible>;
+/// Response bodies can fail mid-stream (a proxied service copy going away), so the error is
+/// boxed; hyper then aborts the response instead of ending it as if complete.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Body = BoxBody<Bytes, BoxError>;
 pub(crate) type Resp = Response<Body>;
 
 pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed()
+    Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed()
 }
 
 pub(crate) fn empty(status: StatusCode) -> Resp {

@@ -10,6 +10,8 @@ mod http;
 mod invoke_api;
 mod router;
 mod server;
+mod service_proxy;
+mod services_api;
 mod triggers_api;
 
 pub use server::{serve, GatewayOptions};

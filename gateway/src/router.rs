@@ -1,6 +1,6 @@
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
-use crate::{async_api, auth, control_api, function_url, invoke_api, triggers_api};
+use crate::{async_api, auth, control_api, function_url, invoke_api, service_proxy, services_api, triggers_api};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use skiff_invoker::Invoker;
@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 pub(crate) struct State {
     pub(crate) invoker: Invoker,
     pub(crate) token: Option<String>,
+    pub(crate) proxy: service_proxy::Proxy,
 }
 
 /// Dispatches on method and path. Everything but `/healthz` is behind the token, when one is set.
@@ -35,6 +36,30 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
             let raw_path = if rest.is_empty() { "/".to_string() } else { rest.to_string() };
             function_url::call(invoker, &name, &raw_path, peer, req).await
         }
+        (_, ["svc", name, ..]) => {
+            let name = name.to_string();
+            // Everything after /svc/{name} is the service's own path ("/" when empty).
+            let rest = &path[("/svc/".len() + name.len()).min(path.len())..];
+            let mut target = if rest.is_empty() { "/".to_string() } else { rest.to_string() };
+            if let Some(q) = req.uri().query() {
+                target.push('?');
+                target.push_str(q);
+            }
+            service_proxy::forward(&state.proxy, invoker, &name, &target, peer, req).await
+        }
+        (&Method::GET, ["v1", "services"]) => services_api::list(invoker),
+        (&Method::PUT, ["v1", "services", name]) => {
+            let name = name.to_string();
+            services_api::deploy(invoker, &name, req).await
+        }
+        (&Method::GET, ["v1", "services", name]) => services_api::get(invoker, name),
+        (&Method::DELETE, ["v1", "services", name]) => services_api::delete(invoker, name).await,
+        (&Method::POST, ["v1", "services", name, "scale"]) => {
+            let name = name.to_string();
+            services_api::scale(invoker, &name, req).await
+        }
+        (&Method::GET, ["v1", "services", name, "endpoints"]) => services_api::endpoints(invoker, name),
+        (&Method::GET, ["v1", "services", name, "logs"]) => services_api::logs(invoker, name, req.uri().query()).await,
         (&Method::GET, ["metrics"]) => bytes_response(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",

@@ -26,7 +26,7 @@ pub async fn serve(
     options: GatewayOptions,
     shutdown: impl Future<Output = ()>,
 ) {
-    let state = Arc::new(State { invoker, token: options.token });
+    let state = Arc::new(State { invoker, token: options.token, proxy: crate::service_proxy::Proxy::new() });
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);

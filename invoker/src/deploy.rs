@@ -157,6 +157,7 @@ impl Invoker {
     /// Builds the workers of functions that keep provisioned containers, so those are started
     /// right after a restart rather than at their first call.
     pub async fn warm_up(&self) {
+        self.inner.services.start(self.inner.containers.as_ref().map_err(|e| e.clone())).await;
         let provisioned: Vec<_> =
             self.inner.functions.iter().filter(|e| e.config.provisioned > 0).map(|e| e.clone()).collect();
         for deployed in provisioned {
@@ -170,6 +171,7 @@ impl Invoker {
     /// acked; nothing else is), then the queue connection, then all pools and whatever
     /// containers remain.
     pub async fn shutdown(&self) {
+        self.inner.services.shutdown().await;
         self.inner.triggers.stop_all().await;
         self.inner.dispatchers.stop_all().await;
         self.inner.broker.close().await;
@@ -269,7 +271,7 @@ pub(crate) fn execution_spec(config: &FunctionConfig) -> ExecutionSpec {
 }
 
 /// Code the user sent that cannot run is their error (400), not ours.
-fn invalid(e: WorkerError) -> InvokerError {
+pub(crate) fn invalid(e: WorkerError) -> InvokerError {
     match e {
         WorkerError::InvalidCode(m) => InvokerError::Invalid(format!("invalid wasm: {m}")),
         WorkerError::Abi(m) => InvokerError::Invalid(format!("unsupported wasm: {m}")),

@@ -53,7 +53,8 @@ pub struct Invoker {
 }
 
 pub(crate) struct Inner {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Store>,
+    pub(crate) services: crate::services::Services,
     pub(crate) functions: DashMap<String, Arc<Deployed>>,
     pub(crate) wasm: WasmBackend,
     pub(crate) containers: Result<ContainerBackend, String>,
@@ -81,7 +82,7 @@ impl Invoker {
     /// dispatchers.
     pub fn open(options: InvokerOptions) -> Result<Self, InvokerError> {
         std::fs::create_dir_all(&options.data_dir)?;
-        let store = Store::open(&options.data_dir)?;
+        let store = Arc::new(Store::open(&options.data_dir)?);
         let broker = match &options.amqp_url {
             Some(url) => Broker::rabbitmq(url)?,
             None => Broker::embedded(&options.data_dir)?,
@@ -100,6 +101,7 @@ impl Invoker {
         metrics.deployed.set(functions.len() as i64);
         let invoker = Self {
             inner: Arc::new(Inner {
+                services: crate::services::Services::new(store.clone()),
                 store,
                 functions,
                 wasm,

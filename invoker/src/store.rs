@@ -1,9 +1,10 @@
-//! Durable state under the data dir: function configs in a redb database (one transaction per
+//! Durable state under the data dir: function, trigger and service configs in a redb database (one transaction per
 //! change, fsync'd on commit) and code blobs in `code/<sha256>` written atomically.
 //!
 //! Invariant: a config is committed only after its code blob is durable, so every stored config
 //! can be served after a crash; a blob without a config is garbage, collected on delete.
 
+use crate::services::config::ServiceConfig;
 use crate::{FunctionConfig, InvokerError, TriggerConfig};
 use redb::{Database, ReadableTable, TableDefinition};
 use std::io::Write;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 type Table = TableDefinition<'static, &'static str, &'static [u8]>;
 const FUNCTIONS: Table = TableDefinition::new("functions");
 const TRIGGERS: Table = TableDefinition::new("triggers");
+const SERVICES: Table = TableDefinition::new("services");
 
 pub(crate) struct Store {
     db: Database,
@@ -26,6 +28,7 @@ impl Store {
         let tx = db.begin_write()?;
         tx.open_table(FUNCTIONS)?;
         tx.open_table(TRIGGERS)?;
+        tx.open_table(SERVICES)?;
         tx.commit()?;
         Ok(Self { db, code_dir })
     }
@@ -52,6 +55,18 @@ impl Store {
 
     pub(crate) fn delete_trigger(&self, id: &str) -> Result<(), InvokerError> {
         self.remove(TRIGGERS, id)
+    }
+
+    pub(crate) fn list_services(&self) -> Result<Vec<ServiceConfig>, InvokerError> {
+        self.all(SERVICES)
+    }
+
+    pub(crate) fn put_service(&self, service: &ServiceConfig) -> Result<(), InvokerError> {
+        self.insert(SERVICES, &service.name, service)
+    }
+
+    pub(crate) fn delete_service(&self, name: &str) -> Result<(), InvokerError> {
+        self.remove(SERVICES, name)
     }
 
     fn all<T: serde::de::DeserializeOwned>(&self, def: Table) -> Result<Vec<T>, InvokerError> {

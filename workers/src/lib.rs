@@ -6,6 +6,7 @@
 //! pre-instantiated template; for containers a warm container serving one call at a time (its pool lives in the invoker).
 
 pub mod container;
+pub mod service;
 mod types;
 pub mod wasm;
 

@@ -1,6 +1,7 @@
 //! The connection to the Docker engine and what every container of this server shares.
 
 use super::docker::{self, ImageSpec};
+use super::labels;
 use crate::WorkerError;
 use bollard::Docker;
 use std::path::{Path, PathBuf};
@@ -74,10 +75,11 @@ impl ContainerBackend {
         docker::inspect_image(&self.inner.docker, reference).await
     }
 
-    /// Removes every container of this server, running or not. Used at start-up (a crashed
-    /// earlier run) and at shutdown.
+    /// Removes every function container of this server, running or not. Used at start-up (a
+    /// crashed earlier run) and at shutdown. Service containers are not touched: they outlive
+    /// the server and are adopted by the next one.
     pub async fn remove_all(&self) -> Result<usize, WorkerError> {
-        let ids = docker::list_owned(&self.inner.docker, &self.inner.options.owner).await?;
+        let ids = docker::list_owned(&self.inner.docker, &self.inner.options.owner, labels::FUNCTION).await?;
         let count = ids.len();
         let removals = ids.into_iter().map(|id| {
             let docker = self.inner.docker.clone();
@@ -89,10 +91,6 @@ impl ContainerBackend {
         Ok(count)
     }
 
-    /// Ids of this server's containers (running or not).
-    pub async fn list_containers(&self) -> Result<Vec<String>, WorkerError> {
-        docker::list_owned(&self.inner.docker, &self.inner.options.owner).await
-    }
 }
 
 /// Where the static agent is expected relative to a Skiff executable (the server or the bench):

@@ -30,11 +30,11 @@ impl ImageSpec {
     }
 }
 
-fn internal(what: &str, e: DockerError) -> WorkerError {
+pub(crate) fn internal(what: &str, e: DockerError) -> WorkerError {
     WorkerError::Internal(format!("docker {what}: {e}"))
 }
 
-fn not_found(e: &DockerError) -> bool {
+pub(crate) fn not_found(e: &DockerError) -> bool {
     matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
 }
 
@@ -100,11 +100,21 @@ pub(crate) async fn remove(docker: &Docker, id: &str) -> Result<(), WorkerError>
     }
 }
 
-pub(crate) async fn list_owned(docker: &Docker, owner: &str) -> Result<Vec<String>, WorkerError> {
-    let filters = HashMap::from([("label".to_string(), vec![format!("{}={owner}", super::labels::OWNER)])]);
+/// Ids of the containers labelled with `owner` and carrying the label `kind` (any value).
+pub(crate) async fn list_owned(docker: &Docker, owner: &str, kind: &str) -> Result<Vec<String>, WorkerError> {
+    Ok(list_labelled(docker, owner, kind).await?.into_iter().filter_map(|c| c.id).collect())
+}
+
+/// The engine's summaries (state, labels, networks) of `owner`'s containers that carry `kind`.
+pub(crate) async fn list_labelled(
+    docker: &Docker,
+    owner: &str,
+    kind: &str,
+) -> Result<Vec<bollard::models::ContainerSummary>, WorkerError> {
+    let labels = vec![format!("{}={owner}", super::labels::OWNER), kind.to_string()];
+    let filters = HashMap::from([("label".to_string(), labels)]);
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-    let containers = docker.list_containers(Some(options)).await.map_err(|e| internal("list containers", e))?;
-    Ok(containers.into_iter().filter_map(|c| c.id).collect())
+    docker.list_containers(Some(options)).await.map_err(|e| internal("list containers", e))
 }
 
 /// Resolves once the container is not running (or the engine cannot tell us).

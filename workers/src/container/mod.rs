@@ -8,7 +8,7 @@
 
 mod backend;
 mod build;
-mod docker;
+pub(crate) mod docker;
 mod instance;
 mod link;
 mod runtime_api;
@@ -27,4 +27,7 @@ pub mod labels {
     pub const FUNCTION: &str = "skiff.function";
     pub const VERSION: &str = "skiff.version";
     pub const WORKER: &str = "skiff.worker";
+    /// On service containers: the service, its revision, and the container's instance id.
+    pub const SERVICE: &str = "skiff.service";
+    pub const REVISION: &str = "skiff.revision";
 }

@@ -1,0 +1,150 @@
+//! `ANY /svc/{name}/{path...}`: a reverse proxy to a service's healthy copies.
+//!
+//! Bodies stream both ways (nothing is buffered), connections to copies are pooled and kept
+//! alive, and each request holds its copy's in-flight count until the last byte of the answer
+//! has been sent — that count is what least-outstanding picking and draining rely on.
+//! Answers: 503 when no copy is healthy, 504 when the copy does not start answering within the
+//! service's request timeout, 502 when it cannot be reached. A request without a body that
+//! fails to connect is tried once more on another copy (nothing was sent, so that is safe).
+
+use crate::errors::AwsError;
+use crate::http::{BoxError, Resp};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use hyper::{Request, Response, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use skiff_invoker::{InFlight, Invoker};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+type Upstream = BoxBody<Bytes, hyper::Error>;
+
+pub(crate) struct Proxy {
+    client: Client<HttpConnector, Upstream>,
+}
+
+impl Proxy {
+    pub(crate) fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(512)
+            .build(connector);
+        Self { client }
+    }
+}
+
+/// Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] =
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization"];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.map(HeaderName::from_static).iter()) {
+        headers.remove(name);
+    }
+}
+
+/// `rest` is the path after `/svc/{name}` (at least "/"), with the query if any.
+pub(crate) async fn forward(proxy: &Proxy, invoker: &Invoker, name: &str, rest: &str, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+    let Some(route) = invoker.service_route(name) else {
+        return AwsError::ResourceNotFound.response(format!("Service not found: {name}"));
+    };
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let headers = &mut parts.headers;
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert("x-forwarded-for", v);
+    }
+    if let Some(host) = parts.uri.authority().map(|a| a.to_string()).or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_string)) {
+        if let Ok(v) = HeaderValue::from_str(&host) {
+            headers.insert("x-forwarded-host", v.clone());
+            headers.entry(HOST).or_insert(v);
+        }
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Ok(v) = HeaderValue::from_str(&format!("/svc/{name}")) {
+        headers.insert("x-forwarded-prefix", v);
+    }
+
+    let retryable = body.is_end_stream();
+    let mut body = Some(body.boxed());
+    let mut skip: Option<String> = None;
+    for _ in 0..2 {
+        let Some(claim) = route.pick(skip.as_deref()) else {
+            return AwsError::Unavailable.response(format!("service {name} has no healthy copy"));
+        };
+        let uri = format!("http://{}{rest}", claim.endpoint().addr);
+        let mut upstream = Request::builder().method(parts.method.clone()).uri(uri).version(Version::HTTP_11);
+        *upstream.headers_mut().expect("request builder") = parts.headers.clone();
+        let outbound = match body.take() {
+            Some(b) => b,
+            None => Empty::new().map_err(|never| match never {}).boxed(),
+        };
+        let upstream = match upstream.body(outbound) {
+            Ok(r) => r,
+            Err(e) => return AwsError::InvalidRequestContent.response(format!("cannot forward this request: {e}")),
+        };
+        match tokio::time::timeout(route.request_timeout(), proxy.client.request(upstream)).await {
+            Err(_) => {
+                return AwsError::GatewayTimeout.response(format!(
+                    "service {name} did not answer within {} ms",
+                    route.request_timeout().as_millis()
+                ))
+            }
+            Ok(Err(e)) if e.is_connect() && retryable => {
+                skip = Some(claim.endpoint().id.clone());
+            }
+            Ok(Err(e)) => return AwsError::BadGateway.response(format!("service {name}: {e}")),
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let body = Tracked { inner: body, _claim: claim }.map_err(|e| Box::new(e) as BoxError).boxed();
+                return Response::from_parts(parts, body);
+            }
+        }
+    }
+    AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection"))
+}
+
+/// A copy's answer, holding the copy's in-flight claim until the body is done (or dropped).
+struct Tracked {
+    inner: Incoming,
+    _claim: InFlight,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

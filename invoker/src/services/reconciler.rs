@@ -1,0 +1,518 @@
+//! One task per service that keeps what runs equal to what is desired, like ECS's service
+//! scheduler: every tick it health-checks its copies, replaces the ones that died or failed, rolls
+//! a new revision out within the deployment's bounds (minimum healthy, maximum surge), drains
+//! copies before stopping them, rolls a revision that never becomes healthy back, and applies
+//! the autoscaling policy.
+//!
+//! Invariants:
+//! - a copy takes traffic only after passing its health check (`healthy_threshold` in a row),
+//!   and leaves rotation before it is stopped; it is stopped only once its in-flight count is
+//!   zero (or the drain timeout passed), so rollouts and scale-ins drop no request;
+//! - copies are found again by label after a restart and adopted, never duplicated: adopted
+//!   copies count towards the desired number from the first tick;
+//! - a revision whose copies keep failing before ever becoming healthy is rolled back once the
+//!   failures reach the circuit breaker's threshold (ECS's: half the desired count, 3..200).
+
+use super::autoscale::Autoscaler;
+use super::config::{rollout_bounds, RolloutState, ServiceConfig};
+use super::endpoints::{Endpoint, EndpointView};
+use super::{now_ms, Services, Shared};
+use skiff_workers::container::ImageSpec;
+use skiff_workers::service::{ServiceContainerSpec, ServiceRuntime};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const TICK: Duration = Duration::from_millis(100);
+/// After leaving rotation, a copy waits at least this long before it may be stopped, so a
+/// request that picked it just before it left still finds it running.
+const SETTLE: Duration = Duration::from_millis(250);
+/// Crash-loop backoff: the delay before the next start doubles with each copy that failed
+/// before ever becoming healthy, from this up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// SIGTERM-to-SIGKILL grace when stopping a drained copy.
+const STOP_GRACE_S: i32 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Starting,
+    Healthy,
+    Draining { since: Instant },
+}
+
+struct Copy {
+    id: String,
+    revision: u64,
+    addr: Option<SocketAddr>,
+    phase: Phase,
+    passes: u32,
+    fails: u32,
+    started: Instant,
+    next_probe: Instant,
+    /// Was healthy at some point (adopted copies count as such): its failure is not a crash loop.
+    proven: bool,
+    adopted: bool,
+    endpoint: Option<Arc<Endpoint>>,
+}
+
+pub(crate) struct Reconciler {
+    services: Services,
+    shared: Arc<Shared>,
+    runtime: ServiceRuntime,
+    http: reqwest::Client,
+    copies: Vec<Copy>,
+    images: HashMap<String, ImageSpec>,
+    /// Copies that failed before ever becoming healthy, in a row.
+    crash_loop: u32,
+    next_start: Instant,
+    /// The revision the current rollout is for, and how many of its copies failed.
+    rollout: (u64, u32),
+    autoscaler: Autoscaler,
+    exits_tx: mpsc::UnboundedSender<String>,
+    exits: mpsc::UnboundedReceiver<String>,
+    last_error: Option<String>,
+}
+
+impl Reconciler {
+    pub(crate) fn new(services: Services, shared: Arc<Shared>, runtime: ServiceRuntime, http: reqwest::Client) -> Self {
+        let (exits_tx, exits) = mpsc::unbounded_channel();
+        let revision = shared.config.borrow().revision;
+        Self {
+            services,
+            shared,
+            runtime,
+            http,
+            copies: Vec::new(),
+            images: HashMap::new(),
+            crash_loop: 0,
+            next_start: Instant::now(),
+            rollout: (revision, 0),
+            autoscaler: Autoscaler::default(),
+            exits_tx,
+            exits,
+            last_error: None,
+        }
+    }
+
+    /// Runs until `stop` says so. With `remove` set on return the service was deleted, and
+    /// every copy is stopped; otherwise (server shutdown) copies keep running for the next
+    /// server to adopt.
+    pub(crate) async fn run(mut self, mut stop: tokio::sync::watch::Receiver<Option<bool>>) {
+        self.adopt().await;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.shared.wake.notified() => {}
+                Some(id) = self.exits.recv() => self.exited(&id),
+                _ = stop.changed() => {}
+            }
+            let stopping = *stop.borrow();
+            if let Some(remove) = stopping {
+                if remove {
+                    self.remove_all().await;
+                }
+                return;
+            }
+            self.step().await;
+        }
+    }
+
+    /// Finds the copies an earlier server left running: running ones are adopted (and checked
+    /// before they take traffic), stopped ones removed.
+    async fn adopt(&mut self) {
+        let name = self.shared.route.name.clone();
+        let port = self.shared.config.borrow().spec.port;
+        let found = match self.runtime.list(Some(&name)).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.last_error = Some(format!("listing copies: {e}"));
+                return;
+            }
+        };
+        for c in found {
+            match (c.running, c.ip) {
+                (true, Some(ip)) => {
+                    let now = Instant::now();
+                    self.watch_exit(&c.id);
+                    self.copies.push(Copy {
+                        id: c.id,
+                        revision: c.revision,
+                        addr: Some(SocketAddr::new(ip, port)),
+                        phase: Phase::Starting,
+                        passes: 0,
+                        fails: 0,
+                        started: now,
+                        next_probe: now,
+                        proven: true,
+                        adopted: true,
+                        endpoint: None,
+                    });
+                }
+                _ => {
+                    let _ = self.runtime.stop(&c.id, 0).await;
+                }
+            }
+        }
+        if !self.copies.is_empty() {
+            tracing::info!(service = %name, adopted = self.copies.len(), "adopted running copies");
+        }
+    }
+
+    fn watch_exit(&self, id: &str) {
+        let runtime = self.runtime.clone();
+        let tx = self.exits_tx.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            runtime.wait_stopped(&id).await;
+            let _ = tx.send(id);
+        });
+    }
+
+    async fn step(&mut self) {
+        let config = self.shared.config.borrow().clone();
+        if config.revision != self.rollout.0 {
+            self.rollout = (config.revision, 0);
+            self.crash_loop = 0;
+            self.next_start = Instant::now();
+        }
+        self.shared.route.set_request_timeout(Duration::from_millis(config.request_timeout_ms));
+        self.probe(&config).await;
+        self.finish_drains();
+        self.converge(&config).await;
+        self.autoscale(&config).await;
+        self.check_rollout(&config).await;
+        self.publish();
+    }
+
+    /// A copy's container stopped by itself (crash, OOM kill, `docker kill`).
+    fn exited(&mut self, id: &str) {
+        if let Some(i) = self.copies.iter().position(|c| c.id == id) {
+            let copy = self.copies.remove(i);
+            if !matches!(copy.phase, Phase::Draining { .. }) {
+                self.failed(&copy, "its container stopped");
+            }
+            self.release(copy, 0);
+        }
+    }
+
+    /// Counts a failure against the crash loop and the rollout when the copy never proved itself.
+    fn failed(&mut self, copy: &Copy, why: &str) {
+        tracing::warn!(service = %self.shared.route.name, container = %short(&copy.id), revision = copy.revision, "copy failed: {why}");
+        self.last_error = Some(format!("copy {} (revision {}) failed: {why}", short(&copy.id), copy.revision));
+        if copy.proven {
+            return;
+        }
+        self.crash_loop += 1;
+        let backoff = FIRST_BACKOFF.saturating_mul(1 << (self.crash_loop - 1).min(16)).min(MAX_BACKOFF);
+        self.next_start = Instant::now() + backoff;
+        if copy.revision == self.rollout.0 {
+            self.rollout.1 += 1;
+        }
+    }
+
+    /// Takes a copy out of rotation and stops its container in the background.
+    fn release(&self, copy: Copy, grace_s: i32) {
+        self.shared.route.remove(&copy.id);
+        let runtime = self.runtime.clone();
+        tokio::spawn(async move {
+            if let Err(e) = runtime.stop(&copy.id, grace_s).await {
+                tracing::warn!(container = %short(&copy.id), "stopping a service copy: {e}");
+            }
+        });
+    }
+
+    async fn probe(&mut self, config: &ServiceConfig) {
+        let health = &config.spec.health;
+        let now = Instant::now();
+        let due: Vec<(usize, SocketAddr)> = self
+            .copies
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.next_probe <= now && !matches!(c.phase, Phase::Draining { .. }))
+            .filter_map(|(i, c)| c.addr.map(|a| (i, a)))
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let timeout = Duration::from_millis(health.timeout_ms);
+        let checks = due.iter().map(|(_, addr)| {
+            let url = format!("http://{addr}{}", health.path);
+            let req = self.http.get(url).timeout(timeout);
+            async move { matches!(req.send().await, Ok(r) if r.status().is_success()) }
+        });
+        let results = futures_util::future::join_all(checks).await;
+        let interval = Duration::from_millis(health.interval_ms);
+        let grace = Duration::from_millis(health.grace_period_ms);
+        let mut failed = Vec::new();
+        for ((i, addr), ok) in due.into_iter().zip(results) {
+            let copy = &mut self.copies[i];
+            copy.next_probe = Instant::now() + interval;
+            if ok {
+                copy.passes += 1;
+                copy.fails = 0;
+                let needed = if copy.adopted { 1 } else { health.healthy_threshold };
+                if copy.phase == Phase::Starting && copy.passes >= needed {
+                    copy.phase = Phase::Healthy;
+                    copy.proven = true;
+                    let endpoint = Endpoint::new(copy.id.clone(), addr, copy.revision);
+                    copy.endpoint = Some(endpoint.clone());
+                    self.shared.route.add(endpoint);
+                    self.crash_loop = 0;
+                }
+            } else {
+                copy.passes = 0;
+                copy.fails += 1;
+                let counts = copy.phase == Phase::Healthy || copy.started.elapsed() >= grace;
+                if counts && copy.fails >= health.unhealthy_threshold {
+                    failed.push(copy.id.clone());
+                }
+            }
+        }
+        for id in failed {
+            if let Some(i) = self.copies.iter().position(|c| c.id == id) {
+                let copy = self.copies.remove(i);
+                self.failed(&copy, "health check failed");
+                self.release(copy, 0);
+            }
+        }
+    }
+
+    /// Stops draining copies once their requests are done (or the drain timeout passed).
+    fn finish_drains(&mut self) {
+        let drain_timeout = Duration::from_millis(self.shared.config.borrow().deployment.drain_timeout_ms);
+        let mut i = 0;
+        while i < self.copies.len() {
+            let c = &self.copies[i];
+            let done = match c.phase {
+                Phase::Draining { since } => {
+                    let idle = c.endpoint.as_ref().is_none_or(|e| e.in_flight() == 0);
+                    (idle && since.elapsed() >= SETTLE) || since.elapsed() >= drain_timeout
+                }
+                _ => false,
+            };
+            if done {
+                let copy = self.copies.remove(i);
+                self.release(copy, STOP_GRACE_S);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn drain(&mut self, id: &str) {
+        if let Some(c) = self.copies.iter_mut().find(|c| c.id == id) {
+            self.shared.route.remove(&c.id);
+            c.phase = Phase::Draining { since: Instant::now() };
+        }
+    }
+
+    /// Starts and drains copies towards `desired` copies of the current revision.
+    async fn converge(&mut self, config: &ServiceConfig) {
+        let target = config.revision;
+        let desired = config.desired_count;
+        let (min_healthy, max_total) = rollout_bounds(desired, &config.deployment);
+        let active = |c: &&Copy| !matches!(c.phase, Phase::Draining { .. });
+        let new = self.copies.iter().filter(active).filter(|c| c.revision == target).count() as u32;
+        let old = self.copies.iter().filter(active).filter(|c| c.revision != target).count() as u32;
+
+        // Start what is missing, within the surge bound and the crash-loop backoff.
+        let room = max_total.saturating_sub(new + old);
+        let to_start = desired.saturating_sub(new).min(room);
+        if to_start > 0 && Instant::now() >= self.next_start {
+            self.start(config, to_start).await;
+        }
+
+        // Old copies that are not serving can go at once.
+        let idle_old: Vec<String> =
+            self.copies.iter().filter(|c| c.revision != target && c.phase == Phase::Starting).map(|c| c.id.clone()).collect();
+        for id in idle_old {
+            self.drain(&id);
+        }
+        // Healthy old copies go while enough healthy copies remain.
+        loop {
+            let healthy = self.copies.iter().filter(|c| c.phase == Phase::Healthy).count() as u32;
+            let new_healthy = self.copies.iter().filter(|c| c.phase == Phase::Healthy && c.revision == target).count() as u32;
+            let Some(victim) = self.copies.iter().find(|c| c.phase == Phase::Healthy && c.revision != target) else { break };
+            let fully_replaced = new_healthy >= desired;
+            if !(fully_replaced || healthy > min_healthy) {
+                break;
+            }
+            let id = victim.id.clone();
+            self.drain(&id);
+        }
+        // Scale in: too many of the current revision; drop starting copies first, then the newest.
+        let mut current: Vec<&Copy> = self.copies.iter().filter(active).filter(|c| c.revision == target).collect();
+        if current.len() as u32 > desired {
+            current.sort_by_key(|c| (c.phase == Phase::Healthy, std::cmp::Reverse(c.started)));
+            let excess: Vec<String> = current.iter().take(current.len() - desired as usize).map(|c| c.id.clone()).collect();
+            for id in excess {
+                self.drain(&id);
+            }
+        }
+    }
+
+    async fn start(&mut self, config: &ServiceConfig, count: u32) {
+        let spec = &config.spec;
+        let image = match self.images.get(&spec.image_id) {
+            Some(image) => image.clone(),
+            None => match self.runtime.inspect_image(&spec.image_id).await {
+                Ok(image) => {
+                    self.images.insert(spec.image_id.clone(), image.clone());
+                    image
+                }
+                Err(e) => {
+                    self.last_error = Some(format!("image: {e}"));
+                    self.next_start = Instant::now() + MAX_BACKOFF.min(Duration::from_secs(5));
+                    return;
+                }
+            },
+        };
+        let container = ServiceContainerSpec {
+            service: config.name.clone(),
+            revision: config.revision,
+            image,
+            command: spec.command.clone(),
+            env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            port: spec.port,
+            memory_mb: spec.memory_mb,
+            nano_cpus: (spec.cpu * 1e9) as i64,
+        };
+        let starts = (0..count).map(|_| {
+            let runtime = self.runtime.clone();
+            let container = &container;
+            async move {
+                let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+                let id = runtime.start(container, &instance).await?;
+                let addr = runtime.address(&id, container.port).await.unwrap_or(None);
+                Ok::<_, skiff_workers::WorkerError>((id, addr))
+            }
+        });
+        for result in futures_util::future::join_all(starts).await {
+            match result {
+                Ok((id, addr)) => {
+                    self.watch_exit(&id);
+                    let now = Instant::now();
+                    self.copies.push(Copy {
+                        id,
+                        revision: config.revision,
+                        addr,
+                        phase: Phase::Starting,
+                        passes: 0,
+                        fails: 0,
+                        started: now,
+                        next_probe: now,
+                        proven: false,
+                        adopted: false,
+                        endpoint: None,
+                    });
+                }
+                Err(e) => {
+                    self.last_error = Some(format!("starting a copy: {e}"));
+                    self.crash_loop += 1;
+                    self.next_start = Instant::now() + FIRST_BACKOFF.saturating_mul(1 << self.crash_loop.min(6)).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn autoscale(&mut self, config: &ServiceConfig) {
+        let Some(policy) = &config.autoscaling else { return };
+        let in_flight = self.shared.route.total_in_flight();
+        if let Some(wanted) = self.autoscaler.observe(Instant::now(), in_flight, config.desired_count, policy) {
+            tracing::info!(service = %config.name, from = config.desired_count, to = wanted, in_flight, "autoscaling");
+            let _ = self.services.modify(&config.name, |c| c.desired_count = wanted).await;
+        }
+    }
+
+    /// Marks a rollout complete, or rolls it back when the circuit breaker trips.
+    async fn check_rollout(&mut self, config: &ServiceConfig) {
+        let threshold = config.desired_count.div_ceil(2).clamp(3, 200);
+        let state = config.rollout.state;
+        if self.rollout.1 >= threshold && matches!(state, RolloutState::InProgress | RolloutState::Failing) {
+            let failed_revision = config.revision;
+            let failures = self.rollout.1;
+            let message = self.last_error.clone().unwrap_or_default();
+            let _ = self
+                .services
+                .modify(&config.name, move |c| {
+                    if c.revision != failed_revision {
+                        return;
+                    }
+                    let why = format!("revision {failed_revision}: {failures} copies failed before becoming healthy ({message})");
+                    match c.previous.take() {
+                        Some(prev) => {
+                            c.spec = prev.spec;
+                            c.revision = prev.revision;
+                            c.rollout.state = RolloutState::RolledBack;
+                            c.rollout.message = Some(format!("rolled back to revision {}: {why}", prev.revision));
+                        }
+                        None => {
+                            c.rollout.state = RolloutState::Failing;
+                            c.rollout.message = Some(why);
+                        }
+                    }
+                    c.rollout.updated_ms = now_ms();
+                })
+                .await;
+            self.rollout.1 = 0;
+            return;
+        }
+        let settled = self.copies.len() as u32 == config.desired_count
+            && self.copies.iter().all(|c| c.revision == config.revision && c.phase == Phase::Healthy);
+        if settled && matches!(state, RolloutState::InProgress | RolloutState::Failing) {
+            let revision = config.revision;
+            let _ = self
+                .services
+                .modify(&config.name, move |c| {
+                    if c.revision == revision {
+                        c.rollout.state = RolloutState::Completed;
+                        c.rollout.message = None;
+                        c.rollout.updated_ms = now_ms();
+                    }
+                })
+                .await;
+        }
+    }
+
+    fn publish(&self) {
+        let views = self
+            .copies
+            .iter()
+            .map(|c| EndpointView {
+                id: short(&c.id).to_string(),
+                address: c.addr.map(|a| a.to_string()).unwrap_or_default(),
+                revision: c.revision,
+                state: match c.phase {
+                    Phase::Starting => "starting",
+                    Phase::Healthy => "healthy",
+                    Phase::Draining { .. } => "draining",
+                },
+                in_flight: c.endpoint.as_ref().map_or(0, |e| e.in_flight()),
+                served: c.endpoint.as_ref().map_or(0, |e| e.served()),
+            })
+            .collect();
+        *self.shared.copies.lock().expect("copies lock") = (views, self.last_error.clone());
+    }
+
+    async fn remove_all(&mut self) {
+        for copy in std::mem::take(&mut self.copies) {
+            self.shared.route.remove(&copy.id);
+            let _ = self.runtime.stop(&copy.id, 0).await;
+        }
+        // Copies being stopped in the background, or started by an earlier run, by label.
+        if let Ok(left) = self.runtime.list(Some(&self.shared.route.name)).await {
+            for c in left {
+                let _ = self.runtime.stop(&c.id, 0).await;
+            }
+        }
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}

@@ -1,0 +1,223 @@
+//! Service containers: long-running copies of an image serving HTTP on a port, as opposed to
+//! function containers that serve one invocation at a time through the agent.
+//!
+//! Every copy joins one user-defined bridge network, [`NETWORK`], and the gateway reaches it at
+//! its address there (no published host ports, so no userland proxy and no port clashes). The
+//! gateway itself listens on loopback, so copies cannot reach the control plane. Copies get the
+//! same lockdown as functions (no capabilities, no new privileges, read-only root with a
+//! writable `/tmp`, a pids limit), memory and CPU limits, and the engine's `json-file` log driver
+//! with rotation so `skiff service logs` can read what they printed.
+//!
+//! Containers carry the owner, service and revision labels: after a restart the server finds its
+//! copies by label and adopts them, so they outlive the server process.
+
+use crate::container::docker::{self, internal, not_found};
+use crate::container::{labels, ContainerBackend, ImageSpec};
+use crate::WorkerError;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigLogConfig,
+    NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{LogsOptionsBuilder, StopContainerOptionsBuilder};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+/// The Docker network every service copy joins.
+pub const NETWORK: &str = "skiff-services";
+const PIDS_LIMIT: i64 = 4096;
+const TMP_MOUNT_OPTIONS: &str = "rw,nosuid,nodev,size=512m";
+
+/// One revision of a service, as the engine runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceContainerSpec {
+    pub service: String,
+    pub revision: u64,
+    pub image: ImageSpec,
+    /// Replaces the image's CMD when set (the ENTRYPOINT stays).
+    pub command: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub port: u16,
+    pub memory_mb: u32,
+    /// CPU limit in billionths of a CPU.
+    pub nano_cpus: i64,
+}
+
+/// A copy as the engine reports it.
+#[derive(Debug, Clone)]
+pub struct ServiceContainer {
+    pub id: String,
+    pub service: String,
+    pub revision: u64,
+    pub running: bool,
+    /// Its address on [`NETWORK`], once it has one.
+    pub ip: Option<IpAddr>,
+    /// Seconds since the epoch.
+    pub created: i64,
+}
+
+/// Starts, lists, stops and reads the logs of service copies. Cheap to clone.
+#[derive(Clone)]
+pub struct ServiceRuntime {
+    docker: Docker,
+    owner: String,
+}
+
+impl ServiceRuntime {
+    /// Uses the function backend's engine connection and owner id, and makes sure the services
+    /// network exists.
+    pub async fn new(backend: &ContainerBackend) -> Result<Self, WorkerError> {
+        let this = Self { docker: backend.inner.docker.clone(), owner: backend.options().owner.clone() };
+        this.ensure_network().await?;
+        Ok(this)
+    }
+
+    async fn ensure_network(&self) -> Result<(), WorkerError> {
+        match self.docker.inspect_network(NETWORK, None).await {
+            Ok(_) => return Ok(()),
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(internal("inspect network", e)),
+        }
+        let request = NetworkCreateRequest {
+            name: NETWORK.into(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([("skiff.network".to_string(), "services".to_string())])),
+            ..Default::default()
+        };
+        match self.docker.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Another server created it meanwhile.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(e) => Err(internal("create network", e)),
+        }
+    }
+
+    pub async fn inspect_image(&self, reference: &str) -> Result<ImageSpec, WorkerError> {
+        docker::inspect_image(&self.docker, reference).await
+    }
+
+    /// Creates and starts one copy; returns its container id.
+    pub async fn start(&self, spec: &ServiceContainerSpec, instance: &str) -> Result<String, WorkerError> {
+        let name = format!("skiff-svc-{}-{}", spec.service, instance);
+        docker::create_and_start(&self.docker, &name, self.create_body(spec)).await
+    }
+
+    fn create_body(&self, spec: &ServiceContainerSpec) -> ContainerCreateBody {
+        let memory = i64::from(spec.memory_mb) << 20;
+        let host_config = HostConfig {
+            memory: Some(memory),
+            memory_swap: Some(memory),
+            nano_cpus: Some(spec.nano_cpus),
+            pids_limit: Some(PIDS_LIMIT),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([("/tmp".to_string(), TMP_MOUNT_OPTIONS.to_string())])),
+            network_mode: Some(NETWORK.into()),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("json-file".into()),
+                config: Some(HashMap::from([
+                    ("max-size".to_string(), "10m".to_string()),
+                    ("max-file".to_string(), "2".to_string()),
+                ])),
+            }),
+            ..Default::default()
+        };
+        let mut env: Vec<String> = spec.image.env.clone();
+        env.push(format!("PORT={}", spec.port));
+        env.push(format!("SKIFF_SERVICE={}", spec.service));
+        env.push(format!("SKIFF_REVISION={}", spec.revision));
+        env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
+        let labels = HashMap::from([
+            (labels::OWNER.to_string(), self.owner.clone()),
+            (labels::SERVICE.to_string(), spec.service.clone()),
+            (labels::REVISION.to_string(), spec.revision.to_string()),
+        ]);
+        ContainerCreateBody {
+            image: Some(spec.image.id.clone()),
+            cmd: spec.command.clone(),
+            env: Some(env),
+            working_dir: spec.image.working_dir.clone(),
+            user: spec.image.user.clone(),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(NETWORK.to_string(), EndpointSettings::default())])),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Every copy of this server's services (of `service` only, if given), running or not.
+    pub async fn list(&self, service: Option<&str>) -> Result<Vec<ServiceContainer>, WorkerError> {
+        let kind = match service {
+            Some(name) => format!("{}={name}", labels::SERVICE),
+            None => labels::SERVICE.to_string(),
+        };
+        let summaries = docker::list_labelled(&self.docker, &self.owner, &kind).await?;
+        Ok(summaries
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let ip = c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .and_then(|mut n| n.remove(NETWORK))
+                    .and_then(|e| e.ip_address)
+                    .and_then(|ip| ip.parse().ok());
+                Some(ServiceContainer {
+                    id: c.id?,
+                    service: labels.get(labels::SERVICE)?.clone(),
+                    revision: labels.get(labels::REVISION)?.parse().ok()?,
+                    running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
+                    ip,
+                    created: c.created.unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// The address of a running copy on the services network.
+    pub async fn address(&self, id: &str, port: u16) -> Result<Option<SocketAddr>, WorkerError> {
+        let info = self.docker.inspect_container(id, None).await.map_err(|e| internal("inspect container", e))?;
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        let ip = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(NETWORK))
+            .and_then(|e| e.ip_address)
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        Ok(ip.filter(|_| running).map(|ip| SocketAddr::new(ip, port)))
+    }
+
+    /// Resolves once the copy is no longer running (it exited, was killed or removed).
+    pub async fn wait_stopped(&self, id: &str) {
+        docker::wait_stopped(&self.docker, id).await
+    }
+
+    /// Stops a copy (SIGTERM, then SIGKILL after `grace_s`) and removes it.
+    pub async fn stop(&self, id: &str, grace_s: i32) -> Result<(), WorkerError> {
+        let options = StopContainerOptionsBuilder::default().t(grace_s).build();
+        match self.docker.stop_container(id, Some(options)).await {
+            Err(e) if !not_found(&e) => tracing::debug!(id, "stop: {e}"),
+            _ => {}
+        }
+        docker::remove(&self.docker, id).await
+    }
+
+    /// The last `tail` lines a copy wrote to stdout and stderr.
+    pub async fn logs(&self, id: &str, tail: usize) -> Result<String, WorkerError> {
+        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&tail.to_string()).build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut out = String::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(output) => out.push_str(&output.to_string()),
+                Err(e) if not_found(&e) => break,
+                Err(e) => return Err(internal("logs", e)),
+            }
+        }
+        Ok(out)
+    }
+}
