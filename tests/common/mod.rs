@@ -205,6 +205,13 @@ impl Server {
         child.wait().unwrap()
     }
 
+    /// Like [`Server::stop`], leaving its containers to the next server (service copies
+    /// outlive a graceful stop).
+    pub fn stop_leaving_containers(mut self) -> std::process::ExitStatus {
+        self.sweep_on_drop = false;
+        self.stop()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }

@@ -1,0 +1,381 @@
+//! Services against a real Docker engine, with the example `hello-service` image (built by
+//! scripts/build-functions.sh): desired count, load balancing and streaming through
+//! `/svc/NAME/`, self-healing, rolling updates and rollbacks under continuous load, scaling and
+//! autoscaling, adoption after a restart, and bad input.
+
+mod common;
+
+use common::{eventually, json_body, owned_containers, Server};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const IMAGE: &str = "skiff-examples/hello-service:latest";
+
+/// Quick health checks so the tests do not wait on the production defaults.
+fn definition(count: u32, extra: Value) -> Value {
+    let mut body = json!({
+        "image": IMAGE,
+        "port": 8080,
+        "count": count,
+        "memory_mb": 64,
+        "cpu": 0.2,
+        "health": { "path": "/healthz", "interval_ms": 200, "timeout_ms": 150, "healthy_threshold": 1,
+                    "unhealthy_threshold": 2, "grace_period_ms": 1000 },
+        "deployment": { "drain_timeout_ms": 5000 },
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+fn deploy(server: &Server, name: &str, body: Value) -> (u16, Value) {
+    json_body(server.http().put(format!("{}/v1/services/{name}", server.url)).json(&body).send().unwrap())
+}
+
+fn get(server: &Server, name: &str) -> Value {
+    let (status, body) = json_body(server.get(&format!("/v1/services/{name}")));
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn healthy(server: &Server, name: &str) -> Vec<Value> {
+    let (_, body) = json_body(server.get(&format!("/v1/services/{name}/endpoints")));
+    body["endpoints"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["state"] == "healthy").collect()
+}
+
+/// Waits until exactly `n` copies are healthy, all of `revision`, and nothing else runs.
+fn settled(server: &Server, name: &str, n: usize, revision: u64) -> bool {
+    eventually(Duration::from_secs(30), || {
+        let (_, body) = json_body(server.get(&format!("/v1/services/{name}/endpoints")));
+        let all = body["endpoints"].as_array().cloned().unwrap_or_default();
+        all.len() == n && all.iter().all(|e| e["state"] == "healthy" && e["revision"] == revision)
+    })
+}
+
+fn call(server: &Server, name: &str, path: &str) -> (u16, Value) {
+    json_body(server.http().get(format!("{}/svc/{name}{path}", server.url)).send().unwrap())
+}
+
+fn copies(server: &Server, name: &str) -> Vec<String> {
+    let mut ids = server.containers(&[("skiff.service", name)]);
+    ids.sort();
+    ids
+}
+
+/// Keep-alive clients hitting `/svc/NAME/PATH` until stopped; counts answers by status and remembers
+/// the versions seen last.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<Mutex<Vec<String>>>,
+    versions: Arc<Mutex<Vec<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(server: &Server, name: &str, path: &str, clients: usize) -> Self {
+        let load = Load {
+            stop: Arc::default(),
+            ok: Arc::default(),
+            failed: Arc::default(),
+            versions: Arc::default(),
+            threads: Vec::new(),
+        };
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, ok, failed, versions) = (load.stop.clone(), load.ok.clone(), load.failed.clone(), load.versions.clone());
+                let url = format!("{}/svc/{name}{path}", server.url);
+                std::thread::spawn(move || {
+                    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                    while !stop.load(Ordering::Relaxed) {
+                        match http.get(&url).send() {
+                            Ok(r) if r.status() == 200 => {
+                                let body: Value = r.json().unwrap();
+                                ok.fetch_add(1, Ordering::Relaxed);
+                                let mut v = versions.lock().unwrap();
+                                v.push(body["version"].as_str().unwrap_or_default().to_string());
+                                if v.len() > 8 {
+                                    v.remove(0);
+                                }
+                            }
+                            Ok(r) => failed.lock().unwrap().push(format!("{} {}", r.status(), r.text().unwrap_or_default())),
+                            Err(e) => failed.lock().unwrap().push(e.to_string()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { threads, ..load }
+    }
+
+    /// Stops the clients; returns (successes, failures, the last versions seen).
+    fn finish(self) -> (usize, Vec<String>, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let failed = self.failed.lock().unwrap().clone();
+        let versions = self.versions.lock().unwrap().clone();
+        (self.ok.load(Ordering::Relaxed), failed, versions)
+    }
+}
+
+#[test]
+fn the_desired_count_is_reached_and_requests_are_balanced_and_streamed() {
+    let server = Server::start();
+    let (status, body) = deploy(&server, "web", definition(3, json!({ "env": { "GREETING": "hi" }, "request_timeout_ms": 300 })));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["revision"], 1);
+    assert!(settled(&server, "web", 3, 1), "3 healthy copies: {}", get(&server, "web"));
+    assert_eq!(copies(&server, "web").len(), 3);
+
+    let mut seen = HashSet::new();
+    for _ in 0..30 {
+        let (status, body) = call(&server, "web", "/");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["message"], "hi");
+        seen.insert(body["instance"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 3, "round-robin among equally idle copies reaches all three: {seen:?}");
+
+    // Service discovery: every copy with its address on the services network.
+    for e in healthy(&server, "web") {
+        let addr = e["address"].as_str().unwrap();
+        let direct: Value = reqwest::blocking::get(format!("http://{addr}/")).unwrap().json().unwrap();
+        assert!(e["id"].as_str().unwrap().starts_with(direct["instance"].as_str().unwrap()));
+    }
+
+    // Bodies stream both ways: a 5 MB upload of unknown length comes back byte for byte.
+    let blob: Vec<u8> = (0..5_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let body = reqwest::blocking::Body::new(std::io::Cursor::new(blob.clone()));
+    let echoed = server.http().post(format!("{}/svc/web/echo", server.url)).body(body).send().unwrap();
+    assert_eq!(echoed.status(), 200);
+    assert!(echoed.bytes().unwrap() == blob, "echo came back intact");
+
+    // The per-request timeout: a copy that does not answer in time gives 504.
+    let (status, body) = call(&server, "web", "/sleep?ms=1000");
+    assert_eq!(status, 504, "{body}");
+    let (status, _) = call(&server, "web", "/sleep?ms=10");
+    assert_eq!(status, 200);
+
+    // The copies run locked down like functions, with the service's limits.
+    let id = &copies(&server, "web")[0];
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.HostConfig.CapDrop}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.NetworkMode}}", id])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[ALL] true 67108864 200000000 skiff-services");
+
+    let out = server.cli(&["service", "ls"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("web") && text.contains("completed"), "{text}");
+}
+
+#[test]
+fn a_killed_copy_is_replaced_and_so_is_one_that_fails_its_health_check() {
+    let server = Server::start();
+    assert_eq!(deploy(&server, "heal", definition(2, json!({}))).0, 200);
+    assert!(settled(&server, "heal", 2, 1));
+    let before = copies(&server, "heal");
+
+    let victim = &before[0];
+    assert!(std::process::Command::new("docker").args(["kill", victim]).output().unwrap().status.success());
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let now = copies(&server, "heal");
+            now.len() == 2 && !now.contains(victim) && healthy(&server, "heal").len() == 2
+        }),
+        "the killed copy is replaced: {}",
+        get(&server, "heal")
+    );
+
+    // A copy that starts failing its health check is taken out and replaced.
+    let (status, body) = json_body(server.http().post(format!("{}/svc/heal/unhealthy", server.url)).send().unwrap());
+    assert_eq!(status, 200);
+    let sick = body["instance"].as_str().unwrap().to_string();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let now = healthy(&server, "heal");
+            now.len() == 2 && now.iter().all(|e| !e["id"].as_str().unwrap().starts_with(&sick))
+        }),
+        "the unhealthy copy is replaced: {}",
+        get(&server, "heal")
+    );
+    assert!(eventually(Duration::from_secs(20), || copies(&server, "heal").len() == 2), "and stopped");
+    for _ in 0..10 {
+        let (status, body) = call(&server, "heal", "/");
+        assert_eq!(status, 200);
+        assert_ne!(body["instance"], sick.as_str(), "no traffic to the unhealthy copy");
+    }
+}
+
+#[test]
+fn a_rolling_update_under_continuous_load_fails_no_request() {
+    let server = Server::start();
+    assert_eq!(deploy(&server, "roll", definition(2, json!({ "env": { "VERSION": "1" } }))).0, 200);
+    assert!(settled(&server, "roll", 2, 1));
+    let old = copies(&server, "roll");
+
+    // Requests that take a while, so copies being replaced always have some in flight.
+    let load = Load::start(&server, "roll", "/sleep?ms=300", 8);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = server.cli(&[
+        "service", "deploy", "--name", "roll", "--image", IMAGE, "--count", "2", "--memory", "64", "--cpu", "0.2",
+        "--health-path", "/healthz", "--health-interval-ms", "200", "--health-timeout-ms", "150",
+        "--healthy-threshold", "1", "--env", "VERSION=2", "--drain-timeout-ms", "5000", "--wait",
+    ]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revision 2"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(settled(&server, "roll", 2, 2));
+    std::thread::sleep(Duration::from_millis(1000));
+    let (ok, failed, versions) = load.finish();
+    assert!(failed.is_empty(), "{} of {} requests failed during the rollout: {:?}", failed.len(), ok + failed.len(), &failed[..failed.len().min(5)]);
+    assert!(ok > 20, "the load ran throughout ({ok} requests)");
+    assert!(versions.iter().all(|v| v == "2"), "traffic moved to the new version: {versions:?}");
+    assert!(eventually(Duration::from_secs(20), || copies(&server, "roll").iter().all(|id| !old.contains(id))), "old copies stopped");
+    assert_eq!(get(&server, "roll")["rollout"]["state"], "completed");
+}
+
+#[test]
+fn a_version_that_never_becomes_healthy_is_rolled_back_without_dropping_requests() {
+    let server = Server::start();
+    assert_eq!(deploy(&server, "safe", definition(2, json!({ "env": { "VERSION": "1" } }))).0, 200);
+    assert!(settled(&server, "safe", 2, 1));
+    let good = copies(&server, "safe");
+
+    let load = Load::start(&server, "safe", "/sleep?ms=30", 4);
+    let bad = definition(2, json!({ "env": { "VERSION": "2", "HEALTHY": "false" } }));
+    let (status, body) = deploy(&server, "safe", bad);
+    assert_eq!((status, body["revision"].clone()), (200, json!(2)), "{body}");
+    let rolled_back = eventually(Duration::from_secs(60), || get(&server, "safe")["rollout"]["state"] == "rolled_back");
+    let (ok, failed, versions) = load.finish();
+    let service = get(&server, "safe");
+    assert!(rolled_back, "{service}");
+    assert_eq!(service["revision"], 1, "revision 1 serves again");
+    assert!(service["rollout"]["message"].as_str().unwrap().contains("rolled back to revision 1"), "{service}");
+    assert!(failed.is_empty(), "{} of {} requests failed: {:?}", failed.len(), ok + failed.len(), &failed[..failed.len().min(5)]);
+    assert!(versions.iter().all(|v| v == "1"));
+    assert!(eventually(Duration::from_secs(20), || copies(&server, "safe") == good), "only the good copies remain");
+
+    // A new deploy after a rollback gets a fresh revision number.
+    let (_, body) = deploy(&server, "safe", definition(2, json!({ "env": { "VERSION": "3" } })));
+    assert_eq!(body["revision"], 3);
+    assert!(settled(&server, "safe", 2, 3));
+}
+
+#[test]
+fn manual_scaling_and_target_tracking_autoscaling() {
+    let server = Server::start();
+    assert_eq!(deploy(&server, "elastic", definition(1, json!({}))).0, 200);
+    assert!(settled(&server, "elastic", 1, 1));
+    let scale = |n: u32| json_body(server.http().post(format!("{}/v1/services/elastic/scale", server.url)).json(&json!({ "count": n })).send().unwrap());
+    assert_eq!(scale(3).0, 200);
+    assert!(settled(&server, "elastic", 3, 1), "scaled up: {}", get(&server, "elastic"));
+    let out = server.cli(&["service", "scale", "elastic", "1"]);
+    assert!(out.status.success());
+    assert!(settled(&server, "elastic", 1, 1), "scaled down");
+    assert!(eventually(Duration::from_secs(20), || copies(&server, "elastic").len() == 1));
+    assert_eq!(scale(65).0, 400, "over the maximum");
+    // Scaling to zero leaves nothing to answer: 503.
+    assert_eq!(scale(0).0, 200);
+    assert!(eventually(Duration::from_secs(20), || copies(&server, "elastic").is_empty()));
+    let (status, body) = call(&server, "elastic", "/");
+    assert_eq!(status, 503, "{body}");
+
+    // Target tracking: 2 in flight per copy, between 1 and 3 copies.
+    let auto = json!({ "autoscaling": { "min": 1, "max": 3, "target_in_flight": 2, "scale_out_cooldown_s": 1, "scale_in_cooldown_s": 2 } });
+    let (status, body) = deploy(&server, "elastic", definition(1, auto));
+    assert_eq!(status, 200, "{body}");
+    assert!(settled(&server, "elastic", 1, 1));
+    let busy = Arc::new(AtomicBool::new(true));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let busy = busy.clone();
+            let url = format!("{}/svc/elastic/sleep?ms=300", server.url);
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                while busy.load(Ordering::Relaxed) {
+                    let _ = http.get(&url).send();
+                }
+            })
+        })
+        .collect();
+    let scaled_out = eventually(Duration::from_secs(30), || healthy(&server, "elastic").len() == 3);
+    busy.store(false, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert!(scaled_out, "8 in flight against a target of 2 per copy scales out to the maximum: {}", get(&server, "elastic"));
+    assert_eq!(get(&server, "elastic")["desired_count"], 3);
+    assert!(
+        eventually(Duration::from_secs(30), || get(&server, "elastic")["desired_count"] == 1 && copies(&server, "elastic").len() == 1),
+        "idle again, it scales back in to the minimum: {}",
+        get(&server, "elastic")
+    );
+    let (status, _) = scale(5);
+    assert_eq!(status, 400, "a manual count outside the autoscaling range is refused");
+}
+
+#[test]
+fn a_restarted_server_adopts_running_copies_instead_of_duplicating_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start_in(&data, &[]);
+    assert_eq!(deploy(&server, "keep", definition(2, json!({}))).0, 200);
+    assert!(settled(&server, "keep", 2, 1));
+    let before = copies(&server, "keep");
+    let owner = server.owner();
+
+    // A crash: the copies keep serving on their own.
+    server.kill9();
+    assert_eq!(owned_containers(&owner, &[("skiff.service", "keep")]).len(), 2);
+    let server = Server::start_in(&data, &[]);
+    assert!(settled(&server, "keep", 2, 1), "{}", get(&server, "keep"));
+    assert_eq!(copies(&server, "keep"), before, "the same copies, adopted");
+    assert_eq!(call(&server, "keep", "/").0, 200);
+
+    // A graceful stop leaves them running too; the next server adopts them again.
+    assert!(server.stop_leaving_containers().success());
+    assert_eq!(owned_containers(&owner, &[("skiff.service", "keep")]), before);
+    let server = Server::start_in(&data, &[]);
+    assert!(settled(&server, "keep", 2, 1));
+    assert_eq!(copies(&server, "keep"), before);
+
+    // Deleting the service stops its copies.
+    let resp = server.http().delete(format!("{}/v1/services/keep", server.url)).send().unwrap();
+    assert_eq!(resp.status(), 204);
+    assert!(copies(&server, "keep").is_empty());
+    assert_eq!(call(&server, "keep", "/").0, 404);
+}
+
+#[test]
+fn bad_service_definitions_are_refused_and_change_nothing() {
+    let server = Server::start();
+    let cases = [
+        ("bad name!", definition(1, json!({})), "invalid service name"),
+        ("ok", definition(1, json!({ "port": 0 })), "port"),
+        ("ok", definition(1, json!({ "image": "no-such-image:never" })), "not in the local Docker engine"),
+        ("ok", definition(1, json!({ "colour": "red" })), "unknown field"),
+        ("ok", definition(99, json!({})), "count"),
+        ("ok", definition(1, json!({ "cpu": 64.0 })), "cpu"),
+        ("ok", definition(1, json!({ "deployment": { "max_surge_percent": 0, "min_healthy_percent": 100 } })), "never progress"),
+    ];
+    for (name, body, expected) in cases {
+        let (status, reply) = deploy(&server, &name.replace(' ', "%20").replace('!', "%21"), body);
+        assert_eq!(status, 400, "{name}: {reply}");
+        assert!(reply["message"].as_str().unwrap_or_default().contains(expected), "{name}: {reply}");
+    }
+    let (status, body) = json_body(server.get("/v1/services"));
+    assert_eq!((status, body["services"].as_array().unwrap().len()), (200, 0));
+    assert!(server.containers(&[("skiff.service", "ok")]).is_empty());
+    assert_eq!(call(&server, "nope", "/").0, 404);
+    let (status, _) = json_body(server.get("/v1/services/nope/endpoints"));
+    assert_eq!(status, 404);
+    let out = server.cli(&["service", "deploy", "--name", "x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("image"), "{}", String::from_utf8_lossy(&out.stderr));
+}
