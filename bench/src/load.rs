@@ -29,12 +29,24 @@ impl LoadResult {
 }
 
 pub async fn run(addr: &str, path: &str, body: &'static [u8], connections: usize, duration: Duration) -> anyhow::Result<LoadResult> {
+    run_method(hyper::Method::POST, addr, path, body, connections, duration).await
+}
+
+pub async fn run_method(
+    method: hyper::Method,
+    addr: &str,
+    path: &str,
+    body: &'static [u8],
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let addr = addr.to_string();
         let path = path.to_string();
+        let method = method.clone();
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(&addr).await?;
             stream.set_nodelay(true)?;
@@ -43,7 +55,9 @@ pub async fn run(addr: &str, path: &str, body: &'static [u8], connections: usize
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             while Instant::now() < deadline {
-                let req = Request::post(&path)
+                let req = Request::builder()
+                    .method(method.clone())
+                    .uri(&path)
                     .header("host", &addr)
                     .body(Full::new(Bytes::from_static(body)))?;
                 let t = Instant::now();

@@ -8,6 +8,7 @@ mod hello;
 mod limits;
 mod load;
 mod server;
+mod services;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
@@ -35,6 +36,8 @@ enum Command {
     Containers,
     /// Async end to end on RabbitMQ vs raw lapin publish + consume; latency at half the rate.
     Async,
+    /// Service proxy `/svc/NAME/` vs the copy directly: throughput and p50.
+    Services,
     /// Internal: the bare hyper baseline server.
     #[command(hide = true)]
     HelloServer,
@@ -51,12 +54,14 @@ fn main() -> anyhow::Result<()> {
         Command::Limits => rt.block_on(limits::run(phase)),
         Command::Containers => rt.block_on(containers::run(phase)),
         Command::Async => rt.block_on(asyncs::run(phase)),
+        Command::Services => rt.block_on(services::run(phase)),
         Command::All => rt.block_on(async {
             server::invoke_throughput(phase).await?;
             server::first_invoke().await?;
             limits::run(phase).await?;
             containers::run(phase).await?;
-            asyncs::run(phase).await
+            asyncs::run(phase).await?;
+            services::run(phase).await
         }),
     }
 }

@@ -47,7 +47,7 @@ fn fixture(name: &str) -> PathBuf {
 pub(crate) struct Skiff {
     proc: Spawned,
     _data: tempfile::TempDir,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Skiff {
