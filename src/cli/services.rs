@@ -109,26 +109,16 @@ pub fn run(client: &Client, args: ServiceArgs, as_json: bool) -> anyhow::Result<
         ServiceCommand::Deploy(flags) => return deploy(client, *flags, as_json),
         ServiceCommand::Ls => {
             let all: Value = client.send(request(reqwest::Method::GET, "/v1/services"))?.json()?;
-            if as_json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = all["services"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| {
-                    vec![
-                        s["name"].as_str().unwrap_or("-").to_string(),
-                        s["spec"]["image"].as_str().unwrap_or("-").to_string(),
-                        s["revision"].to_string(),
-                        s["desired_count"].to_string(),
-                        s["healthy_count"].to_string(),
-                        s["rollout"]["state"].as_str().unwrap_or("-").to_string(),
-                    ]
-                })
-                .collect();
-            table::print(&["NAME", "IMAGE", "REVISION", "DESIRED", "HEALTHY", "ROLLOUT"], &rows);
+            table::listing(&all, as_json, "services", &["NAME", "IMAGE", "REVISION", "DESIRED", "HEALTHY", "ROLLOUT"], |s| {
+                vec![
+                    s["name"].as_str().unwrap_or("-").to_string(),
+                    s["spec"]["image"].as_str().unwrap_or("-").to_string(),
+                    s["revision"].to_string(),
+                    s["desired_count"].to_string(),
+                    s["healthy_count"].to_string(),
+                    s["rollout"]["state"].as_str().unwrap_or("-").to_string(),
+                ]
+            })?;
         }
         ServiceCommand::Get { name } => {
             let s: Value = client.send(request(reqwest::Method::GET, &format!("/v1/services/{name}")))?.json()?;
@@ -149,20 +139,10 @@ pub fn run(client: &Client, args: ServiceArgs, as_json: bool) -> anyhow::Result<
         }
         ServiceCommand::Endpoints { name } => {
             let e: Value = client.send(request(reqwest::Method::GET, &format!("/v1/services/{name}/endpoints")))?.json()?;
-            if as_json {
-                println!("{}", serde_json::to_string_pretty(&e)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = e["endpoints"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    let s = |k: &str| c[k].as_str().map_or_else(|| c[k].to_string(), str::to_string);
-                    vec![s("id"), s("address"), s("revision"), s("state"), s("in_flight")]
-                })
-                .collect();
-            table::print(&["ID", "ADDRESS", "REVISION", "STATE", "IN_FLIGHT"], &rows);
+            table::listing(&e, as_json, "endpoints", &["ID", "ADDRESS", "REVISION", "STATE", "IN_FLIGHT"], |c| {
+                let s = |k: &str| c[k].as_str().map_or_else(|| c[k].to_string(), str::to_string);
+                vec![s("id"), s("address"), s("revision"), s("state"), s("in_flight")]
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)

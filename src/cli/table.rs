@@ -22,3 +22,20 @@ pub fn print(header: &[&str], rows: &[Vec<String>]) {
         line(row.iter().map(String::as_str).collect());
     }
 }
+
+/// Prints a list answer: the whole JSON with `--json`, else the array under `key` as a table.
+pub fn listing(
+    answer: &serde_json::Value,
+    as_json: bool,
+    key: &str,
+    header: &[&str],
+    row: impl Fn(&serde_json::Value) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(answer)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = answer[key].as_array().into_iter().flatten().map(row).collect();
+    print(header, &rows);
+    Ok(())
+}

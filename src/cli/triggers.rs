@@ -87,20 +87,11 @@ pub fn run(client: &Client, args: TriggerArgs, as_json: bool) -> anyhow::Result<
         }
         TriggerCommand::Ls => {
             let all: Value = client.send(client.request(reqwest::Method::GET, "/v1/triggers"))?.json()?;
-            if as_json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = all["triggers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| {
-                    let s = |k: &str| t[k].as_str().unwrap_or("-").to_string();
-                    vec![s("id"), s("function"), s("queue"), s("exchange"), t["batch_size"].to_string(), t["batch_window_ms"].to_string(), t["concurrency"].to_string()]
-                })
-                .collect();
-            table::print(&["ID", "FUNCTION", "QUEUE", "EXCHANGE", "BATCH", "WINDOW_MS", "CONCURRENCY"], &rows);
+            let header = ["ID", "FUNCTION", "QUEUE", "EXCHANGE", "BATCH", "WINDOW_MS", "CONCURRENCY"];
+            table::listing(&all, as_json, "triggers", &header, |t| {
+                let s = |k: &str| t[k].as_str().unwrap_or("-").to_string();
+                vec![s("id"), s("function"), s("queue"), s("exchange"), t["batch_size"].to_string(), t["batch_window_ms"].to_string(), t["concurrency"].to_string()]
+            })?;
         }
         TriggerCommand::Rm { id } => {
             client.send(client.request(reqwest::Method::DELETE, &format!("/v1/triggers/{id}")))?;
