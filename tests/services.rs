@@ -173,6 +173,9 @@ fn the_desired_count_is_reached_and_requests_are_balanced_and_streamed() {
     let out = server.cli(&["service", "ls"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("web") && text.contains("completed"), "{text}");
+    let out = server.cli(&["service", "logs", "web", "--tail", "5"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("listening on :8080").count(), 3, "each copy's output: {text}");
 }
 
 #[test]
@@ -211,6 +214,28 @@ fn a_killed_copy_is_replaced_and_so_is_one_that_fails_its_health_check() {
         assert_eq!(status, 200);
         assert_ne!(body["instance"], sick.as_str(), "no traffic to the unhealthy copy");
     }
+}
+
+#[test]
+fn a_crash_looping_copy_is_restarted_with_backoff() {
+    let server = Server::start();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // The copy cannot bind its port and exits at once, every time.
+    let (status, body) = deploy(&server, "crashy", definition(1, json!({ "env": { "PORT": "99999" } })));
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_secs(6));
+    let service = get(&server, "crashy");
+    let out = std::process::Command::new("docker")
+        .args(["events", "--since", &since.to_string(), "--until", "0s", "--format", "{{.ID}}"])
+        .args(["--filter", &format!("label=skiff.owner={}", server.owner()), "--filter", "event=start"])
+        .output()
+        .unwrap();
+    let starts = String::from_utf8_lossy(&out.stdout).lines().count();
+    // 0.5 s doubling: about 5 starts in 6 s; without backoff a 100 ms tick would make dozens.
+    assert!((2..=8).contains(&starts), "{starts} starts in 6 s: {service}");
+    assert_eq!(service["rollout"]["state"], "failing", "{service}");
+    assert!(service["last_error"].as_str().unwrap_or_default().contains("stopped"), "{service}");
+    assert_eq!(call(&server, "crashy", "/").0, 503);
 }
 
 #[test]
