@@ -30,6 +30,13 @@ echo "$id"
 for _ in $(seq 50); do $skiff status "$id" --json 2>/dev/null | grep -q '"succeeded"' && break; sleep 0.1; done
 echo "\$ skiff status $id"
 $skiff status "$id"
+echo; echo '$ skiff service deploy functions/hello-service --wait    # 2 copies, health-checked, load-balanced'
+$skiff service deploy functions/hello-service --health-interval-ms 500 --health-timeout-ms 400 --wait
+echo '$ curl -s '"$SKIFF_URL"'/svc/hello/   (twice: two copies answer)'
+curl -s "$SKIFF_URL/svc/hello/"; echo
+curl -s "$SKIFF_URL/svc/hello/"; echo
+$skiff service endpoints hello
 echo; $skiff ls
+echo; echo "Services keep running when the server stops (the next one adopts them): skiff service rm hello"
 echo; echo "Skiff is serving on $SKIFF_URL (Ctrl-C to stop)."
 wait $server
