@@ -60,6 +60,20 @@ fn call(server: &Server, name: &str, path: &str) -> (u16, Value) {
     json_body(server.http().get(format!("{}/svc/{name}{path}", server.url)).send().unwrap())
 }
 
+/// When the engine started containers of `owner` since `since` (Unix seconds), in nanoseconds.
+fn starts_since(owner: &str, since: f64) -> Vec<u128> {
+    let out = std::process::Command::new("docker")
+        .args(["events", "--since", &format!("{since:.3}"), "--until", "0s", "--format", "{{.TimeNano}}"])
+        .args(["--filter", &format!("label=skiff.owner={owner}"), "--filter", "event=start"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
 fn copies(server: &Server, name: &str) -> Vec<String> {
     let mut ids = server.containers(&[("skiff.service", name)]);
     ids.sort();
@@ -219,23 +233,66 @@ fn a_killed_copy_is_replaced_and_so_is_one_that_fails_its_health_check() {
 #[test]
 fn a_crash_looping_copy_is_restarted_with_backoff() {
     let server = Server::start();
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let since = unix_now();
     // The copy cannot bind its port and exits at once, every time.
     let (status, body) = deploy(&server, "crashy", definition(1, json!({ "env": { "PORT": "99999" } })));
     assert_eq!(status, 200, "{body}");
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(9));
     let service = get(&server, "crashy");
-    let out = std::process::Command::new("docker")
-        .args(["events", "--since", &since.to_string(), "--until", "0s", "--format", "{{.ID}}"])
-        .args(["--filter", &format!("label=skiff.owner={}", server.owner()), "--filter", "event=start"])
-        .output()
-        .unwrap();
-    let starts = String::from_utf8_lossy(&out.stdout).lines().count();
-    // 0.5 s doubling: about 5 starts in 6 s; without backoff a 100 ms tick would make dozens.
-    assert!((2..=8).contains(&starts), "{starts} starts in 6 s: {service}");
+    let starts = starts_since(&server.owner(), since);
+    assert!(starts.len() >= 4, "restarted again and again: {} starts: {service}", starts.len());
+    // Without backoff a 100 ms tick would make dozens; with it the waits grow (0.5 s, doubling).
+    assert!(starts.len() <= 9, "{} starts in 9 s: {service}", starts.len());
+    let gaps: Vec<u128> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[gaps.len() - 1] > gaps[0] * 3 / 2, "the wait between restarts grows: {gaps:?} ns");
     assert_eq!(service["rollout"]["state"], "failing", "{service}");
     assert!(service["last_error"].as_str().unwrap_or_default().contains("stopped"), "{service}");
     assert_eq!(call(&server, "crashy", "/").0, 503);
+}
+
+#[test]
+fn a_version_whose_copies_cannot_start_is_rolled_back() {
+    let server = Server::start();
+    assert_eq!(deploy(&server, "nostart", definition(1, json!({}))).0, 200);
+    assert!(settled(&server, "nostart", 1, 1));
+    let (status, body) = deploy(&server, "nostart", definition(1, json!({ "entrypoint": ["/no/such/binary"] })));
+    assert_eq!((status, body["revision"].clone()), (200, json!(2)), "{body}");
+    assert!(
+        eventually(Duration::from_secs(60), || get(&server, "nostart")["rollout"]["state"] == "rolled_back"),
+        "{}",
+        get(&server, "nostart")
+    );
+    let service = get(&server, "nostart");
+    assert_eq!(service["revision"], 1);
+    assert!(service["last_error"].as_str().unwrap_or_default().contains("starting a copy"), "{service}");
+    assert_eq!(call(&server, "nostart", "/").0, 200);
+}
+
+#[test]
+fn the_proxy_forwards_headers_but_never_the_servers_token() {
+    let server = Server::start_with(&["--token", "s3cret"]);
+    let auth = |r: reqwest::blocking::RequestBuilder| r.bearer_auth("s3cret");
+    let put = auth(server.http().put(format!("{}/v1/services/hdr", server.url))).json(&definition(1, json!({})));
+    assert_eq!(put.send().unwrap().status(), 200);
+    assert!(eventually(Duration::from_secs(30), || {
+        let r = auth(server.http().get(format!("{}/v1/services/hdr", server.url))).send().unwrap();
+        r.json::<Value>().unwrap()["healthy_count"] == 1
+    }));
+    assert_eq!(server.http().get(format!("{}/svc/hdr/", server.url)).send().unwrap().status(), 401, "the token guards /svc too");
+    let seen: Value = auth(server.http().get(format!("{}/svc/hdr/headers?x=1", server.url)))
+        .header("x-custom", "kept")
+        .header("connection", "keep-alive, x-hop")
+        .header("x-hop", "dropped")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(seen.get("authorization").is_none(), "the server's token reached the service: {seen}");
+    assert_eq!(seen["x-custom"], "kept");
+    assert!(seen.get("x-hop").is_none(), "headers named by Connection are hop-by-hop: {seen}");
+    assert_eq!(seen["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen["x-forwarded-prefix"], "/svc/hdr");
+    assert_eq!(seen["x-forwarded-proto"], "http");
 }
 
 #[test]
@@ -358,9 +415,12 @@ fn a_restarted_server_adopts_running_copies_instead_of_duplicating_them() {
     // A crash: the copies keep serving on their own.
     server.kill9();
     assert_eq!(owned_containers(&owner, &[("skiff.service", "keep")]).len(), 2);
+    let restarted = unix_now();
     let server = Server::start_in(&data, &[]);
     assert!(settled(&server, "keep", 2, 1), "{}", get(&server, "keep"));
     assert_eq!(copies(&server, "keep"), before, "the same copies, adopted");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(starts_since(&owner, restarted).is_empty(), "nothing was started after the restart");
     assert_eq!(call(&server, "keep", "/").0, 200);
 
     // A graceful stop leaves them running too; the next server adopts them again.

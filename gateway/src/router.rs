@@ -45,7 +45,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
                 target.push('?');
                 target.push_str(q);
             }
-            service_proxy::forward(&state.proxy, invoker, &name, &target, peer, req).await
+            service_proxy::forward(&state.proxy, invoker, state.token.as_deref(), &name, &target, peer, req).await
         }
         (&Method::GET, ["v1", "services"]) => services_api::list(invoker),
         (&Method::PUT, ["v1", "services", name]) => {

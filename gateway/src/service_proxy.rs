@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, HOST};
 use hyper::{Request, Response, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -36,7 +36,9 @@ impl Proxy {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the 5 s keep-alive of common servers (Node's default), so a pooled connection
+            // is dropped here before the copy closes it under a request.
+            .pool_idle_timeout(Duration::from_secs(4))
             .pool_max_idle_per_host(512)
             .build(connector);
         Self { client }
@@ -61,13 +63,28 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// `rest` is the path after `/svc/{name}` (at least "/"), with the query if any.
-pub(crate) async fn forward(proxy: &Proxy, invoker: &Invoker, name: &str, rest: &str, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+/// `token` is the server's own, if set: a client sends it to get past the gateway, and it must
+/// not reach the service's code.
+pub(crate) async fn forward(
+    proxy: &Proxy,
+    invoker: &Invoker,
+    token: Option<&str>,
+    name: &str,
+    rest: &str,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Resp {
     let Some(route) = invoker.service_route(name) else {
         return AwsError::ResourceNotFound.response(format!("Service not found: {name}"));
     };
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let headers = &mut parts.headers;
+    if token.is_some() {
+        // With a server token, `Authorization` carried the Skiff credential (bearer or SigV4
+        // access key) that got the request past the gateway: it is not the service's to see.
+        headers.remove(AUTHORIZATION);
+    }
     let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {}", peer.ip()),
         None => peer.ip().to_string(),

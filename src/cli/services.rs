@@ -48,6 +48,9 @@ struct DeployFlags {
     /// An image in the server's Docker engine.
     #[arg(long)]
     image: Option<String>,
+    /// Replaces the image's ENTRYPOINT; split on whitespace.
+    #[arg(long, allow_hyphen_values = true)]
+    entrypoint: Option<String>,
     /// Replaces the image's CMD; split on whitespace.
     #[arg(long, allow_hyphen_values = true)]
     command: Option<String>,
@@ -182,6 +185,7 @@ fn deploy(client: &Client, f: DeployFlags, as_json: bool) -> anyhow::Result<Exit
         }
     };
     set("image", f.image.map(Value::from));
+    set("entrypoint", f.entrypoint.map(|c| c.split_whitespace().collect::<Vec<_>>().into()));
     set("command", f.command.map(|c| c.split_whitespace().collect::<Vec<_>>().into()));
     set("port", f.port.map(Value::from));
     set("count", f.count.map(Value::from));

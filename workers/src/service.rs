@@ -27,6 +27,8 @@ use std::net::{IpAddr, SocketAddr};
 /// The Docker network every service copy joins.
 pub const NETWORK: &str = "skiff-services";
 const PIDS_LIMIT: i64 = 4096;
+const INCARNATION: &str = "skiff.incarnation";
+const PORT: &str = "skiff.port";
 const TMP_MOUNT_OPTIONS: &str = "rw,nosuid,nodev,size=512m";
 
 /// One revision of a service, as the engine runs it.
@@ -35,13 +37,18 @@ pub struct ServiceContainerSpec {
     pub service: String,
     pub revision: u64,
     pub image: ImageSpec,
-    /// Replaces the image's CMD when set (the ENTRYPOINT stays).
+    /// Replace the image's ENTRYPOINT and CMD when set, like `docker run --entrypoint` and its
+    /// arguments.
+    pub entrypoint: Option<Vec<String>>,
     pub command: Option<Vec<String>>,
     pub env: Vec<(String, String)>,
     pub port: u16,
     pub memory_mb: u32,
     /// CPU limit in billionths of a CPU.
     pub nano_cpus: i64,
+    /// Which life of the service name this is (its creation time): a service deleted and
+    /// created again under the same name never adopts or stops the other one's copies.
+    pub incarnation: u64,
 }
 
 /// A copy as the engine reports it.
@@ -50,6 +57,9 @@ pub struct ServiceContainer {
     pub id: String,
     pub service: String,
     pub revision: u64,
+    pub incarnation: u64,
+    /// The port it was started to listen on.
+    pub port: u16,
     pub running: bool,
     /// Its address on [`NETWORK`], once it has one.
     pub ip: Option<IpAddr>,
@@ -133,10 +143,14 @@ impl ServiceRuntime {
             (labels::OWNER.to_string(), self.owner.clone()),
             (labels::SERVICE.to_string(), spec.service.clone()),
             (labels::REVISION.to_string(), spec.revision.to_string()),
+            (INCARNATION.to_string(), spec.incarnation.to_string()),
+            (PORT.to_string(), spec.port.to_string()),
         ]);
         ContainerCreateBody {
             image: Some(spec.image.id.clone()),
-            cmd: spec.command.clone(),
+            entrypoint: spec.entrypoint.clone(),
+            // A new ENTRYPOINT drops the image's CMD, as `docker run --entrypoint` does.
+            cmd: spec.command.clone().or_else(|| spec.entrypoint.as_ref().map(|_| Vec::new())),
             env: Some(env),
             working_dir: spec.image.working_dir.clone(),
             user: spec.image.user.clone(),
@@ -170,6 +184,8 @@ impl ServiceRuntime {
                     id: c.id?,
                     service: labels.get(labels::SERVICE)?.clone(),
                     revision: labels.get(labels::REVISION)?.parse().ok()?,
+                    incarnation: labels.get(INCARNATION)?.parse().ok()?,
+                    port: labels.get(PORT)?.parse().ok()?,
                     running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
                     ip,
                     created: c.created.unwrap_or(0),

@@ -7,7 +7,8 @@
 //! - `POST /unhealthy` — from now on this instance fails its health check;
 //! - `POST /crash` — answers, then exits with status 3;
 //! - `GET /sleep?ms=N` — answers after N ms (in-flight load, timeouts);
-//! - `POST /echo` — streams the request body back as it arrives (chunked).
+//! - `POST /echo` — streams the request body back as it arrives (chunked);
+//! - `GET /headers` — the request's headers as a JSON object (names lowercased).
 //!
 //! Listens on `PORT` (default 8080). SIGTERM exits at once: Skiff drains an instance before it
 //! stops it, so nothing is in flight by then.
@@ -64,6 +65,7 @@ struct Request {
     content_length: Option<usize>,
     chunked: bool,
     close: bool,
+    headers: Vec<(String, String)>,
 }
 
 fn serve(app: &App, stream: TcpStream) -> io::Result<()> {
@@ -98,6 +100,7 @@ fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
         content_length: None,
         chunked: false,
         close: parts.next() == Some("HTTP/1.0"),
+        headers: Vec::new(),
     };
     loop {
         line.clear();
@@ -108,6 +111,7 @@ fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
         }
         let Some((name, value)) = header.split_once(':') else { continue };
         let value = value.trim();
+        req.headers.push((name.to_ascii_lowercase(), value.to_string()));
         match name.to_ascii_lowercase().as_str() {
             "content-length" => req.content_length = value.parse().ok(),
             "transfer-encoding" => req.chunked = value.eq_ignore_ascii_case("chunked"),
@@ -129,6 +133,11 @@ fn handle(app: &App, req: &Request, body: &mut impl BufRead, out: &mut impl Writ
         ("GET", "/") => respond(out, 200, &me(&format!(r#","message":"{}""#, app.greeting))),
         ("GET", "/healthz") if app.unhealthy.load(Ordering::Relaxed) => respond(out, 500, &me(r#","healthy":false"#)),
         ("GET", "/healthz") => respond(out, 200, &me(r#","healthy":true"#)),
+        ("GET", "/headers") => {
+            let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+            let fields: Vec<String> = req.headers.iter().map(|(k, v)| format!("{}:{}", quote(k), quote(v))).collect();
+            respond(out, 200, &format!("{{{}}}", fields.join(",")))
+        }
         ("POST", "/unhealthy") => {
             app.unhealthy.store(true, Ordering::Relaxed);
             respond(out, 200, &me(r#","healthy":false"#))

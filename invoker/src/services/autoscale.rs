@@ -11,13 +11,18 @@ use std::time::{Duration, Instant};
 /// How much history the average covers.
 pub(crate) const WINDOW: Duration = Duration::from_secs(6);
 
-#[derive(Default)]
 pub(crate) struct Autoscaler {
     samples: VecDeque<(Instant, usize)>,
-    last_change: Option<Instant>,
+    /// Starts at creation, so a (re)started server does not scale in on its first, idle sample.
+    last_change: Instant,
+    since: Instant,
 }
 
 impl Autoscaler {
+    pub(crate) fn new(now: Instant) -> Self {
+        Self { samples: VecDeque::new(), last_change: now, since: now }
+    }
+
     /// Records the in-flight total seen now and returns a new desired count if one is due.
     pub(crate) fn observe(&mut self, now: Instant, in_flight: usize, current: u32, policy: &Autoscaling) -> Option<u32> {
         self.samples.push_back((now, in_flight));
@@ -26,14 +31,17 @@ impl Autoscaler {
         }
         let average = self.samples.iter().map(|(_, n)| *n as f64).sum::<f64>() / self.samples.len() as f64;
         let wanted = ((average / policy.target_in_flight).ceil() as u32).clamp(policy.min, policy.max);
-        let since = self.last_change.map_or(Duration::MAX, |t| now.duration_since(t));
+        let since = now.duration_since(self.last_change);
         let due = match wanted.cmp(&current) {
             std::cmp::Ordering::Greater => since >= Duration::from_secs(policy.scale_out_cooldown_s),
-            std::cmp::Ordering::Less => since >= Duration::from_secs(policy.scale_in_cooldown_s),
+            // Scaling in also needs a full window of history, not a few idle samples.
+            std::cmp::Ordering::Less => {
+                since >= Duration::from_secs(policy.scale_in_cooldown_s) && now.duration_since(self.since) >= WINDOW
+            }
             std::cmp::Ordering::Equal => false,
         };
         if due {
-            self.last_change = Some(now);
+            self.last_change = now;
             Some(wanted)
         } else {
             None
@@ -48,18 +56,22 @@ mod tests {
     #[test]
     fn scales_out_on_load_and_in_after_the_cooldown() {
         let policy = Autoscaling { min: 1, max: 4, target_in_flight: 2.0, scale_out_cooldown_s: 1, scale_in_cooldown_s: 5 };
-        let mut a = Autoscaler::default();
         let t0 = Instant::now();
+        let mut a = Autoscaler::new(t0);
         assert_eq!(a.observe(t0, 0, 1, &policy), None, "idle at min");
-        // 7 in flight against a target of 2 per copy: 4 copies (capped at max).
-        assert_eq!(a.observe(t0 + Duration::from_millis(250), 14, 1, &policy), Some(4));
-        assert_eq!(a.observe(t0 + Duration::from_millis(500), 14, 4, &policy), None);
+        assert_eq!(a.observe(t0 + Duration::from_millis(500), 14, 1, &policy), None, "scale-out cooldown from creation");
+        // 14 in flight against a target of 2 per copy: 4 copies (capped at max).
+        assert_eq!(a.observe(t0 + Duration::from_millis(1000), 14, 1, &policy), Some(4));
+        assert_eq!(a.observe(t0 + Duration::from_millis(1250), 14, 4, &policy), None);
         // Load gone: the average falls once the busy samples leave the window, and the scale-in
         // cooldown must pass as well.
-        let later = t0 + WINDOW + Duration::from_secs(1);
+        let later = t0 + Duration::from_millis(1250) + WINDOW + Duration::from_millis(1);
         assert_eq!(a.observe(later, 0, 4, &policy), Some(1));
-        let mut b = Autoscaler::default();
-        assert_eq!(b.observe(t0, 6, 1, &policy), Some(3));
-        assert_eq!(b.observe(t0 + Duration::from_secs(2), 0, 3, &policy), None, "scale-in cooldown");
+        // A server that starts with copies above the minimum and no load keeps them until a full
+        // window has shown it does not need them.
+        let mut b = Autoscaler::new(t0);
+        assert_eq!(b.observe(t0 + Duration::from_secs(1), 0, 3, &policy), None);
+        assert_eq!(b.observe(t0 + Duration::from_secs(5), 0, 3, &policy), None, "scale-in cooldown");
+        assert_eq!(b.observe(t0 + WINDOW, 0, 3, &policy), Some(1));
     }
 }

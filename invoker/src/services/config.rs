@@ -14,6 +14,10 @@ pub struct ServiceSpec {
     /// The image as the user named it; `image_id` is what it resolved to and what runs.
     pub image: String,
     pub image_id: String,
+    /// Replaces the image's ENTRYPOINT when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the image's CMD when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     pub env: BTreeMap<String, String>,
@@ -173,6 +177,8 @@ pub struct ServiceConfig {
 pub struct ServiceRequest {
     pub image: String,
     #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
     pub command: Option<Vec<String>>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -234,8 +240,8 @@ impl ServiceRequest {
         check((16..=65536).contains(&self.memory_mb), || "memory_mb must be 16..65536".into())?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         check(self.cpu >= 0.01 && self.cpu <= cores, || format!("cpu must be 0.01..{cores} (this machine's CPUs)"))?;
-        if let Some(command) = &self.command {
-            check(!command.is_empty(), || "command, when given, must not be empty".into())?;
+        for (what, list) in [("entrypoint", &self.entrypoint), ("command", &self.command)] {
+            check(list.as_ref().is_none_or(|l| !l.is_empty()), || format!("{what}, when given, must not be empty"))?;
         }
         for key in self.env.keys() {
             check(!key.is_empty() && !key.contains('='), || format!("invalid environment variable name {key:?}"))?;
@@ -255,7 +261,8 @@ impl ServiceRequest {
         })?;
         check(d.drain_timeout_ms <= 900_000, || "deployment.drain_timeout_ms must be at most 900000".into())?;
         if let Some(a) = &self.autoscaling {
-            check(a.min <= a.max && a.max <= MAX_COUNT && a.max >= 1, || format!("autoscaling: need min <= max, 1 <= max <= {MAX_COUNT}"))?;
+            // At zero copies nothing is in flight, so target tracking could never scale out again.
+            check(a.min >= 1 && a.min <= a.max && a.max <= MAX_COUNT, || format!("autoscaling: need 1 <= min <= max <= {MAX_COUNT}"))?;
             check(a.target_in_flight.is_finite() && a.target_in_flight > 0.0, || "autoscaling.target_in_flight must be above 0".into())?;
             check(a.scale_out_cooldown_s <= 3600 && a.scale_in_cooldown_s <= 3600, || "autoscaling cooldowns must be at most 3600 s".into())?;
         }

@@ -145,6 +145,7 @@ impl Services {
         let spec = ServiceSpec {
             image: request.image.clone(),
             image_id: image.id,
+            entrypoint: request.entrypoint.clone(),
             command: request.command.clone(),
             env: request.env.clone(),
             port: request.port,
@@ -173,7 +174,12 @@ impl Services {
             Some(mut c) => {
                 if c.spec != spec {
                     let revision = c.last_revision + 1;
-                    c.previous = Some(PreviousRevision { revision: c.revision, spec: std::mem::replace(&mut c.spec, spec) });
+                    let replaced = std::mem::replace(&mut c.spec, spec);
+                    // What a failed rollout returns to must have worked: a revision replaced
+                    // before its own rollout completed is skipped, the earlier one kept.
+                    if matches!(c.rollout.state, RolloutState::Completed | RolloutState::RolledBack) {
+                        c.previous = Some(PreviousRevision { revision: c.revision, spec: replaced });
+                    }
                     c.revision = revision;
                     c.last_revision = revision;
                     c.rollout = Rollout { revision, state: RolloutState::InProgress, message: None, updated_ms: now };

@@ -90,7 +90,7 @@ impl Reconciler {
             crash_loop: 0,
             next_start: Instant::now(),
             rollout: (revision, 0),
-            autoscaler: Autoscaler::default(),
+            autoscaler: Autoscaler::new(Instant::now()),
             exits_tx,
             exits,
             last_error: None,
@@ -126,7 +126,7 @@ impl Reconciler {
     /// before they take traffic), stopped ones removed.
     async fn adopt(&mut self) {
         let name = self.shared.route.name.clone();
-        let port = self.shared.config.borrow().spec.port;
+        let incarnation = self.shared.config.borrow().created_ms;
         let found = match self.runtime.list(Some(&name)).await {
             Ok(found) => found,
             Err(e) => {
@@ -135,14 +135,14 @@ impl Reconciler {
             }
         };
         for c in found {
-            match (c.running, c.ip) {
+            match (c.running && c.incarnation == incarnation, c.ip) {
                 (true, Some(ip)) => {
                     let now = Instant::now();
                     self.watch_exit(&c.id);
                     self.copies.push(Copy {
                         id: c.id,
                         revision: c.revision,
-                        addr: Some(SocketAddr::new(ip, port)),
+                        addr: Some(SocketAddr::new(ip, c.port)),
                         phase: Phase::Starting,
                         passes: 0,
                         fails: 0,
@@ -204,13 +204,18 @@ impl Reconciler {
     fn failed(&mut self, copy: &Copy, why: &str) {
         tracing::warn!(service = %self.shared.route.name, container = %short(&copy.id), revision = copy.revision, "copy failed: {why}");
         self.last_error = Some(format!("copy {} (revision {}) failed: {why}", short(&copy.id), copy.revision));
-        if copy.proven {
-            return;
+        if !copy.proven {
+            self.unproven_failure(copy.revision);
         }
+    }
+
+    /// A copy of `revision` failed without ever serving (or could not even start): back off,
+    /// and count it against the revision's rollout.
+    fn unproven_failure(&mut self, revision: u64) {
         self.crash_loop += 1;
         let backoff = FIRST_BACKOFF.saturating_mul(1 << (self.crash_loop - 1).min(16)).min(MAX_BACKOFF);
         self.next_start = Instant::now() + backoff;
-        if copy.revision == self.rollout.0 {
+        if revision == self.rollout.0 {
             self.rollout.1 += 1;
         }
     }
@@ -274,7 +279,17 @@ impl Reconciler {
             }
         }
         for id in failed {
-            if let Some(i) = self.copies.iter().position(|c| c.id == id) {
+            let Some(i) = self.copies.iter().position(|c| c.id == id) else { continue };
+            if self.copies[i].phase == Phase::Healthy {
+                // Out of rotation at once; requests it is serving may still finish.
+                let copy = &self.copies[i];
+                let (proven, revision) = (copy.proven, copy.revision);
+                self.last_error = Some(format!("copy {} (revision {revision}) failed: health check failed", short(&id)));
+                if !proven {
+                    self.unproven_failure(revision);
+                }
+                self.drain(&id);
+            } else {
                 let copy = self.copies.remove(i);
                 self.failed(&copy, "health check failed");
                 self.release(copy, 0);
@@ -284,7 +299,7 @@ impl Reconciler {
 
     /// Stops draining copies once their requests are done (or the drain timeout passed).
     fn finish_drains(&mut self) {
-        let drain_timeout = Duration::from_millis(self.shared.config.borrow().deployment.drain_timeout_ms);
+        let drain_timeout = Duration::from_millis(self.shared.config.borrow().deployment.drain_timeout_ms).max(SETTLE);
         let mut i = 0;
         while i < self.copies.len() {
             let c = &self.copies[i];
@@ -367,7 +382,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     self.last_error = Some(format!("image: {e}"));
-                    self.next_start = Instant::now() + MAX_BACKOFF.min(Duration::from_secs(5));
+                    self.unproven_failure(config.revision);
                     return;
                 }
             },
@@ -376,11 +391,13 @@ impl Reconciler {
             service: config.name.clone(),
             revision: config.revision,
             image,
+            entrypoint: spec.entrypoint.clone(),
             command: spec.command.clone(),
             env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             port: spec.port,
             memory_mb: spec.memory_mb,
             nano_cpus: (spec.cpu * 1e9) as i64,
+            incarnation: config.created_ms,
         };
         let starts = (0..count).map(|_| {
             let runtime = self.runtime.clone();
@@ -388,8 +405,15 @@ impl Reconciler {
             async move {
                 let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
                 let id = runtime.start(container, &instance).await?;
-                let addr = runtime.address(&id, container.port).await.unwrap_or(None);
-                Ok::<_, skiff_workers::WorkerError>((id, addr))
+                match runtime.address(&id, container.port).await {
+                    Ok(Some(addr)) => Ok((id, addr)),
+                    // Exited already, or the engine gave it no address: nothing to check or route to.
+                    other => {
+                        let _ = runtime.stop(&id, 0).await;
+                        let why = other.err().map_or("it stopped before it had an address".to_string(), |e| e.to_string());
+                        Err(skiff_workers::WorkerError::Internal(why))
+                    }
+                }
             }
         });
         for result in futures_util::future::join_all(starts).await {
@@ -400,7 +424,7 @@ impl Reconciler {
                     self.copies.push(Copy {
                         id,
                         revision: config.revision,
-                        addr,
+                        addr: Some(addr),
                         phase: Phase::Starting,
                         passes: 0,
                         fails: 0,
@@ -413,8 +437,7 @@ impl Reconciler {
                 }
                 Err(e) => {
                     self.last_error = Some(format!("starting a copy: {e}"));
-                    self.crash_loop += 1;
-                    self.next_start = Instant::now() + FIRST_BACKOFF.saturating_mul(1 << self.crash_loop.min(6)).min(MAX_BACKOFF);
+                    self.unproven_failure(config.revision);
                 }
             }
         }
@@ -423,9 +446,18 @@ impl Reconciler {
     async fn autoscale(&mut self, config: &ServiceConfig) {
         let Some(policy) = &config.autoscaling else { return };
         let in_flight = self.shared.route.total_in_flight();
-        if let Some(wanted) = self.autoscaler.observe(Instant::now(), in_flight, config.desired_count, policy) {
-            tracing::info!(service = %config.name, from = config.desired_count, to = wanted, in_flight, "autoscaling");
-            let _ = self.services.modify(&config.name, |c| c.desired_count = wanted).await;
+        let from = config.desired_count;
+        if let Some(wanted) = self.autoscaler.observe(Instant::now(), in_flight, from, policy) {
+            tracing::info!(service = %config.name, from, to = wanted, in_flight, "autoscaling");
+            let _ = self
+                .services
+                .modify(&config.name, |c| {
+                    // Unless the definition changed meanwhile (a deploy or a manual scale wins).
+                    if let (Some(a), true) = (c.autoscaling, c.desired_count == from) {
+                        c.desired_count = wanted.clamp(a.min, a.max);
+                    }
+                })
+                .await;
         }
     }
 
@@ -505,8 +537,9 @@ impl Reconciler {
             let _ = self.runtime.stop(&copy.id, 0).await;
         }
         // Copies being stopped in the background, or started by an earlier run, by label.
+        let incarnation = self.shared.config.borrow().created_ms;
         if let Ok(left) = self.runtime.list(Some(&self.shared.route.name)).await {
-            for c in left {
+            for c in left.into_iter().filter(|c| c.incarnation == incarnation) {
                 let _ = self.runtime.stop(&c.id, 0).await;
             }
         }
