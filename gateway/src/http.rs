@@ -51,6 +51,22 @@ pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Bod
     }
 }
 
+/// Reads a JSON body of type `T` of at most `limit` bytes, or answers why not; `what` names it
+/// in the error ("trigger request" → "invalid trigger request: ...").
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    req: hyper::Request<Incoming>,
+    limit: usize,
+    what: &str,
+) -> Result<T, Resp> {
+    use crate::errors::AwsError;
+    let bytes = match read_body(req.into_body(), limit).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(AwsError::RequestTooLarge.response(format!("{what} too large"))),
+        Err(BodyError::Io(e)) => return Err(AwsError::InvalidRequestContent.response(e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
+}
+
 /// Parses `a=1&b=2` into decoded pairs, in order.
 pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     let decode = |s: &str| {

@@ -12,6 +12,12 @@ pub(crate) struct State {
     pub(crate) proxy: service_proxy::Proxy,
 }
 
+/// Everything after `{prefix}{name}`: the function's or service's own path ("/" when empty).
+fn path_after(path: &str, prefix: &str, name: &str) -> String {
+    let rest = &path[(prefix.len() + name.len()).min(path.len())..];
+    if rest.is_empty() { "/".to_string() } else { rest.to_string() }
+}
+
 /// Dispatches on method and path. Everything but `/healthz` is behind the token, when one is set.
 pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
@@ -31,16 +37,12 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         }
         (_, ["fn", name, ..]) => {
             let name = name.to_string();
-            // Everything after /fn/{name} is the function's own path ("/" when empty).
-            let rest = &path[("/fn/".len() + name.len()).min(path.len())..];
-            let raw_path = if rest.is_empty() { "/".to_string() } else { rest.to_string() };
+            let raw_path = path_after(&path, "/fn/", &name);
             function_url::call(invoker, &name, &raw_path, peer, req).await
         }
         (_, ["svc", name, ..]) => {
             let name = name.to_string();
-            // Everything after /svc/{name} is the service's own path ("/" when empty).
-            let rest = &path[("/svc/".len() + name.len()).min(path.len())..];
-            let mut target = if rest.is_empty() { "/".to_string() } else { rest.to_string() };
+            let mut target = path_after(&path, "/svc/", &name);
             if let Some(q) = req.uri().query() {
                 target.push('?');
                 target.push_str(q);

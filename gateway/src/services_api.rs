@@ -1,7 +1,7 @@
 //! `/v1/services`: deploy, list, get, scale, delete, endpoints (service discovery) and logs.
 
 use crate::errors::{invoker_error, reply, AwsError};
-use crate::http::{bytes_response, empty, query_param, read_body, BodyError, Resp};
+use crate::http::{bytes_response, empty, query_param, read_json, Resp};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -11,18 +11,8 @@ const MAX_SERVICE_BODY: usize = 256 * 1024;
 const DEFAULT_LOG_LINES: usize = 100;
 const MAX_LOG_LINES: usize = 10_000;
 
-/// Reads a JSON body of type `T`, or answers why not.
-async fn body<T: serde::de::DeserializeOwned>(req: Request<Incoming>, what: &str) -> Result<T, Resp> {
-    let bytes = match read_body(req.into_body(), MAX_SERVICE_BODY).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return Err(AwsError::RequestTooLarge.response(format!("{what} too large"))),
-        Err(BodyError::Io(e)) => return Err(AwsError::InvalidRequestContent.response(e)),
-    };
-    serde_json::from_slice(&bytes).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
-}
-
 pub(crate) async fn deploy(invoker: &Invoker, name: &str, req: Request<Incoming>) -> Resp {
-    match body::<ServiceRequest>(req, "service definition").await {
+    match read_json::<ServiceRequest>(req, MAX_SERVICE_BODY, "service definition").await {
         Ok(request) => reply(StatusCode::OK, invoker.deploy_service(name, request).await),
         Err(resp) => resp,
     }
@@ -43,7 +33,7 @@ struct ScaleBody {
 }
 
 pub(crate) async fn scale(invoker: &Invoker, name: &str, req: Request<Incoming>) -> Resp {
-    match body::<ScaleBody>(req, "scale request").await {
+    match read_json::<ScaleBody>(req, MAX_SERVICE_BODY, "scale request").await {
         Ok(scale) => reply(StatusCode::OK, invoker.scale_service(name, scale.count).await),
         Err(resp) => resp,
     }

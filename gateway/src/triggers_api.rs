@@ -1,8 +1,8 @@
 //! `/v1/triggers`: queue triggers (create, list, get, delete); their dead letters are served by
 //! `async_api`'s helpers.
 
-use crate::errors::{invoker_error, AwsError};
-use crate::http::{empty, json, read_body, BodyError, Resp};
+use crate::errors::invoker_error;
+use crate::http::{empty, json, read_json, Resp};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_invoker::{Invoker, TriggerRequest};
@@ -10,14 +10,9 @@ use skiff_invoker::{Invoker, TriggerRequest};
 const MAX_TRIGGER_BODY: usize = 64 * 1024;
 
 pub(crate) async fn add(invoker: &Invoker, req: Request<Incoming>) -> Resp {
-    let body = match read_body(req.into_body(), MAX_TRIGGER_BODY).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return AwsError::RequestTooLarge.response("trigger request too large"),
-        Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
-    };
-    let request: TriggerRequest = match serde_json::from_slice(&body) {
+    let request: TriggerRequest = match read_json(req, MAX_TRIGGER_BODY, "trigger request").await {
         Ok(r) => r,
-        Err(e) => return AwsError::InvalidRequestContent.response(format!("invalid trigger request: {e}")),
+        Err(resp) => return resp,
     };
     match invoker.add_trigger(request).await {
         Ok(trigger) => json(StatusCode::CREATED, &trigger),

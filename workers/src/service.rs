@@ -31,6 +31,11 @@ const INCARNATION: &str = "skiff.incarnation";
 const PORT: &str = "skiff.port";
 const TMP_MOUNT_OPTIONS: &str = "rw,nosuid,nodev,size=512m";
 
+/// A container's address on [`NETWORK`], from the engine's per-network settings.
+fn ip_on_network(networks: Option<HashMap<String, EndpointSettings>>) -> Option<IpAddr> {
+    networks?.remove(NETWORK)?.ip_address?.parse().ok()
+}
+
 /// One revision of a service, as the engine runs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceContainerSpec {
@@ -174,12 +179,7 @@ impl ServiceRuntime {
             .into_iter()
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
-                let ip = c
-                    .network_settings
-                    .and_then(|n| n.networks)
-                    .and_then(|mut n| n.remove(NETWORK))
-                    .and_then(|e| e.ip_address)
-                    .and_then(|ip| ip.parse().ok());
+                let ip = ip_on_network(c.network_settings.and_then(|n| n.networks));
                 Some(ServiceContainer {
                     id: c.id?,
                     service: labels.get(labels::SERVICE)?.clone(),
@@ -198,12 +198,7 @@ impl ServiceRuntime {
     pub async fn address(&self, id: &str, port: u16) -> Result<Option<SocketAddr>, WorkerError> {
         let info = self.docker.inspect_container(id, None).await.map_err(|e| internal("inspect container", e))?;
         let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-        let ip = info
-            .network_settings
-            .and_then(|n| n.networks)
-            .and_then(|mut n| n.remove(NETWORK))
-            .and_then(|e| e.ip_address)
-            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        let ip = ip_on_network(info.network_settings.and_then(|n| n.networks));
         Ok(ip.filter(|_| running).map(|ip| SocketAddr::new(ip, port)))
     }
 

@@ -58,6 +58,26 @@ struct Copy {
     endpoint: Option<Arc<Endpoint>>,
 }
 
+impl Copy {
+    /// A copy that has just started, or was found running (`adopted`, which counts as proven).
+    fn new(id: String, revision: u64, addr: SocketAddr, adopted: bool) -> Self {
+        let now = Instant::now();
+        Self {
+            id,
+            revision,
+            addr: Some(addr),
+            phase: Phase::Starting,
+            passes: 0,
+            fails: 0,
+            started: now,
+            next_probe: now,
+            proven: adopted,
+            adopted,
+            endpoint: None,
+        }
+    }
+}
+
 pub(crate) struct Reconciler {
     services: Services,
     shared: Arc<Shared>,
@@ -137,21 +157,8 @@ impl Reconciler {
         for c in found {
             match (c.running && c.incarnation == incarnation, c.ip) {
                 (true, Some(ip)) => {
-                    let now = Instant::now();
                     self.watch_exit(&c.id);
-                    self.copies.push(Copy {
-                        id: c.id,
-                        revision: c.revision,
-                        addr: Some(SocketAddr::new(ip, c.port)),
-                        phase: Phase::Starting,
-                        passes: 0,
-                        fails: 0,
-                        started: now,
-                        next_probe: now,
-                        proven: true,
-                        adopted: true,
-                        endpoint: None,
-                    });
+                    self.copies.push(Copy::new(c.id, c.revision, SocketAddr::new(ip, c.port), true));
                 }
                 _ => {
                     let _ = self.runtime.stop(&c.id, 0).await;
@@ -194,18 +201,18 @@ impl Reconciler {
         if let Some(i) = self.copies.iter().position(|c| c.id == id) {
             let copy = self.copies.remove(i);
             if !matches!(copy.phase, Phase::Draining { .. }) {
-                self.failed(&copy, "its container stopped");
+                self.failed(&copy.id, copy.revision, copy.proven, "its container stopped");
             }
             self.release(copy, 0);
         }
     }
 
     /// Counts a failure against the crash loop and the rollout when the copy never proved itself.
-    fn failed(&mut self, copy: &Copy, why: &str) {
-        tracing::warn!(service = %self.shared.route.name, container = %short(&copy.id), revision = copy.revision, "copy failed: {why}");
-        self.last_error = Some(format!("copy {} (revision {}) failed: {why}", short(&copy.id), copy.revision));
-        if !copy.proven {
-            self.unproven_failure(copy.revision);
+    fn failed(&mut self, id: &str, revision: u64, proven: bool, why: &str) {
+        tracing::warn!(service = %self.shared.route.name, container = %short(id), revision, "copy failed: {why}");
+        self.last_error = Some(format!("copy {} (revision {revision}) failed: {why}", short(id)));
+        if !proven {
+            self.unproven_failure(revision);
         }
     }
 
@@ -280,18 +287,14 @@ impl Reconciler {
         }
         for id in failed {
             let Some(i) = self.copies.iter().position(|c| c.id == id) else { continue };
-            if self.copies[i].phase == Phase::Healthy {
+            let c = &self.copies[i];
+            let (serving, revision, proven) = (c.phase == Phase::Healthy, c.revision, c.proven);
+            self.failed(&id, revision, proven, "health check failed");
+            if serving {
                 // Out of rotation at once; requests it is serving may still finish.
-                let copy = &self.copies[i];
-                let (proven, revision) = (copy.proven, copy.revision);
-                self.last_error = Some(format!("copy {} (revision {revision}) failed: health check failed", short(&id)));
-                if !proven {
-                    self.unproven_failure(revision);
-                }
                 self.drain(&id);
             } else {
                 let copy = self.copies.remove(i);
-                self.failed(&copy, "health check failed");
                 self.release(copy, 0);
             }
         }
@@ -420,20 +423,7 @@ impl Reconciler {
             match result {
                 Ok((id, addr)) => {
                     self.watch_exit(&id);
-                    let now = Instant::now();
-                    self.copies.push(Copy {
-                        id,
-                        revision: config.revision,
-                        addr: Some(addr),
-                        phase: Phase::Starting,
-                        passes: 0,
-                        fails: 0,
-                        started: now,
-                        next_probe: now,
-                        proven: false,
-                        adopted: false,
-                        endpoint: None,
-                    });
+                    self.copies.push(Copy::new(id, config.revision, addr, false));
                 }
                 Err(e) => {
                     self.last_error = Some(format!("starting a copy: {e}"));
