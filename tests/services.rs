@@ -296,6 +296,36 @@ fn the_proxy_forwards_headers_but_never_the_servers_token() {
 }
 
 #[test]
+fn connections_to_copies_are_reused_and_one_the_copy_closed_costs_no_request() {
+    let server = Server::start();
+    // The copy closes a keep-alive connection idle for 300 ms; the gateway keeps idle ones 4 s.
+    assert_eq!(deploy(&server, "reuse", definition(1, json!({ "env": { "IDLE_TIMEOUT_MS": "300" } }))).0, 200);
+    assert!(settled(&server, "reuse", 1, 1));
+    let connection = || {
+        let (status, body) = call(&server, "reuse", "/connection");
+        assert_eq!(status, 200, "{body}");
+        body["connection"].as_u64().unwrap()
+    };
+    let back_to_back: HashSet<u64> = (0..30).map(|_| connection()).collect();
+    assert_eq!(back_to_back.len(), 1, "30 requests in a row should share one connection to the copy: {back_to_back:?}");
+
+    // Each time, the pooled connection was closed by the copy while idle: the request must go
+    // through on a new one, whatever its method and body.
+    let mut seen = back_to_back;
+    for round in 0..4 {
+        std::thread::sleep(Duration::from_millis(600));
+        if round % 2 == 0 {
+            assert!(seen.insert(connection()), "a connection the copy closed was used again");
+        } else {
+            let body = format!("round {round} payload");
+            let r = server.http().post(format!("{}/svc/reuse/echo", server.url)).body(body.clone()).send().unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.text().unwrap(), body);
+        }
+    }
+}
+
+#[test]
 fn a_rolling_update_under_continuous_load_fails_no_request() {
     let server = Server::start();
     assert_eq!(deploy(&server, "roll", definition(2, json!({ "env": { "VERSION": "1" } }))).0, 200);

@@ -7,6 +7,7 @@ mod cpu;
 mod hello;
 mod limits;
 mod load;
+mod relay;
 mod server;
 mod services;
 
@@ -37,10 +38,17 @@ enum Command {
     /// Async end to end on RabbitMQ vs raw lapin publish + consume; latency at half the rate.
     Async,
     /// Service proxy `/svc/NAME/` vs the copy directly: throughput and p50.
-    Services,
+    Services {
+        /// Only this handler: `no-op` or `1ms` (both when absent).
+        #[arg(long)]
+        handler: Option<String>,
+    },
     /// Internal: the bare hyper baseline server.
     #[command(hide = true)]
     HelloServer,
+    /// Internal: the TCP relay baseline of the services benchmark.
+    #[command(hide = true)]
+    Relay { target: String },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,19 +57,20 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.command.unwrap_or(Command::All) {
         Command::HelloServer => rt.block_on(hello::serve()),
+        Command::Relay { target } => rt.block_on(relay::serve(target)),
         Command::Invoke => rt.block_on(server::invoke_throughput(phase)),
         Command::FirstInvoke => rt.block_on(server::first_invoke()),
         Command::Limits => rt.block_on(limits::run(phase)),
         Command::Containers => rt.block_on(containers::run(phase)),
         Command::Async => rt.block_on(asyncs::run(phase)),
-        Command::Services => rt.block_on(services::run(phase)),
+        Command::Services { handler } => rt.block_on(services::run(phase, handler.as_deref())),
         Command::All => rt.block_on(async {
             server::invoke_throughput(phase).await?;
             server::first_invoke().await?;
             limits::run(phase).await?;
             containers::run(phase).await?;
             asyncs::run(phase).await?;
-            services::run(phase).await
+            services::run(phase, None).await
         }),
     }
 }

@@ -1,19 +1,22 @@
 //! The service proxy: `/svc/NAME/` through the gateway against hitting the same copy directly at
 //! its address on the services network, in the same run, interleaved. The copy is the example
 //! `hello-service` (a small threaded HTTP/1.1 server) with 2 vCPUs, so neither side is capped
-//! by the copy's CPU quota.
+//! by the copy's CPU quota. A third phase goes through a plain TCP relay (`relay.rs`): the cost
+//! of the extra hop alone, which no proxy in front of the copy can go below.
 
+use crate::cpu;
 use crate::load::{self, ms, LoadResult};
-use crate::server::Skiff;
+use crate::server::{spawn, Skiff};
 use anyhow::{bail, Context};
 use hyper::Method;
 use serde_json::{json, Value};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const IMAGE: &str = "skiff-examples/hello-service:latest";
 const ROUNDS: usize = 3;
 
-pub async fn run(phase: Duration) -> anyhow::Result<()> {
+pub async fn run(phase: Duration, only: Option<&str>) -> anyhow::Result<()> {
     let skiff = Skiff::start()?;
     let name = "bench";
     let base = format!("http://{}/v1/services/{name}", skiff.addr());
@@ -25,13 +28,13 @@ pub async fn run(phase: Duration) -> anyhow::Result<()> {
     if !resp.status().is_success() {
         bail!("deploying the service: {}", resp.text().await?);
     }
-    let result = measure(&skiff, &base, name, phase).await;
+    let result = measure(&skiff, &base, name, phase, only).await;
     // The server keeps service copies across its own restarts; a benchmark leaves none behind.
     skiff.http.delete(&base).send().await?;
     result
 }
 
-async fn measure(skiff: &Skiff, base: &str, name: &str, phase: Duration) -> anyhow::Result<()> {
+async fn measure(skiff: &Skiff, base: &str, name: &str, phase: Duration, only: Option<&str>) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let direct = loop {
         let endpoints: Value = skiff.http.get(format!("{base}/endpoints")).send().await?.json().await?;
@@ -44,32 +47,50 @@ async fn measure(skiff: &Skiff, base: &str, name: &str, phase: Duration) -> anyh
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let proxy = skiff.addr();
+    let relay = spawn(Command::new(std::env::current_exe()?).arg("relay").arg(&direct))?;
     println!("## Service proxy vs the copy directly ({}s per phase, {ROUNDS} interleaved rounds)\n", phase.as_secs());
-    println!("| handler | connections | round | direct req/s | proxy req/s | throughput ratio | direct p50 | proxy p50 | p50 ratio | proxy p99 |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| handler | connections | round | direct req/s | TCP relay req/s | proxy req/s | relay ratio | **proxy ratio** | direct p50 | relay p50 | proxy p50 | relay p50 ratio | **proxy p50 ratio** | proxy p99 | CPU µs/request: direct / relay / proxy |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     // A handler that does nothing shows the proxy's whole cost; one that waits 1 ms (a typical
     // downstream call) shows what a service sees.
-    for (handler, path) in [("no-op", "/"), ("1 ms", "/sleep?ms=1")] {
+    for (handler, path) in [("no-op", "/"), ("1ms", "/sleep?ms=1")] {
+        if only.is_some_and(|h| h != handler) {
+            continue;
+        }
         let proxied = format!("/svc/{name}{path}");
         for connections in [1, 32] {
+            // Each phase also reports the machine's busy CPU per request (all processes and the
+            // kernel): steadier than throughput on a VM whose host takes time away.
             let get = |addr: String, path: String, d: Duration| async move {
-                load::run_method(Method::GET, &addr, &path, b"", connections, d).await
+                let before = cpu::machine().0;
+                let result = load::run_method(Method::GET, &addr, &path, b"", connections, d).await?;
+                let per_request = (cpu::machine().0 - before) * 1e6 / result.requests.max(1) as f64;
+                anyhow::Ok((result, per_request))
             };
-            get(direct.clone(), path.into(), Duration::from_millis(500)).await?;
-            get(proxy.clone(), proxied.clone(), Duration::from_millis(500)).await?;
+            let warm = Duration::from_millis(500);
+            get(direct.clone(), path.into(), warm).await?;
+            get(proxy.clone(), proxied.clone(), warm).await?;
+            get(relay.addr.clone(), path.into(), warm).await?;
             let mut ratios = Vec::new();
             for round in 1..=ROUNDS {
-                let d = get(direct.clone(), path.into(), phase).await?;
-                let p = get(proxy.clone(), proxied.clone(), phase).await?;
+                let (d, d_cpu) = get(direct.clone(), path.into(), phase).await?;
+                let (r, r_cpu) = get(relay.addr.clone(), path.into(), phase).await?;
+                let (p, p_cpu) = get(proxy.clone(), proxied.clone(), phase).await?;
                 check(&d, "direct")?;
+                check(&r, "relay")?;
                 check(&p, "proxy")?;
-                let (t, l) = (p.rps() / d.rps(), p.percentile(0.5).as_secs_f64() / d.percentile(0.5).as_secs_f64());
+                let p50 = |x: &LoadResult| x.percentile(0.5).as_secs_f64() / d.percentile(0.5).as_secs_f64();
+                let (t, l) = (p.rps() / d.rps(), p50(&p));
                 println!(
-                    "| {handler} | {connections} | {round} | {:.0} | {:.0} | {t:.2}x | {} | {} | {l:.2}x | {} |",
+                    "| {handler} | {connections} | {round} | {:.0} | {:.0} | {:.0} | {:.2}x | {t:.2}x | {} | {} | {} | {:.2}x | {l:.2}x | {} | {d_cpu:.0} / {r_cpu:.0} / {p_cpu:.0} |",
                     d.rps(),
+                    r.rps(),
                     p.rps(),
+                    r.rps() / d.rps(),
                     ms(d.percentile(0.5)),
+                    ms(r.percentile(0.5)),
                     ms(p.percentile(0.5)),
+                    p50(&r),
                     ms(p.percentile(0.99)),
                 );
                 ratios.push((t, l));
@@ -79,7 +100,7 @@ async fn measure(skiff: &Skiff, base: &str, name: &str, phase: Duration) -> anyh
                 v[v.len() / 2]
             };
             println!(
-                "| {handler} | {connections} | **median** | | | **{:.2}x** (target >= 0.70) | | | **{:.2}x** (target <= 1.20) | |",
+                "| {handler} | {connections} | **median** | | | | | **{:.2}x** (target >= 0.70) | | | | | **{:.2}x** (target <= 1.20) | | |",
                 median(ratios.iter().map(|r| r.0).collect()),
                 median(ratios.iter().map(|r| r.1).collect())
             );

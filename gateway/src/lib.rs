@@ -13,5 +13,6 @@ mod server;
 mod service_proxy;
 mod services_api;
 mod triggers_api;
+mod upstream;
 
 pub use server::{serve, GatewayOptions};

@@ -4,44 +4,32 @@
 //! alive, and each request holds its copy's in-flight count until the last byte of the answer
 //! has been sent — that count is what least-outstanding picking and draining rely on.
 //! Answers: 503 when no copy is healthy, 504 when the copy does not start answering within the
-//! service's request timeout, 502 when it cannot be reached. A request without a body that
-//! fails to connect is tried once more on another copy (nothing was sent, so that is safe).
+//! service's request timeout, 502 when it cannot be reached. A request whose copy refuses the
+//! connection is tried once more on another copy (nothing of it was read or sent, so that is safe
+//! whatever its method or body). Connections are in `upstream.rs`.
 
 use crate::errors::AwsError;
 use crate::http::{BoxError, Resp};
+use crate::upstream::{Lease, Pool, SendError};
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, HOST};
-use hyper::{Request, Response, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::{Request, Response, Uri, Version};
 use skiff_invoker::{InFlight, Invoker};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
-
-type Upstream = BoxBody<Bytes, hyper::Error>;
 
 pub(crate) struct Proxy {
-    client: Client<HttpConnector, Upstream>,
+    pool: Arc<Pool>,
 }
 
 impl Proxy {
+    /// Needs a tokio runtime: the pool's idle sweep runs as a task.
     pub(crate) fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let client = Client::builder(TokioExecutor::new())
-            // Below the 5 s keep-alive of common servers (Node's default), so a pooled connection
-            // is dropped here before the copy closes it under a request.
-            .pool_idle_timeout(Duration::from_secs(4))
-            .pool_max_idle_per_host(512)
-            .build(connector);
-        Self { client }
+        Self { pool: Pool::new() }
     }
 }
 
@@ -103,33 +91,30 @@ pub(crate) async fn forward(
         headers.insert("x-forwarded-prefix", v);
     }
 
-    let retryable = body.is_end_stream();
-    let mut body = Some(body.boxed());
+    parts.uri = match rest.parse::<Uri>() {
+        Ok(uri) => uri,
+        Err(e) => return AwsError::InvalidRequestContent.response(format!("cannot forward this path: {e}")),
+    };
+    parts.version = Version::HTTP_11;
+    let mut request = Request::from_parts(parts, body);
     let mut skip: Option<String> = None;
+    let mut refused = None;
     for _ in 0..2 {
         let Some(claim) = route.pick(skip.as_deref()) else {
             return AwsError::Unavailable.response(format!("service {name} has no healthy copy"));
         };
-        let uri = format!("http://{}{rest}", claim.endpoint().addr);
-        let mut upstream = Request::builder().method(parts.method.clone()).uri(uri).version(Version::HTTP_11);
-        *upstream.headers_mut().expect("request builder") = parts.headers.clone();
-        let outbound = match body.take() {
-            Some(b) => b,
-            None => Empty::new().map_err(|never| match never {}).boxed(),
-        };
-        let upstream = match upstream.body(outbound) {
-            Ok(r) => r,
-            Err(e) => return AwsError::InvalidRequestContent.response(format!("cannot forward this request: {e}")),
-        };
-        match tokio::time::timeout(route.request_timeout(), proxy.client.request(upstream)).await {
+        let endpoint = claim.endpoint();
+        match tokio::time::timeout(route.request_timeout(), proxy.pool.send(endpoint.addr, &endpoint.id, request)).await {
             Err(_) => {
                 return AwsError::GatewayTimeout.response(format!(
                     "service {name} did not answer within {} ms",
                     route.request_timeout().as_millis()
                 ))
             }
-            Ok(Err(e)) if e.is_connect() && retryable => {
-                skip = Some(claim.endpoint().id.clone());
+            Ok(Err(SendError::Connect { error, request: unsent })) => {
+                skip = Some(endpoint.id.clone());
+                refused = Some(error);
+                request = *unsent;
             }
             Ok(Err(e)) => return AwsError::BadGateway.response(format!("service {name}: {e}")),
             Ok(Ok(resp)) => {
@@ -140,12 +125,13 @@ pub(crate) async fn forward(
             }
         }
     }
-    AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection"))
+    let why = refused.map(|e| e.to_string()).unwrap_or_default();
+    AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection ({why})"))
 }
 
 /// A copy's answer, holding the copy's in-flight claim until the body is done (or dropped).
 struct Tracked {
-    inner: Incoming,
+    inner: Lease,
     _claim: InFlight,
 }
 

@@ -8,14 +8,16 @@
 //! - `POST /crash` — answers, then exits with status 3;
 //! - `GET /sleep?ms=N` — answers after N ms (in-flight load, timeouts);
 //! - `POST /echo` — streams the request body back as it arrives (chunked);
-//! - `GET /headers` — the request's headers as a JSON object (names lowercased).
+//! - `GET /headers` — the request's headers as a JSON object (names lowercased);
+//! - `GET /connection` — which TCP connection (numbered from 1 per instance) carried the request.
 //!
-//! Listens on `PORT` (default 8080). SIGTERM exits at once: Skiff drains an instance before it
+//! Listens on `PORT` (default 8080). With `IDLE_TIMEOUT_MS`, a keep-alive connection idle that long
+//! between requests is closed, as many servers do. SIGTERM exits at once: Skiff drains an instance before it
 //! stops it, so nothing is in flight by then.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +26,10 @@ struct App {
     version: String,
     greeting: String,
     unhealthy: AtomicBool,
+    idle_timeout: Option<Duration>,
 }
+
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 extern "C" {
     fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
@@ -46,6 +51,7 @@ fn main() {
         version: env("VERSION", "1"),
         greeting: env("GREETING", "hello"),
         unhealthy: AtomicBool::new(env("HEALTHY", "true") == "false"),
+        idle_timeout: std::env::var("IDLE_TIMEOUT_MS").ok().and_then(|v| v.parse().ok()).map(Duration::from_millis),
     });
     let port = env("PORT", "8080");
     let listener = TcpListener::bind(format!("0.0.0.0:{port}")).expect("bind");
@@ -70,11 +76,20 @@ struct Request {
 
 fn serve(app: &App, stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    let connection = CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
     let mut reader = BufReader::new(stream.try_clone()?);
-    let mut out = io::BufWriter::new(stream);
-    while let Some(req) = read_head(&mut reader)? {
+    let mut out = io::BufWriter::new(stream.try_clone()?);
+    loop {
+        if app.idle_timeout.is_some() {
+            // Only the wait for the next request is timed (an error there closes the connection).
+            stream.set_read_timeout(app.idle_timeout)?;
+        }
+        let Some(req) = read_head(&mut reader)? else { break };
+        if app.idle_timeout.is_some() {
+            stream.set_read_timeout(None)?;
+        }
         let close = req.close;
-        handle(app, &req, &mut reader, &mut out)?;
+        handle(app, connection, &req, &mut reader, &mut out)?;
         out.flush()?;
         if close {
             break;
@@ -121,7 +136,7 @@ fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
     }
 }
 
-fn handle(app: &App, req: &Request, body: &mut impl BufRead, out: &mut impl Write) -> io::Result<()> {
+fn handle(app: &App, connection: u64, req: &Request, body: &mut impl BufRead, out: &mut impl Write) -> io::Result<()> {
     let me = |extra: &str| {
         format!(r#"{{"instance":"{}","version":"{}"{extra}}}"#, app.instance, app.version)
     };
@@ -152,6 +167,7 @@ fn handle(app: &App, req: &Request, body: &mut impl BufRead, out: &mut impl Writ
             std::thread::sleep(Duration::from_millis(ms));
             respond(out, 200, &me(&format!(r#","slept_ms":{ms}"#)))
         }
+        ("GET", "/connection") => respond(out, 200, &me(&format!(r#","connection":{connection}"#))),
         _ => respond(out, 404, r#"{"error":"no such route"}"#),
     }
 }
