@@ -2,6 +2,7 @@
 
 mod common;
 
+use base64::Engine as _;
 use common::{json_body, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -218,4 +219,22 @@ fn non_loopback_listen_needs_a_token_and_the_token_is_enforced() {
         .output()
         .unwrap();
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+
+    // Function URLs need the token too, and the function's code never sees it.
+    let wasm = std::fs::read(common::fixture("echo")).unwrap();
+    let deploy = json!({ "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm) });
+    let put = server.http().put(format!("{}/v1/functions/echo", server.url)).bearer_auth("s3cret").json(&deploy);
+    assert!(put.send().unwrap().status().is_success());
+    assert_eq!(server.http().get(format!("{}/fn/echo/x", server.url)).send().unwrap().status(), 401);
+    let event: Value = server
+        .http()
+        .get(format!("{}/fn/echo/x", server.url))
+        .bearer_auth("s3cret")
+        .header("x-custom", "kept")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(event["headers"]["x-custom"], "kept");
+    assert!(event["headers"].get("authorization").is_none(), "the server's token reached the function: {event}");
 }

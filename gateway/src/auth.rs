@@ -26,6 +26,15 @@ pub(crate) fn authorized(expected: Option<&str>, headers: &HeaderMap) -> bool {
     presented.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes()))
 }
 
+/// With a server token, `Authorization` carried the Skiff credential (bearer, or SigV4 access key)
+/// that got the request past the gateway. It is not for a function's or service's code to see:
+/// with it, that code could call the control plane.
+pub(crate) fn strip_credential(token: Option<&str>, headers: &mut HeaderMap) {
+    if token.is_some() {
+        headers.remove(AUTHORIZATION);
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -19,12 +19,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) async fn call(
     invoker: &Invoker,
+    token: Option<&str>,
     name: &str,
     raw_path: &str,
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Resp {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    crate::auth::strip_credential(token, &mut parts.headers);
     let body = match read_body(body, MAX_SYNC_PAYLOAD).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {

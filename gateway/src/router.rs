@@ -38,7 +38,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         (_, ["fn", name, ..]) => {
             let name = name.to_string();
             let raw_path = path_after(&path, "/fn/", &name);
-            function_url::call(invoker, &name, &raw_path, peer, req).await
+            function_url::call(invoker, state.token.as_deref(), &name, &raw_path, peer, req).await
         }
         (_, ["svc", name, ..]) => {
             let name = name.to_string();

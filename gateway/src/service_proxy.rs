@@ -14,7 +14,7 @@ use crate::upstream::{Lease, Pool, SendError};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, HOST};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use hyper::{Request, Response, Uri, Version};
 use skiff_invoker::{InFlight, Invoker};
 use std::net::SocketAddr;
@@ -68,11 +68,7 @@ pub(crate) async fn forward(
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let headers = &mut parts.headers;
-    if token.is_some() {
-        // With a server token, `Authorization` carried the Skiff credential (bearer or SigV4
-        // access key) that got the request past the gateway: it is not the service's to see.
-        headers.remove(AUTHORIZATION);
-    }
+    crate::auth::strip_credential(token, headers);
     let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {}", peer.ip()),
         None => peer.ip().to_string(),
