@@ -391,6 +391,16 @@ fn manual_scaling_and_target_tracking_autoscaling() {
     assert!(out.status.success());
     assert!(settled(&server, "elastic", 1, 1), "scaled down");
     assert!(eventually(Duration::from_secs(20), || copies(&server, "elastic").len() == 1));
+    // A deploy that changes only the count, with --wait, returns once the copies are healthy.
+    let out = server.cli(&[
+        "service", "deploy", "--name", "elastic", "--image", IMAGE, "--port", "8080", "--count", "2", "--memory", "64",
+        "--cpu", "0.2", "--health-path", "/healthz", "--health-interval-ms", "200", "--health-timeout-ms", "150",
+        "--healthy-threshold", "1", "--unhealthy-threshold", "2", "--health-grace-ms", "1000",
+        "--drain-timeout-ms", "5000", "--wait",
+    ]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(get(&server, "elastic")["revision"], 1, "the same definition: no new revision");
+    assert_eq!(healthy(&server, "elastic").len(), 2, "--wait returned before the new copy was healthy");
     assert_eq!(scale(65).0, 400, "over the maximum");
     // Scaling to zero leaves nothing to answer: 503.
     assert_eq!(scale(0).0, 200);

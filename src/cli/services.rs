@@ -230,8 +230,10 @@ fn deploy(client: &Client, f: DeployFlags, as_json: bool) -> anyhow::Result<Exit
     let mut s: Value = client.send(client.request(reqwest::Method::PUT, &path).json(&body))?.json()?;
     let revision = s["revision"].clone();
     if f.wait {
+        // Until the rollout has ended and, when it completed, the desired count of copies runs and
+        // is healthy: a change of count alone completes at once but still starts or stops copies.
         let deadline = Instant::now() + Duration::from_secs(600);
-        while s["revision"] == revision && s["rollout"]["state"] == "in_progress" && Instant::now() < deadline {
+        while s["revision"] == revision && !settled(&s) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(250));
             s = client.send(client.request(reqwest::Method::GET, &path))?.json()?;
         }
@@ -247,6 +249,20 @@ fn deploy(client: &Client, f: DeployFlags, as_json: bool) -> anyhow::Result<Exit
             s["rollout"]["message"].as_str().map(|m| format!(" ({m})")).unwrap_or_default()
         );
     }
-    let failed = f.wait && s["rollout"]["state"] != "completed";
+    let failed = f.wait && !(s["rollout"]["state"] == "completed" && settled(&s));
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The rollout is over: rolled back or failed for good, or completed with exactly the desired
+/// number of copies, all healthy.
+fn settled(s: &Value) -> bool {
+    match s["rollout"]["state"].as_str() {
+        Some("in_progress") => false,
+        Some("completed") => {
+            let desired = s["desired_count"].as_u64();
+            let copies = s["copies"].as_array().map(|c| c.len() as u64);
+            desired == s["healthy_count"].as_u64() && desired == copies
+        }
+        _ => true,
+    }
 }
