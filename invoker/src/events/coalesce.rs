@@ -31,9 +31,16 @@ struct Lane {
     in_flight: usize,
 }
 
+type Lanes = Arc<DashMap<String, Arc<Mutex<Lane>>>>;
+
+/// A lane exists only while its function has publishes waiting or in flight: the last flush to
+/// go idle removes it, so functions deleted or no longer called leave nothing behind. A caller
+/// that took a lane just before it was removed still publishes through it (the flush works on
+/// the lane, not the map); meanwhile a second lane may form, which only allows a few more
+/// publishes in flight for a moment.
 #[derive(Default)]
 pub(crate) struct Coalescer {
-    lanes: DashMap<String, Arc<Mutex<Lane>>>,
+    lanes: Lanes,
 }
 
 impl Coalescer {
@@ -52,20 +59,28 @@ impl Coalescer {
             lead
         };
         if lead {
-            tokio::spawn(flush(broker.clone(), function, lane));
+            tokio::spawn(flush(broker.clone(), self.lanes.clone(), function, lane));
         }
         rx.await.unwrap_or_else(|_| Err(QueueError::Unavailable("the publisher stopped".into())))
     }
 }
 
 /// Publishes what is waiting in the lane, batch by batch, until nothing is.
-async fn flush(broker: Broker, function: String, lane: Arc<Mutex<Lane>>) {
+async fn flush(broker: Broker, lanes: Lanes, function: String, lane: Arc<Mutex<Lane>>) {
     let queue = QueueRef::function(&function);
     loop {
         let batch = {
             let mut l = lane.lock().expect("lock");
             if l.waiting.is_empty() {
                 l.in_flight -= 1;
+                let idle = l.in_flight == 0;
+                drop(l);
+                if idle {
+                    lanes.remove_if(&function, |_, current| {
+                        let c = current.lock().expect("lock");
+                        Arc::ptr_eq(current, &lane) && c.in_flight == 0 && c.waiting.is_empty()
+                    });
+                }
                 return;
             }
             take_batch(&mut l.waiting)
@@ -152,6 +167,35 @@ mod tests {
             condition: None,
             dead_lettered_ms: None,
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lanes_go_away_once_their_publishes_are_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::embedded(dir.path()).unwrap();
+        let coalescer = Arc::new(Coalescer::default());
+        let publishes: Vec<_> = (0..50)
+            .map(|i| {
+                let (coalescer, broker) = (coalescer.clone(), broker.clone());
+                let mut e = event(&format!("e{i}"));
+                e.function = format!("f{}", i % 5);
+                tokio::spawn(async move { coalescer.publish(&broker, e).await })
+            })
+            .collect();
+        for p in publishes {
+            p.await.unwrap().unwrap();
+        }
+        // The last flush removes its lane right after answering its callers.
+        for _ in 0..100 {
+            if coalescer.lanes.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(coalescer.lanes.len(), 0, "idle lanes are dropped");
+        let (stored, _) = broker.browse(&QueueRef::function("f3"), 100).await.unwrap();
+        let events: usize = stored.iter().map(|m| decode(m).unwrap().len()).sum();
+        assert_eq!(events, 10, "every event of f3 was published once");
     }
 
     #[test]
