@@ -47,15 +47,8 @@ impl std::str::FromStr for Destination {
                 Ok(Destination::Function(name.to_string()))
             }
             Some(("queue", name)) => {
-                let ok = (1..=200).contains(&name.len())
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b))
-                    && !name.starts_with("amq.")
-                    && !name.starts_with("skiff.");
-                if ok {
-                    Ok(Destination::Queue(name.to_string()))
-                } else {
-                    Err(bad())
-                }
+                crate::queue::check_user_name("queue", name).map_err(InvokerError::Invalid)?;
+                Ok(Destination::Queue(name.to_string()))
             }
             _ => Err(bad()),
         }
@@ -166,9 +159,15 @@ mod tests {
     fn destinations_parse_and_reject_reserved_queues() {
         assert_eq!("function:next".parse::<Destination>().unwrap(), Destination::Function("next".into()));
         assert_eq!("queue:orders.done".parse::<Destination>().unwrap(), Destination::Queue("orders.done".into()));
-        for bad in ["next", "function:bad name", "queue:skiff.fn.x", "queue:amq.rabbitmq.reply-to", "topic:x"] {
+        for bad in ["next", "function:bad name", "queue:skiff.fn.x", "queue:amq.rabbitmq.reply-to", "topic:x", "queue:", "queue:a b"] {
             assert!(bad.parse::<Destination>().is_err(), "{bad} accepted");
         }
+        // The same rule as a trigger's queue: any queue a destination feeds, a trigger can read.
+        for name in ["orders/v2#eu", "a:b", "x".repeat(200).as_str()] {
+            assert_eq!(format!("queue:{name}").parse::<Destination>().unwrap(), Destination::Queue(name.into()));
+            assert!(crate::queue::check_user_name("queue", name).is_ok());
+        }
+        assert!(format!("queue:{}", "x".repeat(201)).parse::<Destination>().is_err());
     }
 
     #[test]

@@ -148,6 +148,21 @@ impl Consumer {
 /// How a message is changed on its way from one queue to another (a redrive resets counters).
 pub type Rewrite<'a> = &'a (dyn Fn(Message) -> Message + Send + Sync);
 
+/// Checks a queue (or exchange) name a user gives Skiff to consume from or publish to, as a
+/// trigger's source or a destination, by one rule so that any queue a destination can feed, a
+/// trigger can read: 1 to 200 printable ASCII characters, outside Skiff's own `skiff.` names,
+/// and for queues outside the broker's reserved `amq.` ones (exchanges such as `amq.topic` are
+/// fine to bind to).
+pub(crate) fn check_user_name(what: &str, name: &str) -> Result<(), String> {
+    if !(1..=200).contains(&name.len()) || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("invalid {what} {name:?}: 1 to 200 printable characters"));
+    }
+    if name.starts_with("skiff.") || (name.starts_with("amq.") && what == "queue") {
+        return Err(format!("{what} {name:?} is reserved"));
+    }
+    Ok(())
+}
+
 /// The queue backend in use.
 #[derive(Clone)]
 pub enum Broker {

@@ -8,7 +8,7 @@ mod consumer;
 pub(crate) use consumer::{start as start_trigger, Triggers};
 
 use crate::invoker::now_ms;
-use crate::queue::{Broker, Message, QueueRef};
+use crate::queue::{check_user_name, Broker, Message, QueueRef};
 use crate::{DeadLetter, DeadLetterPage, Invoker, InvokerError};
 use serde::{Deserialize, Serialize};
 
@@ -62,24 +62,13 @@ fn check_range(what: &str, value: u32, range: std::ops::RangeInclusive<u32>) -> 
     }
 }
 
-fn check_amqp_name(what: &str, name: &str) -> Result<(), InvokerError> {
-    let ok = (1..=200).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic());
-    if !ok {
-        return Err(InvokerError::Invalid(format!("invalid {what} {name:?}: 1 to 200 printable characters")));
-    }
-    if name.starts_with("skiff.") || name.starts_with("amq.") && what == "queue" {
-        return Err(InvokerError::Invalid(format!("{what} {name:?} is reserved")));
-    }
-    Ok(())
-}
-
 impl TriggerRequest {
     fn into_config(self, broker: &Broker) -> Result<TriggerConfig, InvokerError> {
         crate::validate_name(&self.function)?;
-        check_amqp_name("queue", &self.queue)?;
+        check_user_name("queue", &self.queue).map_err(InvokerError::Invalid)?;
         let bind = match (&self.exchange, &self.routing_key) {
             (Some(x), key) => {
-                check_amqp_name("exchange", x)?;
+                check_user_name("exchange", x).map_err(InvokerError::Invalid)?;
                 if matches!(broker, Broker::Embedded(_)) {
                     return Err(InvokerError::Invalid(
                         "exchange bindings need RabbitMQ: this server runs the embedded queue (start it with --amqp-url)".into(),
