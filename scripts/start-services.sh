@@ -28,3 +28,15 @@ if ! rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; then
   rabbitmq-server -detached >/dev/null 2>&1 || true
   wait_for 90 "RabbitMQ" rabbitmq-diagnostics -q check_port_connectivity || exit 1
 fi
+
+# Queues left by earlier test and benchmark runs on this broker: test functions carry a random
+# 12-hex suffix (tests/common/queues.rs), the async benchmark's functions are `noop` + a UUID. Many
+# hundreds of idle quorum queues slow a 2-core broker enough to fail timing-bound tests, so they
+# go before a run. Nothing else matches these names.
+rabbitmqctl -q eval '
+  Leftover = fun(Q) ->
+    Name = element(4, amqqueue:get_name(Q)),
+    re:run(Name, "-[0-9a-f]{12}$") =/= nomatch orelse re:run(Name, "^skiff[.]fn[.]noop[0-9a-f]{32}$") =/= nomatch
+  end,
+  length([rabbit_amqqueue:delete(Q, false, false, <<"skiff-tests">>) || Q <- rabbit_amqqueue:list(<<"/">>), Leftover(Q)]).' \
+  >/dev/null 2>&1 || echo "could not remove leftover test queues (continuing)" >&2
