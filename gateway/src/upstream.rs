@@ -88,6 +88,10 @@ fn drive(conn: &mut Option<Conn>, cx: &mut Context<'_>) -> bool {
 /// a yield: the task is queued again and another worker thread woken to steal it, a futex round
 /// trip per request. Only when there is nothing to take yet is the connection polled with the
 /// task's waker, so that the copy's next bytes (or the client's, for an upload) wake it.
+///
+/// `outcome` must be ready whenever the connection has brought it about: nothing in it may answer
+/// "not yet" for another reason, such as tokio's cooperative budget (hence `unconstrained` on the
+/// answer), since the waker such a poll would wake is the no-op one.
 fn drive_until<T>(
     conn: &mut Option<Conn>,
     cx: &mut Context<'_>,
@@ -176,7 +180,10 @@ impl Pool {
                 let error = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "closed by the copy");
                 return Err(SendError::Connect { error, request: Box::new(request) });
             }
-            let mut answer = std::pin::pin!(up.sender.try_send_request(request));
+            // Unconstrained: the answer's channel is a tokio one, and when the task's cooperative
+            // budget runs out it would report "not yet" and wake the waker it was given — the
+            // no-op one (see `drive_until`), so that wake-up would be lost.
+            let mut answer = std::pin::pin!(tokio::task::unconstrained(up.sender.try_send_request(request)));
             let result = poll_fn(|cx| drive_until(&mut up.conn, cx, |quiet| answer.as_mut().poll(quiet))).await;
             match result {
                 Ok(response) => {

@@ -78,15 +78,27 @@ impl ContainerBackend {
     /// Removes every function container of this server, running or not. Used at start-up (a
     /// crashed earlier run) and at shutdown. Service containers are not touched: they outlive
     /// the server and are adopted by the next one.
+    ///
+    /// Sweeps until a pass finds nothing: a container whose create call was in flight during a
+    /// pass (a provisioned or cold start racing the shutdown) appears only after that pass listed.
     pub async fn remove_all(&self) -> Result<usize, WorkerError> {
-        let ids = docker::list_owned(&self.inner.docker, &self.inner.options.owner, labels::FUNCTION).await?;
-        let count = ids.len();
-        let removals = ids.into_iter().map(|id| {
-            let docker = self.inner.docker.clone();
-            async move { docker::remove(&docker, &id).await }
-        });
-        for result in futures_util::future::join_all(removals).await {
-            result?;
+        let mut count = 0;
+        for pass in 0..8 {
+            if pass > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            let ids = docker::list_owned(&self.inner.docker, &self.inner.options.owner, labels::FUNCTION).await?;
+            if ids.is_empty() {
+                break;
+            }
+            count += ids.len();
+            let removals = ids.into_iter().map(|id| {
+                let docker = self.inner.docker.clone();
+                async move { docker::remove(&docker, &id).await }
+            });
+            for result in futures_util::future::join_all(removals).await {
+                result?;
+            }
         }
         Ok(count)
     }
