@@ -4,8 +4,13 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use skiff_gateway::GatewayOptions;
-use skiff_invoker::{Invoker, InvokerOptions};
+use skiff_invoker::{Containers, Invoker, InvokerOptions, QueueChoice};
+use skiff_services::Services;
+use skiff_state::blobs::LocalBlobs;
+use skiff_state::config::LocalConfigStore;
+use skiff_state::lease::LocalLeases;
 use skiff_workers::container::{agent_near, BackendOptions, ContainerBackend};
+use std::sync::Arc;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,24 +83,41 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
     runtime.block_on(async move {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-        let containers = connect_docker(&args).await;
-        if let Err(why) = &containers {
-            tracing::info!("container functions disabled: {why}");
-        }
-        let invoker = Invoker::open(InvokerOptions {
-            data_dir: args.data_dir.clone(),
-            max_concurrency: args.max_concurrency,
-            containers,
-            keep_warm: Duration::from_secs(args.keep_warm),
-            amqp_url: args.amqp_url.clone(),
-            status_retention: Duration::from_secs(args.status_retention),
-            status_max_records: args.status_max_records,
-            region: args.region.clone(),
-        })
-        .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
-        if !invoker.queue_ready(Duration::from_secs(10)).await {
+        let containers = match connect_docker(&args).await {
+            Ok(backend) => Containers::Available(backend),
+            Err(reason) => {
+                tracing::info!("container functions disabled: {reason}");
+                Containers::Unavailable { reason }
+            }
+        };
+        let opening = || format!("opening data dir {}", args.data_dir.display());
+        let store = Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?);
+        let blobs = Arc::new(LocalBlobs::open(&args.data_dir).with_context(opening)?);
+        let services = Services::new(store.clone(), Arc::new(LocalLeases));
+        let queue = match &args.amqp_url {
+            Some(url) => QueueChoice::RabbitMq { url: url.clone() },
+            None => QueueChoice::Embedded,
+        };
+        let invoker = Invoker::open(
+            InvokerOptions {
+                data_dir: args.data_dir.clone(),
+                max_concurrency: args.max_concurrency,
+                containers: containers.clone(),
+                keep_warm: Duration::from_secs(args.keep_warm),
+                queue,
+                status_retention: Duration::from_secs(args.status_retention),
+                status_max_records: args.status_max_records,
+                region: args.region.clone(),
+            },
+            store,
+            blobs,
+        )
+        .await
+        .with_context(opening)?;
+        if !invoker.events().queue_ready(Duration::from_secs(10)).await {
             tracing::warn!("RabbitMQ is not reachable yet: asynchronous invocations get 503 until it is");
         }
+        services.start(containers.backend()).await;
         invoker.warm_up().await;
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -104,9 +126,10 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         // The first stdout line is the contract tests and scripts wait for.
         println!("skiff listening on http://{addr}");
         std::io::stdout().flush()?;
-        tracing::info!(%addr, data_dir = %args.data_dir.display(), functions = invoker.list().len(), queue = invoker.queue_kind(), "serving");
+        tracing::info!(%addr, data_dir = %args.data_dir.display(), functions = invoker.list().len(), queue = invoker.events().queue_backend().as_str(), "serving");
         let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout) };
-        skiff_gateway::serve(listener, invoker.clone(), options, shutdown_signal()).await;
+        skiff_gateway::serve(listener, invoker.clone(), services.clone(), options, shutdown_signal()).await;
+        services.shutdown().await;
         invoker.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -4,7 +4,8 @@
 use crate::http::{full, Resp};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use skiff_invoker::{InvokerError, QueueError, ThrottleScope};
+use skiff_api::error::{ErrorKind, Kinded};
+use skiff_api::ThrottleScope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AwsError {
@@ -13,6 +14,8 @@ pub(crate) enum AwsError {
     RequestTooLarge,
     InvalidRequestContent,
     InvalidParameterValue,
+    /// The thing changed since it was read (a concurrent update): read again and retry.
+    ResourceConflict,
     Unauthorized,
     Service,
     /// A dependency (the message broker) is down: retry later. Same type name as `Service`,
@@ -36,6 +39,7 @@ impl AwsError {
             AwsError::InvalidParameterValue => {
                 (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
             }
+            AwsError::ResourceConflict => (StatusCode::CONFLICT, "ResourceConflictException"),
             AwsError::Unauthorized => (StatusCode::UNAUTHORIZED, "UnrecognizedClientException"),
             AwsError::Service => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),
             AwsError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceException"),
@@ -65,36 +69,37 @@ impl AwsError {
     }
 }
 
-/// Maps an invoker failure onto the AWS error a Lambda client expects.
-pub(crate) fn invoker_error(e: &InvokerError) -> Resp {
-    match e {
-        InvokerError::NotFound(_) | InvokerError::UnknownResource(_) => {
-            AwsError::ResourceNotFound.response(e.to_string())
-        }
-        InvokerError::TooLarge(m) => AwsError::RequestTooLarge.response(m.clone()),
-        InvokerError::Queue(QueueError::Unavailable(_)) => {
-            tracing::warn!(error = %e, "queue unavailable");
-            AwsError::Unavailable.response(e.to_string())
-        }
-        InvokerError::Invalid(m) => AwsError::InvalidParameterValue.response(m.clone()),
-        InvokerError::Throttled(scope) => AwsError::TooManyRequests.response_with(
+/// Maps a failure onto the AWS error a Lambda client expects, by its kind: the one mapping of
+/// every error the gateway answers with.
+pub(crate) fn error_response<E: Kinded + std::fmt::Display>(e: &E) -> Resp {
+    let message = e.to_string();
+    match e.kind() {
+        ErrorKind::FunctionNotFound | ErrorKind::NotFound => AwsError::ResourceNotFound.response(message),
+        ErrorKind::TooLarge => AwsError::RequestTooLarge.response(message),
+        ErrorKind::Invalid => AwsError::InvalidParameterValue.response(message),
+        ErrorKind::Conflict => AwsError::ResourceConflict.response(message),
+        ErrorKind::Throttled(scope) => AwsError::TooManyRequests.response_with(
             "Rate Exceeded.",
             Some(match scope {
                 ThrottleScope::Function => "ReservedFunctionConcurrentInvocationLimitExceeded",
                 ThrottleScope::Global => "ConcurrentInvocationLimitExceeded",
             }),
         ),
-        InvokerError::Storage(_) | InvokerError::Worker(_) | InvokerError::Queue(_) => {
-            tracing::error!(error = %e, "service error");
-            AwsError::Service.response(e.to_string())
+        ErrorKind::Unavailable => {
+            tracing::warn!(error = %message, "dependency unavailable");
+            AwsError::Unavailable.response(message)
+        }
+        ErrorKind::Internal => {
+            tracing::error!(error = %message, "service error");
+            AwsError::Service.response(message)
         }
     }
 }
 
 /// `value` as JSON with `status`, or the error in AWS's shape.
-pub(crate) fn reply<T: serde::Serialize>(status: hyper::StatusCode, result: Result<T, InvokerError>) -> Resp {
+pub(crate) fn reply<T: serde::Serialize, E: Kinded + std::fmt::Display>(status: hyper::StatusCode, result: Result<T, E>) -> Resp {
     match result {
         Ok(value) => crate::http::json(status, &value),
-        Err(e) => invoker_error(&e),
+        Err(e) => error_response(&e),
     }
 }

@@ -1,18 +1,16 @@
-//! Skiff's HTTP front door. One listener serves the Lambda Invoke API, function URLs, the native
-//! control API, logs, metrics and health; every route ends in the invoker.
+//! Skiff's HTTP front door: HTTP only. One listener serves the Lambda Invoke API, function URLs,
+//! the native control API, the service proxy, logs, metrics and health. A request is parsed
+//! into a typed [`route::Route`] by a pure function, dispatched by [`router`] to the handler of
+//! its prefix under [`routes`], and every failure is answered through one mapping in
+//! [`errors`].
 
-mod async_api;
 mod auth;
-mod control_api;
 mod errors;
-mod function_url;
 mod http;
-mod invoke_api;
+mod proxy;
+mod route;
 mod router;
+mod routes;
 mod server;
-mod service_proxy;
-mod services_api;
-mod triggers_api;
-mod upstream;
 
 pub use server::{serve, GatewayOptions};

@@ -4,6 +4,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use skiff_invoker::Invoker;
+use skiff_services::Services;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -23,10 +24,11 @@ pub struct GatewayOptions {
 pub async fn serve(
     listener: TcpListener,
     invoker: Invoker,
+    services: Services,
     options: GatewayOptions,
     shutdown: impl Future<Output = ()>,
 ) {
-    let state = Arc::new(State { invoker, token: options.token, proxy: crate::service_proxy::Proxy::new() });
+    let state = Arc::new(State { invoker, services, token: options.token, proxy: crate::proxy::Proxy::new() });
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);

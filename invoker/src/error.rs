@@ -1,13 +1,8 @@
+use skiff_api::error::{ErrorKind, Kinded};
+use skiff_api::{Invalid, ThrottleScope};
+use skiff_state::queue::QueueError;
+use skiff_state::StoreError;
 use skiff_workers::WorkerError;
-
-/// Which limit turned a call away; Lambda tells the two apart in its 429's `Reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ThrottleScope {
-    /// The function's own (reserved) concurrency is used up.
-    Function,
-    /// The platform-wide concurrency limit is used up.
-    Global,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokerError {
@@ -21,37 +16,63 @@ pub enum InvokerError {
     TooLarge(String),
     /// The durable queue could not take or give the message.
     #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(#[from] QueueError),
     /// The request itself is wrong (bad name, out-of-range setting, invalid code): nothing changed.
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
     #[error("Rate exceeded: {}", match .0 { ThrottleScope::Function => "the function's concurrency limit is reached", ThrottleScope::Global => "the server's concurrency limit is reached" })]
     Throttled(ThrottleScope),
+    /// Definitions, code or status records could not be read or written.
     #[error("storage failure: {0}")]
-    Storage(String),
+    Storage(#[from] StoreError),
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    /// A task of ours (an invocation's, a compile's) ended without an answer: a bug or a
+    /// panic, never the caller's fault.
+    #[error("internal failure: {what}: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
-impl From<redb::Error> for InvokerError {
-    fn from(e: redb::Error) -> Self {
-        InvokerError::Storage(e.to_string())
+impl InvokerError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        InvokerError::Invalid(Invalid(message.into()))
+    }
+
+    /// Code the user sent that cannot run is their error (400), not ours.
+    pub(crate) fn from_code(e: WorkerError) -> Self {
+        match e {
+            WorkerError::InvalidCode(m) => InvokerError::invalid(format!("invalid wasm: {m}")),
+            WorkerError::Abi(m) => InvokerError::invalid(format!("unsupported wasm: {m}")),
+            WorkerError::InvalidImage(m) => InvokerError::invalid(m),
+            other => InvokerError::Worker(other),
+        }
     }
 }
 
-macro_rules! storage_from {
-    ($($t:ty),*) => {$(
-        impl From<$t> for InvokerError {
-            fn from(e: $t) -> Self { InvokerError::Storage(e.to_string()) }
+impl Kinded for InvokerError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            InvokerError::NotFound(_) => ErrorKind::FunctionNotFound,
+            InvokerError::UnknownResource(_) => ErrorKind::NotFound,
+            InvokerError::TooLarge(_) => ErrorKind::TooLarge,
+            InvokerError::Queue(e) => e.kind(),
+            InvokerError::Invalid(_) => ErrorKind::Invalid,
+            InvokerError::Throttled(scope) => ErrorKind::Throttled(*scope),
+            InvokerError::Storage(e) => e.kind(),
+            InvokerError::Worker(_) | InvokerError::Task { .. } => ErrorKind::Internal,
         }
-    )*};
+    }
 }
-storage_from!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    std::io::Error,
-    serde_json::Error
-);
+
+/// Runs `f` on the blocking pool (compiles, file and database I/O), so it holds no runtime
+/// worker.
+pub(crate) async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, InvokerError> + Send + 'static,
+) -> Result<T, InvokerError> {
+    tokio::task::spawn_blocking(f).await.map_err(|source| InvokerError::Task { what, source })?
+}

@@ -1,40 +1,38 @@
-//! The invoker: which functions exist (registry, persisted under the data dir), whether a call
-//! may run now (concurrency limits), running it on the right worker, and what is remembered about
-//! it afterwards (logs, metrics).
+//! Functions: which ones this node serves (a registry fed by the config store's watch), whether
+//! a call may run now (admission), running it on the right worker, its asynchronous events and
+//! queue triggers, and what is remembered afterwards (logs, metrics).
+//!
+//! [`Invoker`] is a thin facade over narrow handles — [`Runner`], [`Events`], [`Triggers`],
+//! [`Deployer`] — each holding only what it uses. Module order (each uses only those above):
+//! `error`, `options`, `applied`, `metrics`, `logs`, `tasks` → `registry` → `admission`,
+//! `build` → `run` → `dead_letters` → `events`, `triggers`, `deploy` → `feed` → `facade`.
 
-// redb's error type is large, and group-commit closures return it as is: boxing each would
-// only move the cost to the (rare) error path's callers.
+// redb's error type is large, and some closures return it as is.
 #![allow(clippy::result_large_err)]
 
-mod config;
+mod admission;
+mod applied;
+mod build;
+mod dead_letters;
 mod deploy;
 mod error;
 mod events;
-mod invoker;
-mod limits;
+mod facade;
+mod feed;
 mod logs;
 mod metrics;
-mod pool;
-mod queue;
+mod options;
 mod registry;
-mod services;
-mod store;
+mod run;
 mod tasks;
 mod triggers;
 
-pub use config::{
-    validate_name, CodeInfo, DeployRequest, FunctionConfig, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S,
-};
-pub use error::{InvokerError, ThrottleScope};
-pub use events::{
-    DeadLetter, DeadLetterPage, Destination, EventConfig, EventConfigUpdate, InvocationState, InvocationStatus,
-    MAX_ASYNC_PAYLOAD,
-};
-pub use queue::{QueueError, QueueRef};
-pub use triggers::{TriggerConfig, TriggerRequest};
-pub use invoker::{InvokeResult, Invoker, InvokerOptions};
-pub use logs::LogEntry;
+pub use deploy::Deployer;
+pub use error::InvokerError;
+pub(crate) use error::blocking;
+pub use events::Events;
+pub use facade::Invoker;
 pub use metrics::Metrics;
-pub use services::config::{Autoscaling, DeploymentSettings, HealthCheck, ServiceConfig, ServiceRequest};
-pub use services::endpoints::{EndpointView, InFlight, ServiceRoute};
-pub use services::ServiceView;
+pub use options::{Containers, InvokerOptions, QueueChoice};
+pub use run::{InvokeResult, Runner};
+pub use triggers::Triggers;

@@ -2,7 +2,7 @@
 //! broadcast channel for followers. Old entries fall off; nothing here grows without bound.
 
 use dashmap::DashMap;
-use serde::Serialize;
+use skiff_api::LogEntry;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
@@ -10,19 +10,6 @@ use tokio::sync::broadcast;
 const ENTRIES_PER_FUNCTION: usize = 200;
 const BYTES_PER_FUNCTION: usize = 512 * 1024;
 const FOLLOW_BACKLOG: usize = 256;
-
-/// One invocation's log, Lambda-style: START, what the function wrote, END, REPORT.
-#[derive(Debug, Clone, Serialize)]
-pub struct LogEntry {
-    pub request_id: String,
-    pub function: String,
-    pub version: u64,
-    /// Unix milliseconds at the end of the invocation.
-    pub timestamp_ms: u64,
-    /// success, error type, ...
-    pub outcome: String,
-    pub text: String,
-}
 
 struct FunctionLogs {
     entries: VecDeque<Arc<LogEntry>>,

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the invoker. Label sets are bounded by the deployed functions: a
 //! deleted function's series are removed.
 
+use skiff_api::ThrottleScope;
 use skiff_workers::ErrorType;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -28,98 +29,53 @@ const LATENCY_BUCKETS: &[f64] = &[
     10.0, 30.0, 60.0, 300.0, 900.0,
 ];
 
+/// Registers each metric as it is made, so one list names them all.
+struct Maker {
+    registry: Registry,
+}
+
+impl Maker {
+    fn add<C: prometheus::core::Collector + Clone + 'static>(&self, metric: prometheus::Result<C>) -> C {
+        let metric = metric.expect("valid metric");
+        self.registry.register(Box::new(metric.clone())).expect("metric names are unique");
+        metric
+    }
+
+    fn counter(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.add(IntCounterVec::new(Opts::new(name, help), labels))
+    }
+
+    fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.add(IntGaugeVec::new(Opts::new(name, help), labels))
+    }
+
+    fn histogram(&self, name: &str, help: &str) -> HistogramVec {
+        self.add(HistogramVec::new(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()), &["function"]))
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let invocations = IntCounterVec::new(
-            Opts::new("skiff_invocations_total", "Invocations that ran, by function and outcome."),
-            &["function", "outcome"],
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new("skiff_invocation_duration_seconds", "Execution time of invocations.")
-                .buckets(LATENCY_BUCKETS.to_vec()),
-            &["function"],
-        )
-        .expect("valid metric");
-        let throttles = IntCounterVec::new(
-            Opts::new("skiff_throttles_total", "Invocations refused by a concurrency limit."),
-            &["function", "scope"],
-        )
-        .expect("valid metric");
-        let cold_starts = IntCounterVec::new(
-            Opts::new("skiff_cold_starts_total", "Invocations that had to initialise an execution environment."),
-            &["function"],
-        )
-        .expect("valid metric");
-        let init_duration = HistogramVec::new(
-            HistogramOpts::new("skiff_init_duration_seconds", "Initialisation time of cold starts.")
-                .buckets(LATENCY_BUCKETS.to_vec()),
-            &["function"],
-        )
-        .expect("valid metric");
-        let concurrent = IntGaugeVec::new(
-            Opts::new("skiff_concurrent_executions", "Executions in progress, by function."),
-            &["function"],
-        )
-        .expect("valid metric");
-        let concurrent_total = IntGauge::new(
-            "skiff_executions_in_progress",
-            "Executions in progress across all functions.",
-        )
-        .expect("valid metric");
-        let deployed = IntGauge::new("skiff_functions_deployed", "Functions currently deployed.")
-            .expect("valid metric");
-        let warm_containers = IntGaugeVec::new(
-            Opts::new("skiff_warm_containers", "Idle containers ready to serve a call without a cold start."),
-            &["function"],
-        )
-        .expect("valid metric");
-        let events_accepted = IntCounterVec::new(
-            Opts::new("skiff_async_events_accepted_total", "Asynchronous invocations accepted (durable in the queue)."),
-            &["function"],
-        )
-        .expect("valid metric");
-        let dead_letters = IntCounterVec::new(
-            Opts::new("skiff_dead_letters_total", "Events and trigger messages sent to a dead-letter queue."),
-            &["function"],
-        )
-        .expect("valid metric");
-        let trigger_messages = IntCounterVec::new(
-            Opts::new("skiff_trigger_messages_total", "Queue-trigger messages by outcome (acked, retried, dead_lettered)."),
-            &["function", "outcome"],
-        )
-        .expect("valid metric");
-        for c in [
-            Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(throttles.clone()),
-            Box::new(cold_starts.clone()),
-            Box::new(init_duration.clone()),
-            Box::new(concurrent.clone()),
-            Box::new(concurrent_total.clone()),
-            Box::new(deployed.clone()),
-            Box::new(warm_containers.clone()),
-            Box::new(events_accepted.clone()),
-            Box::new(dead_letters.clone()),
-            Box::new(trigger_messages.clone()),
-        ] {
-            registry.register(c).expect("metric names are unique");
-        }
+        let m = Maker { registry: Registry::new() };
+        let f = &["function"];
         Self {
-            registry,
-            invocations,
-            duration,
-            throttles,
-            cold_starts,
-            init_duration,
-            concurrent,
-            concurrent_total,
-            deployed,
-            warm_containers,
-            events_accepted,
-            dead_letters,
-            trigger_messages,
+            invocations: m.counter("skiff_invocations_total", "Invocations that ran, by function and outcome.", &["function", "outcome"]),
+            duration: m.histogram("skiff_invocation_duration_seconds", "Execution time of invocations."),
+            throttles: m.counter("skiff_throttles_total", "Invocations refused by a concurrency limit.", &["function", "scope"]),
+            cold_starts: m.counter("skiff_cold_starts_total", "Invocations that had to initialise an execution environment.", f),
+            init_duration: m.histogram("skiff_init_duration_seconds", "Initialisation time of cold starts."),
+            concurrent: m.gauge("skiff_concurrent_executions", "Executions in progress, by function.", f),
+            concurrent_total: m.add(IntGauge::new("skiff_executions_in_progress", "Executions in progress across all functions.")),
+            deployed: m.add(IntGauge::new("skiff_functions_deployed", "Functions currently deployed.")),
+            warm_containers: m.gauge("skiff_warm_containers", "Idle containers ready to serve a call without a cold start.", f),
+            events_accepted: m.counter("skiff_async_events_accepted_total", "Asynchronous invocations accepted (durable in the queue).", f),
+            dead_letters: m.counter("skiff_dead_letters_total", "Events and trigger messages sent to a dead-letter queue.", f),
+            trigger_messages: m.counter(
+                "skiff_trigger_messages_total",
+                "Queue-trigger messages by outcome (acked, retried, dead_lettered).",
+                &["function", "outcome"],
+            ),
+            registry: m.registry,
         }
     }
 
@@ -136,8 +92,8 @@ impl Metrics {
         for outcome in outcomes {
             let _ = self.invocations.remove_label_values(&[function, outcome]);
         }
-        for scope in ["function", "global"] {
-            let _ = self.throttles.remove_label_values(&[function, scope]);
+        for scope in [ThrottleScope::Function, ThrottleScope::Global] {
+            let _ = self.throttles.remove_label_values(&[function, scope.as_str()]);
         }
         let _ = self.cold_starts.remove_label_values(&[function]);
         let _ = self.duration.remove_label_values(&[function]);
@@ -146,8 +102,8 @@ impl Metrics {
         let _ = self.warm_containers.remove_label_values(&[function]);
         let _ = self.events_accepted.remove_label_values(&[function]);
         let _ = self.dead_letters.remove_label_values(&[function]);
-        for outcome in ["acked", "retried", "dead_lettered"] {
-            let _ = self.trigger_messages.remove_label_values(&[function, outcome]);
+        for outcome in TriggerOutcome::ALL {
+            let _ = self.trigger_messages.remove_label_values(&[function, outcome.as_str()]);
         }
     }
 }
@@ -155,5 +111,25 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// What became of a trigger's message (the `outcome` label of `skiff_trigger_messages_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TriggerOutcome {
+    Acked,
+    Retried,
+    DeadLettered,
+}
+
+impl TriggerOutcome {
+    const ALL: [TriggerOutcome; 3] = [TriggerOutcome::Acked, TriggerOutcome::Retried, TriggerOutcome::DeadLettered];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TriggerOutcome::Acked => "acked",
+            TriggerOutcome::Retried => "retried",
+            TriggerOutcome::DeadLettered => "dead_lettered",
+        }
     }
 }

@@ -1,8 +1,7 @@
 use super::{manifest, Client};
 use anyhow::{bail, Context};
-use base64::Engine as _;
 use clap::Args;
-use serde_json::{json, Value};
+use skiff_api::{DeployBody, EventsBody, FunctionConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -84,54 +83,32 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
     if let Some(context) = &m.build {
         m.image = Some(build_image(context, &name)?);
     }
-    let mut body = json!({});
-    if let Some(image) = &m.image {
-        body["image"] = image.as_str().into();
-    }
-    if let Some(v) = m.egress {
-        body["egress"] = v.into();
-    }
-    if let Some(v) = m.provisioned {
-        body["provisioned"] = v.into();
-    }
+    let mut body = DeployBody {
+        image: m.image.clone(),
+        egress: m.egress,
+        provisioned: m.provisioned,
+        memory_mb: m.memory,
+        timeout_s: m.timeout,
+        concurrency: m.concurrency.map(Some),
+        env: (!m.env.is_empty()).then(|| m.env.clone()),
+        events: EventsBody {
+            max_retries: m.events.max_retries,
+            max_event_age_s: m.events.max_event_age,
+            retry_delay_ms: m.events.retry_delay_ms,
+            on_success: m.events.on_success.as_ref().map(|v| (v != "none").then(|| v.clone())),
+        },
+        ..Default::default()
+    };
     if let Some(path) = &m.wasm {
         let code = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        body["wasm_base64"] = base64::engine::general_purpose::STANDARD.encode(code).into();
-    }
-    if let Some(v) = m.memory {
-        body["memory_mb"] = v.into();
-    }
-    if let Some(v) = m.timeout {
-        body["timeout_s"] = v.into();
-    }
-    if let Some(v) = m.concurrency {
-        body["concurrency"] = v.into();
-    }
-    if !m.env.is_empty() {
-        body["env"] = serde_json::to_value(&m.env)?;
-    }
-    let mut events = json!({});
-    if let Some(v) = m.events.max_retries {
-        events["max_retries"] = v.into();
-    }
-    if let Some(v) = m.events.max_event_age {
-        events["max_event_age_s"] = v.into();
-    }
-    if let Some(v) = m.events.retry_delay_ms {
-        events["retry_delay_ms"] = v.into();
-    }
-    if let Some(v) = &m.events.on_success {
-        events["on_success"] = if v == "none" { Value::Null } else { v.as_str().into() };
-    }
-    if events.as_object().is_some_and(|e| !e.is_empty()) {
-        body["events"] = events;
+        body = body.with_wasm(&code);
     }
     let resp = client.send(client.request(reqwest::Method::PUT, &format!("/v1/functions/{name}")).json(&body))?;
-    let config: Value = resp.json()?;
+    let config: FunctionConfig = resp.json()?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&config)?);
     } else {
-        println!("deployed {} version {}", config["name"].as_str().unwrap_or(&name), config["version"]);
+        println!("deployed {} version {}", config.name, config.version);
     }
     Ok(ExitCode::SUCCESS)
 }

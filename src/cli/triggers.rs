@@ -2,7 +2,8 @@
 
 use super::{table, Client};
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::Value;
+use skiff_api::{TriggerConfig, TriggerRequest};
 use std::process::ExitCode;
 
 #[derive(Args)]
@@ -59,30 +60,22 @@ pub fn run(client: &Client, args: TriggerArgs, as_json: bool) -> anyhow::Result<
             max_retries,
             retry_delay_ms,
         } => {
-            let mut body = json!({ "function": function, "queue": queue });
-            let fields = [
-                ("batch_size", batch_size),
-                ("batch_window_ms", batch_window_ms),
-                ("concurrency", concurrency),
-                ("max_retries", max_retries),
-                ("retry_delay_ms", retry_delay_ms),
-            ];
-            for (k, v) in fields {
-                if let Some(v) = v {
-                    body[k] = v.into();
-                }
-            }
-            if let Some(x) = exchange {
-                body["exchange"] = x.into();
-            }
-            if let Some(k) = routing_key {
-                body["routing_key"] = k.into();
-            }
-            let t: Value = client.send(client.request(reqwest::Method::POST, "/v1/triggers").json(&body))?.json()?;
+            let request = TriggerRequest {
+                function,
+                queue,
+                exchange,
+                routing_key,
+                batch_size,
+                batch_window_ms,
+                concurrency,
+                max_retries,
+                retry_delay_ms,
+            };
+            let t: TriggerConfig = client.send(client.request(reqwest::Method::POST, "/v1/triggers").json(&request))?.json()?;
             if as_json {
                 println!("{}", serde_json::to_string_pretty(&t)?);
             } else {
-                println!("{}", t["id"].as_str().unwrap_or_default());
+                println!("{}", t.id);
             }
         }
         TriggerCommand::Ls => {

@@ -3,8 +3,8 @@
 //! crash in between repeats it: callbacks are at least once, like the invocation itself. A
 //! receiver that stays down is given up on after a few tries; the status stays queryable.
 
-use super::InvocationStatus;
 use crate::InvokerError;
+use skiff_api::InvocationStatus;
 use std::time::Duration;
 
 const ATTEMPTS: u32 = 3;
@@ -13,9 +13,9 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// Checks a callback URL when the event is accepted, so a bad one is a 400 then, not a silent
 /// failure later.
 pub(crate) fn validate(url: &str) -> Result<(), InvokerError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| InvokerError::Invalid(format!("invalid callback URL {url:?}: {e}")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| InvokerError::invalid(format!("invalid callback URL {url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || url.len() > 2048 {
-        return Err(InvokerError::Invalid(format!("invalid callback URL {url:?}: expected an http(s) URL")));
+        return Err(InvokerError::invalid(format!("invalid callback URL {url:?}: expected an http(s) URL")));
     }
     Ok(())
 }

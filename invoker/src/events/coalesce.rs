@@ -9,8 +9,8 @@
 //! Consumers take such a message apart (see the dispatcher). Retries, dead letters and
 //! redrives always carry single events.
 
-use super::Event;
-use crate::queue::{Broker, Message, QueueError, QueueRef};
+use super::event::Event;
+use skiff_state::queue::{Message, QueueError, QueueRef, SharedQueue};
 use dashmap::DashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -45,7 +45,7 @@ pub(crate) struct Coalescer {
 
 impl Coalescer {
     /// Returns once `event` is durable in its function's queue.
-    pub(crate) async fn publish(&self, broker: &Broker, event: Event) -> Result<(), QueueError> {
+    pub(crate) async fn publish(&self, broker: &SharedQueue, event: Event) -> Result<(), QueueError> {
         let function = event.function.clone();
         let lane = self.lanes.entry(function.clone()).or_default().clone();
         let (tx, rx) = oneshot::channel();
@@ -66,7 +66,7 @@ impl Coalescer {
 }
 
 /// Publishes what is waiting in the lane, batch by batch, until nothing is.
-async fn flush(broker: Broker, lanes: Lanes, function: String, lane: Arc<Mutex<Lane>>) {
+async fn flush(broker: SharedQueue, lanes: Lanes, function: String, lane: Arc<Mutex<Lane>>) {
     let queue = QueueRef::function(&function);
     loop {
         let batch = {
@@ -88,7 +88,7 @@ async fn flush(broker: Broker, lanes: Lanes, function: String, lane: Arc<Mutex<L
         let (message, replies) = encode(batch);
         let result = broker.publish(&queue, &message, None).await;
         for reply in replies {
-            let _ = reply.send(result.as_ref().map(|_| ()).map_err(clone_error));
+            let _ = reply.send(result.clone());
         }
     }
 }
@@ -142,14 +142,6 @@ pub(crate) fn decode(message: &Message) -> Result<Vec<Event>, serde_json::Error>
     }
 }
 
-fn clone_error(e: &QueueError) -> QueueError {
-    match e {
-        QueueError::Unavailable(m) => QueueError::Unavailable(m.clone()),
-        QueueError::Refused(m) => QueueError::Refused(m.clone()),
-        QueueError::Storage(m) => QueueError::Storage(m.clone()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,7 +164,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lanes_go_away_once_their_publishes_are_done() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::embedded(dir.path()).unwrap();
+        let broker = skiff_state::queue::embedded(dir.path()).unwrap();
         let coalescer = Arc::new(Coalescer::default());
         let publishes: Vec<_> = (0..50)
             .map(|i| {
@@ -193,7 +185,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(coalescer.lanes.len(), 0, "idle lanes are dropped");
-        let (stored, _) = broker.browse(&QueueRef::function("f3"), 100).await.unwrap();
+        let stored = broker.browse(&QueueRef::function("f3"), 100).await.unwrap().messages;
         let events: usize = stored.iter().map(|m| decode(m).unwrap().len()).sum();
         assert_eq!(events, 10, "every event of f3 was published once");
     }

@@ -1,78 +1,133 @@
 //! Asynchronous invocations: Lambda's `Event` invocation type. An accepted event is a message in
-//! the function's durable queue (see `queue`); a per-function dispatcher consumes it, runs the
-//! function, and only then acks. Failures are retried with exponential backoff held by the queue,
-//! and events that run out of retries or age end up in the function's dead-letter queue, from
-//! which they can be redriven. The status of each event is kept for a bounded time.
+//! the function's durable queue; a per-function dispatcher consumes it, runs the function, and
+//! only then acks. Failures are retried with exponential backoff held by the queue, and events
+//! that run out of retries or age end up in the function's dead-letter queue, from which they
+//! can be redriven. The status of each event is kept for a bounded time.
 
 mod accept;
+mod attempt;
 mod callback;
 mod coalesce;
-mod config;
-mod dead_letters;
+mod context;
 mod dispatcher;
+mod dlq;
+mod event;
 mod record;
-mod status;
 
-pub use config::{Destination, EventConfig, EventConfigUpdate};
-pub(crate) use config::exponential_delay;
-pub use dead_letters::{DeadLetter, DeadLetterPage};
-pub(crate) use callback::client as callback_client;
-pub(crate) use coalesce::Coalescer;
-pub(crate) use dispatcher::{ensure as ensure_dispatcher, Dispatchers};
-pub use status::{InvocationState, InvocationStatus};
-pub(crate) use status::StatusStore;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::run::Runner;
+use crate::tasks::StoppableTasks;
+use crate::InvokerError;
+use bytes::Bytes;
+use coalesce::Coalescer;
+use context::Context;
+use skiff_api::{now_ms, DeadLetter, DeadLetterPage, FunctionConfig, InvocationStatus};
+use skiff_state::queue::{QueueBackend, SharedQueue};
+use skiff_state::status::StatusStore;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Largest event an asynchronous invocation accepts (Lambda's limit for `Event` invocations).
-pub const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
-
-use crate::queue::Message;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use serde_json::Value;
-
-/// An accepted event as it travels through the function's queue, its retries and its
-/// dead-letter queue. The message body is this, as JSON; the message id is the request id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Event {
-    pub(crate) request_id: String,
-    pub(crate) function: String,
-    /// The payload as sent (valid JSON); `None` for an empty payload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) payload: Option<Box<RawValue>>,
-    /// Attempts already made.
-    #[serde(default)]
-    pub(crate) attempts: u32,
-    /// How often the event was redriven from the dead-letter queue.
-    #[serde(default)]
-    pub(crate) redrives: u32,
-    /// When it was accepted (or last redriven): the start of its maximum age.
-    pub(crate) accepted_ms: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) callback_url: Option<String>,
-    /// The last attempt's error document.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) last_error: Option<Value>,
-    /// Why it is in the dead-letter queue: `RetriesExhausted` or `EventAgeExceeded`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) condition: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) dead_lettered_ms: Option<u64>,
+/// The asynchronous side of functions. Cheap to clone.
+#[derive(Clone)]
+pub struct Events {
+    inner: Arc<Context>,
 }
 
-impl Event {
-    pub(crate) fn to_message(&self) -> Message {
-        Message {
-            id: self.request_id.clone(),
-            headers: Default::default(),
-            body: serde_json::to_vec(self).expect("json").into(),
-        }
+impl Events {
+    pub(crate) fn new(
+        runner: Runner,
+        registry: Arc<Registry>,
+        queue: SharedQueue,
+        status: Arc<StatusStore>,
+        metrics: Arc<Metrics>,
+        region: String,
+        max_concurrency: u32,
+    ) -> Self {
+        let inner = Context {
+            runner,
+            registry,
+            queue,
+            status,
+            coalescer: Coalescer::default(),
+            dispatchers: StoppableTasks::default(),
+            metrics,
+            http: callback::client(),
+            region,
+            max_concurrency,
+        };
+        let events = Self { inner: Arc::new(inner) };
+        events.spawn_status_expiry();
+        events
     }
 
-    pub(crate) fn from_message(message: &Message) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(&message.body)
+    /// Starts (or resizes) the function's event dispatcher, sized by what the function could
+    /// run at once: its reserved concurrency, else the server's limit.
+    pub(crate) fn dispatch(&self, config: &FunctionConfig) {
+        let limit = config.concurrency.unwrap_or(self.inner.max_concurrency).min(u32::from(u16::MAX)) as u16;
+        dispatcher::ensure(&self.inner, &config.name, limit);
     }
 
-    pub(crate) fn payload_bytes(&self) -> bytes::Bytes {
-        self.payload.as_ref().map_or_else(bytes::Bytes::new, |p| bytes::Bytes::copy_from_slice(p.get().as_bytes()))
+    /// Stops the function's dispatcher: events running finish and are acked; the rest stay
+    /// queued.
+    pub(crate) fn stop_dispatching(&self, function: &str) {
+        self.inner.dispatchers.stop(function);
+    }
+
+    /// Stops every dispatcher and waits for the events they are running.
+    pub(crate) async fn stop_all(&self) {
+        self.inner.dispatchers.stop_all().await;
+    }
+
+    /// Accepts an event for `function`: validated, then durable in the function's queue (the
+    /// broker confirmed it, or the embedded queue fsync'd it), and only then is the request id
+    /// returned. If the queue cannot take it, nothing was accepted and the error says so.
+    pub async fn enqueue(&self, function: &str, payload: Bytes, callback_url: Option<String>) -> Result<String, InvokerError> {
+        accept::enqueue(&self.inner, function, payload, callback_url).await
+    }
+
+    /// The status of an asynchronous invocation, while it is retained.
+    pub async fn status(&self, request_id: &str) -> Result<InvocationStatus, InvokerError> {
+        accept::status(&self.inner, request_id).await
+    }
+
+    /// Waits up to `limit` for the queue to be usable (the first broker connection), so a server
+    /// that starts serving does not turn its first events away. False if it is not.
+    pub async fn queue_ready(&self, limit: Duration) -> bool {
+        self.inner.queue.wait_ready(limit).await
+    }
+
+    /// Which queue backs asynchronous invocations.
+    pub fn queue_backend(&self) -> QueueBackend {
+        self.inner.queue.backend()
+    }
+
+    pub async fn dead_letters(&self, function: &str, limit: usize) -> Result<DeadLetterPage, InvokerError> {
+        dlq::list(&self.inner, function, limit).await
+    }
+
+    pub async fn dead_letter(&self, function: &str, id: &str) -> Result<DeadLetter, InvokerError> {
+        dlq::get(&self.inner, function, id).await
+    }
+
+    /// Sends dead-lettered events (one, or all for `None`) back to the function with a fresh
+    /// retry budget and age. Returns how many went back; an unknown id is `UnknownResource`.
+    pub async fn redrive(&self, function: &str, id: Option<&str>) -> Result<u64, InvokerError> {
+        dlq::redrive(&self.inner, function, id).await
+    }
+
+    /// Drops expired invocation records once a minute, for as long as the events live.
+    fn spawn_status_expiry(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if let Err(e) = inner.status.expire(now_ms()).await {
+                    tracing::warn!("expiring invocation records: {e}");
+                }
+            }
+        });
     }
 }

@@ -1,7 +1,7 @@
 //! The record sent to an on-success destination, in the shape of Lambda's destination records,
 //! so consumers written for Lambda destinations read it unchanged.
 
-use super::Event;
+use super::event::Event;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ pub(crate) fn success_record(event: &Event, arn: &str, version: u64, output: &[u
     let request: Value = event.payload.as_ref().and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or(Value::Null);
     json!({
         "version": "1.0",
-        "timestamp": rfc3339_now(),
+        "timestamp": skiff_api::time::rfc3339_now(),
         "requestContext": {
             "requestId": event.request_id,
             "functionArn": format!("{arn}:$LATEST"),
@@ -25,11 +25,6 @@ pub(crate) fn success_record(event: &Event, arn: &str, version: u64, output: &[u
         "responseContext": { "statusCode": 200, "executedVersion": version.to_string() },
         "responsePayload": response,
     })
-}
-
-fn rfc3339_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]

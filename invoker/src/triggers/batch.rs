@@ -4,17 +4,18 @@
 //! makes the whole batch fail, as in Lambda). A retried message is republished with a delay and
 //! its attempt count, then acked; past the maximum it goes to the trigger's dead-letter queue.
 
-use super::TriggerConfig;
-use crate::queue::{Delivery, Message};
-use crate::events::exponential_delay;
-use crate::Invoker;
+use super::context::{dlq, source, Context};
+use crate::metrics::TriggerOutcome;
+use skiff_api::events::exponential_delay;
+use skiff_api::TriggerConfig;
+use skiff_state::queue::{Delivery, Message};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use skiff_workers::Outcome;
 use std::collections::HashSet;
 
-pub(crate) const ATTEMPT_HEADER: &str = "x-skiff-attempt";
-pub(crate) const ERROR_HEADER: &str = "x-skiff-error";
+pub(super) const ATTEMPT_HEADER: &str = "x-skiff-attempt";
+pub(super) const ERROR_HEADER: &str = "x-skiff-error";
 /// Where the message was first published, kept across retries (which arrive via Skiff's own
 /// delay exchange).
 const EXCHANGE_HEADER: &str = "x-skiff-exchange";
@@ -65,12 +66,12 @@ impl Item {
     }
 }
 
-pub(crate) async fn process(invoker: &Invoker, trigger: &TriggerConfig, items: Vec<Item>) {
-    let source = format!("skiff:{}", invoker.queue_kind());
+pub(super) async fn process(ctx: &Context, trigger: &TriggerConfig, items: Vec<Item>) {
+    let source = format!("skiff:{}", ctx.queue.backend().as_str());
     let records: Vec<Value> = items.iter().map(|i| i.record(trigger, &source)).collect();
     let payload = bytes::Bytes::from(serde_json::to_vec(&json!({ "Records": records })).expect("json"));
     let request_id = uuid::Uuid::new_v4().to_string();
-    let result = invoker.invoke_when_admitted(&trigger.function, &request_id, payload, None).await;
+    let result = ctx.runner.invoke_when_admitted(&trigger.function, &request_id, payload, None).await;
     let (failed, error): (HashSet<String>, String) = match result {
         Ok(r) => match &r.execution.outcome {
             Outcome::Success(output) => match item_failures(output, &items) {
@@ -83,9 +84,9 @@ pub(crate) async fn process(invoker: &Invoker, trigger: &TriggerConfig, items: V
     };
     for item in items {
         if failed.contains(&item.id) {
-            retry(invoker, trigger, item, &error).await;
+            retry(ctx, trigger, item, &error).await;
         } else {
-            settle(invoker, trigger, item.delivery, "acked").await;
+            settle(ctx, trigger, item.delivery, TriggerOutcome::Acked).await;
         }
     }
 }
@@ -118,7 +119,7 @@ fn item_failures(output: &[u8], items: &[Item]) -> Result<HashSet<String>, Strin
     Ok(failed)
 }
 
-async fn retry(invoker: &Invoker, trigger: &TriggerConfig, item: Item, error: &str) {
+async fn retry(ctx: &Context, trigger: &TriggerConfig, item: Item, error: &str) {
     let attempts = item.attempts() + 1;
     let mut message: Message = item.delivery.message.clone();
     message.id = item.id.clone();
@@ -126,19 +127,19 @@ async fn retry(invoker: &Invoker, trigger: &TriggerConfig, item: Item, error: &s
     message.headers.insert(ERROR_HEADER.into(), error.chars().take(1024).collect::<String>().into());
     message.headers.entry(EXCHANGE_HEADER).or_insert_with(|| item.delivery.exchange.clone().into());
     message.headers.entry(ROUTING_KEY_HEADER).or_insert_with(|| item.delivery.routing_key.clone().into());
-    let broker = &invoker.inner.broker;
+    let broker = &ctx.queue;
     let (outcome, sent) = if attempts > u64::from(trigger.max_retries) {
-        ("dead_lettered", broker.publish(&trigger.dlq(), &message, None).await)
+        (TriggerOutcome::DeadLettered, broker.publish(&dlq(trigger), &message, None).await)
     } else {
         let delay = exponential_delay(trigger.retry_delay_ms, attempts as u32);
-        ("retried", broker.publish(&trigger.source(), &message, Some(delay)).await)
+        (TriggerOutcome::Retried, broker.publish(&source(trigger), &message, Some(delay)).await)
     };
     match sent {
         Ok(()) => {
-            if outcome == "dead_lettered" {
-                invoker.inner.metrics.dead_letters.with_label_values(&[&trigger.function]).inc();
+            if outcome == TriggerOutcome::DeadLettered {
+                ctx.metrics.dead_letters.with_label_values(&[&trigger.function]).inc();
             }
-            settle(invoker, trigger, item.delivery, outcome).await
+            settle(ctx, trigger, item.delivery, outcome).await
         }
         Err(e) => {
             tracing::warn!(trigger = %trigger.id, "cannot retry a message, it will be delivered again: {e}");
@@ -147,9 +148,9 @@ async fn retry(invoker: &Invoker, trigger: &TriggerConfig, item: Item, error: &s
     }
 }
 
-async fn settle(invoker: &Invoker, trigger: &TriggerConfig, delivery: Delivery, outcome: &str) {
+async fn settle(ctx: &Context, trigger: &TriggerConfig, delivery: Delivery, outcome: TriggerOutcome) {
     match delivery.ack().await {
-        Ok(()) => invoker.inner.metrics.trigger_messages.with_label_values(&[&trigger.function, outcome]).inc(),
+        Ok(()) => ctx.metrics.trigger_messages.with_label_values(&[&trigger.function, outcome.as_str()]).inc(),
         Err(e) => tracing::warn!(trigger = %trigger.id, "ack failed, the message will be delivered again: {e}"),
     }
 }

@@ -3,25 +3,26 @@
 //! concurrency, so the queue keeps everything that could not be running.
 
 use super::batch::{process, Item};
-use super::TriggerConfig;
-use crate::Invoker;
+use super::context::{source, Context};
 use crate::tasks::StoppableTasks;
+use skiff_api::TriggerConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 /// The running trigger consumers, by trigger id.
-pub(crate) type Triggers = StoppableTasks<()>;
+pub(super) type Consumers = StoppableTasks<TriggerConfig>;
 
-pub(crate) fn start(triggers: &Triggers, invoker: &Invoker, trigger: TriggerConfig) {
-    let (invoker, id) = (invoker.clone(), trigger.id.clone());
-    triggers.start(&id, (), |_| false, move |stop| run(invoker, trigger, stop));
+pub(super) fn start(consumers: &Consumers, ctx: &Arc<Context>, trigger: TriggerConfig) {
+    let (ctx, id, meta, wanted) = (ctx.clone(), trigger.id.clone(), trigger.clone(), trigger.clone());
+    // A consumer already running this very definition (seen again after a re-list) stays.
+    consumers.start(&id, meta, |running| *running == wanted, move |stop| run(ctx, trigger, stop));
 }
 
-async fn run(invoker: Invoker, trigger: TriggerConfig, mut stop: watch::Receiver<bool>) {
+async fn run(ctx: Arc<Context>, trigger: TriggerConfig, mut stop: watch::Receiver<bool>) {
     let prefetch = (trigger.batch_size * trigger.concurrency).min(u32::from(u16::MAX)) as u16;
-    let mut consumer = invoker.inner.broker.consume(trigger.source(), prefetch);
+    let mut consumer = ctx.queue.consume(source(&trigger), prefetch);
     let slots = Arc::new(Semaphore::new(trigger.concurrency as usize));
     let window = Duration::from_millis(trigger.batch_window_ms.into());
     let trigger = Arc::new(trigger);
@@ -45,9 +46,9 @@ async fn run(invoker: Invoker, trigger: TriggerConfig, mut stop: watch::Receiver
                 _ = stop.changed() => break 'batches, // the partial batch goes back unsettled
             }
         }
-        let (invoker, trigger) = (invoker.clone(), trigger.clone());
+        let (ctx, trigger) = (ctx.clone(), trigger.clone());
         running.spawn(async move {
-            process(&invoker, &trigger, batch).await;
+            process(&ctx, &trigger, batch).await;
             drop(slot);
         });
         while running.try_join_next().is_some() {}

@@ -4,13 +4,14 @@
 //! Lambda Runtime API on the container's own loopback by relaying to a Unix socket that belongs to
 //! that one container ([`link`]), so containers run with no network by default, reach nothing but
 //! their own Runtime API, and cannot impersonate each other. A [`ContainerInstance`] is one such
-//! container serving one invocation at a time; pooling and scaling live in the invoker.
+//! container serving one invocation at a time; [`pool::ContainerPool`] keeps the warm containers of one function version.
 
 mod backend;
 mod build;
 pub(crate) mod docker;
 mod instance;
 mod link;
+mod pool;
 mod runtime_api;
 mod sandbox;
 
@@ -18,6 +19,7 @@ pub use backend::{agent_near, BackendOptions, ContainerBackend};
 pub use build::build_image;
 pub use docker::ImageSpec;
 pub use instance::{ContainerInstance, RunResult, StartError};
+pub use pool::{ContainerPool, WarmCount};
 pub use sandbox::{cpu_nanos, ContainerSpec, AGENT_PATH_IN_CONTAINER, RUNTIME_API_ADDR};
 
 /// Labels every Skiff container carries, so an operator (and Skiff after a restart) can find them.

@@ -1,0 +1,282 @@
+//! A function as deployed, and the deploy request in its two shapes: [`DeployBody`] on the
+//! wire (JSON, code in base64) and [`DeployRequest`] once decoded.
+
+use crate::events::{EventConfig, EventConfigUpdate, Destination};
+use crate::names::{check_env_key, check_function_name, check_image_reference};
+use crate::Invalid;
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_MEMORY_MB: u32 = 128;
+pub const DEFAULT_TIMEOUT_S: u32 = 3;
+const MEMORY_RANGE_MB: std::ops::RangeInclusive<u32> = 128..=10240;
+const TIMEOUT_RANGE_S: std::ops::RangeInclusive<u32> = 1..=900;
+
+/// A deployed function as persisted and as shown by the API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionConfig {
+    pub name: String,
+    pub code: CodeInfo,
+    pub memory_mb: u32,
+    pub timeout_s: u32,
+    /// Reserved concurrency; `None` means the function shares the global limit.
+    pub concurrency: Option<u32>,
+    pub env: BTreeMap<String, String>,
+    /// Container functions only: attach a network so the function can make outbound calls.
+    #[serde(default)]
+    pub egress: bool,
+    /// Container functions only: containers kept started ahead of demand.
+    #[serde(default)]
+    pub provisioned: u32,
+    /// Asynchronous invocations: retries, maximum event age, on-success destination.
+    #[serde(default)]
+    pub events: EventConfig,
+    /// Increases by one with every deploy of this name.
+    pub version: u64,
+    /// Unix milliseconds.
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+/// The function's code: a Wasm blob stored once per content hash, or a local Docker image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CodeInfo {
+    Wasm { sha256: String, size: u64, format: WasmFormat },
+    /// `image` as the user named it; `id` is what it resolved to at deploy time and what runs.
+    Image { image: String, id: String },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum WasmFormat {
+    /// WASI preview 1 core module.
+    Module,
+    /// WASI preview 2 component.
+    Component,
+}
+
+impl CodeInfo {
+    /// The stored Wasm blob this code refers to, if any.
+    pub fn sha256(&self) -> Option<&str> {
+        match self {
+            CodeInfo::Wasm { sha256, .. } => Some(sha256),
+            CodeInfo::Image { .. } => None,
+        }
+    }
+}
+
+/// Upper bound on provisioned containers per function, so a typo cannot start thousands.
+const MAX_PROVISIONED: u32 = 64;
+
+/// A create-or-update. Fields left `None` keep their current value on update and take Lambda's
+/// defaults on create; `wasm` may be omitted only on update (configuration-only change).
+#[derive(Debug, Clone, Default)]
+pub struct DeployRequest {
+    pub name: String,
+    pub wasm: Option<Bytes>,
+    /// A Docker image reference in the local engine; exclusive with `wasm`.
+    pub image: Option<String>,
+    pub egress: Option<bool>,
+    pub provisioned: Option<u32>,
+    pub memory_mb: Option<u32>,
+    pub timeout_s: Option<u32>,
+    /// `Some(None)` clears a reserved concurrency.
+    pub concurrency: Option<Option<u32>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub events: EventConfigUpdate,
+}
+
+impl DeployRequest {
+    /// Checks every field that does not need the code; called before anything is compiled or
+    /// stored.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        check_function_name(&self.name)?;
+        if self.wasm.is_some() && self.image.is_some() {
+            return Err(Invalid("give either wasm code or an image, not both".into()));
+        }
+        if let Some(image) = &self.image {
+            check_image_reference(image)?;
+        }
+        if let Some(p) = self.provisioned.filter(|p| *p > MAX_PROVISIONED) {
+            return Err(Invalid(format!(
+                "provisioned concurrency {p} is too high: at most {MAX_PROVISIONED}"
+            )));
+        }
+        if let (Some(p), Some(Some(c))) = (self.provisioned, self.concurrency) {
+            if p > c {
+                return Err(Invalid(format!(
+                    "provisioned concurrency {p} exceeds the function's concurrency {c}"
+                )));
+            }
+        }
+        if let Some(m) = self.memory_mb.filter(|m| !MEMORY_RANGE_MB.contains(m)) {
+            return Err(Invalid(format!(
+                "memory {m} MB is out of range: must be between 128 and 10240 MB"
+            )));
+        }
+        if let Some(t) = self.timeout_s.filter(|t| !TIMEOUT_RANGE_S.contains(t)) {
+            return Err(Invalid(format!(
+                "timeout {t} s is out of range: must be between 1 and 900 seconds"
+            )));
+        }
+        if let Some(Some(0)) = self.concurrency {
+            return Err(Invalid("concurrency must be at least 1".into()));
+        }
+        self.events.validate()?;
+        for key in self.env.iter().flat_map(|e| e.keys()) {
+            check_env_key(key)?;
+        }
+        Ok(())
+    }
+}
+
+/// `PUT /v1/functions/{name}`: the deploy request on the wire, as the CLI sends it and the
+/// gateway reads it. Absent fields keep their value on update.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeployBody {
+    /// The Wasm module or component, base64-encoded. Omit to change only configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm_base64: Option<String>,
+    /// A container image in the server's Docker engine (exclusive with `wasm_base64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Container functions: give the container a network for outbound calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<bool>,
+    /// Container functions: containers kept started ahead of demand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u32>,
+    /// A number sets reserved concurrency, `null` clears it, absent keeps it.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Option<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// Asynchronous invocation settings; absent fields keep their values.
+    #[serde(default, skip_serializing_if = "EventsBody::is_empty")]
+    pub events: EventsBody,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventsBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_event_age_s: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay_ms: Option<u32>,
+    /// `function:NAME` or `queue:NAME`; `null` clears it.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub on_success: Option<Option<String>>,
+}
+
+impl EventsBody {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Tells "field absent" (outer `None`, by `default`) from "field is null" (`Some(None)`).
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Why a deploy body could not be decoded into a request.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployBodyError {
+    /// The body itself is malformed.
+    #[error("wasm_base64 is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// A setting is not acceptable.
+    #[error(transparent)]
+    Setting(#[from] Invalid),
+}
+
+impl DeployBody {
+    /// Decodes the code and the destination; the settings themselves are checked by
+    /// [`DeployRequest::validate`].
+    pub fn into_request(self, name: &str) -> Result<DeployRequest, DeployBodyError> {
+        let wasm = match self.wasm_base64 {
+            None => None,
+            Some(b64) => Some(Bytes::from(base64::engine::general_purpose::STANDARD.decode(b64)?)),
+        };
+        let on_success = match self.events.on_success {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) => Some(Some(d.parse::<Destination>()?)),
+        };
+        Ok(DeployRequest {
+            name: name.to_string(),
+            wasm,
+            image: self.image,
+            egress: self.egress,
+            provisioned: self.provisioned,
+            memory_mb: self.memory_mb,
+            timeout_s: self.timeout_s,
+            concurrency: self.concurrency,
+            env: self.env,
+            events: EventConfigUpdate {
+                max_retries: self.events.max_retries,
+                max_event_age_s: self.events.max_event_age_s,
+                retry_delay_ms: self.events.retry_delay_ms,
+                on_success,
+            },
+        })
+    }
+
+    /// Sets the code from the module's or component's bytes.
+    pub fn with_wasm(mut self, code: &[u8]) -> Self {
+        self.wasm_base64 = Some(base64::engine::general_purpose::STANDARD.encode(code));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_body_round_trips_and_tells_null_from_absent() {
+        let body: DeployBody = serde_json::from_str(r#"{"concurrency":null,"events":{"on_success":"queue:q"}}"#).unwrap();
+        assert_eq!(body.concurrency, Some(None));
+        let again: DeployBody = serde_json::from_str(&serde_json::to_string(&body).unwrap()).unwrap();
+        assert_eq!(again, body);
+        let request = body.into_request("f").unwrap();
+        assert_eq!(request.concurrency, Some(None));
+        assert_eq!(request.events.on_success, Some(Some(Destination::Queue("q".into()))));
+        let absent: DeployBody = serde_json::from_str("{}").unwrap();
+        assert_eq!(absent.concurrency, None);
+        assert_eq!(serde_json::to_string(&absent).unwrap(), "{}");
+        let bad = DeployBody { wasm_base64: Some("!!".into()), ..Default::default() };
+        assert!(bad.into_request("f").is_err());
+        assert!(serde_json::from_str::<DeployBody>(r#"{"colour":1}"#).is_err());
+    }
+
+    #[test]
+    fn settings_are_range_checked() {
+        let req = |f: fn(&mut DeployRequest)| {
+            let mut r = DeployRequest { name: "f".into(), ..Default::default() };
+            f(&mut r);
+            r.validate()
+        };
+        assert!(req(|r| r.memory_mb = Some(128)).is_ok());
+        assert!(req(|r| r.memory_mb = Some(10240)).is_ok());
+        assert!(req(|r| r.memory_mb = Some(127)).is_err());
+        assert!(req(|r| r.memory_mb = Some(10241)).is_err());
+        assert!(req(|r| r.timeout_s = Some(0)).is_err());
+        assert!(req(|r| r.timeout_s = Some(901)).is_err());
+        assert!(req(|r| r.concurrency = Some(Some(0))).is_err());
+        assert!(req(|r| r.concurrency = Some(None)).is_ok());
+        assert!(req(|r| r.env = Some([("AWS_LAMBDA_X".into(), "1".into())].into())).is_err());
+        assert!(req(|r| r.env = Some([("1X".into(), "1".into())].into())).is_err());
+        assert!(req(|r| r.env = Some([("GREETING".into(), "hi".into())].into())).is_ok());
+    }
+}

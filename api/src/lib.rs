@@ -1,0 +1,24 @@
+//! The contract every part of Skiff speaks: what a function, trigger, service or asynchronous
+//! invocation looks like on the wire and at rest, the rules a name or a setting must follow,
+//! and the kinds of error a request can end in. Pure data and pure checks: nothing here does
+//! I/O, so the server, the gateway and the CLI agree by construction.
+
+pub mod arn;
+pub mod error;
+pub mod events;
+pub mod function;
+pub mod invocation;
+pub mod logs;
+pub mod names;
+pub mod service;
+pub mod time;
+pub mod trigger;
+
+pub use error::{ErrorKind, Invalid, ThrottleScope};
+pub use events::{Destination, EventConfig, EventConfigUpdate};
+pub use function::{CodeInfo, DeployBody, DeployBodyError, DeployRequest, EventsBody, FunctionConfig, WasmFormat};
+pub use invocation::{DeadLetter, DeadLetterCondition, DeadLetterPage, InvocationState, InvocationStatus};
+pub use logs::LogEntry;
+pub use service::{CopyState, EndpointView, ServiceConfig, ServiceRequest, ServiceView};
+pub use time::now_ms;
+pub use trigger::{TriggerConfig, TriggerRequest};

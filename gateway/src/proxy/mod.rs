@@ -1,0 +1,151 @@
+//! `ANY /svc/{name}/{path...}`: a reverse proxy to a service's healthy copies.
+//!
+//! Bodies stream both ways (nothing is buffered), connections to copies are pooled and kept
+//! alive, and each request holds its copy's in-flight count until the last byte of the answer
+//! has been sent — that count is what least-outstanding picking and draining rely on.
+//! Answers: 503 when no copy is healthy, 504 when the copy does not start answering within the
+//! service's request timeout, 502 when it cannot be reached. A request whose copy refuses the
+//! connection is tried once more on another copy (nothing of it was read or sent, so that is safe
+//! whatever its method or body). Connections are in `upstream.rs`.
+
+mod upstream;
+
+use crate::errors::AwsError;
+use crate::http::{BoxError, Resp};
+use upstream::{Lease, Pool, SendError};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use hyper::{Request, Response, Uri, Version};
+use skiff_services::{InFlight, RouteLookup};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+pub(crate) struct Proxy {
+    pool: Arc<Pool>,
+}
+
+impl Proxy {
+    /// Needs a tokio runtime: the pool's idle sweep runs as a task.
+    pub(crate) fn new() -> Self {
+        Self { pool: Pool::new() }
+    }
+}
+
+/// Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] =
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization"];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP.map(HeaderName::from_static).iter()) {
+        headers.remove(name);
+    }
+}
+
+/// `rest` is the path after `/svc/{name}` (at least "/"), with the query if any.
+/// `token` is the server's own, if set: a client sends it to get past the gateway, and it must
+/// not reach the service's code.
+pub(crate) async fn forward(
+    proxy: &Proxy,
+    routes: &dyn RouteLookup,
+    token: Option<&str>,
+    name: &str,
+    rest: &str,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Resp {
+    let Some(route) = routes.route(name) else {
+        return AwsError::ResourceNotFound.response(format!("Service not found: {name}"));
+    };
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let headers = &mut parts.headers;
+    crate::auth::strip_credential(token, headers);
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert("x-forwarded-for", v);
+    }
+    if let Some(host) = parts.uri.authority().map(|a| a.to_string()).or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_string)) {
+        if let Ok(v) = HeaderValue::from_str(&host) {
+            headers.insert("x-forwarded-host", v.clone());
+            headers.entry(HOST).or_insert(v);
+        }
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Ok(v) = HeaderValue::from_str(&format!("/svc/{name}")) {
+        headers.insert("x-forwarded-prefix", v);
+    }
+
+    parts.uri = match rest.parse::<Uri>() {
+        Ok(uri) => uri,
+        Err(e) => return AwsError::InvalidRequestContent.response(format!("cannot forward this path: {e}")),
+    };
+    parts.version = Version::HTTP_11;
+    let mut request = Request::from_parts(parts, body);
+    let mut skip: Option<String> = None;
+    let mut refused = None;
+    for _ in 0..2 {
+        let Some(claim) = route.pick(skip.as_deref()) else {
+            return AwsError::Unavailable.response(format!("service {name} has no healthy copy"));
+        };
+        let endpoint = claim.endpoint();
+        match tokio::time::timeout(route.request_timeout(), proxy.pool.send(endpoint.addr, &endpoint.id, request)).await {
+            Err(_) => {
+                return AwsError::GatewayTimeout.response(format!(
+                    "service {name} did not answer within {} ms",
+                    route.request_timeout().as_millis()
+                ))
+            }
+            Ok(Err(SendError::Connect { error, request: unsent })) => {
+                skip = Some(endpoint.id.clone());
+                refused = Some(error);
+                request = *unsent;
+            }
+            Ok(Err(e)) => return AwsError::BadGateway.response(format!("service {name}: {e}")),
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let body = Tracked { inner: body, _claim: claim }.map_err(|e| Box::new(e) as BoxError).boxed();
+                return Response::from_parts(parts, body);
+            }
+        }
+    }
+    let why = refused.map(|e| e.to_string()).unwrap_or_default();
+    AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection ({why})"))
+}
+
+/// A copy's answer, holding the copy's in-flight claim until the body is done (or dropped).
+struct Tracked {
+    inner: Lease,
+    _claim: InFlight,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,156 @@
+//! Requests parsed into typed routes by a pure function: method and path in, [`Route`] out.
+//! Unit-tested without a server; the router only dispatches what this returns.
+
+use hyper::Method;
+
+/// Every operation the gateway serves, with the names it was given in the path.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
+    Health,
+    Metrics,
+    /// `POST /2015-03-31/functions/{ref}/invocations` (Lambda's Invoke; `ref` may be an ARN).
+    Invoke { function: &'a str },
+    /// `ANY /fn/{name}/{path}`: the function's URL, with its own path ("/" when empty).
+    FunctionUrl { function: &'a str, path: &'a str },
+    /// `ANY /svc/{name}/{path}`: the service proxy, with the copy's path and query.
+    ServiceProxy { service: &'a str, target: String },
+    ListFunctions,
+    DeployFunction { name: &'a str },
+    GetFunction { name: &'a str },
+    DeleteFunction { name: &'a str },
+    FunctionLogs { name: &'a str },
+    AcceptEvent { function: &'a str },
+    InvocationStatus { id: &'a str },
+    FunctionDeadLetters { function: &'a str },
+    FunctionDeadLetter { function: &'a str, id: &'a str },
+    /// One dead letter (`Some`) or all of them.
+    RedriveFunction { function: &'a str, id: Option<&'a str> },
+    ListTriggers,
+    AddTrigger,
+    GetTrigger { id: &'a str },
+    RemoveTrigger { id: &'a str },
+    TriggerDeadLetters { id: &'a str },
+    TriggerDeadLetter { id: &'a str, message: &'a str },
+    RedriveTrigger { id: &'a str, message: Option<&'a str> },
+    ListServices,
+    DeployService { name: &'a str },
+    GetService { name: &'a str },
+    DeleteService { name: &'a str },
+    ScaleService { name: &'a str },
+    ServiceEndpoints { name: &'a str },
+    ServiceLogs { name: &'a str },
+    Unknown,
+}
+
+/// Everything after `{prefix}{name}`: the function's or service's own path ("/" when empty).
+fn path_after<'a>(path: &'a str, prefix: &str, name: &str) -> &'a str {
+    let rest = &path[(prefix.len() + name.len()).min(path.len())..];
+    if rest.is_empty() {
+        "/"
+    } else {
+        rest
+    }
+}
+
+pub(crate) fn parse<'a>(method: &Method, path: &'a str, query: Option<&str>) -> Route<'a> {
+    if path == "/healthz" {
+        return Route::Health;
+    }
+    let segments: Vec<&'a str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["fn", function, ..] => Route::FunctionUrl { function, path: path_after(path, "/fn/", function) },
+        ["svc", service, ..] => {
+            let mut target = path_after(path, "/svc/", service).to_string();
+            if let Some(q) = query {
+                target.push('?');
+                target.push_str(q);
+            }
+            Route::ServiceProxy { service, target }
+        }
+        ["v1", "functions", ..] | ["v1", "invocations", ..] => functions_api(method, &segments[1..]),
+        ["v1", "triggers", ..] => triggers_api(method, &segments[2..]),
+        ["v1", "services", ..] => services_api(method, &segments[2..]),
+        ["2015-03-31", "functions", function, "invocations"] if method == Method::POST => Route::Invoke { function },
+        ["metrics"] if method == Method::GET => Route::Metrics,
+        _ => Route::Unknown,
+    }
+}
+
+/// `/v1/functions/...` and `/v1/invocations/{id}`.
+fn functions_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
+    match (method.clone(), rest) {
+        (Method::GET, ["functions"]) => Route::ListFunctions,
+        (Method::PUT, ["functions", name]) => Route::DeployFunction { name },
+        (Method::GET, ["functions", name]) => Route::GetFunction { name },
+        (Method::DELETE, ["functions", name]) => Route::DeleteFunction { name },
+        (Method::GET, ["functions", name, "logs"]) => Route::FunctionLogs { name },
+        (Method::POST, ["functions", function, "events"]) => Route::AcceptEvent { function },
+        (Method::GET, ["invocations", id]) => Route::InvocationStatus { id },
+        (Method::GET, ["functions", function, "dlq"]) => Route::FunctionDeadLetters { function },
+        (Method::GET, ["functions", function, "dlq", id]) => Route::FunctionDeadLetter { function, id },
+        (Method::POST, ["functions", function, "dlq", "redrive"]) => Route::RedriveFunction { function, id: None },
+        (Method::POST, ["functions", function, "dlq", id, "redrive"]) => Route::RedriveFunction { function, id: Some(id) },
+        _ => Route::Unknown,
+    }
+}
+
+/// `/v1/triggers/...`, after the prefix.
+fn triggers_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
+    match (method.clone(), rest) {
+        (Method::GET, []) => Route::ListTriggers,
+        (Method::POST, []) => Route::AddTrigger,
+        (Method::GET, [id]) => Route::GetTrigger { id },
+        (Method::DELETE, [id]) => Route::RemoveTrigger { id },
+        (Method::GET, [id, "dlq"]) => Route::TriggerDeadLetters { id },
+        (Method::GET, [id, "dlq", message]) => Route::TriggerDeadLetter { id, message },
+        (Method::POST, [id, "dlq", "redrive"]) => Route::RedriveTrigger { id, message: None },
+        (Method::POST, [id, "dlq", message, "redrive"]) => Route::RedriveTrigger { id, message: Some(message) },
+        _ => Route::Unknown,
+    }
+}
+
+/// `/v1/services/...`, after the prefix.
+fn services_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
+    match (method.clone(), rest) {
+        (Method::GET, []) => Route::ListServices,
+        (Method::PUT, [name]) => Route::DeployService { name },
+        (Method::GET, [name]) => Route::GetService { name },
+        (Method::DELETE, [name]) => Route::DeleteService { name },
+        (Method::POST, [name, "scale"]) => Route::ScaleService { name },
+        (Method::GET, [name, "endpoints"]) => Route::ServiceEndpoints { name },
+        (Method::GET, [name, "logs"]) => Route::ServiceLogs { name },
+        _ => Route::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_into_routes() {
+        let get = |p| parse(&Method::GET, p, None);
+        let post = |p| parse(&Method::POST, p, None);
+        assert_eq!(get("/healthz"), Route::Health);
+        assert_eq!(post("/2015-03-31/functions/echo/invocations"), Route::Invoke { function: "echo" });
+        assert_eq!(get("/2015-03-31/functions/echo/invocations"), Route::Unknown);
+        assert_eq!(get("/fn/echo"), Route::FunctionUrl { function: "echo", path: "/" });
+        assert_eq!(get("/fn/echo/a/b"), Route::FunctionUrl { function: "echo", path: "/a/b" });
+        assert_eq!(
+            parse(&Method::DELETE, "/svc/web/x", Some("q=1")),
+            Route::ServiceProxy { service: "web", target: "/x?q=1".into() }
+        );
+        assert_eq!(parse(&Method::PUT, "/v1/functions/f", None), Route::DeployFunction { name: "f" });
+        assert_eq!(get("/v1/invocations/r1"), Route::InvocationStatus { id: "r1" });
+        assert_eq!(post("/v1/functions/f/dlq/redrive"), Route::RedriveFunction { function: "f", id: None });
+        assert_eq!(post("/v1/functions/f/dlq/m1/redrive"), Route::RedriveFunction { function: "f", id: Some("m1") });
+        assert_eq!(post("/v1/triggers"), Route::AddTrigger);
+        assert_eq!(get("/v1/triggers/t1/dlq/m1"), Route::TriggerDeadLetter { id: "t1", message: "m1" });
+        assert_eq!(post("/v1/services/web/scale"), Route::ScaleService { name: "web" });
+        assert_eq!(get("/metrics"), Route::Metrics);
+        for unknown in ["/", "/v1", "/v1/functions/f/nope", "/v2/functions"] {
+            assert_eq!(get(unknown), Route::Unknown, "{unknown}");
+        }
+        assert_eq!(parse(&Method::PATCH, "/v1/services/web", None), Route::Unknown);
+    }
+}

@@ -1,0 +1,56 @@
+//! The native API for asynchronous invocations and dead letters (documented in `docs/api.md`):
+//!
+//! - `POST /v1/functions/{name}/events` — accept an event (202 `{"request_id"}`), with an optional
+//!   `X-Callback-Url`;
+//! - `GET /v1/invocations/{id}` — its status;
+//! - `GET /v1/functions/{name}/dlq[?limit=N]`, `GET .../dlq/{id}` — dead letters;
+//! - `POST .../dlq/redrive` (all), `POST .../dlq/{id}/redrive` (one).
+//!
+//! The same dead-letter routes exist under `/v1/triggers/{id}/dlq`.
+
+use crate::errors::{error_response, reply, AwsError};
+use crate::http::{json, query_param, read_body, BodyError, Resp};
+use crate::route::Route;
+use crate::routes::lambda::check_json;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use skiff_api::invocation::MAX_ASYNC_PAYLOAD;
+use skiff_invoker::Events;
+
+pub(crate) async fn handle(events: &Events, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+    match route {
+        Route::AcceptEvent { function } => accept(events, function, req).await,
+        Route::InvocationStatus { id } => reply(StatusCode::OK, events.status(id).await),
+        Route::FunctionDeadLetters { function } => reply(StatusCode::OK, events.dead_letters(function, limit(query)).await),
+        Route::FunctionDeadLetter { function, id } => reply(StatusCode::OK, events.dead_letter(function, id).await),
+        Route::RedriveFunction { function, id } => redriven(events.redrive(function, id).await),
+        other => unreachable!("not an events route: {other:?}"),
+    }
+}
+
+async fn accept(events: &Events, function: &str, req: Request<Incoming>) -> Resp {
+    let callback = req.headers().get("x-callback-url").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let payload = match read_body(req.into_body(), MAX_ASYNC_PAYLOAD).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return AwsError::RequestTooLarge
+                .response(format!("Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for an asynchronous invocation"))
+        }
+        Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
+    };
+    if let Err(e) = check_json(&payload) {
+        return AwsError::InvalidRequestContent.response(format!("Could not parse request body into json: {e}"));
+    }
+    match events.enqueue(function, payload, callback).await {
+        Ok(request_id) => json(StatusCode::ACCEPTED, &serde_json::json!({ "request_id": request_id })),
+        Err(e) => error_response(&e),
+    }
+}
+
+pub(crate) fn limit(query: Option<&str>) -> usize {
+    query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(100)
+}
+
+pub(crate) fn redriven<E: skiff_api::error::Kinded + std::fmt::Display>(result: Result<u64, E>) -> Resp {
+    reply(StatusCode::OK, result.map(|n| serde_json::json!({ "redriven": n })))
+}

@@ -1,0 +1,93 @@
+//! The native control API under `/v1` (documented in `docs/api.md`): deploy, list, get, delete,
+//! and invocation logs.
+
+use crate::errors::{error_response, reply, AwsError};
+use crate::http::{empty, json, query_param, read_json, Resp};
+use crate::route::Route;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use skiff_api::{DeployBody, DeployBodyError};
+use skiff_invoker::Invoker;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Deploy bodies carry base64 code; this admits an 18 MB component with room to spare.
+const MAX_DEPLOY_BODY: usize = 96 * 1024 * 1024;
+
+pub(crate) async fn handle(invoker: &Invoker, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+    match route {
+        Route::ListFunctions => list(invoker),
+        Route::DeployFunction { name } => deploy(invoker, name, req).await,
+        Route::GetFunction { name } => reply(StatusCode::OK, invoker.get(name)),
+        Route::DeleteFunction { name } => match invoker.deployer().delete(name).await {
+            Ok(()) => empty(StatusCode::NO_CONTENT),
+            Err(e) => error_response(&e),
+        },
+        Route::FunctionLogs { name } => logs(invoker, name, query),
+        other => unreachable!("not a function route: {other:?}"),
+    }
+}
+
+async fn deploy(invoker: &Invoker, name: &str, req: Request<Incoming>) -> Resp {
+    let body: DeployBody = match read_json(req, MAX_DEPLOY_BODY, "deploy request").await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let request = match body.into_request(name) {
+        Ok(r) => r,
+        Err(e @ DeployBodyError::Base64(_)) => return AwsError::InvalidRequestContent.response(e.to_string()),
+        Err(DeployBodyError::Setting(e)) => return AwsError::InvalidParameterValue.response(e.to_string()),
+    };
+    let existed = invoker.get(name).is_ok();
+    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    reply(status, invoker.deployer().deploy(request).await)
+}
+
+fn list(invoker: &Invoker) -> Resp {
+    json(StatusCode::OK, &serde_json::json!({ "functions": invoker.list() }))
+}
+
+/// `GET /v1/functions/{name}/logs?limit=N[&follow=true]`: recent entries as JSON, or, when
+/// following, newline-delimited JSON entries streamed as invocations finish.
+fn logs(invoker: &Invoker, name: &str, query: Option<&str>) -> Resp {
+    let limit = query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(20usize);
+    let follow = query_param(query, "follow").is_some_and(|f| f == "true" || f == "1");
+    if !follow {
+        return match invoker.recent_logs(name, limit) {
+            Ok(entries) => json(StatusCode::OK, &serde_json::json!({ "entries": entries })),
+            Err(e) => error_response(&e),
+        };
+    }
+    let mut receiver = match invoker.follow_logs(name) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let backlog = invoker.recent_logs(name, limit).unwrap_or_default();
+    let (mut tx, body) = http_body_util::channel::Channel::<Bytes, crate::http::BoxError>::new(16);
+    tokio::spawn(async move {
+        let line = |e: &skiff_api::LogEntry| {
+            let mut l = serde_json::to_vec(e).expect("json");
+            l.push(b'\n');
+            Bytes::from(l)
+        };
+        for entry in backlog {
+            if tx.send_data(line(&entry)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let next = match receiver.recv().await {
+                Ok(entry) => line(&entry),
+                Err(RecvError::Lagged(n)) => Bytes::from(format!("{{\"skipped\":{n}}}\n")),
+                Err(RecvError::Closed) => return,
+            };
+            if tx.send_data(next).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut resp = Response::new(http_body_util::BodyExt::boxed(body));
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    resp
+}

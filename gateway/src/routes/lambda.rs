@@ -1,0 +1,162 @@
+//! `POST /2015-03-31/functions/{name}/invocations`: Lambda's Invoke API, as AWS SDKs and the AWS
+//! CLI send it.
+
+use crate::errors::{error_response, AwsError};
+use crate::http::{empty, full, read_body, BodyError, Resp};
+use base64::Engine as _;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use skiff_invoker::{InvokeResult, Invoker};
+use skiff_workers::{Outcome, MAX_RESPONSE_BYTES};
+
+/// Lambda's synchronous request payload limit (6 MB).
+pub(crate) const MAX_SYNC_PAYLOAD: usize = MAX_RESPONSE_BYTES;
+/// `X-Amz-Log-Result` carries at most the last 4 KB of the log.
+const TAIL_LOG_BYTES: usize = 4096;
+
+pub(crate) async fn invoke(invoker: &Invoker, function: &str, req: Request<Incoming>) -> Resp {
+    let (name, qualifier) = match parse_function_ref(function, req.uri().query()) {
+        Ok(parts) => parts,
+        Err(message) => return AwsError::InvalidParameterValue.response(message),
+    };
+    let header = |n: &str| header_of(req.headers(), n);
+    let invocation_type = header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
+    let tail = header("x-amz-log-type").is_some_and(|t| t.eq_ignore_ascii_case("Tail"));
+    let callback = header("x-callback-url");
+
+    let config = match invoker.get(&name) {
+        Ok(config) => config,
+        Err(e) => return error_response(&e),
+    };
+    if let Some(q) = qualifier.filter(|q| q != "$LATEST" && *q != config.version.to_string()) {
+        return AwsError::ResourceNotFound
+            .response(format!("Function not found: {name}:{q} (current version is {})", config.version));
+    }
+    let payload = match read_body(req.into_body(), MAX_SYNC_PAYLOAD).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return AwsError::RequestTooLarge.response(format!(
+                "Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
+            ))
+        }
+        Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
+    };
+    if let Err(e) = check_json(&payload) {
+        return AwsError::InvalidRequestContent
+            .response(format!("Could not parse request body into json: {e}"));
+    }
+    match invocation_type.as_str() {
+        "RequestResponse" => {}
+        "DryRun" => return empty(StatusCode::NO_CONTENT),
+        "Event" => {
+            return match invoker.events().enqueue(&name, payload, callback).await {
+                Ok(request_id) => {
+                    let mut resp = empty(StatusCode::ACCEPTED);
+                    insert_str(resp.headers_mut(), "x-amzn-requestid", &request_id);
+                    resp
+                }
+                Err(e) => error_response(&e),
+            };
+        }
+        other => {
+            return AwsError::InvalidParameterValue.response(format!(
+                "invalid X-Amz-Invocation-Type {other:?}: expected RequestResponse, Event or DryRun"
+            ))
+        }
+    }
+    match invoker.runner().invoke(&name, payload).await {
+        Ok(result) => invoke_response(&result, tail),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn header_of(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// An empty payload is allowed (the function gets empty stdin); anything else must be JSON.
+pub(crate) fn check_json(payload: &[u8]) -> Result<(), serde_json::Error> {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(payload).map(|_| ())
+}
+
+fn invoke_response(result: &InvokeResult, tail: bool) -> Resp {
+    let (body, function_error) = match &result.execution.outcome {
+        Outcome::Success(out) => (out.clone(), None),
+        Outcome::Error(e) => (e.body(), Some("Unhandled")),
+    };
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert("x-amz-executed-version", result.version.into());
+    insert_str(h, "x-amzn-requestid", &result.request_id);
+    if let Some(kind) = function_error {
+        h.insert("x-amz-function-error", HeaderValue::from_static(kind));
+    }
+    if tail {
+        let log = result.log.as_bytes();
+        let tail = &log[log.len().saturating_sub(TAIL_LOG_BYTES)..];
+        insert_str(h, "x-amz-log-result", &base64::engine::general_purpose::STANDARD.encode(tail));
+    }
+    if let Some(init) = result.execution.init_duration {
+        insert_str(h, "x-skiff-init-duration-ms", &format!("{:.3}", init.as_secs_f64() * 1000.0));
+    }
+    resp
+}
+
+pub(crate) fn insert_str(h: &mut hyper::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+/// Accepts what SDKs put in the path: a name, `name:qualifier`, or a function ARN
+/// (`arn:aws:lambda:region:account:function:name[:qualifier]`); `?Qualifier=` also works.
+fn parse_function_ref(raw: &str, query: Option<&str>) -> Result<(String, Option<String>), String> {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned();
+    let reference = match decoded.find(":function:") {
+        Some(i) if decoded.starts_with("arn:") => decoded[i + ":function:".len()..].to_string(),
+        _ => decoded,
+    };
+    let (name, mut qualifier) = match reference.split_once(':') {
+        Some((n, q)) => (n.to_string(), Some(q.to_string())),
+        None => (reference, None),
+    };
+    if let Some(q) = crate::http::query_param(query, "Qualifier") {
+        qualifier = Some(q);
+    }
+    skiff_api::names::check_function_name(&name).map_err(|e| e.to_string())?;
+    Ok((name, qualifier))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_references() {
+        assert_eq!(parse_function_ref("echo", None).unwrap(), ("echo".into(), None));
+        assert_eq!(
+            parse_function_ref("arn%3Aaws%3Alambda%3Aus-east-1%3A123%3Afunction%3Aecho%3A3", None).unwrap(),
+            ("echo".into(), Some("3".into()))
+        );
+        assert_eq!(
+            parse_function_ref("echo", Some("Qualifier=%24LATEST")).unwrap(),
+            ("echo".into(), Some("$LATEST".into()))
+        );
+        assert!(parse_function_ref("bad%20name", None).is_err());
+    }
+
+    #[test]
+    fn payload_must_be_json_or_empty() {
+        assert!(check_json(b"").is_ok());
+        assert!(check_json(b" \n").is_ok());
+        assert!(check_json(br#"{"a":1}"#).is_ok());
+        assert!(check_json(b"\"str\"").is_ok());
+        assert!(check_json(b"{nope").is_err());
+    }
+}

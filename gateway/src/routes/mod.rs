@@ -1,0 +1,8 @@
+//! The handlers, one module per route prefix.
+
+pub(crate) mod events;
+pub(crate) mod function_url;
+pub(crate) mod functions;
+pub(crate) mod lambda;
+pub(crate) mod services;
+pub(crate) mod triggers;

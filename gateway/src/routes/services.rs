@@ -1,0 +1,60 @@
+//! `/v1/services`: deploy, list, get, scale, delete, endpoints (service discovery) and logs.
+
+use crate::errors::{error_response, reply, AwsError};
+use crate::http::{bytes_response, empty, query_param, read_json, Resp};
+use crate::route::Route;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use skiff_api::ServiceRequest;
+use skiff_services::Services;
+
+const MAX_SERVICE_BODY: usize = 256 * 1024;
+const DEFAULT_LOG_LINES: usize = 100;
+const MAX_LOG_LINES: usize = 10_000;
+
+pub(crate) async fn handle(services: &Services, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+    match route {
+        Route::ListServices => crate::http::json(StatusCode::OK, &serde_json::json!({ "services": services.list() })),
+        Route::DeployService { name } => match read_json::<ServiceRequest>(req, MAX_SERVICE_BODY, "service definition").await {
+            Ok(request) => reply(StatusCode::OK, services.deploy(name, request).await),
+            Err(resp) => resp,
+        },
+        Route::GetService { name } => reply(StatusCode::OK, services.get(name)),
+        Route::DeleteService { name } => match services.delete(name).await {
+            Ok(()) => empty(StatusCode::NO_CONTENT),
+            Err(e) => error_response(&e),
+        },
+        Route::ScaleService { name } => scale(services, name, req).await,
+        Route::ServiceEndpoints { name } => {
+            reply(StatusCode::OK, services.endpoints(name).map(|e| serde_json::json!({ "endpoints": e })))
+        }
+        Route::ServiceLogs { name } => logs(services, name, query).await,
+        other => unreachable!("not a services route: {other:?}"),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScaleBody {
+    count: u32,
+}
+
+async fn scale(services: &Services, name: &str, req: Request<Incoming>) -> Resp {
+    match read_json::<ScaleBody>(req, MAX_SERVICE_BODY, "scale request").await {
+        Ok(scale) => reply(StatusCode::OK, services.scale(name, scale.count).await),
+        Err(resp) => resp,
+    }
+}
+
+async fn logs(services: &Services, name: &str, query: Option<&str>) -> Resp {
+    let lines = match query_param(query, "tail").map(|t| t.parse::<usize>()) {
+        None => DEFAULT_LOG_LINES,
+        Some(Ok(n)) if (1..=MAX_LOG_LINES).contains(&n) => n,
+        Some(_) => return AwsError::InvalidParameterValue.response(format!("tail must be 1..{MAX_LOG_LINES}")),
+    };
+    match services.logs(name, lines).await {
+        Ok(text) => bytes_response(StatusCode::OK, "text/plain; charset=utf-8", text),
+        Err(e) => error_response(&e),
+    }
+}

@@ -1,0 +1,154 @@
+//! The control plane of functions: deploying, updating and deleting. A change is validated and
+//! its code compiled (or its image resolved) before anything is stored; the code blob is durable
+//! before the config that names it; the config is written with compare-and-swap on the revision
+//! it replaces; and the call returns once this node's registry serves it (the feed applied it).
+
+mod merge;
+
+use crate::build::{execution_spec, WorkerBuilder};
+use crate::registry::{Deployed, Registry};
+use crate::{blocking, InvokerError};
+use sha2::{Digest, Sha256};
+use skiff_api::function::WasmFormat;
+use skiff_api::{now_ms, CodeInfo, DeployRequest, FunctionConfig, TriggerConfig};
+use skiff_state::blobs::BlobStore;
+use skiff_state::config::{Expect, Typed};
+use skiff_workers::container::ImageSpec;
+use skiff_workers::wasm::{CodeKind, CompiledCode};
+use skiff_workers::Worker;
+use std::sync::Arc;
+
+/// What a deploy resolved its code to before anything is stored.
+enum Resolved {
+    Wasm(CompiledCode),
+    Image(ImageSpec),
+}
+
+/// Deploys and deletes functions. Cheap to clone.
+#[derive(Clone)]
+pub struct Deployer {
+    registry: Arc<Registry>,
+    builder: Arc<WorkerBuilder>,
+    functions: Typed<FunctionConfig>,
+    triggers: Typed<TriggerConfig>,
+    blobs: Arc<dyn BlobStore>,
+    /// Serialises control-plane changes on this node, so a read-modify-write does not race
+    /// another one here (compare-and-swap catches the races between nodes).
+    control: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Deployer {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        builder: Arc<WorkerBuilder>,
+        functions: Typed<FunctionConfig>,
+        triggers: Typed<TriggerConfig>,
+        blobs: Arc<dyn BlobStore>,
+        control: Arc<tokio::sync::Mutex<()>>,
+    ) -> Self {
+        Self { registry, builder, functions, triggers, blobs, control }
+    }
+
+    /// Creates or updates a function. Everything is validated — settings, then the code compiled
+    /// and its ABI checked, or the image resolved in the local engine — before anything is
+    /// stored; the new version then replaces the old one atomically, calls already running
+    /// finish on the old one, and the old version's idle containers are retired.
+    pub async fn deploy(&self, request: DeployRequest) -> Result<FunctionConfig, InvokerError> {
+        request.validate()?;
+        let _guard = self.control.lock().await;
+        let existing = self.registry.get(&request.name);
+        let old = existing.as_ref().map(|d| &d.config);
+        let (code, resolved) = self.resolve(&request, old).await?;
+        let config = merge::merged(&request, old, code, now_ms())?;
+        let worker = self.prepare(&config, resolved).await?;
+        if let (Some(wasm), Some(sha)) = (&request.wasm, config.code.sha256()) {
+            self.blobs.put(sha, wasm.clone()).await?;
+        }
+        self.registry.stage(&config.name, config.version, worker);
+        let expect = existing.as_ref().map_or(Expect::Absent, |d| Expect::At(d.revision));
+        let revision = match self.functions.put(&config.name, &config, expect).await {
+            Ok(revision) => revision,
+            Err(e) => {
+                self.registry.unstage(&config.name, config.version);
+                return Err(e.into());
+            }
+        };
+        self.registry.applied.wait(revision).await;
+        if let Some(old_sha) = existing.as_ref().and_then(|d| d.config.code.sha256()).filter(|s| Some(*s) != config.code.sha256()) {
+            self.collect_code(old_sha).await?;
+        }
+        Ok(config)
+    }
+
+    /// The code a deploy runs: new Wasm compiled, an image resolved in the local engine, or
+    /// (configuration-only update) the current code.
+    async fn resolve(&self, request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<(CodeInfo, Resolved), InvokerError> {
+        let old_code = old.map(|o| &o.code);
+        if let Some(wasm) = request.wasm.clone() {
+            let wasm_backend = self.builder.wasm.clone();
+            return blocking("compiling wasm", move || {
+                let sha256 = hex::encode(Sha256::digest(&wasm));
+                let compiled = wasm_backend.compile(&sha256, &wasm).map_err(InvokerError::from_code)?;
+                let format = match compiled.kind() {
+                    CodeKind::Module => WasmFormat::Module,
+                    CodeKind::Component => WasmFormat::Component,
+                };
+                Ok((CodeInfo::Wasm { sha256, size: wasm.len() as u64, format }, Resolved::Wasm(compiled)))
+            })
+            .await;
+        }
+        let reference = match (&request.image, old_code) {
+            (Some(reference), _) => Some((reference.clone(), reference.clone())),
+            (None, Some(CodeInfo::Image { image, id })) => Some((image.clone(), id.clone())),
+            _ => None,
+        };
+        match (reference, old_code) {
+            (Some((named, lookup)), _) => {
+                let image = self.builder.containers()?.inspect_image(&lookup).await.map_err(InvokerError::from_code)?;
+                Ok((CodeInfo::Image { image: named, id: image.id.clone() }, Resolved::Image(image)))
+            }
+            (None, Some(code)) => Ok((code.clone(), Resolved::Wasm(self.builder.compiled(code).await?))),
+            (None, None) => Err(InvokerError::invalid("code is required to create a function: wasm or image")),
+        }
+    }
+
+    /// The worker of the new version, built before anything is stored.
+    async fn prepare(&self, config: &FunctionConfig, resolved: Resolved) -> Result<Arc<dyn Worker>, InvokerError> {
+        match resolved {
+            Resolved::Wasm(compiled) => {
+                let (wasm, spec) = (self.builder.wasm.clone(), execution_spec(config));
+                blocking("preparing a wasm template", move || {
+                    Ok(Arc::new(wasm.prepare(spec, &compiled).map_err(InvokerError::from_code)?) as Arc<dyn Worker>)
+                })
+                .await
+            }
+            Resolved::Image(image) => Ok(Arc::new(self.builder.container_pool(config, image)?)),
+        }
+    }
+
+    /// Deletes a function and its triggers; calls in flight finish, new calls get `NotFound`,
+    /// its containers are retired.
+    pub async fn delete(&self, name: &str) -> Result<(), InvokerError> {
+        let _guard = self.control.lock().await;
+        let deployed: Arc<Deployed> = self.registry.lookup(name)?;
+        let revision = self.functions.delete(name, Expect::At(deployed.revision)).await?;
+        // A trigger cannot outlive its function.
+        for trigger in self.triggers.list().await?.0.into_iter().filter(|t| t.value.function == name) {
+            self.triggers.delete(&trigger.key, Expect::At(trigger.revision)).await?;
+        }
+        self.registry.applied.wait(revision).await;
+        if let Some(sha) = deployed.config.code.sha256() {
+            self.collect_code(sha).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a blob no stored config refers to any more.
+    async fn collect_code(&self, sha256: &str) -> Result<(), InvokerError> {
+        let (stored, _) = self.functions.list().await?;
+        if !stored.iter().any(|f| f.value.code.sha256() == Some(sha256)) {
+            self.blobs.remove(sha256).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! One attempt at one event: run it, then make its outcome durable elsewhere (done and
+//! recorded, a retry scheduled, dead-lettered) — or give it back to run again.
+
+use super::event::Event;
+use super::record::success_record;
+use super::callback;
+use super::context::Context;
+use crate::InvokerError;
+use skiff_api::arn::function_arn;
+use skiff_api::{now_ms, DeadLetterCondition, Destination, InvocationState, InvocationStatus};
+use skiff_state::queue::{Message, QueueRef};
+use skiff_workers::Outcome;
+use tokio::sync::Semaphore;
+
+/// What became of one event of a delivery.
+pub(super) enum Fate {
+    /// Its outcome is durable elsewhere (done and recorded, retry scheduled, dead-lettered).
+    Settled,
+    /// Settled once its final status record is committed.
+    Recorded(tokio::sync::oneshot::Receiver<()>),
+    /// It must run again: the delivery may not be acked on its account.
+    GiveBack(Event),
+}
+
+pub(super) async fn run_event(ctx: &Context, event: Event, slots: &Semaphore) -> Fate {
+    let slot = slots.acquire().await.expect("never closed");
+    let id = event.request_id.clone();
+    let fate = attempt(ctx, event).await;
+    drop(slot); // the wait for the status commit holds no execution slot
+    // However it ended (done, retried, dead-lettered, or given back), it is not running here.
+    ctx.status.not_running(&id);
+    fate
+}
+
+async fn attempt(ctx: &Context, event: Event) -> Fate {
+    let Some(config) = ctx.registry.get(&event.function).map(|d| d.config.clone()) else {
+        // Deleted while this event was on its way: it stays queued for a later deploy.
+        return Fate::GiveBack(event);
+    };
+    let settings = &config.events;
+    let inner = ctx;
+    let mut attempt = event.clone();
+    attempt.attempts += 1;
+    let started = now_ms();
+    if started.saturating_sub(event.accepted_ms) > settings.max_age().as_millis() as u64 {
+        return dead_letter(ctx, event, DeadLetterCondition::EventAgeExceeded).await;
+    }
+    let mut status = attempt.status(InvocationState::Running);
+    status.started_ms = Some(started);
+    inner.status.record(status.clone());
+
+    let deadline = event.accepted_ms + settings.max_age().as_millis() as u64;
+    let result = match inner.runner.invoke_when_admitted(&event.function, &event.request_id, event.payload_bytes(), Some(deadline)).await {
+        Err(InvokerError::Throttled(_)) => return dead_letter(ctx, event, DeadLetterCondition::EventAgeExceeded).await,
+        Err(InvokerError::NotFound(_)) => return Fate::GiveBack(event),
+        other => other,
+    };
+    status.finished_ms = Some(now_ms());
+    let error = match result {
+        Ok(result) => {
+            status.duration_ms = Some(result.execution.duration.as_secs_f64() * 1000.0);
+            match &result.execution.outcome {
+                Outcome::Success(output) => {
+                    let mut done = status.with_result(output);
+                    done.state = InvocationState::Succeeded;
+                    done.error = None;
+                    if let Some(destination) = &settings.on_success {
+                        let arn = function_arn(&inner.region, &event.function);
+                        let record = success_record(&attempt, &arn, result.version, output);
+                        send_to_destination(ctx, destination, record).await;
+                    }
+                    return finish(ctx, &attempt, done).await;
+                }
+                Outcome::Error(e) => serde_json::from_slice(&e.body()).unwrap_or_default(),
+            }
+        }
+        Err(e) => serde_json::json!({ "errorType": "ServiceException", "errorMessage": e.to_string() }),
+    };
+    attempt.last_error = Some(error);
+    let delay = settings.backoff(attempt.attempts);
+    let age_then = now_ms().saturating_sub(event.accepted_ms) + delay.as_millis() as u64;
+    if attempt.attempts > settings.max_retries || age_then > settings.max_age().as_millis() as u64 {
+        let condition = if attempt.attempts > settings.max_retries {
+            DeadLetterCondition::RetriesExhausted
+        } else {
+            DeadLetterCondition::EventAgeExceeded
+        };
+        return dead_letter(ctx, attempt, condition).await;
+    }
+    // Recorded before the retry is scheduled, so the retry's own record comes after it.
+    let mut queued = attempt.status(InvocationState::Queued);
+    queued.next_attempt_ms = Some(now_ms() + delay.as_millis() as u64);
+    queued.finished_ms = status.finished_ms;
+    inner.status.record(queued);
+    if let Err(e) = inner.queue.publish(&QueueRef::function(&event.function), &attempt.to_message(), Some(delay)).await {
+        tracing::warn!(request_id = %event.request_id, "cannot schedule the retry, the event will run again: {e}");
+        return Fate::GiveBack(event);
+    }
+    Fate::Settled
+}
+
+/// The event ran out of retries or age: into the function's dead-letter queue.
+async fn dead_letter(ctx: &Context, mut event: Event, condition: DeadLetterCondition) -> Fate {
+    let inner = ctx;
+    let original = event.clone();
+    event.condition = Some(condition);
+    event.dead_lettered_ms = Some(now_ms());
+    if let Err(e) = inner.queue.publish(&QueueRef::function_dlq(&event.function), &event.to_message(), None).await {
+        tracing::warn!(request_id = %event.request_id, "cannot dead-letter the event, it will run again: {e}");
+        return Fate::GiveBack(original);
+    }
+    inner.metrics.dead_letters.with_label_values(&[&event.function]).inc();
+    let mut failed = event.status(InvocationState::Failed);
+    failed.finished_ms = event.dead_lettered_ms;
+    failed.dead_letter = Some(condition);
+    finish(ctx, &event, failed).await
+}
+
+/// Records the final status and calls back.
+async fn finish(ctx: &Context, event: &Event, status: InvocationStatus) -> Fate {
+    let committed = ctx.status.record_durably(status.clone());
+    if let Some(url) = &event.callback_url {
+        callback::deliver(&ctx.http, url, &status).await;
+    }
+    Fate::Recorded(committed)
+}
+
+async fn send_to_destination(ctx: &Context, destination: &Destination, record: serde_json::Value) {
+    let body = bytes::Bytes::from(serde_json::to_vec(&record).expect("json"));
+    let sent = match destination {
+        Destination::Function(name) => super::accept::enqueue(ctx, name, body, None).await.map(|_| ()),
+        Destination::Queue(queue) => {
+            let message = Message { id: uuid::Uuid::new_v4().to_string(), headers: Default::default(), body };
+            ctx.queue.publish(&QueueRef::destination(queue), &message, None).await.map_err(InvokerError::Queue)
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!(%destination, "on-success destination not reached: {e}");
+    }
+}

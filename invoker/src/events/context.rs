@@ -1,0 +1,25 @@
+//! What every part of the async path shares: the runner, the queue, the status store.
+
+use super::coalesce::Coalescer;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::run::Runner;
+use crate::tasks::StoppableTasks;
+use skiff_state::queue::SharedQueue;
+use skiff_state::status::StatusStore;
+use std::sync::Arc;
+
+pub(super) struct Context {
+    pub(super) runner: Runner,
+    pub(super) registry: Arc<Registry>,
+    pub(super) queue: SharedQueue,
+    pub(super) status: Arc<StatusStore>,
+    pub(super) coalescer: Coalescer,
+    /// The running dispatchers, by function; each remembers its concurrency.
+    pub(super) dispatchers: StoppableTasks<u16>,
+    pub(super) metrics: Arc<Metrics>,
+    /// For callbacks.
+    pub(super) http: reqwest::Client,
+    pub(super) region: String,
+    pub(super) max_concurrency: u32,
+}

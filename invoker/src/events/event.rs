@@ -1,0 +1,69 @@
+//! An accepted event as it travels through the function's queue, its retries and its
+//! dead-letter queue. The message body is this, as JSON; the message id is the request id.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use skiff_api::{DeadLetterCondition, InvocationState, InvocationStatus};
+use skiff_state::queue::Message;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Event {
+    pub(crate) request_id: String,
+    pub(crate) function: String,
+    /// The payload as sent (valid JSON); `None` for an empty payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) payload: Option<Box<RawValue>>,
+    /// Attempts already made.
+    #[serde(default)]
+    pub(crate) attempts: u32,
+    /// How often the event was redriven from the dead-letter queue.
+    #[serde(default)]
+    pub(crate) redrives: u32,
+    /// When it was accepted (or last redriven): the start of its maximum age.
+    pub(crate) accepted_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) callback_url: Option<String>,
+    /// The last attempt's error document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_error: Option<Value>,
+    /// Why it is in the dead-letter queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) condition: Option<DeadLetterCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dead_lettered_ms: Option<u64>,
+}
+
+impl Event {
+    pub(crate) fn to_message(&self) -> Message {
+        Message { id: self.request_id.clone(), headers: Default::default(), body: serde_json::to_vec(self).expect("json").into() }
+    }
+
+    pub(crate) fn from_message(message: &Message) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(&message.body)
+    }
+
+    pub(crate) fn payload_bytes(&self) -> bytes::Bytes {
+        self.payload.as_ref().map_or_else(bytes::Bytes::new, |p| bytes::Bytes::copy_from_slice(p.get().as_bytes()))
+    }
+
+    /// The event's status record in `state`, with nothing but what the event itself knows.
+    pub(crate) fn status(&self, state: InvocationState) -> InvocationStatus {
+        InvocationStatus {
+            request_id: self.request_id.clone(),
+            function: self.function.clone(),
+            state,
+            attempts: self.attempts,
+            redrives: self.redrives,
+            accepted_ms: self.accepted_ms,
+            started_ms: None,
+            finished_ms: None,
+            next_attempt_ms: None,
+            duration_ms: None,
+            result: None,
+            result_truncated: false,
+            error: self.last_error.clone(),
+            dead_letter: None,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The invoker as the server composes it: opens what functions need and hands out the narrow
+//! handles the gateway calls.
+
+use crate::admission::LocalAdmission;
+use crate::build::WorkerBuilder;
+use crate::deploy::Deployer;
+use crate::events::Events;
+use crate::feed::{self, FunctionsFollower, TriggersFollower};
+use crate::logs::LogBook;
+use crate::metrics::Metrics;
+use crate::options::{InvokerOptions, QueueChoice};
+use crate::registry::Registry;
+use crate::run::Runner;
+use crate::triggers::Triggers;
+use crate::InvokerError;
+use skiff_api::{FunctionConfig, LogEntry};
+use skiff_state::blobs::BlobStore;
+use skiff_state::config::{Collection, ConfigStore, Typed};
+use skiff_state::queue::{self, SharedQueue};
+use skiff_state::status::StatusStore;
+use skiff_workers::wasm::{EngineOptions, WasmBackend};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Invoker {
+    runner: Runner,
+    events: Events,
+    triggers: Triggers,
+    deployer: Deployer,
+    registry: Arc<Registry>,
+    builder: Arc<WorkerBuilder>,
+    queue: SharedQueue,
+    logs: Arc<LogBook>,
+    metrics: Arc<Metrics>,
+}
+
+impl Invoker {
+    /// Opens the queue and the status store under the data dir, registers every stored function
+    /// and trigger from `store`, and follows its changes. Workers are built lazily on first
+    /// call, from the compiled-artifact cache, so start-up cost does not grow with the fleet.
+    pub async fn open(options: InvokerOptions, store: Arc<dyn ConfigStore>, blobs: Arc<dyn BlobStore>) -> Result<Self, InvokerError> {
+        let queue = match &options.queue {
+            QueueChoice::RabbitMq { url } => queue::rabbitmq(url)?,
+            QueueChoice::Embedded => queue::embedded(&options.data_dir)?,
+        };
+        let status = Arc::new(StatusStore::open(&options.data_dir, options.status_retention, options.status_max_records)?);
+        let wasm = WasmBackend::new(EngineOptions {
+            enforce_limits: true,
+            max_instances: options.max_concurrency,
+            cache_dir: options.data_dir.join("compiled"),
+        })?;
+        let metrics = Arc::new(Metrics::new());
+        let logs = Arc::new(LogBook::default());
+        let registry = Arc::new(Registry::new());
+        let builder = Arc::new(WorkerBuilder::new(wasm, options.containers, options.keep_warm, blobs.clone(), metrics.clone()));
+        let admission = Box::new(LocalAdmission::new(options.max_concurrency));
+        let runner = Runner::new(registry.clone(), admission, builder.clone(), logs.clone(), metrics.clone());
+        let events = Events::new(runner.clone(), registry.clone(), queue.clone(), status, metrics.clone(), options.region, options.max_concurrency);
+        let functions = Typed::new(store.clone(), Collection::Functions);
+        let trigger_defs = Typed::new(store, Collection::Triggers);
+        let control = Arc::new(tokio::sync::Mutex::new(()));
+        let triggers = Triggers::new(runner.clone(), queue.clone(), metrics.clone(), trigger_defs.clone(), registry.clone(), control.clone());
+        let deployer = Deployer::new(registry.clone(), builder.clone(), functions.clone(), trigger_defs.clone(), blobs, control);
+        let follower = FunctionsFollower { registry: registry.clone(), events: events.clone(), logs: logs.clone(), metrics: metrics.clone() };
+        feed::start(functions, follower).await?;
+        feed::start(trigger_defs, TriggersFollower { triggers: triggers.clone(), running: Default::default() }).await?;
+        Ok(Self { runner, events, triggers, deployer, registry, builder, queue, logs, metrics })
+    }
+
+    pub fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    pub fn triggers(&self) -> &Triggers {
+        &self.triggers
+    }
+
+    pub fn deployer(&self) -> &Deployer {
+        &self.deployer
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn list(&self) -> Vec<FunctionConfig> {
+        self.registry.configs()
+    }
+
+    /// The function's config: also Lambda's DryRun (the call could be made).
+    pub fn get(&self, name: &str) -> Result<FunctionConfig, InvokerError> {
+        Ok(self.registry.lookup(name)?.config.clone())
+    }
+
+    pub fn recent_logs(&self, name: &str, limit: usize) -> Result<Vec<Arc<LogEntry>>, InvokerError> {
+        self.registry.lookup(name)?;
+        Ok(self.logs.recent(name, limit))
+    }
+
+    pub fn follow_logs(&self, name: &str) -> Result<broadcast::Receiver<Arc<LogEntry>>, InvokerError> {
+        self.registry.lookup(name)?;
+        Ok(self.logs.follow(name))
+    }
+
+    /// Builds the workers of functions that keep provisioned containers, so those are started
+    /// right after a restart rather than at their first call.
+    pub async fn warm_up(&self) {
+        for deployed in self.registry.all().into_iter().filter(|d| d.config.provisioned > 0) {
+            if let Err(e) = self.builder.worker_for(&deployed).await {
+                tracing::warn!(function = %deployed.config.name, "cannot provision containers: {e}");
+            }
+        }
+    }
+
+    /// Stops every worker: first the trigger consumers and event dispatchers (events already
+    /// running finish and are acked; nothing else is), then the queue connection, then all
+    /// pools and whatever containers remain.
+    pub async fn shutdown(&self) {
+        self.triggers.stop_all().await;
+        self.events.stop_all().await;
+        self.queue.close().await;
+        for deployed in self.registry.all() {
+            deployed.retire();
+        }
+        if let Ok(backend) = self.builder.containers() {
+            match backend.remove_all().await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "function containers stopped"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("stopping function containers: {e}"),
+            }
+        }
+    }
+}

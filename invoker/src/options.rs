@@ -1,0 +1,47 @@
+use skiff_workers::container::ContainerBackend;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Whether container functions (and services) can run on this server.
+#[derive(Clone)]
+pub enum Containers {
+    Available(ContainerBackend),
+    /// No usable Docker engine or agent: container functions cannot be deployed or run, and
+    /// the error says why.
+    Unavailable { reason: String },
+}
+
+impl Containers {
+    /// The backend, or why there is none.
+    pub fn backend(&self) -> Result<&ContainerBackend, String> {
+        match self {
+            Containers::Available(backend) => Ok(backend),
+            Containers::Unavailable { reason } => Err(reason.clone()),
+        }
+    }
+}
+
+/// The durable queue under asynchronous invocations and triggers.
+#[derive(Clone, Debug)]
+pub enum QueueChoice {
+    /// RabbitMQ at this URL.
+    RabbitMq { url: String },
+    /// The embedded queue in the data dir.
+    Embedded,
+}
+
+#[derive(Clone)]
+pub struct InvokerOptions {
+    pub data_dir: PathBuf,
+    /// Executions allowed at once across all functions.
+    pub max_concurrency: u32,
+    pub containers: Containers,
+    /// How long an idle container is kept warm.
+    pub keep_warm: Duration,
+    pub queue: QueueChoice,
+    /// How long the status of an asynchronous invocation is kept, and at most how many.
+    pub status_retention: Duration,
+    pub status_max_records: u64,
+    /// The region in ARNs (destination records, container environments).
+    pub region: String,
+}

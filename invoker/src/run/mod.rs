@@ -1,0 +1,139 @@
+//! Running one invocation: admission, the worker, the execution in its own task, and what is
+//! recorded afterwards (metrics, the log ring).
+
+mod log_record;
+
+use crate::admission::Admission;
+use crate::build::WorkerBuilder;
+use crate::logs::LogBook;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::InvokerError;
+use bytes::Bytes;
+use skiff_api::{now_ms, FunctionConfig, LogEntry};
+use skiff_workers::{Execution, Invocation, Outcome};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a finished invocation reports back to the gateway.
+#[derive(Debug, Clone)]
+pub struct InvokeResult {
+    pub request_id: String,
+    pub version: u64,
+    pub execution: Execution,
+    /// The Lambda-style log of this invocation (START … REPORT).
+    pub log: String,
+}
+
+/// Runs invocations. Cheap to clone.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Arc<Registry>,
+    admission: Box<dyn Admission>,
+    builder: Arc<WorkerBuilder>,
+    logs: Arc<LogBook>,
+    metrics: Arc<Metrics>,
+}
+
+impl Runner {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        admission: Box<dyn Admission>,
+        builder: Arc<WorkerBuilder>,
+        logs: Arc<LogBook>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { inner: Arc::new(Inner { registry, admission, builder, logs, metrics }) }
+    }
+
+    /// Runs one invocation to completion. Admission is immediate: if a concurrency limit is
+    /// reached the call is throttled, never queued.
+    pub async fn invoke(&self, name: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
+        self.invoke_as(name, &uuid::Uuid::new_v4().to_string(), payload).await
+    }
+
+    /// [`Runner::invoke`] under a given request id (an async event keeps its id on every try).
+    pub(crate) async fn invoke_as(&self, name: &str, request_id: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
+        let inner = &self.inner;
+        let deployed = inner.registry.lookup(name)?;
+        let admitted = inner.admission.admit(&deployed).map_err(|scope| {
+            inner.metrics.throttles.with_label_values(&[name, scope.as_str()]).inc();
+            InvokerError::Throttled(scope)
+        })?;
+        let worker = inner.builder.worker_for(&deployed).await?;
+        let request_id = request_id.to_string();
+        let invocation = Invocation { request_id: request_id.clone(), payload };
+        let this = self.clone();
+        // The execution runs in its own task holding the admission, so a caller that goes away
+        // neither cancels a running guest halfway nor frees its slot before the guest is done.
+        tokio::spawn(async move {
+            let _admitted = admitted;
+            let config = &deployed.config;
+            let metrics = &this.inner.metrics;
+            let gauge = metrics.concurrent.with_label_values(&[&config.name]);
+            gauge.inc();
+            metrics.concurrent_total.inc();
+            let result = worker.invoke(invocation).await;
+            gauge.dec();
+            metrics.concurrent_total.dec();
+            Ok(this.record(config, request_id, result?))
+        })
+        .await
+        .map_err(|source| InvokerError::Task { what: "invocation task", source })?
+    }
+
+    /// Like [`Runner::invoke_as`], but a throttled call waits (with backoff, up to a second
+    /// between tries) and tries again instead of failing — until `deadline_ms`, if given, after
+    /// which the throttle is returned. For events and trigger batches, which are already queued
+    /// and must not fail for lack of capacity.
+    pub(crate) async fn invoke_when_admitted(
+        &self,
+        name: &str,
+        request_id: &str,
+        payload: Bytes,
+        deadline_ms: Option<u64>,
+    ) -> Result<InvokeResult, InvokerError> {
+        let mut wait = Duration::from_millis(10);
+        loop {
+            match self.invoke_as(name, request_id, payload.clone()).await {
+                Err(InvokerError::Throttled(scope)) => {
+                    if deadline_ms.is_some_and(|d| now_ms() > d) {
+                        return Err(InvokerError::Throttled(scope));
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn record(&self, config: &FunctionConfig, request_id: String, execution: Execution) -> InvokeResult {
+        let metrics = &self.inner.metrics;
+        let name = config.name.as_str();
+        let outcome = match &execution.outcome {
+            Outcome::Success(_) => "success",
+            Outcome::Error(e) => e.error_type.as_str(),
+        };
+        metrics.invocations.with_label_values(&[name, outcome]).inc();
+        metrics.duration.with_label_values(&[name]).observe(execution.duration.as_secs_f64());
+        if let Some(init) = execution.init_duration {
+            metrics.cold_starts.with_label_values(&[name]).inc();
+            metrics.init_duration.with_label_values(&[name]).observe(init.as_secs_f64());
+        }
+        let log = log_record::lambda_log(&request_id, config, &execution);
+        self.inner.logs.record(LogEntry {
+            request_id: request_id.clone(),
+            function: config.name.clone(),
+            version: config.version,
+            timestamp_ms: now_ms(),
+            outcome: outcome.to_string(),
+            text: log.clone(),
+        });
+        InvokeResult { request_id, version: config.version, execution, log }
+    }
+}

@@ -1,0 +1,80 @@
+//! Creating and updating a service: the request checked, its image resolved, and the new
+//! definition worked out from the current one.
+
+use crate::{ServiceError, Services};
+use skiff_api::service::{validate_service_name, PreviousRevision, Rollout, RolloutState, ServiceSpec};
+use skiff_api::{now_ms, ServiceConfig, ServiceRequest, ServiceView};
+
+impl Services {
+    /// Creates or updates a service. A changed spec (image, command, env, port, resources,
+    /// health check) makes a new revision, rolled out by the reconciler; other settings apply in
+    /// place.
+    pub async fn deploy(&self, name: &str, request: ServiceRequest) -> Result<ServiceView, ServiceError> {
+        validate_service_name(name)?;
+        request.validate()?;
+        let image = self.runtime()?.inspect_image(&request.image).await?;
+        let spec = ServiceSpec {
+            image: request.image.clone(),
+            image_id: image.id,
+            entrypoint: request.entrypoint.clone(),
+            command: request.command.clone(),
+            env: request.env.clone(),
+            port: request.port,
+            memory_mb: request.memory_mb,
+            cpu: request.cpu,
+            health: request.health.clone(),
+        };
+        let _guard = self.inner.control.lock().await;
+        let shared = self.inner.services.get(name).map(|s| s.clone());
+        let current = shared.as_ref().map(|s| s.config.borrow().clone());
+        let config = merged(name, current, spec, &request, now_ms());
+        self.store(config, shared.as_deref()).await?;
+        self.get(name)
+    }
+}
+
+/// The definition after a deploy of `request` over `current` (none for a create). Pure.
+fn merged(name: &str, current: Option<ServiceConfig>, spec: ServiceSpec, request: &ServiceRequest, now: u64) -> ServiceConfig {
+    let mut config = match current {
+        None => ServiceConfig {
+            name: name.to_string(),
+            spec,
+            revision: 1,
+            last_revision: 1,
+            desired_count: request.count.unwrap_or(1),
+            deployment: request.deployment,
+            autoscaling: request.autoscaling,
+            request_timeout_ms: request.request_timeout_ms,
+            previous: None,
+            rollout: Rollout { revision: 1, state: RolloutState::InProgress, message: None, updated_ms: now },
+            created_ms: now,
+            updated_ms: now,
+        },
+        Some(mut c) => {
+            if c.spec != spec {
+                let revision = c.last_revision + 1;
+                let replaced = std::mem::replace(&mut c.spec, spec);
+                // What a failed rollout returns to must have worked: a revision replaced
+                // before its own rollout completed is skipped, the earlier one kept.
+                if matches!(c.rollout.state, RolloutState::Completed | RolloutState::RolledBack) {
+                    c.previous = Some(PreviousRevision { revision: c.revision, spec: replaced });
+                }
+                c.revision = revision;
+                c.last_revision = revision;
+                c.rollout = Rollout { revision, state: RolloutState::InProgress, message: None, updated_ms: now };
+            }
+            if let Some(count) = request.count {
+                c.desired_count = count;
+            }
+            c.deployment = request.deployment;
+            c.autoscaling = request.autoscaling;
+            c.request_timeout_ms = request.request_timeout_ms;
+            c.updated_ms = now;
+            c
+        }
+    };
+    if let Some(a) = &config.autoscaling {
+        config.desired_count = config.desired_count.clamp(a.min, a.max);
+    }
+    config
+}

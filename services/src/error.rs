@@ -1,0 +1,33 @@
+use skiff_api::error::{ErrorKind, Kinded};
+use skiff_api::Invalid;
+use skiff_state::StoreError;
+use skiff_workers::WorkerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("Service not found: {0}")]
+    NotFound(String),
+    /// No Docker engine answered at start-up; services cannot run on this server.
+    #[error("services need a Docker engine: {0}")]
+    NoEngine(String),
+    #[error("services are not started yet")]
+    NotStarted,
+    #[error("service definitions: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] WorkerError),
+}
+
+impl Kinded for ServiceError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Invalid(_) | ServiceError::NoEngine(_) | ServiceError::NotStarted => ErrorKind::Invalid,
+            ServiceError::Engine(WorkerError::InvalidImage(_)) => ErrorKind::Invalid,
+            ServiceError::NotFound(_) => ErrorKind::NotFound,
+            ServiceError::Store(e) => e.kind(),
+            ServiceError::Engine(_) => ErrorKind::Internal,
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! One live connection to RabbitMQ and what was declared on it, and the supervisor that keeps
+//! one up.
+
+use crate::queue::{QueueError, QueueKind, QueueRef};
+use dashmap::DashSet;
+use futures_util::StreamExt;
+use lapin::options::{ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub(super) const EVENTS_EXCHANGE: &str = "skiff.events";
+pub(super) const DELAY_EXCHANGE: &str = "skiff.delay";
+
+pub(super) type Result<T> = std::result::Result<T, QueueError>;
+
+pub(super) fn unavailable(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(e.to_string())
+}
+
+/// The connection as everyone else sees it: the current link, if any, kept up by
+/// [`supervise`] until [`Connector::shutdown`].
+pub(super) struct Connector {
+    uri: String,
+    link: watch::Sender<Option<Arc<Link>>>,
+    closed: AtomicBool,
+}
+
+impl Connector {
+    pub(super) fn start(uri: &str) -> Result<Arc<Self>> {
+        uri.parse::<lapin::uri::AMQPUri>()
+            .map_err(|e| QueueError::Refused(format!("invalid AMQP URL {uri:?}: {e}")))?;
+        let connector = Arc::new(Self { uri: uri.to_string(), link: watch::channel(None).0, closed: AtomicBool::new(false) });
+        tokio::spawn(supervise(connector.clone()));
+        Ok(connector)
+    }
+
+    pub(super) fn link(&self) -> Result<Arc<Link>> {
+        self.link.borrow().clone().ok_or_else(|| unavailable("not connected to RabbitMQ"))
+    }
+
+    /// Waits until there is a connection (or the broker is closed: `None`).
+    pub(super) async fn wait_link(&self) -> Option<Arc<Link>> {
+        let mut rx = self.link.subscribe();
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            if let Some(link) = rx.borrow_and_update().clone() {
+                return Some(link);
+            }
+            if rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits up to `limit` for the first connection; false if there is none by then.
+    pub(super) async fn wait_connected(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.wait_link()).await.is_ok_and(|l| l.is_some())
+    }
+
+    pub(super) async fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Some(link) = self.link.send_replace(None) {
+            let _ = link.conn.close(200, "skiff shutting down".into()).await;
+        }
+    }
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// One live connection and what was declared on it. Declarations are remembered in sets read
+/// without a lock on every publish; the async mutexes are taken only to declare something new,
+/// so publishes to declared queues never wait behind another queue's declaration round trip.
+pub(super) struct Link {
+    pub(super) conn: Connection,
+    pub(super) publisher: Channel,
+    declared: DashSet<QueueRef>,
+    declaring: tokio::sync::Mutex<()>,
+    delays: DashSet<u64>,
+    declaring_delays: tokio::sync::Mutex<()>,
+}
+
+/// Keeps a connection up: connects with backoff, publishes it, waits for it to fail, repeats.
+async fn supervise(inner: Arc<Connector>) {
+    let mut backoff = Duration::from_millis(100);
+    while !inner.closed.load(Ordering::Acquire) {
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect(&inner.uri)).await {
+            Ok(Ok(link)) => {
+                backoff = Duration::from_millis(100);
+                let link = Arc::new(link);
+                let mut events = link.conn.events_listener();
+                inner.link.send_replace(Some(link.clone()));
+                tracing::info!("connected to RabbitMQ");
+                let mut poll = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        event = events.next() => match event {
+                            // Channel errors (a refused declaration) arrive here too; only a
+                            // connection that is no longer up ends this link.
+                            Some(lapin::Event::Error(e)) if !link.conn.status().connected() => {
+                                tracing::warn!("RabbitMQ connection lost: {e}");
+                                break;
+                            }
+                            Some(lapin::Event::Error(e)) => tracing::debug!("RabbitMQ error: {e}"),
+                            None => break,
+                            Some(_) => {}
+                        },
+                        _ = poll.tick() => if !link.conn.status().connected() || inner.closed.load(Ordering::Acquire) { break },
+                    }
+                }
+                // Only clear the link if it is still ours (close() may have taken it).
+                inner.link.send_if_modified(|current| match current {
+                    Some(l) if Arc::ptr_eq(l, &link) => {
+                        *current = None;
+                        true
+                    }
+                    _ => false,
+                });
+            }
+            Ok(Err(e)) => tracing::warn!("cannot connect to RabbitMQ: {e}"),
+            Err(_) => tracing::warn!("cannot connect to RabbitMQ: timed out"),
+        }
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn connect(uri: &str) -> Result<Link> {
+    let properties = ConnectionProperties::default().with_connection_name("skiff".into());
+    let conn = Connection::connect(uri, properties).await.map_err(unavailable)?;
+    let publisher = conn.create_channel().await.map_err(unavailable)?;
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    for exchange in [EVENTS_EXCHANGE, DELAY_EXCHANGE] {
+        publisher
+            .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+    }
+    publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
+    Ok(Link {
+        conn,
+        publisher,
+        declared: DashSet::new(),
+        declaring: tokio::sync::Mutex::new(()),
+        delays: DashSet::new(),
+        declaring_delays: tokio::sync::Mutex::new(()),
+    })
+}
+
+impl Link {
+    /// A publishing channel the broker closed (it should not happen: only the default and
+    /// Skiff's own exchanges are used) would fail every publish; close the connection so the
+    /// supervisor makes a fresh one.
+    pub(super) fn check_publisher(link: &Arc<Link>) {
+        if link.conn.status().connected() && !link.publisher.status().connected() {
+            tracing::warn!("publishing channel closed; reconnecting");
+            let link = link.clone();
+            tokio::spawn(async move { link.conn.close(320, "reconnecting".into()).await });
+        }
+    }
+
+    /// Declares `queue` once per connection, on a channel of its own: a refused declaration
+    /// (a user queue with other arguments, a missing exchange) closes that channel only.
+    pub(super) async fn ensure(&self, queue: &QueueRef) -> Result<()> {
+        if self.declared.contains(queue) {
+            return Ok(());
+        }
+        let _declaring = self.declaring.lock().await;
+        if self.declared.contains(queue) {
+            return Ok(());
+        }
+        let channel = self.conn.create_channel().await.map_err(unavailable)?;
+        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        let name = queue.name.as_str();
+        let refused = |what: &str, e: lapin::Error| QueueError::Refused(format!("{what}: {e}"));
+        let channel = match &queue.kind {
+            QueueKind::Work => {
+                let args = table(&[("x-queue-type", AMQPValue::LongString("quorum".into()))]);
+                channel.queue_declare(name.into(), durable, args).await.map_err(|e| refused(name, e))?;
+                channel
+            }
+            QueueKind::DeadLetter => {
+                channel.queue_declare(name.into(), durable, FieldTable::default()).await.map_err(|e| refused(name, e))?;
+                channel
+            }
+            QueueKind::External { bind } => {
+                let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+                let channel = if channel.queue_declare(name.into(), passive, FieldTable::default()).await.is_ok() {
+                    channel
+                } else {
+                    // Not there (the failed passive declare closed that channel): create it.
+                    let fresh = self.conn.create_channel().await.map_err(unavailable)?;
+                    fresh.queue_declare(name.into(), durable, FieldTable::default()).await.map_err(|e| refused(name, e))?;
+                    fresh
+                };
+                if let Some((exchange, key)) = bind {
+                    channel
+                        .queue_bind(name.into(), exchange.as_str().into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+                        .await
+                        .map_err(|e| refused(&format!("binding {name} to exchange {exchange:?}"), e))?;
+                }
+                channel
+            }
+        };
+        self.bind_for_delays(&channel, queue).await?;
+        let _ = channel.close(200, "declared".into()).await;
+        self.declared.insert(queue.clone());
+        Ok(())
+    }
+
+    async fn bind_for_delays(&self, channel: &Channel, queue: &QueueRef) -> Result<()> {
+        let key = format!("*.{}", queue.key);
+        channel
+            .queue_bind(queue.name.as_str().into(), EVENTS_EXCHANGE.into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn ensure_delay(&self, bucket: u64) -> Result<()> {
+        if self.delays.contains(&bucket) {
+            return Ok(());
+        }
+        let _declaring = self.declaring_delays.lock().await;
+        if self.delays.contains(&bucket) {
+            return Ok(());
+        }
+        let channel = self.conn.create_channel().await.map_err(unavailable)?;
+        let name = format!("skiff.delay.{bucket}");
+        let args = table(&[
+            ("x-queue-type", AMQPValue::LongString("quorum".into())),
+            ("x-dead-letter-exchange", AMQPValue::LongString(EVENTS_EXCHANGE.into())),
+            ("x-dead-letter-strategy", AMQPValue::LongString("at-least-once".into())),
+            ("x-overflow", AMQPValue::LongString("reject-publish".into())),
+        ]);
+        let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+        channel.queue_declare(name.as_str().into(), durable, args).await.map_err(|e| QueueError::Refused(format!("{name}: {e}")))?;
+        let key = format!("{bucket}.#");
+        channel
+            .queue_bind(name.as_str().into(), DELAY_EXCHANGE.into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+        let _ = channel.close(200, "declared".into()).await;
+        self.delays.insert(bucket);
+        Ok(())
+    }
+}
+
+fn table(entries: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in entries {
+        t.insert((*k).into(), v.clone());
+    }
+    t
+}
+
