@@ -5,6 +5,7 @@
 //! [`errors`].
 
 mod auth;
+mod body;
 mod errors;
 mod http;
 mod proxy;

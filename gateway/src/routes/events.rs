@@ -9,7 +9,8 @@
 //! The same dead-letter routes exist under `/v1/triggers/{id}/dlq`.
 
 use crate::errors::{error_response, reply, AwsError};
-use crate::http::{json, query_param, read_body, BodyError, Resp};
+use crate::body::{read_body, BodyError};
+use crate::http::{json, query_param, Resp};
 use crate::route::Route;
 use crate::routes::lambda::check_json;
 use hyper::body::Incoming;

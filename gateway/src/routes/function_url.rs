@@ -2,7 +2,8 @@
 //! function-URL payload format 2.0; the function's result becomes the HTTP response.
 
 use crate::errors::{error_response, AwsError};
-use crate::http::{bytes_response, full, query_pairs, read_body, BodyError, Resp};
+use crate::body::{read_body, BodyError};
+use crate::http::{bytes_response, full, query_pairs, Resp};
 use crate::routes::lambda::{insert_str, MAX_SYNC_PAYLOAD};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;

@@ -2,7 +2,8 @@
 //! and invocation logs.
 
 use crate::errors::{error_response, reply, AwsError};
-use crate::http::{empty, json, query_param, read_json, Resp};
+use crate::body::read_json;
+use crate::http::{empty, json, query_param, Resp};
 use crate::route::Route;
 use bytes::Bytes;
 use hyper::body::Incoming;

@@ -2,7 +2,8 @@
 //! CLI send it.
 
 use crate::errors::{error_response, AwsError};
-use crate::http::{empty, full, read_body, BodyError, Resp};
+use crate::body::{read_body, BodyError};
+use crate::http::{empty, full, Resp};
 use base64::Engine as _;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};

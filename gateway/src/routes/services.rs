@@ -1,7 +1,8 @@
 //! `/v1/services`: deploy, list, get, scale, delete, endpoints (service discovery) and logs.
 
 use crate::errors::{error_response, reply, AwsError};
-use crate::http::{bytes_response, empty, query_param, read_json, Resp};
+use crate::body::read_json;
+use crate::http::{bytes_response, empty, query_param, Resp};
 use crate::route::Route;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};

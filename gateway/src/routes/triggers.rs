@@ -1,7 +1,8 @@
 //! `/v1/triggers`: queue triggers (create, list, get, delete) and their dead letters.
 
 use crate::errors::{error_response, reply};
-use crate::http::{empty, read_json, Resp};
+use crate::body::read_json;
+use crate::http::{empty, Resp};
 use crate::route::Route;
 use crate::routes::events::{limit, redriven};
 use hyper::body::Incoming;

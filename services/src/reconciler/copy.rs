@@ -1,7 +1,7 @@
 //! One copy of a service as its reconciler tracks it.
 
 use crate::endpoints::Endpoint;
-use skiff_api::CopyState;
+use skiff_api::{CopyState, EndpointView};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,6 +48,20 @@ impl Copy {
     }
 }
 
+
+impl Copy {
+    /// The copy as the endpoints API lists it.
+    pub(super) fn view(&self) -> EndpointView {
+        EndpointView {
+            id: short(&self.id).to_string(),
+            address: self.addr.map(|a| a.to_string()).unwrap_or_default(),
+            revision: self.revision,
+            state: self.phase.state(),
+            in_flight: self.endpoint.as_ref().map_or(0, |e| e.in_flight()),
+            served: self.endpoint.as_ref().map_or(0, |e| e.served()),
+        }
+    }
+}
 
 impl Phase {
     pub(super) fn is_draining(self) -> bool {

@@ -25,7 +25,7 @@ use crate::Services;
 use copy::{short, Copy, Phase};
 use rollout::Verdict;
 use skiff_api::service::{RolloutState, ServiceConfig};
-use skiff_api::{now_ms, EndpointView};
+use skiff_api::now_ms;
 use skiff_state::lease::Lease;
 use skiff_workers::container::ImageSpec;
 use skiff_workers::service::ServiceRuntime;
@@ -227,31 +227,18 @@ impl Reconciler {
         }
         let addrs: Vec<SocketAddr> = due.iter().map(|(_, a)| *a).collect();
         let results = probe::check_all(&self.http, health, &addrs).await;
-        let interval = Duration::from_millis(health.interval_ms);
-        let grace = Duration::from_millis(health.grace_period_ms);
         let mut failed = Vec::new();
         for ((i, addr), ok) in due.into_iter().zip(results) {
-            let copy = &mut self.copies[i];
-            copy.next_probe = Instant::now() + interval;
-            if ok {
-                copy.passes += 1;
-                copy.fails = 0;
-                let needed = if copy.adopted { 1 } else { health.healthy_threshold };
-                if copy.phase == Phase::Starting && copy.passes >= needed {
-                    copy.phase = Phase::Healthy;
-                    copy.proven = true;
+            match probe::record(&mut self.copies[i], ok, health) {
+                probe::Verdict::BecameHealthy => {
+                    let copy = &mut self.copies[i];
                     let endpoint = Endpoint::new(copy.id.clone(), addr, copy.revision);
                     copy.endpoint = Some(endpoint.clone());
                     self.shared.route.add(endpoint);
                     self.crash_loop = 0;
                 }
-            } else {
-                copy.passes = 0;
-                copy.fails += 1;
-                let counts = copy.phase == Phase::Healthy || copy.started.elapsed() >= grace;
-                if counts && copy.fails >= health.unhealthy_threshold {
-                    failed.push(copy.id.clone());
-                }
+                probe::Verdict::Failed => failed.push(self.copies[i].id.clone()),
+                probe::Verdict::Unchanged => {}
             }
         }
         for id in failed {
@@ -362,7 +349,7 @@ impl Reconciler {
                     self.rollout.1,
                     self.last_error.clone().unwrap_or_default()
                 );
-                let _ = self.services.modify(&config.name, move |c| roll_back(c, revision, why)).await;
+                let _ = self.services.modify(&config.name, move |c| rollout::roll_back(c, revision, why)).await;
                 self.rollout.1 = 0;
             }
             Verdict::Complete => {
@@ -382,18 +369,7 @@ impl Reconciler {
     }
 
     fn publish(&self) {
-        let views = self
-            .copies
-            .iter()
-            .map(|c| EndpointView {
-                id: short(&c.id).to_string(),
-                address: c.addr.map(|a| a.to_string()).unwrap_or_default(),
-                revision: c.revision,
-                state: c.phase.state(),
-                in_flight: c.endpoint.as_ref().map_or(0, |e| e.in_flight()),
-                served: c.endpoint.as_ref().map_or(0, |e| e.served()),
-            })
-            .collect();
+        let views = self.copies.iter().map(Copy::view).collect();
         *self.shared.copies.lock().expect("copies lock") = CopiesReport { copies: views, last_error: self.last_error.clone() };
     }
 
@@ -410,25 +386,4 @@ impl Reconciler {
             }
         }
     }
-}
-
-/// Puts the revision before `failed_revision` back (unless the definition moved on meanwhile);
-/// with none to go back to, the rollout is marked failing and keeps retrying.
-fn roll_back(c: &mut ServiceConfig, failed_revision: u64, why: String) {
-    if c.revision != failed_revision {
-        return;
-    }
-    match c.previous.take() {
-        Some(prev) => {
-            c.spec = prev.spec;
-            c.revision = prev.revision;
-            c.rollout.state = RolloutState::RolledBack;
-            c.rollout.message = Some(format!("rolled back to revision {}: {why}", prev.revision));
-        }
-        None => {
-            c.rollout.state = RolloutState::Failing;
-            c.rollout.message = Some(why);
-        }
-    }
-    c.rollout.updated_ms = now_ms();
 }

@@ -3,6 +3,7 @@
 //! an engine.
 
 use super::copy::{Copy, Phase};
+use skiff_api::now_ms;
 use skiff_api::service::{rollout_bounds, DeploymentSettings, RolloutState, ServiceConfig};
 
 /// What one tick should do to move towards the desired copies.
@@ -74,6 +75,27 @@ pub(super) fn verdict(config: &ServiceConfig, failures: u32, copies: &[Copy]) ->
     } else {
         Verdict::Continue
     }
+}
+
+/// Puts the revision before `failed_revision` back (unless the definition moved on meanwhile);
+/// with none to go back to, the rollout is marked failing and keeps retrying.
+pub(super) fn roll_back(c: &mut ServiceConfig, failed_revision: u64, why: String) {
+    if c.revision != failed_revision {
+        return;
+    }
+    match c.previous.take() {
+        Some(prev) => {
+            c.spec = prev.spec;
+            c.revision = prev.revision;
+            c.rollout.state = RolloutState::RolledBack;
+            c.rollout.message = Some(format!("rolled back to revision {}: {why}", prev.revision));
+        }
+        None => {
+            c.rollout.state = RolloutState::Failing;
+            c.rollout.message = Some(why);
+        }
+    }
+    c.rollout.updated_ms = now_ms();
 }
 
 #[cfg(test)]

@@ -1,0 +1,38 @@
+//! Reading request bodies under a size limit, and JSON bodies into typed requests.
+
+use crate::errors::AwsError;
+use crate::http::Resp;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+/// Why a request body could not be read.
+pub(crate) enum BodyError {
+    TooLarge,
+    Io(String),
+}
+
+/// Reads the whole body, refusing more than `limit` bytes without buffering past it.
+pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(e) => Err(BodyError::Io(e.to_string())),
+    }
+}
+
+/// Reads a JSON body of type `T` of at most `limit` bytes, or answers why not; `what` names it
+/// in the error ("trigger request" → "invalid trigger request: ...").
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    req: hyper::Request<Incoming>,
+    limit: usize,
+    what: &str,
+) -> Result<T, Resp> {
+    let bytes = match read_body(req.into_body(), limit).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(AwsError::RequestTooLarge.response(format!("{what} too large"))),
+        Err(BodyError::Io(e)) => return Err(AwsError::InvalidRequestContent.response(e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
+}
+
