@@ -92,7 +92,8 @@ impl ServiceRuntime {
         match self.docker.inspect_network(NETWORK, None).await {
             Ok(_) => return Ok(()),
             Err(e) if not_found(&e) => {}
-            Err(e) => return Err(internal("inspect network", e)),
+            // "ambiguous": two servers created it at once (the engine does not stop that).
+            Err(_) => return self.settle_duplicate_networks().await,
         }
         let request = NetworkCreateRequest {
             name: NETWORK.into(),
@@ -101,11 +102,29 @@ impl ServiceRuntime {
             ..Default::default()
         };
         match self.docker.create_network(request).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             // Another server created it meanwhile.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
-            Err(e) => Err(internal("create network", e)),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
+            Err(e) => return Err(internal("create network", e)),
         }
+        self.settle_duplicate_networks().await
+    }
+
+    /// Servers that start at the same moment can each create the network (Docker checks names
+    /// only best-effort), and a name that matches two networks is refused everywhere. Every
+    /// server keeps the same one — the lowest id — and removes the others (one in use by a
+    /// container stays, and the inspect below reports the ambiguity).
+    async fn settle_duplicate_networks(&self) -> Result<(), WorkerError> {
+        let filters = HashMap::from([("name".to_string(), vec![NETWORK.to_string()])]);
+        let options = bollard::query_parameters::ListNetworksOptions { filters: Some(filters) };
+        let found = self.docker.list_networks(Some(options)).await.map_err(|e| internal("list networks", e))?;
+        let mut ids: Vec<String> =
+            found.into_iter().filter(|n| n.name.as_deref() == Some(NETWORK)).filter_map(|n| n.id).collect();
+        ids.sort();
+        for duplicate in ids.iter().skip(1) {
+            let _ = self.docker.remove_network(duplicate).await;
+        }
+        self.docker.inspect_network(NETWORK, None).await.map(drop).map_err(|e| internal("inspect network", e))
     }
 
     pub async fn inspect_image(&self, reference: &str) -> Result<ImageSpec, WorkerError> {

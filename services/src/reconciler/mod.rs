@@ -23,7 +23,7 @@ use crate::endpoints::Endpoint;
 use crate::shared::{CopiesReport, Shared, Stop};
 use crate::Services;
 use copy::{short, Copy, Phase};
-use rollout::Verdict;
+use rollout::{RolloutProgress, Verdict};
 use skiff_api::service::{RolloutState, ServiceConfig};
 use skiff_api::now_ms;
 use skiff_state::lease::Lease;
@@ -57,7 +57,7 @@ pub(crate) struct Reconciler {
     crash_loop: u32,
     next_start: Instant,
     /// The revision the current rollout is for, and how many of its copies failed.
-    rollout: (u64, u32),
+    rollout: RolloutProgress,
     autoscaler: Autoscaler,
     exits_tx: mpsc::UnboundedSender<String>,
     exits: mpsc::UnboundedReceiver<String>,
@@ -77,7 +77,7 @@ impl Reconciler {
             images: HashMap::new(),
             crash_loop: 0,
             next_start: Instant::now(),
-            rollout: (revision, 0),
+            rollout: RolloutProgress { revision, failures: 0 },
             autoscaler: Autoscaler::new(Instant::now()),
             exits_tx,
             exits,
@@ -156,8 +156,8 @@ impl Reconciler {
 
     async fn step(&mut self) {
         let config = self.shared.config.borrow().clone();
-        if config.revision != self.rollout.0 {
-            self.rollout = (config.revision, 0);
+        if config.revision != self.rollout.revision {
+            self.rollout = RolloutProgress { revision: config.revision, failures: 0 };
             self.crash_loop = 0;
             self.next_start = Instant::now();
         }
@@ -196,8 +196,8 @@ impl Reconciler {
         self.crash_loop += 1;
         let backoff = FIRST_BACKOFF.saturating_mul(1 << (self.crash_loop - 1).min(16)).min(MAX_BACKOFF);
         self.next_start = Instant::now() + backoff;
-        if revision == self.rollout.0 {
-            self.rollout.1 += 1;
+        if revision == self.rollout.revision {
+            self.rollout.failures += 1;
         }
     }
 
@@ -342,15 +342,15 @@ impl Reconciler {
     /// Marks a rollout complete, or rolls it back when the circuit breaker trips.
     async fn check_rollout(&mut self, config: &ServiceConfig) {
         let revision = config.revision;
-        match rollout::verdict(config, self.rollout.1, &self.copies) {
+        match rollout::verdict(config, self.rollout.failures, &self.copies) {
             Verdict::Trip => {
                 let why = format!(
                     "revision {revision}: {} copies failed before becoming healthy ({})",
-                    self.rollout.1,
+                    self.rollout.failures,
                     self.last_error.clone().unwrap_or_default()
                 );
                 let _ = self.services.modify(&config.name, move |c| rollout::roll_back(c, revision, why)).await;
-                self.rollout.1 = 0;
+                self.rollout.failures = 0;
             }
             Verdict::Complete => {
                 let _ = self

@@ -6,6 +6,14 @@ use super::copy::{Copy, Phase};
 use skiff_api::now_ms;
 use skiff_api::service::{rollout_bounds, DeploymentSettings, RolloutState, ServiceConfig};
 
+/// The rollout the reconciler is driving, and how many of its copies failed before ever
+/// becoming healthy (what the circuit breaker counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RolloutProgress {
+    pub(super) revision: u64,
+    pub(super) failures: u32,
+}
+
 /// What one tick should do to move towards the desired copies.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Plan {
