@@ -97,12 +97,14 @@ impl Follower for FunctionsFollower {
     type Record = FunctionConfig;
 
     fn put(&self, _key: &str, config: FunctionConfig, revision: Revision) {
-        self.events.dispatch(&config);
         let (name, version) = (config.name.clone(), config.version);
-        if let Some(replaced) = self.registry.install(config, revision) {
+        // Installed first: a dispatcher started before would find no function for its events
+        // and give them back.
+        if let Some(replaced) = self.registry.install(config.clone(), revision) {
             replaced.retire();
             tracing::info!(function = %name, version, "deployed");
         }
+        self.events.dispatch(&config);
         self.metrics.deployed.set(self.registry.len() as i64);
     }
 

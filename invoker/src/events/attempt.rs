@@ -10,7 +10,7 @@ use skiff_api::arn::function_arn;
 use skiff_api::{now_ms, DeadLetterCondition, Destination, InvocationState, InvocationStatus};
 use skiff_state::queue::{Message, QueueRef};
 use skiff_workers::Outcome;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// What became of one event of a delivery.
 pub(super) enum Fate {
@@ -22,8 +22,8 @@ pub(super) enum Fate {
     GiveBack(Event),
 }
 
-pub(super) async fn run_event(ctx: &Context, event: Event, slots: &Semaphore) -> Fate {
-    let slot = slots.acquire().await.expect("never closed");
+pub(super) async fn run_event(ctx: &Context, event: Event, slot: oneshot::Receiver<OwnedSemaphorePermit>) -> Fate {
+    let slot = slot.await.expect("the slot queue outlives the dispatcher's deliveries");
     let id = event.request_id.clone();
     let fate = attempt(ctx, event).await;
     drop(slot); // the wait for the status commit holds no execution slot

@@ -7,9 +7,10 @@
 
 use super::attempt::{run_event, Fate};
 use super::context::Context;
+use super::event::Event;
 use skiff_state::queue::{Delivery, QueueRef};
 use std::sync::Arc;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// Unacked deliveries per execution slot. A delivery stays unacked after its events ran, until
@@ -27,15 +28,21 @@ async fn run(ctx: Arc<Context>, function: String, concurrency: u16, mut stop: wa
     let broker = ctx.queue.clone();
     let prefetch = (u32::from(concurrency) * PREFETCH_PER_SLOT).min(u32::from(u16::MAX)) as u16;
     let mut consumer = broker.consume(QueueRef::function(&function), prefetch);
-    // Events run at most `concurrency` at a time; the others wait here, in order, instead of
-    // spinning on throttles.
-    let slots = Arc::new(Semaphore::new(concurrency.into()));
+    // Events run at most `concurrency` at a time; the others wait for a slot, in the order they
+    // were received, instead of spinning on throttles.
+    let turns = slot_queue(Arc::new(Semaphore::new(concurrency.into())));
     let mut running = JoinSet::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             delivery = consumer.next() => match delivery {
-                Some(d) => { running.spawn(handle(ctx.clone(), function.clone(), d, slots.clone())); }
+                Some(d) => match decode(&function, &d) {
+                    Ok(events) => {
+                        let slots = events.iter().map(|_| take_turn(&turns)).collect();
+                        running.spawn(handle(ctx.clone(), function.clone(), d, events, slots));
+                    }
+                    Err(why) => { running.spawn(quarantine(ctx.clone(), function.clone(), d, why)); }
+                },
                 None => break,
             },
             Some(_) = running.join_next(), if !running.is_empty() => {}
@@ -45,18 +52,48 @@ async fn run(ctx: Arc<Context>, function: String, concurrency: u16, mut stop: wa
     while running.join_next().await.is_some() {}
 }
 
+/// A request for an execution slot, answered when the slot is free.
+type Turn = oneshot::Sender<OwnedSemaphorePermit>;
+
+/// Hands out execution slots strictly in the order they were asked for. Tasks spawned per
+/// delivery would otherwise reach the semaphore in whatever order the scheduler polls them,
+/// so a later event could run before an earlier one that is still waiting.
+fn slot_queue(slots: Arc<Semaphore>) -> mpsc::UnboundedSender<Turn> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Turn>();
+    tokio::spawn(async move {
+        while let Some(turn) = rx.recv().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+            // A waiter that went away hands its slot straight back (dropped with the error).
+            let _ = turn.send(slot);
+        }
+    });
+    tx
+}
+
+fn take_turn(turns: &mpsc::UnboundedSender<Turn>) -> oneshot::Receiver<OwnedSemaphorePermit> {
+    let (turn, slot) = oneshot::channel();
+    let _ = turns.send(turn);
+    slot
+}
+
+/// The events of a delivery of `function`'s queue, or why it holds none that can run.
+fn decode(function: &str, delivery: &Delivery) -> Result<Vec<Event>, String> {
+    match super::coalesce::decode(&delivery.message) {
+        Ok(events) if events.iter().all(|e| e.function == function) => Ok(events),
+        Ok(_) => Err("an event of another function".into()),
+        Err(e) => Err(format!("not a Skiff event: {e}")),
+    }
+}
+
 /// One delivery holds one event, or several the accept path published together (see
-/// `coalesce`). They run concurrently; the delivery is acked once every one is settled. An
-/// event that must run again is republished alone first — or, if that fails too, the whole
-/// delivery goes back (its settled events may then run twice: at least once, never lost).
-async fn handle(ctx: Arc<Context>, function: String, delivery: Delivery, slots: Arc<Semaphore>) {
-    let events = match super::coalesce::decode(&delivery.message) {
-        Ok(events) if events.iter().all(|e| e.function == function) => events,
-        Ok(_) => return quarantine(&ctx, &function, delivery, "an event of another function").await,
-        Err(e) => return quarantine(&ctx, &function, delivery, &format!("not a Skiff event: {e}")).await,
-    };
+/// `coalesce`). They run concurrently, each in its slot's turn; the delivery is acked once every
+/// one is settled. An event that must run again is republished alone first — or, if that fails
+/// too, the whole delivery goes back (its settled events may then run twice: at least once,
+/// never lost).
+async fn handle(ctx: Arc<Context>, function: String, delivery: Delivery, events: Vec<Event>, slots: Vec<oneshot::Receiver<OwnedSemaphorePermit>>) {
     let single = events.len() == 1;
-    let fates = futures_util::future::join_all(events.into_iter().map(|e| run_event(&ctx, e, &slots))).await;
+    let runs = events.into_iter().zip(slots).map(|(e, slot)| run_event(&ctx, e, slot));
+    let fates = futures_util::future::join_all(runs).await;
     let mut again = Vec::new();
     for fate in fates {
         match fate {
@@ -90,11 +127,11 @@ async fn settle(delivery: Delivery, function: &str) {
 
 /// A message in a function queue that is not an event (published there by hand) cannot run;
 /// it goes to the dead-letter queue as it is, marked, rather than blocking or vanishing.
-async fn quarantine(ctx: &Context, function: &str, delivery: Delivery, why: &str) {
+async fn quarantine(ctx: Arc<Context>, function: String, delivery: Delivery, why: String) {
     let mut message = delivery.message.clone();
     message.headers.insert("x-skiff-error".into(), why.into());
-    match ctx.queue.publish(&QueueRef::function_dlq(function), &message, None).await {
-        Ok(()) => settle(delivery, function).await,
+    match ctx.queue.publish(&QueueRef::function_dlq(&function), &message, None).await {
+        Ok(()) => settle(delivery, &function).await,
         Err(e) => {
             tracing::warn!("cannot quarantine a malformed message: {e}");
             delivery.requeue().await
