@@ -14,10 +14,17 @@ pub enum ServiceError {
     NoEngine(String),
     #[error("services are not started yet")]
     NotStarted,
+    /// Boxed: redb's error is large, and this is the rare path.
     #[error("service definitions: {0}")]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     #[error(transparent)]
     Engine(#[from] WorkerError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Store(Box::new(e))
+    }
 }
 
 impl Kinded for ServiceError {
