@@ -69,7 +69,7 @@ impl ContainerInstance {
         let socket = options.run_dir.join(format!("{worker}.sock"));
         let (link, jobs) = Link::new(function_arn(&options.region, &spec.exec.function));
         let platform = |e: std::io::Error| StartError::Platform(WorkerError::Internal(format!("runtime socket: {e}")));
-        let accept = link.listen(&socket).map_err(platform)?;
+        let accept = super::socket::listen(&link, &socket).map_err(platform)?;
         let (agent, socket_str) = (options.agent.to_string_lossy(), socket.to_string_lossy());
         let placement = Placement {
             worker: &worker,

@@ -1,19 +1,16 @@
 //! The invoker's end of one container: a Unix socket only that container can reach, bind-mounted
 //! at [`super::sandbox::SOCKET_PATH_IN_CONTAINER`]. The agent opens two kinds of connections on
-//! it, told apart by their first byte: `R` carries a relayed Runtime API connection (served by
+//! it, told apart by their first byte (`socket.rs` dispatches them): `R` carries a relayed Runtime API connection (served by
 //! [`super::runtime_api`]), `L` is the agent's single log connection (see the agent's `frames`).
 
 use crate::MAX_LOG_BYTES;
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::AbortHandle;
 
 /// Where a container's runtime is in its life.
 #[derive(Debug, Clone)]
@@ -95,34 +92,6 @@ impl Link {
         (Arc::new(link), tx)
     }
 
-    /// Binds the container's socket and serves it until the returned handle is aborted. The
-    /// socket is world-writable because the image may run as any user; only this container
-    /// has it mounted.
-    pub(crate) fn listen(self: &Arc<Self>, path: &Path) -> std::io::Result<AbortHandle> {
-        let listener = UnixListener::bind(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
-        let link = self.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let link = link.clone();
-                tokio::spawn(async move { link.serve(stream).await });
-            }
-        });
-        Ok(task.abort_handle())
-    }
-
-    async fn serve(self: Arc<Self>, mut stream: UnixStream) {
-        let mut role = [0u8];
-        if stream.read_exact(&mut role).await.is_err() {
-            return;
-        }
-        match role[0] {
-            b'R' => super::runtime_api::serve(self, stream).await,
-            b'L' => self.log_channel(stream).await,
-            _ => {}
-        }
-    }
-
     /// Everything the runtime wrote since the last call, capped to the last [`MAX_LOG_BYTES`].
     pub(crate) fn take_logs(&self) -> Bytes {
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
@@ -159,7 +128,7 @@ impl Link {
         logs.extend_from_slice(&bytes[bytes.len().saturating_sub(2 * MAX_LOG_BYTES)..]);
     }
 
-    async fn log_channel(self: Arc<Self>, stream: UnixStream) {
+    pub(crate) async fn log_channel(self: Arc<Self>, stream: UnixStream) {
         let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
         if self.fence_tx.set(tx).is_err() {
             return; // Only the agent's first log connection counts.

@@ -14,6 +14,7 @@ mod link;
 mod pool;
 mod runtime_api;
 mod sandbox;
+mod socket;
 
 pub use backend::{agent_near, BackendOptions, ContainerBackend};
 pub use build::build_image;

@@ -1,15 +1,12 @@
 use super::artifact::{self, CompiledCode};
-use super::guest::{Linkers, WasmFunction};
+use super::guest::WasmFunction;
+use super::limiter::EPOCH_TICK;
+use super::linking::Linkers;
 use crate::{ExecutionSpec, WorkerError};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-
-/// How often the epoch advances. Timeouts are enforced to within one tick; the check itself costs
-/// the same whatever the tick, so a short tick only costs the ticker thread's wake-ups.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Largest linear memory a guest can have: wasm32's 4 GiB address space. A function configured
 /// with more memory than this still gets at most this much for its Wasm heap.
@@ -57,10 +54,6 @@ impl WasmBackend {
         &self.inner.engine
     }
 
-    pub(crate) fn linkers(&self) -> &Linkers {
-        &self.inner.linkers
-    }
-
     pub fn enforces_limits(&self) -> bool {
         self.inner.options.enforce_limits
     }
@@ -83,7 +76,7 @@ impl WasmBackend {
         spec: ExecutionSpec,
         code: &CompiledCode,
     ) -> Result<WasmFunction, WorkerError> {
-        WasmFunction::new(self.clone(), spec, code)
+        WasmFunction::new(self.inner.engine.clone(), self.enforces_limits(), &self.inner.linkers, spec, code)
     }
 
     fn cache_path(&self, code_hash: &str) -> PathBuf {

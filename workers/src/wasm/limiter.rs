@@ -1,4 +1,10 @@
+use std::time::Duration;
 use wasmtime::ResourceLimiter;
+
+/// How often the epoch advances: a running guest yields (or, past its timeout, is stopped) at
+/// every tick. Timeouts are enforced to within one tick; the check itself costs the same
+/// whatever the tick, so a short tick only costs the ticker thread's wake-ups.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Caps a store's linear memories at the function's memory size and remembers whether the cap
 /// was what stopped the guest, so a failure after a refused grow is reported as

@@ -6,6 +6,7 @@ mod artifact;
 mod engine;
 mod guest;
 mod limiter;
+mod linking;
 mod run;
 
 pub use artifact::{CodeKind, CompiledCode};

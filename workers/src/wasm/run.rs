@@ -1,8 +1,9 @@
 //! One invocation of a Wasm function: a fresh store and instance, the event on stdin, the result
 //! from stdout, and the failure classified the way Lambda reports it.
 
-use super::engine::EPOCH_TICK;
-use super::guest::{P1State, P2State, Template, WasmFunction};
+use super::limiter::EPOCH_TICK;
+use super::linking::{P1State, P2State, Template};
+use crate::ExecutionSpec;
 use crate::{ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError};
 use crate::{MAX_LOG_BYTES, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
@@ -14,6 +15,22 @@ use super::limiter::MemoryCap;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+/// What an invocation needs of its version: the engine, the template and the environment.
+pub(crate) struct Prepared {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) enforce_limits: bool,
+    pub(crate) spec: ExecutionSpec,
+    pub(crate) template: Template,
+    /// The function's env plus the Lambda variables that do not change per call.
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Prepared {
+    fn new_cap(&self) -> MemoryCap {
+        MemoryCap::new((self.spec.memory_mb as usize) << 20)
+    }
+}
 
 /// How much of stderr's tail goes into an `Unhandled` error message.
 const STDERR_TAIL_IN_ERROR: usize = 1024;
@@ -29,7 +46,7 @@ enum Ended {
 }
 
 pub(crate) async fn execute(
-    function: &WasmFunction,
+    function: &Prepared,
     invocation: Invocation,
     cold_init: Option<Duration>,
 ) -> Result<Execution, WorkerError> {
@@ -45,13 +62,12 @@ pub(crate) async fn execute(
         .envs(&function.env)
         .env("AWS_LAMBDA_REQUEST_ID", &invocation.request_id);
 
-    let backend = &function.backend;
-    let enforce = backend.enforces_limits();
+    let enforce = function.enforce_limits;
     let timeout = function.spec.timeout;
-    let (ended, instantiated_in, cap) = match &*function.template {
+    let (ended, instantiated_in, cap) = match &function.template {
         Template::Module(pre) => {
             let state = P1State { wasi: wasi.build_p1(), cap: function.new_cap() };
-            let mut store = Store::new(backend.engine(), state);
+            let mut store = Store::new(&function.engine, state);
             arm_limits(&mut store, enforce, timeout, |s| &mut s.cap);
             let mut instantiated_in = Duration::ZERO;
             let run = async {
@@ -66,7 +82,7 @@ pub(crate) async fn execute(
         Template::Component(pre) => {
             let state =
                 P2State { ctx: wasi.build(), table: ResourceTable::new(), cap: function.new_cap() };
-            let mut store = Store::new(backend.engine(), state);
+            let mut store = Store::new(&function.engine, state);
             arm_limits(&mut store, enforce, timeout, |s| &mut s.cap);
             let mut instantiated_in = Duration::ZERO;
             let run = async {
@@ -157,7 +173,7 @@ async fn with_deadline(
 
 fn classify(
     ended: Ended,
-    function: &WasmFunction,
+    function: &Prepared,
     stdout: Bytes,
     stderr: &[u8],
     memory_refused: bool,
