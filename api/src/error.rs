@@ -8,12 +8,6 @@
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-impl Invalid {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
-    }
-}
-
 /// Which limit turned a call away; Lambda tells the two apart in its 429's `Reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThrottleScope {

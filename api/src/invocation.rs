@@ -56,6 +56,26 @@ pub struct InvocationStatus {
 }
 
 impl InvocationStatus {
+    /// A record in `state` with nothing known yet but who, what and when it was accepted.
+    pub fn new(request_id: String, function: String, state: InvocationState, accepted_ms: u64) -> Self {
+        Self {
+            request_id,
+            function,
+            state,
+            attempts: 0,
+            redrives: 0,
+            accepted_ms,
+            started_ms: None,
+            finished_ms: None,
+            next_attempt_ms: None,
+            duration_ms: None,
+            result: None,
+            result_truncated: false,
+            error: None,
+            dead_letter: None,
+        }
+    }
+
     /// Keeps a result that is JSON and small enough; otherwise notes it was dropped.
     pub fn with_result(mut self, output: &[u8]) -> Self {
         if output.len() > MAX_STORED_RESULT {
@@ -106,22 +126,7 @@ mod tests {
     #[test]
     fn conditions_keep_lambdas_names_and_results_are_bounded() {
         assert_eq!(serde_json::to_string(&DeadLetterCondition::EventAgeExceeded).unwrap(), "\"EventAgeExceeded\"");
-        let status = InvocationStatus {
-            request_id: "r".into(),
-            function: "f".into(),
-            state: InvocationState::Succeeded,
-            attempts: 1,
-            redrives: 0,
-            accepted_ms: 0,
-            started_ms: None,
-            finished_ms: None,
-            next_attempt_ms: None,
-            duration_ms: None,
-            result: None,
-            result_truncated: false,
-            error: None,
-            dead_letter: None,
-        };
+        let status = InvocationStatus::new("r".into(), "f".into(), InvocationState::Succeeded, 0);
         assert_eq!(status.clone().with_result(b"not json").result.unwrap().get(), "\"not json\"");
         assert!(status.with_result(&vec![b' '; MAX_STORED_RESULT + 1]).result_truncated);
     }

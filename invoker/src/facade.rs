@@ -65,7 +65,7 @@ impl Invoker {
         let deployer = Deployer::new(registry.clone(), builder.clone(), functions.clone(), trigger_defs.clone(), blobs, control);
         let follower = FunctionsFollower { registry: registry.clone(), events: events.clone(), logs: logs.clone(), metrics: metrics.clone() };
         feed::start(functions, follower).await?;
-        feed::start(trigger_defs, TriggersFollower { triggers: triggers.clone(), running: Default::default() }).await?;
+        feed::start(trigger_defs, TriggersFollower { triggers: triggers.clone() }).await?;
         Ok(Self { runner, events, triggers, deployer, registry, builder, queue, logs, metrics })
     }
 

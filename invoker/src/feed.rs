@@ -135,26 +135,21 @@ impl Follower for FunctionsFollower {
 /// Triggers: their consumers.
 pub(crate) struct TriggersFollower {
     pub(crate) triggers: Triggers,
-    /// The ids consuming now, so a re-list can stop the ones that are gone.
-    pub(crate) running: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Follower for TriggersFollower {
     type Record = TriggerConfig;
 
-    fn put(&self, id: &str, trigger: TriggerConfig, _revision: Revision) {
-        self.running.lock().expect("lock").insert(id.to_string());
+    fn put(&self, _id: &str, trigger: TriggerConfig, _revision: Revision) {
         self.triggers.consume(trigger);
     }
 
     fn delete(&self, id: &str) {
-        self.running.lock().expect("lock").remove(id);
         self.triggers.stop_consuming(id);
     }
 
     fn retain(&self, keys: &HashSet<String>) {
-        let gone: Vec<String> = self.running.lock().expect("lock").difference(keys).cloned().collect();
-        for id in gone {
+        for id in self.triggers.consuming().into_iter().filter(|id| !keys.contains(id)) {
             self.delete(&id);
         }
     }

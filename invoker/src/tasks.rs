@@ -41,6 +41,11 @@ impl<M> StoppableTasks<M> {
         }
     }
 
+    /// The keys of the tasks kept now.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.running.lock().expect("lock").keys().cloned().collect()
+    }
+
     pub(crate) fn stop(&self, key: &str) {
         if let Some(old) = self.running.lock().expect("lock").remove(key) {
             let _ = old.stop.send(true);

@@ -173,22 +173,9 @@ mod tests {
     }
 
     fn status(id: &str, accepted_ms: u64, attempts: u32, state: InvocationState) -> InvocationStatus {
-        InvocationStatus {
-            request_id: id.into(),
-            function: "f".into(),
-            state,
-            attempts,
-            redrives: 0,
-            accepted_ms,
-            started_ms: None,
-            finished_ms: None,
-            next_attempt_ms: None,
-            duration_ms: None,
-            result: None,
-            result_truncated: false,
-            error: None,
-            dead_letter: None,
-        }
+        let mut status = InvocationStatus::new(id.into(), "f".into(), state, accepted_ms);
+        status.attempts = attempts;
+        status
     }
 
     #[tokio::test]

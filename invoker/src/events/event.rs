@@ -49,21 +49,10 @@ impl Event {
 
     /// The event's status record in `state`, with nothing but what the event itself knows.
     pub(crate) fn status(&self, state: InvocationState) -> InvocationStatus {
-        InvocationStatus {
-            request_id: self.request_id.clone(),
-            function: self.function.clone(),
-            state,
-            attempts: self.attempts,
-            redrives: self.redrives,
-            accepted_ms: self.accepted_ms,
-            started_ms: None,
-            finished_ms: None,
-            next_attempt_ms: None,
-            duration_ms: None,
-            result: None,
-            result_truncated: false,
-            error: self.last_error.clone(),
-            dead_letter: None,
-        }
+        let mut status = InvocationStatus::new(self.request_id.clone(), self.function.clone(), state, self.accepted_ms);
+        status.attempts = self.attempts;
+        status.redrives = self.redrives;
+        status.error = self.last_error.clone();
+        status
     }
 }

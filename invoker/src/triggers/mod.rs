@@ -114,6 +114,11 @@ impl Triggers {
         self.consumers.stop(id);
     }
 
+    /// The ids of the triggers consuming now.
+    pub(crate) fn consuming(&self) -> Vec<String> {
+        self.consumers.keys()
+    }
+
     pub(crate) async fn stop_all(&self) {
         self.consumers.stop_all().await;
     }

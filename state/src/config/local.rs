@@ -101,6 +101,14 @@ impl Inner {
         Ok(Listing { entries, revision })
     }
 
+    /// The store revision: that of the last write.
+    fn revision(&self) -> Result<Revision, StoreError> {
+        let what = || "reading the store revision".to_string();
+        let tx = self.db.begin_read().map_err(StoreError::db(what()))?;
+        let meta = tx.open_table(META).map_err(StoreError::db(what()))?;
+        Ok(Revision(meta.get(STORE_REVISION).map_err(StoreError::db(what()))?.map_or(0, |r| r.value())))
+    }
+
     fn get(&self, collection: Collection, key: &str) -> Result<Option<Entry>, StoreError> {
         let what = || format!("reading {}/{key}", collection.as_str());
         let tx = self.db.begin_read().map_err(StoreError::db(what()))?;
@@ -161,7 +169,7 @@ impl Inner {
         let oldest = log.history.front().map(|(_, c)| c.revision());
         // Changes after `after` are all in memory if the history starts at or before the one
         // right after it — or if nothing has been written since `after`.
-        let current = self.list(collection)?.revision;
+        let current = self.revision()?;
         if after < current && oldest.is_none_or(|o| o.0 > after.0 + 1) {
             return Err(WatchError::Compacted(after));
         }
