@@ -1,6 +1,7 @@
 //! `skiff`: the server (`skiff server`) and the CLI client for it, in one binary.
 
 mod cli;
+mod node;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,8 @@ enum Command {
     Trigger(cli::triggers::TriggerArgs),
     /// Long-running services: deploy, ls, get, scale, rm, logs, endpoints.
     Service(cli::services::ServiceArgs),
+    /// The cluster's nodes: name, address, state, capacity, executions in flight.
+    Nodes,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Dlq(a) => client().and_then(|c| cli::events::dlq(&c, a, args.json)),
         Command::Trigger(a) => client().and_then(|c| cli::triggers::run(&c, a, args.json)),
         Command::Service(a) => client().and_then(|c| cli::services::run(&c, a, args.json)),
+        Command::Nodes => client().and_then(|c| cli::nodes::list(&c, args.json)),
     };
     match result {
         Ok(code) => code,

@@ -6,9 +6,10 @@ use clap::Args;
 use skiff_gateway::GatewayOptions;
 use skiff_invoker::{Containers, Invoker, InvokerOptions, QueueChoice};
 use skiff_services::Services;
-use skiff_state::blobs::LocalBlobs;
-use skiff_state::config::LocalConfigStore;
-use skiff_state::lease::LocalLeases;
+use crate::node::ClusterArgs;
+use skiff_state::blobs::{BlobStore, LocalBlobs};
+use skiff_state::config::{ConfigStore, LocalConfigStore};
+use skiff_state::lease::{Leases, LocalLeases};
 use skiff_workers::container::{agent_near, BackendOptions, ContainerBackend};
 use std::sync::Arc;
 use std::io::Write;
@@ -54,6 +55,8 @@ pub struct ServerArgs {
     /// AWS_REGION as container functions see it.
     #[arg(long, env = "SKIFF_REGION", default_value = "us-east-1")]
     region: String,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
@@ -76,6 +79,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
     if args.init_timeout == 0 {
         bail!("--init-timeout must be at least 1 second");
     }
+    args.cluster.check(args.listen, token.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,9 +95,20 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
             }
         };
         let opening = || format!("opening data dir {}", args.data_dir.display());
-        let store = Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?);
-        let blobs = Arc::new(LocalBlobs::open(&args.data_dir).with_context(opening)?);
-        let services = Services::new(store.clone(), Arc::new(LocalLeases));
+        // Bound first: a node announces the address it really listens on (port 0 included).
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let node = args.cluster.identity(addr, args.max_concurrency);
+        let local_blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobs::open(&args.data_dir).with_context(opening)?);
+        let (store, blobs, leases, cluster): (Arc<dyn ConfigStore>, Arc<dyn BlobStore>, Arc<dyn Leases>, _) = if args.cluster.enabled() {
+            let joined = args.cluster.join(node.clone(), local_blobs).await?;
+            (joined.store, joined.blobs, joined.leases, Some(joined.gateway))
+        } else {
+            (Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?), local_blobs, Arc::new(LocalLeases), None)
+        };
+        let services = Services::new(store.clone(), leases);
         let queue = match &args.amqp_url {
             Some(url) => QueueChoice::RabbitMq { url: url.clone() },
             None => QueueChoice::Embedded,
@@ -119,16 +134,16 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         }
         services.start(containers.backend()).await;
         invoker.warm_up().await;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        let addr = listener.local_addr()?;
         // The first stdout line is the contract tests and scripts wait for.
         println!("skiff listening on http://{addr}");
         std::io::stdout().flush()?;
-        tracing::info!(%addr, data_dir = %args.data_dir.display(), functions = invoker.list().len(), queue = invoker.events().queue_backend().as_str(), "serving");
-        let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout) };
+        tracing::info!(%addr, node = %node.name, data_dir = %args.data_dir.display(), functions = invoker.list().len(), queue = invoker.events().queue_backend().as_str(), "serving");
+        let members = cluster.as_ref().map(|c| c.members.clone());
+        let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout), node, cluster };
         skiff_gateway::serve(listener, invoker.clone(), services.clone(), options, shutdown_signal()).await;
+        if let Some(members) = members {
+            members.leave().await;
+        }
         services.shutdown().await;
         invoker.shutdown().await;
         Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@
 
 mod auth;
 mod body;
+mod cluster;
 mod errors;
 mod http;
 mod proxy;
@@ -14,4 +15,5 @@ mod router;
 mod routes;
 mod server;
 
+pub use cluster::ClusterGateway;
 pub use server::{serve, GatewayOptions};

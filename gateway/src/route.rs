@@ -39,7 +39,19 @@ pub(crate) enum Route<'a> {
     ScaleService { name: &'a str },
     ServiceEndpoints { name: &'a str },
     ServiceLogs { name: &'a str },
+    /// `GET /v1/nodes`: the cluster's nodes.
+    ListNodes,
+    /// `/internal/v1/...`: node-to-node routes, behind the cluster secret.
+    Internal(Internal<'a>),
     Unknown,
+}
+
+/// The internal channel's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Internal<'a> {
+    GetBlob { sha256: &'a str },
+    PutBlob { sha256: &'a str },
+    Load,
 }
 
 /// Everything after `{prefix}{name}`: the function's or service's own path ("/" when empty).
@@ -72,6 +84,18 @@ pub(crate) fn parse<'a>(method: &Method, path: &'a str, query: Option<&str>) -> 
         ["v1", "services", ..] => services_api(method, &segments[2..]),
         ["2015-03-31", "functions", function, "invocations"] if method == Method::POST => Route::Invoke { function },
         ["metrics"] if method == Method::GET => Route::Metrics,
+        ["v1", "nodes"] if method == Method::GET => Route::ListNodes,
+        ["internal", "v1", rest @ ..] => internal_api(method, rest),
+        _ => Route::Unknown,
+    }
+}
+
+/// `/internal/v1/...`.
+fn internal_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
+    match (method, rest) {
+        (&Method::GET, ["blobs", sha256]) => Route::Internal(Internal::GetBlob { sha256 }),
+        (&Method::PUT, ["blobs", sha256]) => Route::Internal(Internal::PutBlob { sha256 }),
+        (&Method::GET, ["load"]) => Route::Internal(Internal::Load),
         _ => Route::Unknown,
     }
 }
@@ -148,7 +172,11 @@ mod tests {
         assert_eq!(get("/v1/triggers/t1/dlq/m1"), Route::TriggerDeadLetter { id: "t1", message: "m1" });
         assert_eq!(post("/v1/services/web/scale"), Route::ScaleService { name: "web" });
         assert_eq!(get("/metrics"), Route::Metrics);
-        for unknown in ["/", "/v1", "/v1/functions/f/nope", "/v2/functions"] {
+        assert_eq!(get("/v1/nodes"), Route::ListNodes);
+        assert_eq!(get("/internal/v1/blobs/ab12"), Route::Internal(Internal::GetBlob { sha256: "ab12" }));
+        assert_eq!(parse(&Method::PUT, "/internal/v1/blobs/ab12", None), Route::Internal(Internal::PutBlob { sha256: "ab12" }));
+        assert_eq!(get("/internal/v1/load"), Route::Internal(Internal::Load));
+        for unknown in ["/", "/v1", "/v1/functions/f/nope", "/v2/functions", "/internal/v1/nope", "/internal/v1/blobs"] {
             assert_eq!(get(unknown), Route::Unknown, "{unknown}");
         }
         assert_eq!(parse(&Method::PATCH, "/v1/services/web", None), Route::Unknown);

@@ -1,5 +1,7 @@
 //! The token check, then one dispatch per [`Route`] to its handler.
 
+use crate::cluster::forward::{stamp, CallKind, Walked};
+use crate::cluster::{internal, nodes, Caller, Node};
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
 use crate::route::{parse, Route};
@@ -16,6 +18,7 @@ pub(crate) struct State {
     pub(crate) services: Services,
     pub(crate) token: Option<String>,
     pub(crate) proxy: proxy::Proxy,
+    pub(crate) node: Node,
 }
 
 /// Everything but `/healthz` is behind the token, when one is set.
@@ -26,19 +29,41 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
     if route == Route::Health {
         return bytes_response(StatusCode::OK, "text/plain", "ok\n");
     }
+    let caller = state.node.caller(req.headers(), matches!(route, Route::Internal(_)));
+    if caller == Caller::Impostor {
+        return AwsError::Unauthorized.response("internal request without the cluster secret");
+    }
+    if let (Route::Internal(internal), Some(cluster)) = (&route, &state.node.cluster) {
+        return internal::handle(cluster, &state.invoker, *internal, req).await;
+    }
     if !auth::authorized(state.token.as_deref(), req.headers()) {
         return AwsError::Unauthorized.response("missing or invalid token");
     }
     let (invoker, query) = (&state.invoker, query.as_deref());
+    let me = state.node.info.name.as_str();
     match route {
-        Route::Health => unreachable!("answered above"),
+        Route::Health | Route::Internal(_) => unreachable!("answered above"),
         Route::Metrics => {
             bytes_response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", invoker.metrics().render())
         }
-        Route::Invoke { function } => lambda::invoke(invoker, function, req).await,
-        Route::FunctionUrl { function, path } => {
-            function_url::call(invoker, state.token.as_deref(), function, path, peer, req).await
+        Route::Invoke { function } => {
+            let walkable = caller == Caller::Client && lambda::is_request_response(req.headers());
+            match walk_from_here(state, walkable, lambda::function_name(function), CallKind::LambdaInvoke, req).await {
+                Ok(req) => stamp(lambda::invoke(invoker, function, req).await, me),
+                Err(Walked::Here(req)) => stamp(lambda::invoke(invoker, function, req).await, me),
+                Err(Walked::Answered(resp)) => resp,
+            }
         }
+        Route::FunctionUrl { function, path } => {
+            let token = state.token.as_deref();
+            let name = Some(function.to_string());
+            match walk_from_here(state, caller == Caller::Client, name, CallKind::FunctionUrl, req).await {
+                Ok(req) => stamp(function_url::call(invoker, token, function, path, peer, req).await, me),
+                Err(Walked::Here(req)) => stamp(function_url::call(invoker, token, function, path, peer, req).await, me),
+                Err(Walked::Answered(resp)) => resp,
+            }
+        }
+        Route::ListNodes => nodes::list(&state.node, invoker).await,
         Route::ServiceProxy { service, target } => {
             proxy::forward(&state.proxy, &state.services, state.token.as_deref(), service, &target, peer, req).await
         }
@@ -63,5 +88,27 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         | Route::ServiceEndpoints { .. }
         | Route::ServiceLogs { .. }) => services::handle(&state.services, service_route, query, req).await,
         event_route => events::handle(invoker.events(), event_route, query, req).await,
+    }
+}
+
+/// `Ok(req)`: run the call here as it came. `Err(walked)`: it was walked down the function's
+/// node order, and either answered elsewhere or came back here with its body read. Only a
+/// client's synchronous call of a known function on a cluster node is walked; a call another
+/// node forwarded runs here, never hops again.
+async fn walk_from_here(
+    state: &State,
+    walkable: bool,
+    function: Option<String>,
+    kind: CallKind,
+    req: Request<Incoming>,
+) -> Result<Request<Incoming>, Walked> {
+    let (Some(cluster), Some(function), true) = (&state.node.cluster, function, walkable) else { return Ok(req) };
+    let me = &state.node.info.name;
+    let ready = cluster.members.ready();
+    match skiff_cluster::placement::decide(&function, me, &ready, state.invoker.is_warm(&function)) {
+        skiff_cluster::placement::Decision::Local => Ok(req),
+        skiff_cluster::placement::Decision::Forward(path) => {
+            Err(state.node.forwarder.walk(me, &cluster.secret, kind, path, req).await)
+        }
     }
 }

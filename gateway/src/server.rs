@@ -1,4 +1,7 @@
+use crate::cluster::forward::Forwarder;
+use crate::cluster::{ClusterGateway, Node};
 use crate::router::{route, State};
+use skiff_api::NodeInfo;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -11,12 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayOptions {
     /// Shared token required on every route but `/healthz`, if set.
     pub token: Option<String>,
     /// How long in-flight requests may take to finish once shutdown begins.
     pub drain_timeout: Duration,
+    /// This node: named in `X-Skiff-Node` on every invocation it executes.
+    pub node: NodeInfo,
+    /// The cluster this node belongs to; `None` for a single node.
+    pub cluster: Option<ClusterGateway>,
 }
 
 /// Serves HTTP/1.1 and HTTP/2 on `listener` until `shutdown` resolves, then stops accepting and
@@ -28,7 +35,8 @@ pub async fn serve(
     options: GatewayOptions,
     shutdown: impl Future<Output = ()>,
 ) {
-    let state = Arc::new(State { invoker, services, token: options.token, proxy: crate::proxy::Proxy::new() });
+    let node = Node { info: options.node, cluster: options.cluster, forwarder: Forwarder::new() };
+    let state = Arc::new(State { invoker, services, token: options.token, proxy: crate::proxy::Proxy::new(), node });
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);

@@ -89,6 +89,16 @@ impl Invoker {
         &self.metrics
     }
 
+    /// Whether `name` has a worker built on this node, so a call here starts no cold worker.
+    pub fn is_warm(&self, name: &str) -> bool {
+        self.registry.lookup(name).is_ok_and(|d| d.worker.get().is_some())
+    }
+
+    /// Executions running on this node now.
+    pub fn in_flight(&self) -> u64 {
+        self.metrics.concurrent_total.get().max(0) as u64
+    }
+
     pub fn list(&self) -> Vec<FunctionConfig> {
         self.registry.configs()
     }

@@ -52,23 +52,28 @@ async fn relist<F: Follower>(records: &Typed<F::Record>, follower: &F) -> Result
 
 async fn follow<F: Follower>(records: Typed<F::Record>, follower: F, mut after: Revision) {
     loop {
-        match records.watch(after) {
-            Ok(mut watch) => {
-                while let Some(change) = watch.next().await {
-                    apply(&records, &follower, change);
+        let failure = match records.watch(after).await {
+            Ok(mut watch) => loop {
+                match watch.next().await {
+                    Some(Ok(change)) => after = apply(&records, &follower, change),
+                    Some(Err(e)) => break e,
+                    None => return, // the store is gone: the server is shutting down
                 }
-                return; // the store is gone: the server is shutting down
-            }
-            Err(WatchError::Compacted(_)) => match relist(&records, &follower).await {
+            },
+            Err(e) => e,
+        };
+        match failure {
+            WatchError::Compacted(_) => match relist(&records, &follower).await {
                 Ok(revision) => after = revision,
                 Err(e) => retry_later(&records, e).await,
             },
-            Err(WatchError::Store(e)) => retry_later(&records, e).await,
+            WatchError::Store(e) => retry_later(&records, e).await,
         }
     }
 }
 
-fn apply<F: Follower>(records: &Typed<F::Record>, follower: &F, change: Change) {
+/// Applies one change; returns its revision, from which a broken watch resumes.
+fn apply<F: Follower>(records: &Typed<F::Record>, follower: &F, change: Change) -> Revision {
     let revision = change.revision();
     match change {
         Change::Put(entry) => match records.decode(&entry.key, &entry.value) {
@@ -78,6 +83,7 @@ fn apply<F: Follower>(records: &Typed<F::Record>, follower: &F, change: Change) 
         Change::Deleted { key, .. } => follower.delete(&key),
     }
     follower.applied(revision);
+    revision
 }
 
 async fn retry_later<T: Serialize + DeserializeOwned>(records: &Typed<T>, e: StoreError) {

@@ -6,6 +6,7 @@ pub mod functions;
 pub mod invoke;
 pub mod logs;
 mod manifest;
+pub mod nodes;
 pub mod services;
 mod table;
 pub mod triggers;

@@ -2,6 +2,7 @@
 //! and through the CLI.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod queues;
 
 use reqwest::blocking::{Client, Response};

@@ -8,7 +8,6 @@ use crate::routes::lambda::{insert_str, MAX_SYNC_PAYLOAD};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -18,14 +17,18 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub(crate) async fn call(
+pub(crate) async fn call<B>(
     invoker: &Invoker,
     token: Option<&str>,
     name: &str,
     raw_path: &str,
     peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Resp {
+    req: Request<B>,
+) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<crate::http::BoxError>,
+{
     let (mut parts, body) = req.into_parts();
     crate::auth::strip_credential(token, &mut parts.headers);
     let body = match read_body(body, MAX_SYNC_PAYLOAD).await {

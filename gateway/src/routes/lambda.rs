@@ -5,7 +5,6 @@ use crate::errors::{error_response, AwsError};
 use crate::body::{read_body, BodyError};
 use crate::http::{empty, full, Resp};
 use base64::Engine as _;
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use skiff_invoker::{InvokeResult, Invoker};
@@ -16,7 +15,12 @@ pub(crate) const MAX_SYNC_PAYLOAD: usize = MAX_RESPONSE_BYTES;
 /// `X-Amz-Log-Result` carries at most the last 4 KB of the log.
 const TAIL_LOG_BYTES: usize = 4096;
 
-pub(crate) async fn invoke(invoker: &Invoker, function: &str, req: Request<Incoming>) -> Resp {
+/// `B`: the body as the client sent it, or already read when the call was walked to this node.
+pub(crate) async fn invoke<B>(invoker: &Invoker, function: &str, req: Request<B>) -> Resp
+where
+    B: hyper::body::Body<Data = bytes::Bytes>,
+    B::Error: Into<crate::http::BoxError>,
+{
     let (name, qualifier) = match parse_function_ref(function, req.uri().query()) {
         Ok(parts) => parts,
         Err(message) => return AwsError::InvalidParameterValue.response(message),
@@ -70,6 +74,16 @@ pub(crate) async fn invoke(invoker: &Invoker, function: &str, req: Request<Incom
         Ok(result) => invoke_response(&result, tail),
         Err(e) => error_response(&e),
     }
+}
+
+/// The function a Lambda Invoke path names (`name`, `name:qualifier` or an ARN).
+pub(crate) fn function_name(raw: &str) -> Option<String> {
+    parse_function_ref(raw, None).ok().map(|(name, _)| name)
+}
+
+/// Whether the Invoke asks for a synchronous run (the only kind forwarded to another node).
+pub(crate) fn is_request_response(headers: &hyper::HeaderMap) -> bool {
+    headers.get("x-amz-invocation-type").is_none_or(|t| t.as_bytes() == b"RequestResponse")
 }
 
 fn header_of(headers: &hyper::HeaderMap, name: &str) -> Option<String> {

@@ -49,7 +49,7 @@ struct Inner {
 #[derive(Default)]
 struct Log {
     history: VecDeque<(Collection, Change)>,
-    watchers: Vec<(Collection, mpsc::UnboundedSender<Change>)>,
+    watchers: Vec<(Collection, mpsc::UnboundedSender<Result<Change, WatchError>>)>,
 }
 
 impl LocalConfigStore {
@@ -176,7 +176,7 @@ impl Inner {
         let (tx, rx) = mpsc::unbounded_channel();
         for (c, change) in &log.history {
             if *c == collection && change.revision() > after {
-                let _ = tx.send(change.clone());
+                let _ = tx.send(Ok(change.clone()));
             }
         }
         log.watchers.push((collection, tx));
@@ -186,7 +186,7 @@ impl Inner {
 
 impl Log {
     fn publish(&mut self, collection: Collection, change: Change) {
-        self.watchers.retain(|(c, tx)| *c != collection || tx.send(change.clone()).is_ok());
+        self.watchers.retain(|(c, tx)| *c != collection || tx.send(Ok(change.clone())).is_ok());
         if self.history.len() == HISTORY {
             self.history.pop_front();
         }
@@ -233,7 +233,7 @@ impl ConfigStore for LocalConfigStore {
         Ok(written.unwrap_or_default())
     }
 
-    fn watch(&self, collection: Collection, after: Revision) -> Result<Watch, WatchError> {
+    async fn watch(&self, collection: Collection, after: Revision) -> Result<Watch, WatchError> {
         self.inner.watch(collection, after)
     }
 }
@@ -249,7 +249,7 @@ mod tests {
         let f = Collection::Functions;
         let listed = store.list(f).await.unwrap();
         assert_eq!((listed.entries.len(), listed.revision), (0, Revision(0)));
-        let mut watch = store.watch(f, listed.revision).unwrap();
+        let mut watch = store.watch(f, listed.revision).await.unwrap();
 
         let r1 = store.put(f, "a", Bytes::from_static(b"1"), Expect::Absent).await.unwrap();
         assert!(store.put(f, "a", Bytes::from_static(b"x"), Expect::Absent).await.is_err(), "create over an entry");
@@ -262,19 +262,19 @@ mod tests {
 
         let mut seen = Vec::new();
         for _ in 0..3 {
-            seen.push(watch.next().await.unwrap());
+            seen.push(watch.next().await.unwrap().unwrap());
         }
         assert_eq!(seen[0], Change::Put(Entry { key: "a".into(), value: Bytes::from_static(b"1"), revision: r1 }));
         assert_eq!(seen[1].revision(), r2);
         assert_eq!(seen[2], Change::Deleted { key: "a".into(), revision: r4 });
 
         // A watch from the past replays what it missed; the store keeps its revision on reopen.
-        let mut late = store.watch(f, Revision(0)).unwrap();
-        assert_eq!(late.next().await.unwrap().revision(), r1);
+        let mut late = store.watch(f, Revision(0)).await.unwrap();
+        assert_eq!(late.next().await.unwrap().unwrap().revision(), r1);
         drop((store, watch, late));
         let reopened = LocalConfigStore::open(dir.path()).unwrap();
         assert_eq!(reopened.list(f).await.unwrap().revision, r4);
-        assert!(matches!(reopened.watch(f, Revision(0)), Err(WatchError::Compacted(_))));
-        assert!(reopened.watch(f, r4).is_ok());
+        assert!(matches!(reopened.watch(f, Revision(0)).await, Err(WatchError::Compacted(_))));
+        assert!(reopened.watch(f, r4).await.is_ok());
     }
 }

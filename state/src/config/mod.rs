@@ -114,18 +114,20 @@ pub enum WatchError {
     Store(#[from] StoreError),
 }
 
-/// The changes of one collection after a revision, in order.
+/// The changes of one collection after a revision, in order. A watch that fails (the history
+/// it needs was compacted, the store became unreachable) yields the error once and ends; the
+/// watcher lists again or watches again from the last revision it applied.
 pub struct Watch {
-    rx: mpsc::UnboundedReceiver<Change>,
+    rx: mpsc::UnboundedReceiver<Result<Change, WatchError>>,
 }
 
 impl Watch {
-    pub fn new(rx: mpsc::UnboundedReceiver<Change>) -> Self {
+    pub fn new(rx: mpsc::UnboundedReceiver<Result<Change, WatchError>>) -> Self {
         Self { rx }
     }
 
     /// The next change; `None` once the store is gone.
-    pub async fn next(&mut self) -> Option<Change> {
+    pub async fn next(&mut self) -> Option<Result<Change, WatchError>> {
         self.rx.recv().await
     }
 }
@@ -144,5 +146,5 @@ pub trait ConfigStore: Send + Sync {
     async fn delete(&self, collection: Collection, key: &str, expect: Expect) -> Result<Revision, StoreError>;
 
     /// Every change to `collection` after `after`, in revision order.
-    fn watch(&self, collection: Collection, after: Revision) -> Result<Watch, WatchError>;
+    async fn watch(&self, collection: Collection, after: Revision) -> Result<Watch, WatchError>;
 }

@@ -60,8 +60,8 @@ impl<T: Serialize + DeserializeOwned> Typed<T> {
         self.store.delete(self.collection, key, expect).await
     }
 
-    pub fn watch(&self, after: Revision) -> Result<Watch, WatchError> {
-        self.store.watch(self.collection, after)
+    pub async fn watch(&self, after: Revision) -> Result<Watch, WatchError> {
+        self.store.watch(self.collection, after).await
     }
 
     pub fn decode(&self, key: &str, bytes: &[u8]) -> Result<T, StoreError> {

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("skiff-state", 1),
     ("skiff-invoker", 2),
     ("skiff-services", 2),
+    ("skiff-cluster", 2),
     ("skiff-gateway", 3),
     ("skiff", 4),
     ("skiff-bench", 4),

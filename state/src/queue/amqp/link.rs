@@ -23,17 +23,21 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> QueueError {
 
 /// The connection as everyone else sees it: the current link, if any, kept up by
 /// [`supervise`] until [`Connector::shutdown`].
+///
+/// `uris` are the nodes of one RabbitMQ cluster: any of them serves every queue (quorum queues
+/// are replicated), so a lost connection is re-made to the next node in turn, and a node that
+/// refuses is skipped without waiting out the backoff.
 pub(super) struct Connector {
-    uri: String,
+    uris: Vec<String>,
     link: watch::Sender<Option<Arc<Link>>>,
     closed: AtomicBool,
 }
 
 impl Connector {
-    pub(super) fn start(uri: &str) -> Result<Arc<Self>> {
-        uri.parse::<lapin::uri::AMQPUri>()
-            .map_err(|e| QueueError::Refused(format!("invalid AMQP URL {uri:?}: {e}")))?;
-        let connector = Arc::new(Self { uri: uri.to_string(), link: watch::channel(None).0, closed: AtomicBool::new(false) });
+    /// `uris`: one AMQP URL, or several nodes of one cluster separated by commas.
+    pub(super) fn start(uris: &str) -> Result<Arc<Self>> {
+        let uris = parse_uris(uris)?;
+        let connector = Arc::new(Self { uris, link: watch::channel(None).0, closed: AtomicBool::new(false) });
         tokio::spawn(supervise(connector.clone()));
         Ok(connector)
     }
@@ -89,14 +93,17 @@ pub(super) struct Link {
 /// Keeps a connection up: connects with backoff, publishes it, waits for it to fail, repeats.
 async fn supervise(inner: Arc<Connector>) {
     let mut backoff = Duration::from_millis(100);
+    let mut next = 0;
     while !inner.closed.load(Ordering::Acquire) {
-        match tokio::time::timeout(CONNECT_TIMEOUT, connect(&inner.uri)).await {
+        let uri = &inner.uris[next % inner.uris.len()];
+        next += 1;
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect(uri)).await {
             Ok(Ok(link)) => {
                 backoff = Duration::from_millis(100);
                 let link = Arc::new(link);
                 let mut events = link.conn.events_listener();
                 inner.link.send_replace(Some(link.clone()));
-                tracing::info!("connected to RabbitMQ");
+                tracing::info!(node = %redacted(uri), "connected to RabbitMQ");
                 let mut poll = tokio::time::interval(Duration::from_secs(1));
                 loop {
                     tokio::select! {
@@ -123,14 +130,39 @@ async fn supervise(inner: Arc<Connector>) {
                     _ => false,
                 });
             }
-            Ok(Err(e)) => tracing::warn!("cannot connect to RabbitMQ: {e}"),
-            Err(_) => tracing::warn!("cannot connect to RabbitMQ: timed out"),
+            Ok(Err(e)) => tracing::warn!(node = %redacted(uri), "cannot connect to RabbitMQ: {e}"),
+            Err(_) => tracing::warn!(node = %redacted(uri), "cannot connect to RabbitMQ: timed out"),
         }
         if inner.closed.load(Ordering::Acquire) {
             return;
         }
+        // Another node of the cluster is tried at once; the backoff applies per round.
+        if next % inner.uris.len() != 0 {
+            continue;
+        }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Splits and checks a comma-separated list of AMQP URLs.
+fn parse_uris(list: &str) -> Result<Vec<String>> {
+    let uris: Vec<String> = list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect();
+    if uris.is_empty() {
+        return Err(QueueError::Refused("no AMQP URL given".into()));
+    }
+    for uri in &uris {
+        uri.parse::<lapin::uri::AMQPUri>()
+            .map_err(|e| QueueError::Refused(format!("invalid AMQP URL {:?}: {e}", redacted(uri))))?;
+    }
+    Ok(uris)
+}
+
+/// The URL without its credentials, for logs and errors.
+fn redacted(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &uri[..scheme + 3], &uri[at + 1..]),
+        _ => uri.to_string(),
     }
 }
 
@@ -262,3 +294,18 @@ fn table(entries: &[(&str, AMQPValue)]) -> FieldTable {
     t
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_names_each_node_and_refuses_a_bad_one_by_its_redacted_url() {
+        let uris = parse_uris("amqp://u:p@127.0.0.1:5672/%2f, amqp://127.0.0.1:5673/%2f").unwrap();
+        assert_eq!(uris, ["amqp://u:p@127.0.0.1:5672/%2f", "amqp://127.0.0.1:5673/%2f"]);
+        let e = parse_uris("amqp://u:secret@127.0.0.1:5672/%2f,http://x").unwrap_err().to_string();
+        assert!(e.contains("http://x") && !e.contains("secret"), "{e}");
+        assert!(parse_uris(" , ").is_err());
+        assert_eq!(redacted("amqp://u:secret@h:1/v"), "amqp://h:1/v");
+    }
+}

@@ -1,0 +1,84 @@
+//! The internal channel's client side: requests one node makes to another, each carrying the
+//! cluster secret. Calls forwarded to a home node go through the gateway's own connection pool;
+//! what is here moves code blobs and asks a node for its load.
+
+use crate::secret::{ClusterSecret, SECRET_HEADER};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use skiff_api::NodeInfo;
+use std::time::Duration;
+
+/// Internal routes, served by every node's gateway behind the cluster secret.
+pub const BLOBS_PATH: &str = "/internal/v1/blobs/";
+pub const LOAD_PATH: &str = "/internal/v1/load";
+
+/// A node's answer on [`LOAD_PATH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Load {
+    pub in_flight: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("node {node}: {source}")]
+    Request {
+        node: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("node {node} answered {status}: {body}")]
+    Status { node: String, status: u16, body: String },
+}
+
+#[derive(Clone)]
+pub struct Peers {
+    http: reqwest::Client,
+    secret: ClusterSecret,
+}
+
+impl Peers {
+    pub fn new(secret: ClusterSecret) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client with these settings builds");
+        Self { http, secret }
+    }
+
+    /// The blob from `node`, or `None` if it does not hold it.
+    pub async fn fetch_blob(&self, node: &NodeInfo, sha256: &str) -> Result<Option<Bytes>, PeerError> {
+        let resp = self.send(node, self.http.get(url(node, &format!("{BLOBS_PATH}{sha256}")))).await;
+        match resp {
+            Err(PeerError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+            Ok(resp) => resp.bytes().await.map(Some).map_err(|source| PeerError::Request { node: node.name.clone(), source }),
+        }
+    }
+
+    /// Stores the blob on `node` (which checks its hash).
+    pub async fn push_blob(&self, node: &NodeInfo, sha256: &str, bytes: Bytes) -> Result<(), PeerError> {
+        self.send(node, self.http.put(url(node, &format!("{BLOBS_PATH}{sha256}"))).body(bytes)).await.map(drop)
+    }
+
+    pub async fn load(&self, node: &NodeInfo, within: Duration) -> Result<Load, PeerError> {
+        let resp = self.send(node, self.http.get(url(node, LOAD_PATH)).timeout(within)).await?;
+        resp.json().await.map_err(|source| PeerError::Request { node: node.name.clone(), source })
+    }
+
+    async fn send(&self, node: &NodeInfo, req: reqwest::RequestBuilder) -> Result<reqwest::Response, PeerError> {
+        let failed = |source| PeerError::Request { node: node.name.clone(), source };
+        let resp = req.header(SECRET_HEADER, self.secret.as_str()).send().await.map_err(failed)?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        Err(PeerError::Status { node: node.name.clone(), status, body })
+    }
+}
+
+fn url(node: &NodeInfo, path: &str) -> String {
+    format!("{}{path}", node.advertise.trim_end_matches('/'))
+}

@@ -1,0 +1,175 @@
+//! Several nodes on one 3-member etcd: shared definitions, calls meeting at a function's home
+//! node, membership and loss, the internal channel's secret, and etcd without quorum.
+
+mod common;
+
+use common::cluster::{executed_on, node_dir, node_states, start_node, start_nodes, Etcd, LEASE_TTL_S, SECRET};
+use common::{eventually, Server};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn all_ready(server: &Server, n: usize) -> bool {
+    let states = node_states(server);
+    states.len() == n && states.iter().all(|(_, s)| s == "ready")
+}
+
+/// Invocations of `function` this node ran, from its own metrics.
+fn ran_here(server: &Server, function: &str) -> u64 {
+    let text = server.get("/metrics").text().unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("skiff_invocations_total{") && l.contains(&format!("function=\"{function}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_deploy_on_one_node_is_served_by_every_node_and_calls_meet_at_the_home_node() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_nodes(&etcd, root.path());
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)), "{:?}", node_states(n));
+    }
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    a.deploy_fixture("echo", "echo", json!({}));
+    let deployed = Instant::now();
+    for other in [b, c] {
+        assert!(eventually(Duration::from_secs(1), || other.get("/v1/functions/echo").status() == 200), "deploy not seen within 1 s");
+    }
+    eprintln!("deploy seen on every node after {:?}", deployed.elapsed());
+
+    // Calls arriving at b and c, where echo is not warm, all meet at one node: its home.
+    let mut executors = std::collections::BTreeSet::new();
+    for (i, node) in [b, c].iter().cycle().take(10).enumerate() {
+        let resp = node.invoke("echo", format!("{{\"n\":{i}}}"));
+        assert_eq!(resp.status(), 200);
+        executors.insert(executed_on(&resp));
+        assert_eq!(resp.json::<Value>().unwrap(), json!({ "n": i }));
+    }
+    assert_eq!(executors.len(), 1, "calls ran on {executors:?}");
+    let home = executors.into_iter().next().unwrap();
+    let ran: Vec<u64> = nodes.iter().map(|n| ran_here(n, "echo")).collect();
+    let home_index = ["a", "b", "c"].iter().position(|n| *n == home).unwrap();
+    assert_eq!(ran[home_index], 10, "the home ran every call: {ran:?}");
+    assert_eq!(ran.iter().sum::<u64>(), 10, "no call ran twice: {ran:?}");
+
+    // `skiff nodes --json` lists the three with their capacity.
+    let out = c.cli(&["--json", "nodes"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    for node in listed {
+        assert_eq!(node["state"], "ready");
+        assert!(node["capacity"]["cpus"].as_u64().unwrap() >= 1 && node["capacity"]["memory_mib"].as_u64().unwrap() > 0);
+        assert!(node["in_flight"].is_u64(), "{node}");
+        assert!(node["advertise"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    }
+}
+
+#[test]
+fn internal_routes_and_forwarded_calls_need_the_cluster_secret() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let a = start_node(&etcd, "a", &node_dir(root.path(), "a"), &[]);
+    a.deploy_fixture("echo", "echo", json!({}));
+    let http = a.http();
+    let load = format!("{}/internal/v1/load", a.url);
+    assert_eq!(http.get(&load).send().unwrap().status(), 401);
+    assert_eq!(http.get(&load).header("x-skiff-cluster-secret", "wrong").send().unwrap().status(), 401);
+    assert_eq!(http.get(&load).header("x-skiff-cluster-secret", SECRET).send().unwrap().status(), 200);
+    let blob = format!("{}/internal/v1/blobs/{}", a.url, "0".repeat(64));
+    assert_eq!(http.get(&blob).send().unwrap().status(), 401);
+    assert_eq!(http.get(&blob).header("x-skiff-cluster-secret", SECRET).send().unwrap().status(), 404);
+    // A blob whose bytes do not match its name is refused.
+    let put = http.put(&blob).header("x-skiff-cluster-secret", SECRET).body("not that").send().unwrap();
+    assert_eq!(put.status(), 400);
+    // A call claiming to come from a node must prove it.
+    let forged = a.invoke_with("echo", "{}", &[("x-skiff-forwarded-by", "b")]);
+    assert_eq!(forged.status(), 401);
+    let ok = a.invoke("echo", "{}");
+    assert_eq!((ok.status().as_u16(), executed_on(&ok)), (200, "a".to_string()));
+
+    // A cluster node without a secret does not start.
+    let refused = Server::try_start_in(&node_dir(root.path(), "x"), &["--etcd", &etcd.endpoints(), "--node", "x"]).err().unwrap();
+    assert!(refused.contains("--cluster-secret"), "{refused}");
+}
+
+#[test]
+fn a_single_node_names_itself_on_every_invocation() {
+    let server = Server::start_with(&["--node", "solo"]);
+    server.deploy_fixture("echo", "echo", json!({}));
+    let resp = server.invoke("echo", "{}");
+    assert_eq!((resp.status().as_u16(), executed_on(&resp)), (200, "solo".to_string()));
+    assert_eq!(node_states(&server), [("solo".to_string(), "ready".to_string())]);
+}
+
+#[test]
+fn a_killed_node_is_marked_lost_its_code_and_calls_are_served_elsewhere_and_it_rejoins() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = start_nodes(&etcd, root.path());
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
+    }
+    nodes[0].deploy_fixture("echo", "echo", json!({}));
+    let a_dir = nodes[0].data_dir.clone();
+    // `a` deployed (and holds the code); it dies before anyone else ran the function.
+    let a = nodes.remove(0);
+    let killed = Instant::now();
+    a.kill9();
+    let (b, c) = (&nodes[0], &nodes[1]);
+    let mut failures = 0;
+    let mut calls = 0;
+    while killed.elapsed() < Duration::from_secs(LEASE_TTL_S + 2) {
+        for node in [b, c] {
+            calls += 1;
+            let resp = node.invoke("echo", "{\"k\":1}");
+            if resp.status() != 200 || executed_on(&resp) == "a" {
+                failures += 1;
+            }
+        }
+    }
+    assert_eq!(failures, 0, "{failures} of {calls} calls failed after a node died");
+    assert!(
+        eventually(Duration::from_secs(LEASE_TTL_S + 2), || node_states(b).contains(&("a".into(), "lost".into()))),
+        "a is not lost: {:?}",
+        node_states(b)
+    );
+    eprintln!("a was seen lost {:?} after kill -9; {calls} calls succeeded meanwhile", killed.elapsed());
+
+    let back = start_node(&etcd, "a", &a_dir, &[]);
+    assert!(eventually(Duration::from_secs(5), || all_ready(b, 3)), "{:?}", node_states(b));
+    let resp = back.invoke("echo", "{}");
+    assert_eq!(resp.status(), 200);
+}
+
+#[test]
+fn without_etcd_quorum_deployed_functions_serve_and_writes_get_503() {
+    let mut etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_nodes(&etcd, root.path());
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
+    }
+    nodes[0].deploy_fixture("echo", "echo", json!({}));
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(1), || n.get("/v1/functions/echo").status() == 200));
+    }
+    etcd.kill(0);
+    etcd.kill(1);
+    for round in 0..3 {
+        for n in &nodes {
+            let resp = n.invoke("echo", format!("{{\"round\":{round}}}"));
+            assert_eq!(resp.status(), 200, "a call failed without quorum");
+        }
+    }
+    assert_eq!(nodes[1].get("/v1/functions/echo").status(), 200, "reads serve the last known state");
+    let started = Instant::now();
+    let resp = nodes[1].deploy("other", Some(&common::fixture("echo")), json!({}));
+    let (status, body) = common::json_body(resp);
+    assert_eq!(status, 503, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("unavailable"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(15), "the deploy took {:?} to fail", started.elapsed());
+    assert_eq!(nodes[2].get("/v1/functions/other").status(), 404, "nothing half-written");
+}
