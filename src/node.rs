@@ -8,11 +8,13 @@ use skiff_cluster::blobs::ClusterBlobs;
 use skiff_cluster::etcd::config::EtcdConfigStore;
 use skiff_cluster::etcd::Etcd;
 use skiff_cluster::leases::EtcdLeases;
+use skiff_cluster::shares::MemberShares;
 use skiff_cluster::{ClusterSecret, MemberOptions, Membership, Peers};
 use skiff_gateway::ClusterGateway;
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::ConfigStore;
 use skiff_state::lease::Leases;
+use skiff_state::shares::ConcurrencyShares;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,7 @@ pub struct ClusterArgs {
 /// What the server composes from the cluster flags.
 pub struct Cluster {
     pub store: Arc<dyn ConfigStore>,
+    pub shares: Arc<dyn ConcurrencyShares>,
     pub leases: Arc<dyn Leases>,
     pub blobs: Arc<ClusterBlobs>,
     pub gateway: ClusterGateway,
@@ -88,6 +91,7 @@ impl ClusterArgs {
         let blobs = Arc::new(ClusterBlobs::new(local_blobs, members.clone(), peers.clone()));
         Ok(Cluster {
             store: Arc::new(EtcdConfigStore::new(etcd)),
+            shares: Arc::new(MemberShares::new(members.clone())),
             leases: Arc::new(EtcdLeases::new(members.clone())),
             blobs: blobs.clone(),
             gateway: ClusterGateway { members, secret, peers, blobs },

@@ -10,6 +10,7 @@ use crate::node::ClusterArgs;
 use skiff_state::blobs::{BlobStore, LocalBlobs};
 use skiff_state::config::{ConfigStore, LocalConfigStore};
 use skiff_state::lease::{Leases, LocalLeases};
+use skiff_state::shares::{ConcurrencyShares, WholeShare};
 use skiff_workers::container::{agent_near, BackendOptions, ContainerBackend};
 use std::sync::Arc;
 use std::io::Write;
@@ -102,11 +103,12 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         let addr = listener.local_addr()?;
         let node = args.cluster.identity(addr, args.max_concurrency);
         let local_blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobs::open(&args.data_dir).with_context(opening)?);
-        let (store, blobs, leases, cluster): (Arc<dyn ConfigStore>, Arc<dyn BlobStore>, Arc<dyn Leases>, _) = if args.cluster.enabled() {
+        let (store, blobs, leases, shares, cluster): (Arc<dyn ConfigStore>, Arc<dyn BlobStore>, Arc<dyn Leases>, Arc<dyn ConcurrencyShares>, _) = if args.cluster.enabled() {
             let joined = args.cluster.join(node.clone(), local_blobs).await?;
-            (joined.store, joined.blobs, joined.leases, Some(joined.gateway))
+            (joined.store, joined.blobs, joined.leases, joined.shares, Some(joined.gateway))
         } else {
-            (Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?), local_blobs, Arc::new(LocalLeases), None)
+            let store = Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?);
+            (store, local_blobs, Arc::new(LocalLeases), Arc::new(WholeShare), None)
         };
         let services = Services::new(store.clone(), leases);
         let queue = match &args.amqp_url {
@@ -123,6 +125,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
                 status_retention: Duration::from_secs(args.status_retention),
                 status_max_records: args.status_max_records,
                 region: args.region.clone(),
+                shares,
             },
             store,
             blobs,

@@ -173,3 +173,38 @@ fn without_etcd_quorum_deployed_functions_serve_and_writes_get_503() {
     assert!(started.elapsed() < Duration::from_secs(15), "the deploy took {:?} to fail", started.elapsed());
     assert_eq!(nodes[2].get("/v1/functions/other").status(), 404, "nothing half-written");
 }
+
+#[test]
+fn reserved_concurrency_holds_across_the_cluster_and_spills_to_nodes_with_room() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_nodes(&etcd, root.path());
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
+    }
+    nodes[0].deploy_fixture("slow", "slow", json!({ "concurrency": 4 }));
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(1), || n.get("/v1/functions/slow").status() == 200));
+    }
+    // 12 calls at once, 4 arriving at each node; each call sleeps 500 ms.
+    let barrier = std::sync::Barrier::new(12);
+    let outcomes: Vec<(u16, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let (node, barrier) = (&nodes[i % 3], &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let resp = node.invoke("slow", "{}");
+                    (resp.status().as_u16(), executed_on(&resp))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ran: Vec<&String> = outcomes.iter().filter(|(s, _)| *s == 200).map(|(_, n)| n).collect();
+    let throttled = outcomes.iter().filter(|(s, _)| *s == 429).count();
+    assert_eq!((ran.len(), throttled), (4, 8), "{outcomes:?}");
+    // Shares of 4 over 3 nodes are 2, 1, 1: the calls spilled over to every node.
+    let on: std::collections::BTreeSet<&String> = ran.iter().copied().collect();
+    assert_eq!(on.len(), 3, "ran on {ran:?}");
+}

@@ -165,11 +165,14 @@ async fn keep_membership(inner: Arc<Inner>, mut lease: LeaseId) {
     }
 }
 
-/// Returns once `lease` has expired, or must be taken to have.
+/// Returns once `lease` has expired, or must be taken to have. That is decided a beat before
+/// the TTL runs out since the last renewal etcd confirmed: etcd counts from when it renewed,
+/// which was before the confirmation arrived, so this node gives up its membership (and its
+/// shares) no later than the rest of the cluster takes them over.
 async fn keep_alive(inner: &Inner, lease: LeaseId, beat: Duration) {
     let mut last_ok = Instant::now();
     let mut stream = None;
-    while last_ok.elapsed() < inner.ttl {
+    while last_ok.elapsed() < inner.ttl.saturating_sub(beat) {
         if stream.is_none() {
             let mut client = inner.etcd.streams.clone();
             stream = client.lease_keep_alive(lease).await.ok();

@@ -8,15 +8,6 @@
 
 use skiff_api::NodeInfo;
 
-/// What the receiving node does with a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// Run it here.
-    Local,
-    /// Ask these nodes in turn; `None` in the list means "here".
-    Forward(Vec<Option<NodeInfo>>),
-}
-
 /// The nodes in `function`'s rendezvous order.
 pub fn order<'a>(function: &str, nodes: &'a [NodeInfo]) -> Vec<&'a NodeInfo> {
     let mut ranked: Vec<(u64, &NodeInfo)> = nodes.iter().map(|n| (weight(function, &n.name), n)).collect();
@@ -24,23 +15,23 @@ pub fn order<'a>(function: &str, nodes: &'a [NodeInfo]) -> Vec<&'a NodeInfo> {
     ranked.into_iter().map(|(_, n)| n).collect()
 }
 
-/// A call runs where it arrived when a worker is warm here and a slot is free (no hop beats
-/// one hop), or when this node is the home or the only node; otherwise it goes to the home,
-/// then down the order, reaching this node in its turn.
-pub fn decide(function: &str, me: &str, ready: &[NodeInfo], warm_here: bool) -> Decision {
+/// The nodes to try for a call that arrived here, in turn (`None` is this node). A call starts
+/// where it arrived when a worker is warm here (no hop beats one hop) or this node is the home;
+/// otherwise at the home, then down the order, reaching this node in its turn. Every node
+/// appears once; this node always appears, last if it is missing from its own view (its lease
+/// lapsed), so a call is refused only when no node can take it.
+pub fn path(function: &str, me: &str, ready: &[NodeInfo], warm_here: bool) -> Vec<Option<NodeInfo>> {
     let ranked = order(function, ready);
-    match ranked.first() {
-        None => Decision::Local,
-        Some(home) if home.name == me || warm_here => Decision::Local,
-        Some(_) => {
-            let mut path: Vec<Option<NodeInfo>> =
-                ranked.into_iter().map(|n| if n.name == me { None } else { Some(n.clone()) }).collect();
-            if !path.contains(&None) {
-                path.push(None); // this node is not ready in its own view (its lease lapsed): last resort
-            }
-            Decision::Forward(path)
-        }
+    let home_here = ranked.first().is_none_or(|home| home.name == me);
+    let others = ranked.iter().filter(|n| n.name != me).map(|n| Some((*n).clone()));
+    if home_here || warm_here {
+        return std::iter::once(None).chain(others).collect();
     }
+    let mut path: Vec<Option<NodeInfo>> = ranked.into_iter().map(|n| if n.name == me { None } else { Some(n.clone()) }).collect();
+    if !path.contains(&None) {
+        path.push(None);
+    }
+    path
 }
 
 /// FNV-1a of the pair, then a 64-bit finaliser (splitmix64's) so that near names spread out.
@@ -91,19 +82,16 @@ mod tests {
     }
 
     #[test]
-    fn a_call_stays_where_it_is_warm_or_at_home_and_otherwise_walks_the_order() {
+    fn a_call_starts_where_it_is_warm_or_at_home_and_otherwise_walks_the_order() {
         let ready = [node("a"), node("b"), node("c")];
         let f = "echo";
         let ranked: Vec<String> = order(f, &ready).iter().map(|n| n.name.clone()).collect();
         let (home, other) = (&ranked[0], &ranked[1]);
-        assert_eq!(decide(f, home, &ready, false), Decision::Local);
-        assert_eq!(decide(f, other, &ready, true), Decision::Local);
-        let Decision::Forward(path) = decide(f, other, &ready, false) else { panic!("expected a forward") };
-        assert_eq!(path.len(), 3);
-        assert_eq!(path[0].as_ref().map(|n| &n.name), Some(home));
-        assert_eq!(path.iter().filter(|p| p.is_none()).count(), 1, "this node appears once, as itself");
-        let Decision::Forward(path) = decide(f, "outsider", &ready, false) else { panic!("expected a forward") };
-        assert_eq!(path.last(), Some(&None), "a node missing from its own view still tries itself last");
-        assert_eq!(decide(f, "a", &[], false), Decision::Local);
+        let names = |p: Vec<Option<NodeInfo>>| p.into_iter().map(|n| n.map_or("here".to_string(), |n| n.name)).collect::<Vec<_>>();
+        assert_eq!(names(path(f, home, &ready, false)), ["here", &ranked[1], &ranked[2]]);
+        assert_eq!(names(path(f, other, &ready, true)), ["here", home, &ranked[2]]);
+        assert_eq!(names(path(f, other, &ready, false)), [home, "here", &ranked[2]]);
+        assert_eq!(names(path(f, "outsider", &ready, false)), [home, &ranked[1], &ranked[2], "here"]);
+        assert_eq!(names(path(f, "a", &[], false)), ["here"]);
     }
 }

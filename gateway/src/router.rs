@@ -1,7 +1,8 @@
 //! The token check, then one dispatch per [`Route`] to its handler.
 
-use crate::cluster::forward::{stamp, CallKind, Walked};
-use crate::cluster::{internal, nodes, Caller, Node};
+use crate::cluster::forward::{stamp, CallKind};
+use crate::cluster::{internal, nodes, Caller, ClusterGateway, Node};
+use skiff_api::NodeInfo;
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
 use crate::route::{parse, Route};
@@ -48,19 +49,24 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         }
         Route::Invoke { function } => {
             let walkable = caller == Caller::Client && lambda::is_request_response(req.headers());
-            match walk_from_here(state, walkable, lambda::function_name(function), CallKind::LambdaInvoke, req).await {
-                Ok(req) => stamp(lambda::invoke(invoker, function, req).await, me),
-                Err(Walked::Here(req)) => stamp(lambda::invoke(invoker, function, req).await, me),
-                Err(Walked::Answered(resp)) => resp,
+            let name = lambda::function_name(function).filter(|_| walkable);
+            match walk_path(state, name.as_deref()) {
+                None => stamp(lambda::invoke(invoker, function, req).await, me),
+                Some((cluster, path)) => {
+                    let here = |req| async move { stamp(lambda::invoke(invoker, function, req).await, me) };
+                    state.node.forwarder.walk(me, &cluster.secret, CallKind::LambdaInvoke, path, req, here).await
+                }
             }
         }
         Route::FunctionUrl { function, path } => {
             let token = state.token.as_deref();
-            let name = Some(function.to_string());
-            match walk_from_here(state, caller == Caller::Client, name, CallKind::FunctionUrl, req).await {
-                Ok(req) => stamp(function_url::call(invoker, token, function, path, peer, req).await, me),
-                Err(Walked::Here(req)) => stamp(function_url::call(invoker, token, function, path, peer, req).await, me),
-                Err(Walked::Answered(resp)) => resp,
+            let name = Some(function).filter(|_| caller == Caller::Client);
+            match walk_path(state, name) {
+                None => stamp(function_url::call(invoker, token, function, path, peer, req).await, me),
+                Some((cluster, hops)) => {
+                    let here = |req| async move { stamp(function_url::call(invoker, token, function, path, peer, req).await, me) };
+                    state.node.forwarder.walk(me, &cluster.secret, CallKind::FunctionUrl, hops, req, here).await
+                }
             }
         }
         Route::ListNodes => nodes::list(&state.node, invoker).await,
@@ -91,24 +97,11 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
     }
 }
 
-/// `Ok(req)`: run the call here as it came. `Err(walked)`: it was walked down the function's
-/// node order, and either answered elsewhere or came back here with its body read. Only a
-/// client's synchronous call of a known function on a cluster node is walked; a call another
-/// node forwarded runs here, never hops again.
-async fn walk_from_here(
-    state: &State,
-    walkable: bool,
-    function: Option<String>,
-    kind: CallKind,
-    req: Request<Incoming>,
-) -> Result<Request<Incoming>, Walked> {
-    let (Some(cluster), Some(function), true) = (&state.node.cluster, function, walkable) else { return Ok(req) };
-    let me = &state.node.info.name;
+/// The nodes a call of `function` walks, on a cluster node; `None` runs it here as it came (a
+/// single node, an asynchronous or forwarded call — which never hops again — or no function).
+fn walk_path<'s>(state: &'s State, function: Option<&str>) -> Option<(&'s ClusterGateway, Vec<Option<NodeInfo>>)> {
+    let (cluster, function) = (state.node.cluster.as_ref()?, function?);
     let ready = cluster.members.ready();
-    match skiff_cluster::placement::decide(&function, me, &ready, state.invoker.is_warm(&function)) {
-        skiff_cluster::placement::Decision::Local => Ok(req),
-        skiff_cluster::placement::Decision::Forward(path) => {
-            Err(state.node.forwarder.walk(me, &cluster.secret, kind, path, req).await)
-        }
-    }
+    let path = skiff_cluster::placement::path(function, &state.node.info.name, &ready, state.invoker.is_warm(function));
+    Some((cluster, path))
 }

@@ -1,7 +1,7 @@
 //! The invoker as the server composes it: opens what functions need and hands out the narrow
 //! handles the gateway calls.
 
-use crate::admission::LocalAdmission;
+use crate::admission::NodeAdmission;
 use crate::build::WorkerBuilder;
 use crate::deploy::Deployer;
 use crate::events::Events;
@@ -55,7 +55,7 @@ impl Invoker {
         let logs = Arc::new(LogBook::default());
         let registry = Arc::new(Registry::new());
         let builder = Arc::new(WorkerBuilder::new(wasm, options.containers, options.keep_warm, blobs.clone(), metrics.clone()));
-        let admission = Box::new(LocalAdmission::new(options.max_concurrency));
+        let admission = Box::new(NodeAdmission::new(options.max_concurrency, options.shares.clone()));
         let runner = Runner::new(registry.clone(), admission, builder.clone(), logs.clone(), metrics.clone());
         let events = Events::new(runner.clone(), registry.clone(), queue.clone(), status, metrics.clone(), options.region, options.max_concurrency);
         let functions = Typed::new(store.clone(), Collection::Functions);

@@ -1,4 +1,6 @@
+use skiff_state::shares::ConcurrencyShares;
 use skiff_workers::container::ContainerBackend;
+use std::sync::Arc;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,4 +46,6 @@ pub struct InvokerOptions {
     pub status_max_records: u64,
     /// The region in ARNs (destination records, container environments).
     pub region: String,
+    /// This node's part of each function's reserved concurrency.
+    pub shares: Arc<dyn ConcurrencyShares>,
 }

@@ -6,7 +6,8 @@
 //! - [`status`]: what happened to each asynchronous invocation;
 //! - [`queue`]: the durable queue under async invocations and triggers (RabbitMQ or embedded);
 //! - [`lease`]: who may run a singleton task such as a service's reconciler (single node:
-//!   always this node).
+//!   always this node);
+//! - [`shares`]: this node's part of a function's reserved concurrency (single node: all).
 //!
 //! Nothing here knows about functions running: this crate sits below the invoker and the
 //! services, and above only `skiff-api`.
@@ -21,6 +22,7 @@ pub mod error;
 mod group_commit;
 pub mod lease;
 pub mod queue;
+pub mod shares;
 pub mod status;
 
 pub use error::StoreError;

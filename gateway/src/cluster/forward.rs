@@ -30,14 +30,6 @@ pub(crate) struct Forwarder {
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
-/// How a walk down the order ended.
-pub(crate) enum Walked {
-    /// A node (or the walk itself) answered.
-    Answered(Resp),
-    /// The walk reached this node: run the call here, with its body read.
-    Here(Request<Full<Bytes>>),
-}
-
 /// What kind of call is walked: whether a 429 from a node is a throttle before execution.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CallKind {
@@ -54,32 +46,50 @@ impl Forwarder {
         Self { client }
     }
 
-    /// Tries the nodes of `path` in turn (`None` = this node) as the rule above allows.
-    pub(crate) async fn walk(&self, me: &str, secret: &ClusterSecret, kind: CallKind, path: Vec<Option<NodeInfo>>, req: Request<Incoming>) -> Walked {
+    /// Tries the nodes of `path` in turn (`None`: `run_here`, on this node) as the rule above
+    /// allows; the answer is the first final one, or the last throttle.
+    pub(crate) async fn walk<F, Fut>(
+        &self,
+        me: &str,
+        secret: &ClusterSecret,
+        kind: CallKind,
+        path: Vec<Option<NodeInfo>>,
+        req: Request<Incoming>,
+        mut run_here: F,
+    ) -> Resp
+    where
+        F: FnMut(Request<Full<Bytes>>) -> Fut,
+        Fut: std::future::Future<Output = Resp>,
+    {
         let (parts, body) = req.into_parts();
         let body = match read_body(body, MAX_SYNC_PAYLOAD).await {
             Ok(b) => b,
-            Err(BodyError::TooLarge) => return Walked::Answered(AwsError::RequestTooLarge.response("request body exceeds 6 MB")),
-            Err(BodyError::Io(e)) => return Walked::Answered(AwsError::InvalidRequestContent.response(e)),
+            Err(BodyError::TooLarge) => return AwsError::RequestTooLarge.response("request body exceeds 6 MB"),
+            Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
         };
-        let mut tried = Vec::new();
+        let retry_on_throttle = kind == CallKind::LambdaInvoke;
+        let mut unreachable = Vec::new();
+        let mut last_throttle = None;
         for hop in path {
-            let Some(node) = hop else {
-                return Walked::Here(Request::from_parts(parts, Full::new(body)));
+            let resp = match hop {
+                None => run_here(Request::from_parts(parts.clone(), Full::new(body.clone()))).await,
+                Some(node) => match self.send(me, secret, &node, &parts, body.clone()).await {
+                    Ok(resp) => resp.map(|b| b.map_err(Into::into).boxed()),
+                    Err(e) if e.is_connect() => {
+                        unreachable.push(node.name);
+                        continue;
+                    }
+                    Err(e) => return AwsError::BadGateway.response(format!("node {} failed during the call: {e}", node.name)),
+                },
             };
-            match self.send(me, secret, &node, &parts, body.clone()).await {
-                Ok(resp) if kind == CallKind::LambdaInvoke && resp.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    tried.push(format!("{} is at its limit", node.name));
-                }
-                Ok(resp) => return Walked::Answered(resp.map(|b| b.map_err(Into::into).boxed())),
-                Err(e) if e.is_connect() => tried.push(format!("{} is unreachable", node.name)),
-                Err(e) => {
-                    let message = format!("node {} failed during the call: {e}", node.name);
-                    return Walked::Answered(AwsError::BadGateway.response(message));
-                }
+            if !(retry_on_throttle && resp.status() == StatusCode::TOO_MANY_REQUESTS) {
+                return resp;
             }
+            last_throttle = Some(resp);
         }
-        Walked::Answered(AwsError::TooManyRequests.response(format!("no node can take the call: {}", tried.join(", "))))
+        last_throttle.unwrap_or_else(|| {
+            AwsError::TooManyRequests.response(format!("no node can take the call: {} unreachable", unreachable.join(", ")))
+        })
     }
 
     async fn send(
