@@ -208,3 +208,54 @@ fn reserved_concurrency_holds_across_the_cluster_and_spills_to_nodes_with_room()
     let on: std::collections::BTreeSet<&String> = ran.iter().copied().collect();
     assert_eq!(on.len(), 3, "ran on {ran:?}");
 }
+
+#[test]
+fn async_events_survive_a_node_and_a_broker_node_dying_mid_stream() {
+    use common::queues::{send_event, unique, Callbacks, PrivateBroker};
+    let brokers: Vec<PrivateBroker> = (0..3).map(|_| PrivateBroker::start()).collect();
+    brokers[1].join(&brokers[0]);
+    brokers[2].join(&brokers[0]);
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    // Each node lists the broker's nodes starting from a different one.
+    let mut nodes: Vec<Server> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let list: Vec<&str> = (0..3).map(|k| brokers[(i + k) % 3].url.as_str()).collect();
+            start_node(&etcd, name, &node_dir(root.path(), name), &["--amqp-url", &list.join(",")])
+        })
+        .collect();
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
+    }
+    let f = unique("steady");
+    nodes[0].deploy_fixture(&f, "slow", json!({ "concurrency": 3 }));
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(1), || n.get(&format!("/v1/functions/{f}")).status() == 200));
+    }
+    let callbacks = Callbacks::start();
+    let total = 60;
+    let accepted: Vec<String> = (0..total)
+        .map(|i| {
+            let (code, id) = send_event(&nodes[[0, 2][i % 2]], &f, &format!("{{\"i\":{i}}}"), Some(&callbacks.url));
+            assert_eq!(code, 202);
+            id
+        })
+        .collect();
+    assert!(eventually(Duration::from_secs(30), || callbacks.counts().0 >= 6), "nothing ran");
+    // Mid-stream: a Skiff node and a RabbitMQ node die without a goodbye.
+    nodes.remove(1).kill9();
+    brokers[1].kill9();
+    let done = eventually(Duration::from_secs(120), || callbacks.counts().0 == total);
+    let (distinct, calls) = callbacks.counts();
+    let missing: Vec<&String> = accepted.iter().filter(|id| callbacks.of(id).is_empty()).collect();
+    assert!(done, "{} of {total} events never finished: {missing:?}", total - distinct);
+    println!("async across nodes: {total} accepted, {distinct} processed, {} repeated after the deaths", calls - distinct);
+    // A surviving node reports the status of an event wherever it was accepted and ran (the
+    // last ones ran seconds after the deaths, on a or c: the records of what b ran died with b).
+    for id in accepted.iter().rev().take(10) {
+        let status = common::queues::status(&nodes[1], id).expect("a status from any node");
+        assert_eq!(status["state"], "succeeded", "{status}");
+    }
+}

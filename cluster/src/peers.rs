@@ -1,16 +1,18 @@
 //! The internal channel's client side: requests one node makes to another, each carrying the
 //! cluster secret. Calls forwarded to a home node go through the gateway's own connection pool;
-//! what is here moves code blobs and asks a node for its load.
+//! what is here moves code blobs and asks a node for its load or what it recorded of an
+//! asynchronous invocation.
 
 use crate::secret::{ClusterSecret, SECRET_HEADER};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use skiff_api::NodeInfo;
+use skiff_api::{InvocationStatus, NodeInfo};
 use std::time::Duration;
 
 /// Internal routes, served by every node's gateway behind the cluster secret.
 pub const BLOBS_PATH: &str = "/internal/v1/blobs/";
 pub const LOAD_PATH: &str = "/internal/v1/load";
+pub const INVOCATIONS_PATH: &str = "/internal/v1/invocations/";
 
 /// A node's answer on [`LOAD_PATH`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +62,16 @@ impl Peers {
     /// Stores the blob on `node` (which checks its hash).
     pub async fn push_blob(&self, node: &NodeInfo, sha256: &str, bytes: Bytes) -> Result<(), PeerError> {
         self.send(node, self.http.put(url(node, &format!("{BLOBS_PATH}{sha256}"))).body(bytes)).await.map(drop)
+    }
+
+    /// What `node` knows of asynchronous invocation `id`, or `None` if nothing.
+    pub async fn invocation(&self, node: &NodeInfo, id: &str, within: Duration) -> Result<Option<InvocationStatus>, PeerError> {
+        let req = self.http.get(url(node, &format!("{INVOCATIONS_PATH}{id}"))).timeout(within);
+        match self.send(node, req).await {
+            Err(PeerError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+            Ok(resp) => resp.json().await.map(Some).map_err(|source| PeerError::Request { node: node.name.clone(), source }),
+        }
     }
 
     pub async fn load(&self, node: &NodeInfo, within: Duration) -> Result<Load, PeerError> {

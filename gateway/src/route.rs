@@ -52,6 +52,8 @@ pub(crate) enum Internal<'a> {
     GetBlob { sha256: &'a str },
     PutBlob { sha256: &'a str },
     Load,
+    /// This node's own record of an asynchronous invocation.
+    Invocation { id: &'a str },
 }
 
 /// Everything after `{prefix}{name}`: the function's or service's own path ("/" when empty).
@@ -96,6 +98,7 @@ fn internal_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
         (&Method::GET, ["blobs", sha256]) => Route::Internal(Internal::GetBlob { sha256 }),
         (&Method::PUT, ["blobs", sha256]) => Route::Internal(Internal::PutBlob { sha256 }),
         (&Method::GET, ["load"]) => Route::Internal(Internal::Load),
+        (&Method::GET, ["invocations", id]) => Route::Internal(Internal::Invocation { id }),
         _ => Route::Unknown,
     }
 }
@@ -176,6 +179,7 @@ mod tests {
         assert_eq!(get("/internal/v1/blobs/ab12"), Route::Internal(Internal::GetBlob { sha256: "ab12" }));
         assert_eq!(parse(&Method::PUT, "/internal/v1/blobs/ab12", None), Route::Internal(Internal::PutBlob { sha256: "ab12" }));
         assert_eq!(get("/internal/v1/load"), Route::Internal(Internal::Load));
+        assert_eq!(get("/internal/v1/invocations/r1"), Route::Internal(Internal::Invocation { id: "r1" }));
         for unknown in ["/", "/v1", "/v1/functions/f/nope", "/v2/functions", "/internal/v1/nope", "/internal/v1/blobs"] {
             assert_eq!(get(unknown), Route::Unknown, "{unknown}");
         }

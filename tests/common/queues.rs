@@ -175,6 +175,22 @@ impl PrivateBroker {
         assert!(serving, "private RabbitMQ node did not start");
     }
 
+    /// Makes this (fresh) node a member of `seed`'s cluster.
+    pub fn join(&self, seed: &PrivateBroker) {
+        assert!(self.ctl(&["stop_app"]), "stop_app failed");
+        assert!(self.ctl(&["join_cluster", &seed.node]), "join_cluster {} failed", seed.node);
+        assert!(self.ctl(&["start_app"]), "start_app failed");
+    }
+
+    /// `kill -9` of the node's Erlang VM: no goodbye to its clients or its cluster.
+    pub fn kill9(&self) {
+        let pid_file = self.env.iter().find(|(k, _)| k == "RABBITMQ_PID_FILE").map(|(_, v)| v.clone()).unwrap();
+        let pid = std::fs::read_to_string(&pid_file).expect("the node's pid file").trim().to_string();
+        assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+        let closed = eventually(Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err());
+        assert!(closed, "RabbitMQ node still serving after kill -9");
+    }
+
     /// Stops the whole node: every connection drops, and it refuses new ones until `up`.
     pub fn down(&self) {
         assert!(self.ctl(&["stop"]), "stopping the private RabbitMQ node failed");

@@ -3,7 +3,7 @@
 
 use super::ClusterGateway;
 use crate::body::{read_body, BodyError};
-use crate::errors::AwsError;
+use crate::errors::{reply, AwsError};
 use crate::http::{bytes_response, empty, json, Resp};
 use crate::route::Internal;
 use hyper::body::Incoming;
@@ -18,6 +18,7 @@ const MAX_BLOB: usize = 96 * 1024 * 1024;
 pub(crate) async fn handle(cluster: &ClusterGateway, invoker: &Invoker, route: Internal<'_>, req: Request<Incoming>) -> Resp {
     match route {
         Internal::Load => json(StatusCode::OK, &Load { in_flight: invoker.in_flight() }),
+        Internal::Invocation { id } => reply(StatusCode::OK, invoker.events().status(id).await),
         Internal::GetBlob { sha256 } if is_sha256(sha256) => match cluster.blobs.get_local(sha256).await {
             Ok(bytes) => bytes_response(StatusCode::OK, "application/octet-stream", bytes),
             Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => empty(StatusCode::NOT_FOUND),
