@@ -125,6 +125,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
                 status_retention: Duration::from_secs(args.status_retention),
                 status_max_records: args.status_max_records,
                 region: args.region.clone(),
+                node_label: cluster.as_ref().map(|_| node.name.clone()),
                 shares,
             },
             store,

@@ -52,6 +52,9 @@ fn a_deploy_on_one_node_is_served_by_every_node_and_calls_meet_at_the_home_node(
     let home_index = ["a", "b", "c"].iter().position(|n| *n == home).unwrap();
     assert_eq!(ran[home_index], 10, "the home ran every call: {ran:?}");
     assert_eq!(ran.iter().sum::<u64>(), 10, "no call ran twice: {ran:?}");
+    let metrics = nodes[home_index].get("/metrics").text().unwrap();
+    let series = format!(r#"skiff_invocations_total{{function="echo",outcome="success",node="{home}"}} 10"#);
+    assert!(metrics.contains(&series), "metrics carry the node label: {metrics}");
 
     // `skiff nodes --json` lists the three with their capacity.
     let out = c.cli(&["--json", "nodes"]);
@@ -258,4 +261,33 @@ fn async_events_survive_a_node_and_a_broker_node_dying_mid_stream() {
         let status = common::queues::status(&nodes[1], id).expect("a status from any node");
         assert_eq!(status["state"], "succeeded", "{status}");
     }
+}
+
+#[test]
+fn a_paused_node_is_lost_while_paused_and_rejoins_when_resumed() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_nodes(&etcd, root.path());
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
+    }
+    nodes[0].deploy_fixture("echo", "echo", json!({}));
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let pause = |sig: &str| assert!(std::process::Command::new("kill").args([sig, &b.pid().to_string()]).status().unwrap().success());
+    pause("-STOP");
+    let paused = Instant::now();
+    let b_lost = || node_states(a).contains(&("b".into(), "lost".into()));
+    assert!(eventually(Duration::from_secs(LEASE_TTL_S + 3), b_lost), "b not lost: {:?}", node_states(a));
+    eprintln!("a paused node was seen lost after {:?}", paused.elapsed());
+    // While b is lost no call goes to it.
+    for node in [a, c].iter().cycle().take(10) {
+        let resp = node.invoke("echo", "{}");
+        assert_eq!(resp.status(), 200);
+        assert_ne!(executed_on(&resp), "b");
+    }
+    pause("-CONT");
+    assert!(eventually(Duration::from_secs(LEASE_TTL_S + 3), || all_ready(a, 3) && all_ready(b, 3)), "{:?}", node_states(a));
+    assert!(b.stderr().contains("rejoining"), "b announced itself again under a new lease");
+    let resp = b.invoke("echo", "{}");
+    assert_eq!(resp.status(), 200);
 }

@@ -51,7 +51,7 @@ impl Invoker {
             max_instances: options.max_concurrency,
             cache_dir: options.data_dir.join("compiled"),
         })?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(options.node_label.as_deref()));
         let logs = Arc::new(LogBook::default());
         let registry = Arc::new(Registry::new());
         let builder = Arc::new(WorkerBuilder::new(wasm, options.containers, options.keep_warm, blobs.clone(), metrics.clone()));

@@ -55,8 +55,11 @@ impl Maker {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
-        let m = Maker { registry: Registry::new() };
+    /// With `node`, every series carries `node="NODE"`, so a cluster's scrapes can be told
+    /// apart; a single node's series stay as they always were.
+    pub fn new(node: Option<&str>) -> Self {
+        let labels = node.map(|n| std::collections::HashMap::from([("node".to_string(), n.to_string())]));
+        let m = Maker { registry: Registry::new_custom(None, labels).expect("a valid node label") };
         let f = &["function"];
         Self {
             invocations: m.counter("skiff_invocations_total", "Invocations that ran, by function and outcome.", &["function", "outcome"]),
@@ -110,7 +113,7 @@ impl Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 

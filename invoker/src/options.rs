@@ -46,6 +46,8 @@ pub struct InvokerOptions {
     pub status_max_records: u64,
     /// The region in ARNs (destination records, container environments).
     pub region: String,
+    /// A cluster node's name, put as a `node` label on every metric; `None` on a single node.
+    pub node_label: Option<String>,
     /// This node's part of each function's reserved concurrency.
     pub shares: Arc<dyn ConcurrencyShares>,
 }
