@@ -2,6 +2,7 @@
 //! and reports the ratio. See BENCHMARKS.md for the commands and the recorded results.
 
 mod asyncs;
+mod cluster;
 mod containers;
 mod cpu;
 mod hello;
@@ -43,6 +44,8 @@ enum Command {
         #[arg(long)]
         handler: Option<String>,
     },
+    /// Cluster: forwarded vs local sync invoke; time to serve a dead or frozen node's functions.
+    Cluster,
     /// Internal: the bare hyper baseline server.
     #[command(hide = true)]
     HelloServer,
@@ -64,13 +67,15 @@ fn main() -> anyhow::Result<()> {
         Command::Containers => rt.block_on(containers::run(phase)),
         Command::Async => rt.block_on(asyncs::run(phase)),
         Command::Services { handler } => rt.block_on(services::run(phase, handler.as_deref())),
+        Command::Cluster => rt.block_on(cluster::run(phase)),
         Command::All => rt.block_on(async {
             server::invoke_throughput(phase).await?;
             server::first_invoke().await?;
             limits::run(phase).await?;
             containers::run(phase).await?;
             asyncs::run(phase).await?;
-            services::run(phase, None).await
+            services::run(phase, None).await?;
+            cluster::run(phase).await
         }),
     }
 }

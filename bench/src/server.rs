@@ -86,6 +86,10 @@ impl Skiff {
         self.proc.addr.clone()
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.proc.child.id()
+    }
+
     pub(crate) async fn deploy_image(&self, name: &str, image: &str, settings: serde_json::Value) -> anyhow::Result<()> {
         let mut body = settings;
         body["image"] = image.into();
