@@ -52,8 +52,22 @@ fn a_deploy_on_one_node_is_served_by_every_node_and_calls_meet_at_the_home_node(
     let home_index = ["a", "b", "c"].iter().position(|n| *n == home).unwrap();
     assert_eq!(ran[home_index], 10, "the home ran every call: {ran:?}");
     assert_eq!(ran.iter().sum::<u64>(), 10, "no call ran twice: {ran:?}");
+    // Logs gather from every node: each node lists the 10 calls, wherever they ran.
+    for n in &nodes {
+        let logs: Value = n.get("/v1/functions/echo/logs?limit=50").json().unwrap();
+        assert_eq!(logs["entries"].as_array().unwrap().len(), 10, "{logs}");
+    }
+    // Following at a node that is not the home streams the home's executions as they finish.
+    let follower = &nodes[(home_index + 1) % 3];
+    let stream = follower.get("/v1/functions/echo/logs?limit=0&follow=true");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stream));
+    for i in 0..3 {
+        assert_eq!(follower.invoke("echo", format!("{{\"followed\":{i}}}")).status(), 200);
+        let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(line["function"], "echo", "{line}");
+    }
     let metrics = nodes[home_index].get("/metrics").text().unwrap();
-    let series = format!(r#"skiff_invocations_total{{function="echo",outcome="success",node="{home}"}} 10"#);
+    let series = format!(r#"skiff_invocations_total{{function="echo",outcome="success",node="{home}"}} 13"#);
     assert!(metrics.contains(&series), "metrics carry the node label: {metrics}");
 
     // `skiff nodes --json` lists the three with their capacity.

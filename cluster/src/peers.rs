@@ -6,13 +6,18 @@
 use crate::secret::{ClusterSecret, SECRET_HEADER};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use skiff_api::{InvocationStatus, NodeInfo};
+use skiff_api::{InvocationStatus, LogEntry, NodeInfo};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Internal routes, served by every node's gateway behind the cluster secret.
 pub const BLOBS_PATH: &str = "/internal/v1/blobs/";
 pub const LOAD_PATH: &str = "/internal/v1/load";
 pub const INVOCATIONS_PATH: &str = "/internal/v1/invocations/";
+/// `{FUNCTIONS_PATH}{name}/logs?limit=N[&follow=true]`: this node's own log entries.
+pub const FUNCTIONS_PATH: &str = "/internal/v1/functions/";
+/// How long a followed log stream may stay open.
+const FOLLOW_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// A node's answer on [`LOAD_PATH`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +76,40 @@ impl Peers {
             Err(PeerError::Status { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
             Ok(resp) => resp.json().await.map(Some).map_err(|source| PeerError::Request { node: node.name.clone(), source }),
+        }
+    }
+
+    /// The last `limit` log entries of `function` that `node` ran.
+    pub async fn recent_logs(&self, node: &NodeInfo, function: &str, limit: usize, within: Duration) -> Result<Vec<LogEntry>, PeerError> {
+        #[derive(Deserialize)]
+        struct Entries {
+            entries: Vec<LogEntry>,
+        }
+        let req = self.http.get(url(node, &format!("{FUNCTIONS_PATH}{function}/logs?limit={limit}"))).timeout(within);
+        let resp = self.send(node, req).await?;
+        let entries: Entries = resp.json().await.map_err(|source| PeerError::Request { node: node.name.clone(), source })?;
+        Ok(entries.entries)
+    }
+
+    /// Follows `node`'s stream of `function`'s log entries (newline-delimited JSON, after its
+    /// last `limit`), handing each whole line to `lines` until either side ends.
+    pub async fn follow_logs(&self, node: &NodeInfo, function: &str, limit: usize, lines: mpsc::Sender<Bytes>) -> Result<(), PeerError> {
+        let req = self.http.get(url(node, &format!("{FUNCTIONS_PATH}{function}/logs?limit={limit}&follow=true"))).timeout(FOLLOW_FOR);
+        let mut resp = self.send(node, req).await?;
+        let mut pending = Vec::new();
+        loop {
+            let chunk = tokio::select! {
+                chunk = resp.chunk() => chunk.map_err(|source| PeerError::Request { node: node.name.clone(), source })?,
+                _ = lines.closed() => return Ok(()), // the follower went away: let go of the stream
+            };
+            let Some(chunk) = chunk else { return Ok(()) };
+            pending.extend_from_slice(&chunk);
+            if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+                let rest = pending.split_off(end + 1);
+                if lines.send(Bytes::from(std::mem::replace(&mut pending, rest))).await.is_err() {
+                    return Ok(());
+                }
+            }
         }
     }
 

@@ -54,6 +54,8 @@ pub(crate) enum Internal<'a> {
     Load,
     /// This node's own record of an asynchronous invocation.
     Invocation { id: &'a str },
+    /// This node's own log entries of a function.
+    FunctionLogs { name: &'a str },
 }
 
 /// Everything after `{prefix}{name}`: the function's or service's own path ("/" when empty).
@@ -99,6 +101,7 @@ fn internal_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
         (&Method::PUT, ["blobs", sha256]) => Route::Internal(Internal::PutBlob { sha256 }),
         (&Method::GET, ["load"]) => Route::Internal(Internal::Load),
         (&Method::GET, ["invocations", id]) => Route::Internal(Internal::Invocation { id }),
+        (&Method::GET, ["functions", name, "logs"]) => Route::Internal(Internal::FunctionLogs { name }),
         _ => Route::Unknown,
     }
 }
@@ -180,6 +183,7 @@ mod tests {
         assert_eq!(parse(&Method::PUT, "/internal/v1/blobs/ab12", None), Route::Internal(Internal::PutBlob { sha256: "ab12" }));
         assert_eq!(get("/internal/v1/load"), Route::Internal(Internal::Load));
         assert_eq!(get("/internal/v1/invocations/r1"), Route::Internal(Internal::Invocation { id: "r1" }));
+        assert_eq!(get("/internal/v1/functions/f/logs"), Route::Internal(Internal::FunctionLogs { name: "f" }));
         for unknown in ["/", "/v1", "/v1/functions/f/nope", "/v2/functions", "/internal/v1/nope", "/internal/v1/blobs"] {
             assert_eq!(get(unknown), Route::Unknown, "{unknown}");
         }

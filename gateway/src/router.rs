@@ -1,7 +1,7 @@
 //! The token check, then one dispatch per [`Route`] to its handler.
 
 use crate::cluster::forward::{stamp, CallKind};
-use crate::cluster::{internal, nodes, status, Caller, ClusterGateway, Node};
+use crate::cluster::{internal, logs, nodes, status, Caller, ClusterGateway, Node};
 use skiff_api::NodeInfo;
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
@@ -73,6 +73,10 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         Route::InvocationStatus { id } if state.node.cluster.is_some() => {
             let cluster = state.node.cluster.as_ref().expect("checked in the guard");
             status::gather(cluster, me, invoker, id).await
+        }
+        Route::FunctionLogs { name } if state.node.cluster.is_some() => {
+            let cluster = state.node.cluster.as_ref().expect("checked in the guard");
+            logs::gather(cluster, me, invoker, name, query).await
         }
         Route::ServiceProxy { service, target } => {
             proxy::forward(&state.proxy, &state.services, state.token.as_deref(), service, &target, peer, req).await

@@ -25,7 +25,7 @@ pub(crate) async fn handle(invoker: &Invoker, route: Route<'_>, query: Option<&s
             Ok(()) => empty(StatusCode::NO_CONTENT),
             Err(e) => error_response(&e),
         },
-        Route::FunctionLogs { name } => logs(invoker, name, query),
+        Route::FunctionLogs { name } => local_logs(invoker, name, query),
         other => unreachable!("not a function route: {other:?}"),
     }
 }
@@ -50,8 +50,9 @@ fn list(invoker: &Invoker) -> Resp {
 }
 
 /// `GET /v1/functions/{name}/logs?limit=N[&follow=true]`: recent entries as JSON, or, when
-/// following, newline-delimited JSON entries streamed as invocations finish.
-fn logs(invoker: &Invoker, name: &str, query: Option<&str>) -> Resp {
+/// following, newline-delimited JSON entries streamed as invocations finish — of this node's
+/// executions (a cluster node gathers every node's through [`crate::cluster::logs`]).
+pub(crate) fn local_logs(invoker: &Invoker, name: &str, query: Option<&str>) -> Resp {
     let limit = query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(20usize);
     let follow = query_param(query, "follow").is_some_and(|f| f == "true" || f == "1");
     if !follow {

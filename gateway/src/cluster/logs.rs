@@ -1,0 +1,88 @@
+//! `GET /v1/functions/{name}/logs` on a cluster node: a function's calls run on whichever node
+//! took them (mostly its home), and each node keeps the log entries of what it ran, so every
+//! ready node is asked. Recent entries are merged by time; a followed stream interleaves whole
+//! lines from this node's stream and every other node's as they arrive.
+
+use super::ClusterGateway;
+use crate::errors::error_response;
+use crate::http::{json, query_param, BoxError, Resp};
+use crate::routes::functions::local_logs;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http_body_util::BodyExt;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::body::Frame;
+use hyper::{Response, StatusCode};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use skiff_api::{LogEntry, NodeInfo};
+use skiff_invoker::Invoker;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const ASK_WITHIN: Duration = Duration::from_secs(2);
+
+pub(crate) async fn gather(cluster: &ClusterGateway, me: &str, invoker: &Invoker, name: &str, query: Option<&str>) -> Resp {
+    let limit = query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(20usize);
+    let follow = query_param(query, "follow").is_some_and(|f| f == "true" || f == "1");
+    let mine = match invoker.recent_logs(name, limit) {
+        Ok(entries) => entries,
+        Err(e) => return error_response(&e),
+    };
+    let others: Vec<NodeInfo> = cluster.members.ready().iter().filter(|n| n.name != me).cloned().collect();
+    if follow {
+        return follow_all(cluster, others, local_logs(invoker, name, query), name, limit);
+    }
+    let asked = others.iter().map(|n| cluster.peers.recent_logs(n, name, limit, ASK_WITHIN));
+    let mut entries: Vec<LogEntry> = mine.iter().map(|e| (**e).clone()).collect();
+    entries.extend(join_all(asked).await.into_iter().filter_map(Result::ok).flatten());
+    entries.sort_by_key(|e| e.timestamp_ms);
+    let entries = entries.split_off(entries.len().saturating_sub(limit));
+    json(StatusCode::OK, &serde_json::json!({ "entries": entries }))
+}
+
+/// One newline-delimited stream from this node's `local` stream and every other node's.
+fn follow_all(cluster: &ClusterGateway, others: Vec<NodeInfo>, local: Resp, name: &str, limit: usize) -> Resp {
+    let (lines, merged) = mpsc::channel::<Bytes>(64);
+    let mut local_body = local.into_body();
+    let local_lines = lines.clone();
+    tokio::spawn(async move {
+        loop {
+            let frame = tokio::select! {
+                frame = local_body.frame() => frame,
+                _ = local_lines.closed() => return,
+            };
+            let Some(Ok(frame)) = frame else { return };
+            if let Ok(data) = frame.into_data() {
+                if local_lines.send(data).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    for node in others {
+        let (peers, name, lines) = (cluster.peers.clone(), name.to_string(), lines.clone());
+        tokio::spawn(async move {
+            if let Err(e) = peers.follow_logs(&node, &name, limit, lines).await {
+                tracing::debug!("not following {name}'s logs on {}: {e}", node.name);
+            }
+        });
+    }
+    drop(lines);
+    let mut resp = Response::new(Lines(merged).boxed());
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    resp
+}
+
+/// The merged lines as a response body. When the client goes away hyper drops it, and with it
+/// the receiver, which ends every task feeding it (they wait on `closed()`).
+struct Lines(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Lines {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.0.poll_recv(cx).map(|line| line.map(|l| Ok(Frame::data(l))))
+    }
+}
