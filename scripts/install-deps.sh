@@ -4,10 +4,10 @@
 # (the Python container example's interpreter), componentize-py,
 # the Docker engine (container functions), RabbitMQ (async invocations, queue triggers) and pika
 # (the independent publisher the trigger tests use), protoc with its well-known types (the etcd
-# client is generated from etcd's protos at build time) and etcd (the cluster tests).
+# client is generated from etcd's protos at build time), etcd and an OCI registry (the cluster tests).
 set -euo pipefail
 
-apt_packages=(curl clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus python3.11 protobuf-compiler libprotobuf-dev etcd-server etcd-client)
+apt_packages=(curl clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus python3.11 protobuf-compiler libprotobuf-dev etcd-server etcd-client docker-registry)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

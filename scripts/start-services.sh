@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts what the tests need and this machine is not running yet: the Docker engine and RabbitMQ. Idempotent;
+# Starts what the tests need and this machine is not running yet: the Docker engine, RabbitMQ and
+# an OCI registry on 127.0.0.1:5005 (scripts/registry.yml). Idempotent;
 # services started here keep running after the script ends.
 set -euo pipefail
 
@@ -17,6 +18,12 @@ if ! docker info >/dev/null 2>&1; then
   echo "starting dockerd (log: /var/log/skiff-dockerd.log)"
   setsid nohup dockerd >/var/log/skiff-dockerd.log 2>&1 < /dev/null &
   wait_for 60 "the Docker engine" docker info || { tail -20 /var/log/skiff-dockerd.log >&2; exit 1; }
+fi
+
+if ! curl -sf http://127.0.0.1:5005/v2/ >/dev/null 2>&1; then
+  echo "starting docker-registry on 127.0.0.1:5005 (log: /var/log/skiff-registry.log)"
+  setsid nohup docker-registry serve "$(dirname "$0")/registry.yml" >/var/log/skiff-registry.log 2>&1 < /dev/null &
+  wait_for 30 "the registry" curl -sf http://127.0.0.1:5005/v2/ || { tail -20 /var/log/skiff-registry.log >&2; exit 1; }
 fi
 
 # RabbitMQ listens on loopback only (AMQP, epmd and Erlang distribution): function containers

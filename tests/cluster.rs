@@ -305,3 +305,38 @@ fn a_paused_node_is_lost_while_paused_and_rejoins_when_resumed() {
     let resp = b.invoke("echo", "{}");
     assert_eq!(resp.status(), 200);
 }
+
+#[test]
+fn a_container_image_reaches_another_node_through_the_registry_by_digest() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    // The hello-rust example with a label of this run's own, so its image is no other test's and
+    // can be removed from the engine.
+    let context = root.path().join("image");
+    std::fs::create_dir_all(&context).unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/hello-rust");
+    std::fs::copy(example.join("bootstrap"), context.join("bootstrap")).unwrap();
+    let dockerfile = std::fs::read_to_string(example.join("Dockerfile")).unwrap();
+    let name = common::queues::unique("reg");
+    std::fs::write(context.join("Dockerfile"), format!("{dockerfile}LABEL skiff.test={name}\n")).unwrap();
+
+    let a = start_node(&etcd, "a", &node_dir(root.path(), "a"), &[]);
+    let out = a.cli(&["deploy", "--name", &name, "--build", context.to_str().unwrap(), "--registry", "127.0.0.1:5005"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: Value = a.get(&format!("/v1/functions/{name}")).json().unwrap();
+    let image = config["code"]["image"].as_str().unwrap().to_string();
+    let id = config["code"]["id"].as_str().unwrap().to_string();
+    assert!(image.starts_with(&format!("127.0.0.1:5005/skiff-fn-{name}@sha256:")), "{config}");
+    drop(a);
+    // The engine forgets the image; a node that never saw it gets it from the registry.
+    let removed = std::process::Command::new("docker").args(["rmi", "-f", &id]).output().unwrap();
+    assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
+    let b = start_node(&etcd, "b", &node_dir(root.path(), "b"), &[]);
+    let resp = b.invoke(&name, r#"{"name":"registry"}"#);
+    let (status, body) = common::json_body(resp);
+    assert_eq!(status, 200, "{body}\n{}", b.stderr());
+    assert!(body.to_string().contains("registry"), "{body}");
+    let present = std::process::Command::new("docker").args(["image", "inspect", &id]).output().unwrap();
+    assert!(present.status.success(), "the node pulled the deployed image by digest");
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &id]).output();
+}

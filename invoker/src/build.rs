@@ -34,8 +34,8 @@ impl WorkerBuilder {
             .get_or_try_init(|| async {
                 let config = deployed.config.clone();
                 match &config.code {
-                    CodeInfo::Image { id, .. } => {
-                        let image = self.containers()?.inspect_image(id).await?;
+                    CodeInfo::Image { image, id } => {
+                        let image = self.containers()?.resolve_image(image, Some(id)).await?;
                         Ok(Arc::new(self.container_pool(&config, image)?) as Arc<dyn Worker>)
                     }
                     CodeInfo::Wasm { .. } => {

@@ -20,6 +20,10 @@ pub struct DeployArgs {
     /// Build the image from this folder's Dockerfile first (through the local Docker engine).
     #[arg(long, conflicts_with_all = ["wasm", "image"])]
     build: Option<PathBuf>,
+    /// An OCI registry the cluster's nodes pull from (HOST:PORT): a built image is pushed there
+    /// and deployed by digest, so every node runs the same bytes.
+    #[arg(long, env = "SKIFF_REGISTRY")]
+    registry: Option<String>,
     /// Container functions: give the container a network for outbound connections.
     #[arg(long)]
     egress: Option<bool>,
@@ -81,7 +85,11 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
     m.events.on_success = args.on_success.or(m.events.on_success);
     let Some(name) = m.name else { bail!("a function name is required (--name or name in skiff.toml)") };
     if let Some(context) = &m.build {
-        m.image = Some(build_image(context, &name)?);
+        let built = build_image(context, &name)?;
+        m.image = Some(match &args.registry {
+            Some(registry) => push_image(&built, registry, &name)?,
+            None => built,
+        });
     }
     let mut body = DeployBody {
         image: m.image.clone(),
@@ -111,6 +119,18 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         println!("deployed {} version {}", config.name, config.version);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes a built image to `registry` as `skiff-fn-NAME` and returns its digest reference.
+fn push_image(image: &str, registry: &str, name: &str) -> anyhow::Result<String> {
+    let repo = format!("skiff-fn-{}", name.to_ascii_lowercase());
+    eprintln!("pushing {image} to {registry}/{repo}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let pushed = runtime
+        .block_on(skiff_workers::container::push_image(image, registry, &repo))
+        .with_context(|| format!("pushing {image} to {registry}"))?;
+    eprintln!("pushed {pushed}");
+    Ok(pushed)
 }
 
 /// Builds the function's image through the local engine, showing the build's output on stderr,

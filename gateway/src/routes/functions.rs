@@ -51,7 +51,7 @@ fn list(invoker: &Invoker) -> Resp {
 
 /// `GET /v1/functions/{name}/logs?limit=N[&follow=true]`: recent entries as JSON, or, when
 /// following, newline-delimited JSON entries streamed as invocations finish — of this node's
-/// executions (a cluster node gathers every node's through [`crate::cluster::logs`]).
+/// executions (a cluster node gathers every node's in its cluster module).
 pub(crate) fn local_logs(invoker: &Invoker, name: &str, query: Option<&str>) -> Resp {
     let limit = query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(20usize);
     let follow = query_param(query, "follow").is_some_and(|f| f == "true" || f == "1");

@@ -98,13 +98,14 @@ impl Deployer {
             .await;
         }
         let reference = match (&request.image, old_code) {
-            (Some(reference), _) => Some((reference.clone(), reference.clone())),
-            (None, Some(CodeInfo::Image { image, id })) => Some((image.clone(), id.clone())),
+            (Some(reference), _) => Some((reference.clone(), None)),
+            (None, Some(CodeInfo::Image { image, id })) => Some((image.clone(), Some(id.clone()))),
             _ => None,
         };
         match (reference, old_code) {
-            (Some((named, lookup)), _) => {
-                let image = self.builder.containers()?.inspect_image(&lookup).await.map_err(InvokerError::from_code)?;
+            (Some((named, id)), _) => {
+                let containers = self.builder.containers()?;
+                let image = containers.resolve_image(&named, id.as_deref()).await.map_err(InvokerError::from_code)?;
                 Ok((CodeInfo::Image { image: named, id: image.id.clone() }, Resolved::Image(image)))
             }
             (None, Some(code)) => Ok((code.clone(), Resolved::Wasm(self.builder.compiled(code).await?))),

@@ -75,6 +75,26 @@ impl ContainerBackend {
         docker::inspect_image(&self.inner.docker, reference).await
     }
 
+    /// Resolves a function's image: `id` (when given: the image deployed) from the local engine;
+    /// failing that, when `reference` is a registry digest, pulls it — a node of a cluster gets
+    /// the images deployed on another node this way — and checks it is the image deployed.
+    pub async fn resolve_image(&self, reference: &str, id: Option<&str>) -> Result<ImageSpec, WorkerError> {
+        let docker = &self.inner.docker;
+        match docker::inspect_image(docker, id.unwrap_or(reference)).await {
+            Err(WorkerError::InvalidImage(_)) if super::registry::is_pullable(reference) => {
+                super::registry::ensure_pulled(docker, reference).await?;
+                let image = docker::inspect_image(docker, reference).await?;
+                match id {
+                    Some(id) if id != image.id => {
+                        Err(WorkerError::InvalidImage(format!("{reference} is now image {}, not the deployed {id}", image.id)))
+                    }
+                    _ => Ok(image),
+                }
+            }
+            found => found,
+        }
+    }
+
     /// Removes every function container of this server, running or not. Used at start-up (a
     /// crashed earlier run) and at shutdown. Service containers are not touched: they outlive
     /// the server and are adopted by the next one.

@@ -12,12 +12,14 @@ pub(crate) mod docker;
 mod instance;
 mod link;
 mod pool;
+mod registry;
 mod runtime_api;
 mod sandbox;
 mod socket;
 
 pub use backend::{agent_near, BackendOptions, ContainerBackend};
 pub use build::build_image;
+pub use registry::{is_pullable, push_image};
 pub use docker::ImageSpec;
 pub use instance::{ContainerInstance, RunResult, StartError};
 pub use pool::{ContainerPool, WarmCount};
