@@ -340,3 +340,42 @@ fn a_container_image_reaches_another_node_through_the_registry_by_digest() {
     assert!(present.status.success(), "the node pulled the deployed image by digest");
     let _ = std::process::Command::new("docker").args(["rmi", "-f", &id]).output();
 }
+
+#[test]
+fn a_node_cut_off_from_etcd_takes_no_writes_keeps_serving_and_is_marked_lost() {
+    use common::cluster::{start_node_via, Cut};
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    // a and c reach etcd through members 0 and 1; b only through member 2, which is then cut off
+    // from b (the etcd cluster itself keeps its quorum).
+    let (ac, b_only) = (format!("{},{}", etcd.client_urls[0], etcd.client_urls[1]), etcd.client_urls[2].clone());
+    let a = start_node_via(&ac, "a", &node_dir(root.path(), "a"), &[]);
+    let b = start_node_via(&b_only, "b", &node_dir(root.path(), "b"), &[]);
+    let c = start_node_via(&ac, "c", &node_dir(root.path(), "c"), &[]);
+    for n in [&a, &b, &c] {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
+    }
+    a.deploy_fixture("echo", "echo", json!({}));
+    assert!(eventually(Duration::from_secs(1), || b.get("/v1/functions/echo").status() == 200));
+
+    let port: u16 = b_only.rsplit(':').next().unwrap().parse().unwrap();
+    let cut = Cut::port(port);
+    let cut_at = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(LEASE_TTL_S + 3), || node_states(&a).contains(&("b".into(), "lost".into()))),
+        "b not lost: {:?}",
+        node_states(&a)
+    );
+    eprintln!("a node cut off from etcd was seen lost after {:?}", cut_at.elapsed());
+    let started = Instant::now();
+    let (status, body) = common::json_body(b.deploy("other", Some(&common::fixture("echo")), json!({})));
+    assert_eq!(status, 503, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(a.get("/v1/functions/other").status(), 404, "nothing half-written");
+    // b still serves what it knew, on its own.
+    let resp = b.invoke("echo", "{}");
+    assert_eq!(resp.status(), 200);
+
+    drop(cut);
+    assert!(eventually(Duration::from_secs(LEASE_TTL_S + 5), || all_ready(&a, 3)), "b did not rejoin: {:?}", node_states(&a));
+}

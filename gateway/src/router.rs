@@ -54,7 +54,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
                 None => stamp(lambda::invoke(invoker, function, req).await, me),
                 Some((cluster, path)) => {
                     let here = |req| async move { stamp(lambda::invoke(invoker, function, req).await, me) };
-                    state.node.forwarder.walk(me, &cluster.secret, CallKind::LambdaInvoke, path, req, here).await
+                    state.node.forwarder.walk(me, &cluster.secret, CallKind::LambdaInvoke, path, req, patience(invoker, name.as_deref()), here).await
                 }
             }
         }
@@ -65,7 +65,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
                 None => stamp(function_url::call(invoker, token, function, path, peer, req).await, me),
                 Some((cluster, hops)) => {
                     let here = |req| async move { stamp(function_url::call(invoker, token, function, path, peer, req).await, me) };
-                    state.node.forwarder.walk(me, &cluster.secret, CallKind::FunctionUrl, hops, req, here).await
+                    state.node.forwarder.walk(me, &cluster.secret, CallKind::FunctionUrl, hops, req, patience(invoker, Some(function)), here).await
                 }
             }
         }
@@ -112,4 +112,11 @@ fn walk_path<'s>(state: &'s State, function: Option<&str>) -> Option<(&'s Cluste
     let ready = cluster.members.ready();
     let path = skiff_cluster::placement::path(function, &state.node.info.name, &ready, state.invoker.is_warm(function));
     Some((cluster, path))
+}
+
+/// How long a forwarded call may take to start answering: the function's own timeout, plus
+/// time for a cold start and the hop.
+fn patience(invoker: &Invoker, function: Option<&str>) -> std::time::Duration {
+    let timeout_s = function.and_then(|f| invoker.get(f).ok()).map_or(900, |c| u64::from(c.timeout_s));
+    std::time::Duration::from_secs(timeout_s + 30)
 }

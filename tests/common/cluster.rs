@@ -92,9 +92,13 @@ impl Drop for Etcd {
 
 /// Starts a node named `name` on `data_dir`, joined to `etcd`, with `extra` flags.
 pub fn start_node(etcd: &Etcd, name: &str, data_dir: &Path, extra: &[&str]) -> Server {
+    start_node_via(&etcd.endpoints(), name, data_dir, extra)
+}
+
+/// Like [`start_node`], reaching etcd only through `endpoints`.
+pub fn start_node_via(endpoints: &str, name: &str, data_dir: &Path, extra: &[&str]) -> Server {
     let ttl = LEASE_TTL_S.to_string();
-    let endpoints = etcd.endpoints();
-    let mut args = vec!["--etcd", &endpoints, "--node", name, "--cluster-secret", SECRET, "--lease-ttl", &ttl];
+    let mut args = vec!["--etcd", endpoints, "--node", name, "--cluster-secret", SECRET, "--lease-ttl", &ttl];
     args.extend_from_slice(extra);
     Server::start_in(data_dir, &args)
 }
@@ -122,4 +126,29 @@ pub fn node_states(server: &Server) -> Vec<(String, String)> {
 /// The node named in a response's `X-Skiff-Node`.
 pub fn executed_on(resp: &reqwest::blocking::Response) -> String {
     resp.headers().get("x-skiff-node").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+/// Drops this machine's packets to a loopback port while it lives (an iptables rule, removed
+/// when dropped): what a node using that port sees when the network between it and the peer
+/// behind it fails.
+pub struct Cut {
+    rule: Vec<String>,
+}
+
+impl Cut {
+    pub fn port(port: u16) -> Self {
+        let rule: Vec<String> = ["OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport", &port.to_string(), "-j", "DROP"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let added = Command::new("iptables").arg("-I").args(&rule).status().unwrap();
+        assert!(added.success(), "iptables -I failed");
+        Self { rule }
+    }
+}
+
+impl Drop for Cut {
+    fn drop(&mut self) {
+        let _ = Command::new("iptables").arg("-D").args(&self.rule).status();
+    }
 }

@@ -47,7 +47,8 @@ impl Forwarder {
     }
 
     /// Tries the nodes of `path` in turn (`None`: `run_here`, on this node) as the rule above
-    /// allows; the answer is the first final one, or the last throttle.
+    /// allows; the answer is the first final one, or the last throttle. A node that has not
+    /// begun answering within `patience` (a frozen node still holding its lease) gets a 504.
     pub(crate) async fn walk<F, Fut>(
         &self,
         me: &str,
@@ -55,6 +56,7 @@ impl Forwarder {
         kind: CallKind,
         path: Vec<Option<NodeInfo>>,
         req: Request<Incoming>,
+        patience: Duration,
         mut run_here: F,
     ) -> Resp
     where
@@ -73,13 +75,18 @@ impl Forwarder {
         for hop in path {
             let resp = match hop {
                 None => run_here(Request::from_parts(parts.clone(), Full::new(body.clone()))).await,
-                Some(node) => match self.send(me, secret, &node, &parts, body.clone()).await {
-                    Ok(resp) => resp.map(|b| b.map_err(Into::into).boxed()),
-                    Err(e) if e.is_connect() => {
+                Some(node) => match tokio::time::timeout(patience, self.send(me, secret, &node, &parts, body.clone())).await {
+                    Ok(Ok(resp)) => resp.map(|b| b.map_err(Into::into).boxed()),
+                    Ok(Err(e)) if e.is_connect() => {
                         unreachable.push(node.name);
                         continue;
                     }
-                    Err(e) => return AwsError::BadGateway.response(format!("node {} failed during the call: {e}", node.name)),
+                    Ok(Err(e)) => return AwsError::BadGateway.response(format!("node {} failed during the call: {e}", node.name)),
+                    // Sent, so it may be running there: answered, never tried elsewhere.
+                    Err(_) => {
+                        let message = format!("node {} did not answer within {} s", node.name, patience.as_secs());
+                        return AwsError::GatewayTimeout.response(message);
+                    }
                 },
             };
             if !(retry_on_throttle && resp.status() == StatusCode::TOO_MANY_REQUESTS) {
