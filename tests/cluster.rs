@@ -107,6 +107,9 @@ fn internal_routes_and_forwarded_calls_need_the_cluster_secret() {
     let ok = a.invoke("echo", "{}");
     assert_eq!((ok.status().as_u16(), executed_on(&ok)), (200, "a".to_string()));
 
+    // A second live node cannot take a ready node's name.
+    let twin = Server::try_start_in(&node_dir(root.path(), "a2"), &["--etcd", &etcd.endpoints(), "--node", "a", "--cluster-secret", SECRET]).err().unwrap();
+    assert!(twin.contains("node name a") && twin.contains(&a.url.replace("http://", "")), "{twin}");
     // A cluster node without a secret does not start.
     let refused = Server::try_start_in(&node_dir(root.path(), "x"), &["--etcd", &etcd.endpoints(), "--node", "x"]).err().unwrap();
     assert!(refused.contains("--cluster-secret"), "{refused}");

@@ -8,7 +8,7 @@
 //! [`Membership::ready`], the view the home-node order and blob fetches are computed from.
 
 use crate::etcd::{unavailable, Etcd};
-use etcd_client::{EventType, GetOptions, PutOptions, Txn, TxnOp, WatchOptions};
+use etcd_client::{Compare, CompareOp, EventType, GetOptions, PutOptions, Txn, TxnOp, WatchOptions};
 use skiff_api::{NodeInfo, NodeState};
 use skiff_state::StoreError;
 use std::collections::BTreeMap;
@@ -109,18 +109,42 @@ fn decode(bytes: &[u8]) -> Option<NodeInfo> {
 }
 
 impl Inner {
-    /// Grants a lease and writes `nodes/NAME` on it and `members/NAME`, in one transaction.
+    /// Grants a lease and writes `nodes/NAME` on it and `members/NAME`, in one transaction —
+    /// unless another live node already holds the name (a second node started with the same
+    /// `--node`). The same node coming back at the same address may take its name over at once.
     async fn announce(&self) -> Result<LeaseId, StoreError> {
         let mut client = self.etcd.requests.clone();
         let ttl = self.ttl.as_secs().max(1) as i64;
-        let lease = client.lease_grant(ttl, None).await.map_err(unavailable("granting the membership lease"))?.id();
         let me = NodeInfo { joined_ms: skiff_api::now_ms(), ..self.me.clone() };
+        let key = self.etcd.key(&format!("nodes/{}", me.name));
+        let holder = client.get(key.clone(), None).await.map_err(unavailable("reading this node's name"))?;
+        let taken = holder.kvs().first().and_then(|kv| decode(kv.value())).filter(|n| n.advertise != me.advertise);
+        if let Some(other) = taken {
+            return Err(StoreError::Conflict {
+                key: format!("node name {}", me.name),
+                expected: format!("no live node of that name (or this one at {})", me.advertise),
+                found: format!("a live node at {}; choose another --node or wait for its lease to expire", other.advertise),
+            });
+        }
+        // Written only if the name is still as read: two nodes racing for a name cannot both win.
+        let unchanged = match holder.kvs().first() {
+            Some(kv) => Compare::mod_revision(key.clone(), CompareOp::Equal, kv.mod_revision()),
+            None => Compare::create_revision(key.clone(), CompareOp::Equal, 0),
+        };
+        let lease = client.lease_grant(ttl, None).await.map_err(unavailable("granting the membership lease"))?.id();
         let record = serde_json::to_vec(&me).expect("node records serialise");
-        let txn = Txn::new().and_then(vec![
-            TxnOp::put(self.etcd.key(&format!("nodes/{}", me.name)), record.clone(), Some(PutOptions::new().with_lease(lease))),
+        let txn = Txn::new().when(vec![unchanged]).and_then(vec![
+            TxnOp::put(key, record.clone(), Some(PutOptions::new().with_lease(lease))),
             TxnOp::put(self.etcd.key(&format!("members/{}", me.name)), record, None),
         ]);
-        client.txn(txn).await.map_err(unavailable("announcing this node"))?;
+        if !client.txn(txn).await.map_err(unavailable("announcing this node"))?.succeeded() {
+            let _ = client.lease_revoke(lease).await;
+            return Err(StoreError::Conflict {
+                key: format!("node name {}", me.name),
+                expected: "the name as just read".into(),
+                found: "another node announcing itself under it at the same moment".into(),
+            });
+        }
         tracing::info!(node = %me.name, lease, "joined the cluster");
         Ok(lease)
     }
