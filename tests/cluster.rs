@@ -382,3 +382,36 @@ fn a_node_cut_off_from_etcd_takes_no_writes_keeps_serving_and_is_marked_lost() {
     drop(cut);
     assert!(eventually(Duration::from_secs(LEASE_TTL_S + 5), || all_ready(&a, 3)), "b did not rejoin: {:?}", node_states(&a));
 }
+
+#[test]
+fn a_service_definition_is_known_on_every_node_and_one_node_runs_its_copies() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_nodes(&etcd, root.path());
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
+    }
+    let name = common::queues::unique("svc");
+    let body = json!({
+        "image": "skiff-examples/hello-service:latest", "port": 8080, "count": 1, "memory_mb": 64, "cpu": 0.2,
+        "health": { "path": "/healthz", "interval_ms": 200, "timeout_ms": 150, "healthy_threshold": 1,
+                    "unhealthy_threshold": 2, "grace_period_ms": 1000 },
+    });
+    let put = nodes[0].http().put(format!("{}/v1/services/{name}", nodes[0].url)).json(&body).send().unwrap();
+    assert!(put.status().is_success(), "{}", put.text().unwrap());
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(1), || n.get(&format!("/v1/services/{name}")).status() == 200), "not known on a node");
+    }
+    // One node (the holder of the service's lease) runs its one copy.
+    let copies = |n: &Server| n.containers(&[("skiff.service", name.as_str())]).len();
+    assert!(eventually(Duration::from_secs(30), || nodes.iter().map(copies).sum::<usize>() == 1), "copies: {:?}", nodes.iter().map(copies).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(nodes.iter().map(copies).sum::<usize>(), 1, "never a second copy for the one slot");
+    // Deleted on another node: gone everywhere, and its copy with it.
+    let deleted = nodes[2].http().delete(format!("{}/v1/services/{name}", nodes[2].url)).send().unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.text().unwrap());
+    for n in &nodes {
+        assert!(eventually(Duration::from_secs(1), || n.get(&format!("/v1/services/{name}")).status() == 404));
+    }
+    assert!(eventually(Duration::from_secs(30), || nodes.iter().map(copies).sum::<usize>() == 0), "the copy outlived its service");
+}

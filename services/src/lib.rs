@@ -12,6 +12,7 @@ mod autoscale;
 mod deploy;
 pub mod endpoints;
 mod error;
+mod follow;
 mod reconciler;
 mod shared;
 
@@ -65,8 +66,8 @@ impl Services {
         }
     }
 
-    /// Connects to the engine and starts a reconciler per stored service; copies of services
-    /// that no longer exist are removed.
+    /// Connects to the engine, removes copies of services that no longer exist, and follows
+    /// the stored services: a reconciler per service, here and on every node.
     pub async fn start(&self, engine: Result<&ContainerBackend, String>) {
         let runtime = match engine {
             Ok(backend) => ServiceRuntime::new(backend).await.map_err(|e| e.to_string()),
@@ -91,8 +92,31 @@ impl Services {
                 let _ = runtime.stop(&orphan.id, 0).await;
             }
         }
-        for s in stored {
-            self.launch(s.value, s.revision, runtime.clone());
+        let definitions = self.inner.definitions.clone();
+        if let Err(e) = skiff_state::config::follow::start(definitions, follow::ServicesFollower::new(self.clone())).await {
+            tracing::error!("following services: {e}");
+        }
+    }
+
+    /// A definition as the store reports it (caller holds the control lock): a new service
+    /// gets a reconciler; a newer revision of a known one replaces its desired state; a
+    /// revision this node already has (its own write coming back) changes nothing.
+    pub(crate) fn learn(&self, config: ServiceConfig, revision: Revision) {
+        match self.inner.services.get(&config.name).map(|s| s.clone()) {
+            Some(shared) => {
+                let mut current = shared.revision.lock().expect("revision lock");
+                if *current >= revision {
+                    return;
+                }
+                *current = revision;
+                drop(current);
+                shared.config.send_replace(config);
+                shared.wake.notify_one();
+            }
+            None => match self.runtime() {
+                Ok(runtime) => self.launch(config, revision, runtime.clone()),
+                Err(e) => tracing::warn!(service = %config.name, "not started: {e}"),
+            },
         }
     }
 

@@ -11,6 +11,7 @@
 //!   history is gone, and the watcher lists again;
 //! - a write whose [`Expect`] does not hold changes nothing and fails with a conflict.
 
+pub mod follow;
 pub mod local;
 mod typed;
 

@@ -1,0 +1,78 @@
+//! Services as every node learns of them: the follower of the services collection. A definition
+//! written on any node reaches this node here; one written on this node comes back here too and
+//! is recognised by its revision. Each known service has a reconciler, which acts only while it
+//! holds the service's lease, so one node runs a service's copies however many know of it.
+//!
+//! The follower's callbacks are synchronous; applying a change takes the control lock (which
+//! every local write holds across its store write and its bookkeeping) and may wait for a
+//! reconciler to stop, so changes are queued to one task that applies them in order.
+
+use crate::shared::Stop;
+use crate::Services;
+use skiff_api::ServiceConfig;
+use skiff_state::config::follow::Follower;
+use skiff_state::config::Revision;
+use std::collections::HashSet;
+use tokio::sync::mpsc;
+
+enum Seen {
+    Put(ServiceConfig, Revision),
+    Gone(String),
+    Keep(HashSet<String>),
+}
+
+pub(crate) struct ServicesFollower {
+    seen: mpsc::UnboundedSender<Seen>,
+}
+
+impl ServicesFollower {
+    pub(crate) fn new(services: Services) -> Self {
+        let (seen, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(change) = rx.recv().await {
+                apply(&services, change).await;
+            }
+        });
+        Self { seen }
+    }
+}
+
+impl Follower for ServicesFollower {
+    type Record = ServiceConfig;
+
+    fn put(&self, _key: &str, config: ServiceConfig, revision: Revision) {
+        let _ = self.seen.send(Seen::Put(config, revision));
+    }
+
+    fn delete(&self, key: &str) {
+        let _ = self.seen.send(Seen::Gone(key.to_string()));
+    }
+
+    fn retain(&self, keys: &HashSet<String>) {
+        let _ = self.seen.send(Seen::Keep(keys.clone()));
+    }
+
+    fn applied(&self, _revision: Revision) {}
+}
+
+async fn apply(services: &Services, change: Seen) {
+    let gone: Vec<String> = match change {
+        Seen::Put(config, revision) => {
+            let _guard = services.inner.control.lock().await;
+            services.learn(config, revision);
+            return;
+        }
+        Seen::Gone(name) => vec![name],
+        Seen::Keep(keys) => services.inner.services.iter().map(|e| e.key().clone()).filter(|n| !keys.contains(n)).collect(),
+    };
+    for name in gone {
+        let removed = {
+            let _guard = services.inner.control.lock().await;
+            services.inner.services.remove(&name).map(|(_, shared)| shared)
+        };
+        // Outside the lock, as a local delete does: the reconciler may be waiting for it.
+        if let Some(shared) = removed {
+            shared.stop(Stop::Delete).await;
+        }
+    }
+}
