@@ -3,15 +3,10 @@
 
 mod common;
 
-use common::cluster::{executed_on, node_dir, node_states, start_node, start_nodes, Etcd, LEASE_TTL_S, SECRET};
+use common::cluster::{all_ready, executed_on, node_dir, node_states, wait_all_ready, start_node, start_nodes, Etcd, LEASE_TTL_S, SECRET};
 use common::{eventually, Server};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-fn all_ready(server: &Server, n: usize) -> bool {
-    let states = node_states(server);
-    states.len() == n && states.iter().all(|(_, s)| s == "ready")
-}
 
 /// Invocations of `function` this node ran, from its own metrics.
 fn ran_here(server: &Server, function: &str) -> u64 {
@@ -27,9 +22,6 @@ fn a_deploy_on_one_node_is_served_by_every_node_and_calls_meet_at_the_home_node(
     let etcd = Etcd::start();
     let root = tempfile::tempdir().unwrap();
     let nodes = start_nodes(&etcd, root.path());
-    for n in &nodes {
-        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)), "{:?}", node_states(n));
-    }
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     a.deploy_fixture("echo", "echo", json!({}));
     let deployed = Instant::now();
@@ -129,9 +121,6 @@ fn a_killed_node_is_marked_lost_its_code_and_calls_are_served_elsewhere_and_it_r
     let etcd = Etcd::start();
     let root = tempfile::tempdir().unwrap();
     let mut nodes = start_nodes(&etcd, root.path());
-    for n in &nodes {
-        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
-    }
     nodes[0].deploy_fixture("echo", "echo", json!({}));
     let a_dir = nodes[0].data_dir.clone();
     // `a` deployed (and holds the code); it dies before anyone else ran the function.
@@ -169,9 +158,6 @@ fn without_etcd_quorum_deployed_functions_serve_and_writes_get_503() {
     let mut etcd = Etcd::start();
     let root = tempfile::tempdir().unwrap();
     let nodes = start_nodes(&etcd, root.path());
-    for n in &nodes {
-        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
-    }
     nodes[0].deploy_fixture("echo", "echo", json!({}));
     for n in &nodes {
         assert!(eventually(Duration::from_secs(1), || n.get("/v1/functions/echo").status() == 200));
@@ -199,9 +185,6 @@ fn reserved_concurrency_holds_across_the_cluster_and_spills_to_nodes_with_room()
     let etcd = Etcd::start();
     let root = tempfile::tempdir().unwrap();
     let nodes = start_nodes(&etcd, root.path());
-    for n in &nodes {
-        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
-    }
     nodes[0].deploy_fixture("slow", "slow", json!({ "concurrency": 4 }));
     for n in &nodes {
         assert!(eventually(Duration::from_secs(1), || n.get("/v1/functions/slow").status() == 200));
@@ -246,9 +229,7 @@ fn async_events_survive_a_node_and_a_broker_node_dying_mid_stream() {
             start_node(&etcd, name, &node_dir(root.path(), name), &["--amqp-url", &list.join(",")])
         })
         .collect();
-    for n in &nodes {
-        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
-    }
+    wait_all_ready(&nodes.iter().collect::<Vec<_>>());
     let f = unique("steady");
     nodes[0].deploy_fixture(&f, "slow", json!({ "concurrency": 3 }));
     for n in &nodes {
@@ -285,9 +266,6 @@ fn a_paused_node_is_lost_while_paused_and_rejoins_when_resumed() {
     let etcd = Etcd::start();
     let root = tempfile::tempdir().unwrap();
     let nodes = start_nodes(&etcd, root.path());
-    for n in &nodes {
-        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
-    }
     nodes[0].deploy_fixture("echo", "echo", json!({}));
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let pause = |sig: &str| assert!(std::process::Command::new("kill").args([sig, &b.pid().to_string()]).status().unwrap().success());
@@ -355,9 +333,7 @@ fn a_node_cut_off_from_etcd_takes_no_writes_keeps_serving_and_is_marked_lost() {
     let a = start_node_via(&ac, "a", &node_dir(root.path(), "a"), &[]);
     let b = start_node_via(&b_only, "b", &node_dir(root.path(), "b"), &[]);
     let c = start_node_via(&ac, "c", &node_dir(root.path(), "c"), &[]);
-    for n in [&a, &b, &c] {
-        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
-    }
+    wait_all_ready(&[&a, &b, &c]);
     a.deploy_fixture("echo", "echo", json!({}));
     assert!(eventually(Duration::from_secs(1), || b.get("/v1/functions/echo").status() == 200));
 
@@ -388,9 +364,6 @@ fn a_service_definition_is_known_on_every_node_and_one_node_runs_its_copies() {
     let etcd = Etcd::start();
     let root = tempfile::tempdir().unwrap();
     let nodes = start_nodes(&etcd, root.path());
-    for n in &nodes {
-        assert!(eventually(Duration::from_secs(5), || all_ready(n, 3)));
-    }
     let name = common::queues::unique("svc");
     let body = json!({
         "image": "skiff-examples/hello-service:latest", "port": 8080, "count": 1, "memory_mb": 64, "cpu": 0.2,

@@ -89,7 +89,7 @@ impl BlobStore for ClusterBlobs {
 
     async fn get(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
         match self.local.get(sha256).await {
-            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => self.fetch(sha256).await,
+            Err(e) if e.is_missing_file() => self.fetch(sha256).await,
             other => other,
         }
     }

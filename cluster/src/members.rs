@@ -68,11 +68,6 @@ impl Membership {
         self.inner.ready.borrow().clone()
     }
 
-    /// Changes of [`Membership::ready`].
-    pub fn watch_ready(&self) -> watch::Receiver<Arc<Vec<NodeInfo>>> {
-        self.inner.ready.subscribe()
-    }
-
     pub fn lease(&self) -> watch::Receiver<Option<LeaseId>> {
         self.inner.lease.subscribe()
     }
@@ -81,16 +76,16 @@ impl Membership {
         &self.inner.etcd
     }
 
-    /// Every node that ever joined, with whether it is ready now (read from etcd).
+    /// Every node that ever joined (read from etcd), with whether it is ready now (the ready
+    /// view, which follows `nodes/`).
     pub async fn members(&self) -> Result<Vec<(NodeInfo, NodeState)>, StoreError> {
         let etcd = &self.inner.etcd;
         let mut client = etcd.requests.clone();
         let known = client.get(etcd.key("members/"), Some(GetOptions::new().with_prefix())).await.map_err(unavailable("listing members"))?;
-        let ready = client.get(etcd.key("nodes/"), Some(GetOptions::new().with_prefix())).await.map_err(unavailable("listing nodes"))?;
-        let ready: BTreeMap<String, NodeInfo> = ready.kvs().iter().filter_map(|kv| decode(kv.value())).map(|n| (n.name.clone(), n)).collect();
-        let mut all: BTreeMap<String, (NodeInfo, NodeState)> = known.kvs().iter().filter_map(|kv| decode(kv.value())).map(|n| (n.name.clone(), (n, NodeState::Lost))).collect();
-        for (name, info) in ready {
-            all.insert(name, (info, NodeState::Ready));
+        let mut all: BTreeMap<String, (NodeInfo, NodeState)> =
+            known.kvs().iter().filter_map(|kv| decode(kv.value())).map(|n| (n.name.clone(), (n, NodeState::Lost))).collect();
+        for info in self.ready().iter() {
+            all.insert(info.name.clone(), (info.clone(), NodeState::Ready));
         }
         Ok(all.into_values().collect())
     }

@@ -117,6 +117,6 @@ fn walk_path<'s>(state: &'s State, function: Option<&str>) -> Option<(&'s Cluste
 /// How long a forwarded call may take to start answering: the function's own timeout, plus
 /// time for a cold start and the hop.
 fn patience(invoker: &Invoker, function: Option<&str>) -> std::time::Duration {
-    let timeout_s = function.and_then(|f| invoker.get(f).ok()).map_or(900, |c| u64::from(c.timeout_s));
-    std::time::Duration::from_secs(timeout_s + 30)
+    let timeout = function.and_then(|f| invoker.timeout(f)).unwrap_or(std::time::Duration::from_secs(900));
+    timeout + std::time::Duration::from_secs(30)
 }

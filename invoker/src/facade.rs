@@ -94,6 +94,12 @@ impl Invoker {
         self.registry.lookup(name).is_ok_and(|d| d.worker.get().is_some())
     }
 
+    /// The function's timeout, read without copying its config (the forwarding path asks on
+    /// every call).
+    pub fn timeout(&self, name: &str) -> Option<std::time::Duration> {
+        self.registry.lookup(name).ok().map(|d| std::time::Duration::from_secs(u64::from(d.config.timeout_s)))
+    }
+
     /// Executions running on this node now.
     pub fn in_flight(&self) -> u64 {
         self.metrics.concurrent_total.get().max(0) as u64

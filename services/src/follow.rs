@@ -5,19 +5,22 @@
 //!
 //! The follower's callbacks are synchronous; applying a change takes the control lock (which
 //! every local write holds across its store write and its bookkeeping) and may wait for a
-//! reconciler to stop, so changes are queued to one task that applies them in order.
+//! reconciler to stop, so changes are queued to one task that applies them in order, through
+//! the function `Services` gives (`Services::apply`).
 
-use crate::shared::Stop;
-use crate::Services;
 use skiff_api::ServiceConfig;
 use skiff_state::config::follow::Follower;
 use skiff_state::config::Revision;
 use std::collections::HashSet;
 use tokio::sync::mpsc;
 
-enum Seen {
+/// A change of the services collection, as it is to be applied.
+pub(crate) enum Seen {
+    /// A definition at a revision.
     Put(ServiceConfig, Revision),
+    /// A service deleted.
     Gone(String),
+    /// After a re-list: the services that exist; any other is gone.
     Keep(HashSet<String>),
 }
 
@@ -26,11 +29,15 @@ pub(crate) struct ServicesFollower {
 }
 
 impl ServicesFollower {
-    pub(crate) fn new(services: Services) -> Self {
+    pub(crate) fn new<F, Fut>(apply: F) -> Self
+    where
+        F: Fn(Seen) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let (seen, mut rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(change) = rx.recv().await {
-                apply(&services, change).await;
+                apply(change).await;
             }
         });
         Self { seen }
@@ -53,26 +60,4 @@ impl Follower for ServicesFollower {
     }
 
     fn applied(&self, _revision: Revision) {}
-}
-
-async fn apply(services: &Services, change: Seen) {
-    let gone: Vec<String> = match change {
-        Seen::Put(config, revision) => {
-            let _guard = services.inner.control.lock().await;
-            services.learn(config, revision);
-            return;
-        }
-        Seen::Gone(name) => vec![name],
-        Seen::Keep(keys) => services.inner.services.iter().map(|e| e.key().clone()).filter(|n| !keys.contains(n)).collect(),
-    };
-    for name in gone {
-        let removed = {
-            let _guard = services.inner.control.lock().await;
-            services.inner.services.remove(&name).map(|(_, shared)| shared)
-        };
-        // Outside the lock, as a local delete does: the reconciler may be waiting for it.
-        if let Some(shared) = removed {
-            shared.stop(Stop::Delete).await;
-        }
-    }
 }

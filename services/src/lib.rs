@@ -93,15 +93,43 @@ impl Services {
             }
         }
         let definitions = self.inner.definitions.clone();
-        if let Err(e) = skiff_state::config::follow::start(definitions, follow::ServicesFollower::new(self.clone())).await {
+        let this = self.clone();
+        let follower = follow::ServicesFollower::new(move |seen| {
+            let this = this.clone();
+            async move { this.apply(seen).await }
+        });
+        if let Err(e) = skiff_state::config::follow::start(definitions, follower).await {
             tracing::error!("following services: {e}");
+        }
+    }
+
+    /// Applies one change of the stored services to this node.
+    async fn apply(&self, change: follow::Seen) {
+        let gone: Vec<String> = match change {
+            follow::Seen::Put(config, revision) => {
+                let _guard = self.inner.control.lock().await;
+                self.learn(config, revision);
+                return;
+            }
+            follow::Seen::Gone(name) => vec![name],
+            follow::Seen::Keep(keys) => self.inner.services.iter().map(|e| e.key().clone()).filter(|n| !keys.contains(n)).collect(),
+        };
+        for name in gone {
+            let removed = {
+                let _guard = self.inner.control.lock().await;
+                self.inner.services.remove(&name).map(|(_, shared)| shared)
+            };
+            // Outside the lock, as a local delete does: the reconciler may be waiting for it.
+            if let Some(shared) = removed {
+                shared.stop(Stop::Delete).await;
+            }
         }
     }
 
     /// A definition as the store reports it (caller holds the control lock): a new service
     /// gets a reconciler; a newer revision of a known one replaces its desired state; a
     /// revision this node already has (its own write coming back) changes nothing.
-    pub(crate) fn learn(&self, config: ServiceConfig, revision: Revision) {
+    fn learn(&self, config: ServiceConfig, revision: Revision) {
         match self.inner.services.get(&config.name).map(|s| s.clone()) {
             Some(shared) => {
                 let mut current = shared.revision.lock().expect("revision lock");

@@ -41,6 +41,11 @@ impl StoreError {
         move |e| StoreError::Database { what, source: e.into() }
     }
 
+    /// Whether this is a file that is not there (a blob this node does not hold).
+    pub fn is_missing_file(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> StoreError {
         let path = path.into();
         move |source| StoreError::Io { path, source }

@@ -103,9 +103,25 @@ pub fn start_node_via(endpoints: &str, name: &str, data_dir: &Path, extra: &[&st
     Server::start_in(data_dir, &args)
 }
 
-/// Three nodes `a`, `b`, `c`, each on its own data dir under `root`.
+/// Three nodes `a`, `b`, `c`, each on its own data dir under `root`, once each sees all three
+/// ready.
 pub fn start_nodes(etcd: &Etcd, root: &Path) -> Vec<Server> {
-    ["a", "b", "c"].iter().map(|n| start_node(etcd, n, &node_dir(root, n), &[])).collect()
+    let nodes: Vec<Server> = ["a", "b", "c"].iter().map(|n| start_node(etcd, n, &node_dir(root, n), &[])).collect();
+    wait_all_ready(&nodes.iter().collect::<Vec<_>>());
+    nodes
+}
+
+/// Whether `server` lists exactly `n` nodes, all ready.
+pub fn all_ready(server: &Server, n: usize) -> bool {
+    let states = node_states(server);
+    states.len() == n && states.iter().all(|(_, s)| s == "ready")
+}
+
+/// Waits until every one of `nodes` sees all of them ready.
+pub fn wait_all_ready(nodes: &[&Server]) {
+    for n in nodes {
+        assert!(eventually(Duration::from_secs(5), || all_ready(n, nodes.len())), "{:?}", node_states(n));
+    }
 }
 
 pub fn node_dir(root: &Path, name: &str) -> PathBuf {

@@ -10,7 +10,6 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_cluster::peers::Load;
 use skiff_invoker::Invoker;
-use skiff_state::StoreError;
 
 /// The largest code blob a node accepts from another: a deploy body's limit.
 const MAX_BLOB: usize = 96 * 1024 * 1024;
@@ -22,7 +21,7 @@ pub(crate) async fn handle(cluster: &ClusterGateway, invoker: &Invoker, route: I
         Internal::Invocation { id } => reply(StatusCode::OK, invoker.events().status(id).await),
         Internal::GetBlob { sha256 } if is_sha256(sha256) => match cluster.blobs.get_local(sha256).await {
             Ok(bytes) => bytes_response(StatusCode::OK, "application/octet-stream", bytes),
-            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => empty(StatusCode::NOT_FOUND),
+            Err(e) if e.is_missing_file() => empty(StatusCode::NOT_FOUND),
             Err(e) => AwsError::Service.response(e.to_string()),
         },
         Internal::PutBlob { sha256 } if is_sha256(sha256) => {
