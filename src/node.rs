@@ -39,6 +39,28 @@ pub struct ClusterArgs {
     /// Key prefix in etcd, so clusters (or test runs) can share one etcd.
     #[arg(long, env = "SKIFF_ETCD_PREFIX", default_value = "/skiff/")]
     etcd_prefix: String,
+    /// A node attribute placement constraints and spread strategies see, NAME=VALUE
+    /// (repeatable), e.g. `--attribute zone=a`.
+    #[arg(long = "attribute", value_parser = parse_attribute)]
+    attributes: Vec<(String, String)>,
+    /// Memory (MiB) service copies and tasks may be placed into on this node (default: the
+    /// host's memory).
+    #[arg(long, env = "SKIFF_CAPACITY_MEMORY")]
+    capacity_memory: Option<u64>,
+    /// What this node does with its service copies when cut off from etcd longer than its
+    /// lease: `stop` them (the scheduler has replaced them elsewhere), or `keep` them serving.
+    #[arg(long, env = "SKIFF_ON_DISCONNECT", value_enum, default_value_t = OnDisconnect::Stop)]
+    pub on_disconnect: OnDisconnect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnDisconnect {
+    Stop,
+    Keep,
+}
+
+fn parse_attribute(s: &str) -> Result<(String, String), String> {
+    skiff_api::placement::parse_attribute(s).map_err(|e| e.to_string())
 }
 
 /// What the server composes from the cluster flags.
@@ -78,7 +100,19 @@ impl ClusterArgs {
     pub fn identity(&self, listen: SocketAddr, max_concurrency: u32) -> NodeInfo {
         let name = self.node.clone().unwrap_or_else(host_name);
         let advertise = self.advertise.clone().unwrap_or_else(|| format!("http://{listen}"));
-        NodeInfo { name, advertise, capacity: capacity(max_concurrency), joined_ms: 0 }
+        let mut capacity = capacity(max_concurrency);
+        if let Some(memory) = self.capacity_memory {
+            capacity.memory_mib = memory;
+        }
+        NodeInfo { name, advertise, capacity, joined_ms: 0, attributes: self.attributes.iter().cloned().collect() }
+    }
+
+    /// The address copies' ports are published on: the advertised host, when it is an IP
+    /// address, else the listen address.
+    pub fn publish_address(&self, me: &NodeInfo, listen: SocketAddr) -> std::net::IpAddr {
+        let host = me.advertise.split("://").nth(1).unwrap_or(&me.advertise).split('/').next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_matches(|c| c == '[' || c == ']');
+        host.parse().unwrap_or(listen.ip())
     }
 
     /// Connects to etcd, joins the cluster as `me`, and makes the cluster adapters.

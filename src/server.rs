@@ -5,8 +5,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use skiff_gateway::GatewayOptions;
 use skiff_invoker::{Containers, Invoker, InvokerOptions, QueueChoice};
-use skiff_services::Services;
-use crate::node::ClusterArgs;
+use skiff_gateway::ClusterFleet;
+use skiff_services::fleet::LocalFleet;
+use skiff_services::{FleetMaker, Services, StartOptions};
+use crate::node::{ClusterArgs, OnDisconnect};
 use skiff_state::blobs::{BlobStore, LocalBlobs};
 use skiff_state::config::{ConfigStore, LocalConfigStore};
 use skiff_state::lease::{Leases, LocalLeases};
@@ -136,7 +138,22 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         if !invoker.events().queue_ready(Duration::from_secs(10)).await {
             tracing::warn!("RabbitMQ is not reachable yet: asynchronous invocations get 503 until it is");
         }
-        services.start(containers.backend()).await;
+        let publish = cluster.as_ref().map(|_| args.cluster.publish_address(&node, addr));
+        let fleet: FleetMaker = match &cluster {
+            Some(c) => {
+                let (members, peers) = (c.members.clone(), c.peers.clone());
+                Box::new(move |agent| Arc::new(ClusterFleet::new(members, peers, agent)))
+            }
+            None => {
+                let me = node.clone();
+                Box::new(move |agent| Arc::new(LocalFleet { me, agent }))
+            }
+        };
+        let engine = containers.backend().cloned();
+        services.start(StartOptions { engine, publish, fleet }).await;
+        if let (Some(c), OnDisconnect::Stop) = (&cluster, args.cluster.on_disconnect) {
+            stop_copies_when_cut_off(c.members.lease(), services.clone());
+        }
         invoker.warm_up().await;
         // The first stdout line is the contract tests and scripts wait for.
         println!("skiff listening on http://{addr}");
@@ -152,6 +169,24 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         invoker.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Stops this node's service copies whenever it loses its membership lease (cut off from etcd
+/// longer than its TTL): by then the scheduler has placed replacements on other nodes.
+fn stop_copies_when_cut_off(mut lease: tokio::sync::watch::Receiver<Option<i64>>, services: Services) {
+    tokio::spawn(async move {
+        loop {
+            if lease.wait_for(Option::is_none).await.is_err() {
+                return;
+            }
+            if let Ok(agent) = services.agent() {
+                agent.stop_all().await;
+            }
+            if lease.wait_for(Option::is_some).await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// The Docker backend, if an engine answers and the agent is usable; otherwise why not.

@@ -11,6 +11,7 @@ pub mod invocation;
 pub mod logs;
 pub mod names;
 pub mod node;
+pub mod placement;
 pub mod service;
 pub mod time;
 pub mod trigger;
@@ -21,6 +22,7 @@ pub use function::{CodeInfo, DeployBody, DeployBodyError, DeployRequest, EventsB
 pub use invocation::{DeadLetter, DeadLetterCondition, DeadLetterPage, InvocationState, InvocationStatus};
 pub use logs::LogEntry;
 pub use node::{Capacity, NodeInfo, NodeState, NodeView};
+pub use placement::{Constraint, Placement, Strategy};
 pub use service::{CopyState, EndpointView, ServiceConfig, ServiceRequest, ServiceView};
 pub use time::now_ms;
 pub use trigger::{TriggerConfig, TriggerRequest};

@@ -1,6 +1,7 @@
 //! A node of a cluster as it announces itself, and as `GET /v1/nodes` / `skiff nodes` show it.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a node can take on: the memory and CPUs of its host and its execution limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +20,9 @@ pub struct NodeInfo {
     pub capacity: Capacity,
     /// When it last joined (ms since the epoch).
     pub joined_ms: u64,
+    /// What placement constraints and spread strategies see (`--attribute zone=a`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

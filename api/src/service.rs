@@ -2,6 +2,7 @@
 //! how it is checked, rolled out and scaled. Shaped like an ECS service and its task definition.
 
 use crate::names::check_service_name;
+use crate::placement::Placement;
 use crate::Invalid;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -162,6 +163,8 @@ pub struct ServiceConfig {
     pub deployment: DeploymentSettings,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
+    #[serde(default)]
+    pub placement: Placement,
     pub request_timeout_ms: u64,
     /// What a failed rollout goes back to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -197,6 +200,8 @@ pub struct ServiceRequest {
     pub deployment: DeploymentSettings,
     #[serde(default)]
     pub autoscaling: Option<Autoscaling>,
+    #[serde(default)]
+    pub placement: Placement,
     #[serde(default = "d_request_timeout")]
     pub request_timeout_ms: u64,
 }
@@ -299,9 +304,12 @@ impl std::fmt::Display for CopyState {
 }
 
 /// One copy as the endpoints API lists it (service discovery).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EndpointView {
     pub id: String,
+    /// The node it runs on.
+    #[serde(default)]
+    pub node: String,
     pub address: String,
     pub revision: u64,
     pub state: CopyState,
@@ -319,17 +327,45 @@ pub struct ServiceView {
     pub copies: Vec<EndpointView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Why copies wanted are not running: no node satisfies the placement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
+/// What the scheduler last placed for a service: its copies on every node, and why any copy
+/// could not be placed. Stored per service, so every node routes and reports by it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Placed {
+    pub copies: Vec<EndpointView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
+impl Placed {
+    /// Whether `other` differs in anything but the copies' live counters (requests in flight
+    /// and served), which change with every request and are not worth a store write.
+    pub fn differs_from(&self, other: &Placed) -> bool {
+        let settled = |p: &Placed| {
+            let copies: Vec<EndpointView> = p.copies.iter().map(|c| EndpointView { in_flight: 0, served: 0, ..c.clone() }).collect();
+            (copies, p.last_error.clone(), p.pending.clone())
+        };
+        settled(self) != settled(other)
+    }
 }
 
 impl ServiceView {
-    /// The view of `config` with `copies` running: counts follow the copies' states.
-    pub fn new(config: ServiceConfig, copies: Vec<EndpointView>, last_error: Option<String>) -> Self {
+    /// The view of `config` with what is placed: counts follow the copies' states.
+    pub fn new(config: ServiceConfig, placed: Placed) -> Self {
+        let Placed { copies, last_error, pending } = placed;
         Self {
             running_count: copies.iter().filter(|c| c.state != CopyState::Draining).count(),
             healthy_count: copies.iter().filter(|c| c.state == CopyState::Healthy).count(),
             config,
             copies,
             last_error,
+            pending,
         }
     }
 }

@@ -2,12 +2,14 @@
 //! node's membership lease, so a node that dies or is cut off longer than its TTL loses every
 //! singleton it held and another node takes it over. A node campaigns by creating the key only
 //! if it is absent; a node that did not win watches the key and campaigns again when it goes.
+//! The key's create revision is the holder's term ([`Fence`]): a later holder creates the key
+//! again, so its term is always higher, and an order carrying an older term is refused.
 
 use crate::etcd::unavailable;
 use crate::members::{LeaseId, Membership};
 use async_trait::async_trait;
 use etcd_client::{Compare, CompareOp, EventType, PutOptions, Txn, TxnOp, TxnOpResponse, WatchOptions};
-use skiff_state::lease::{Lease, Leases};
+use skiff_state::lease::{Fence, Lease, Leases};
 use skiff_state::StoreError;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,28 +27,34 @@ impl EtcdLeases {
 #[async_trait]
 impl Leases for EtcdLeases {
     async fn acquire(&self, name: &str) -> Lease {
-        let (held, rx) = watch::channel(false);
-        let campaign = Campaign { members: self.members.clone(), key: self.members.etcd().key(&format!("leases/{name}")) };
+        let (held, rx) = watch::channel(None);
+        let campaign = Campaign { members: self.members.clone(), name: name.to_string(), key: self.members.etcd().lease_key(name) };
         tokio::spawn(campaign.run(held));
         Lease::new(rx)
+    }
+
+    async fn verify(&self, fence: &Fence) -> Result<bool, StoreError> {
+        self.members.etcd().is_current(fence).await
     }
 }
 
 struct Campaign {
     members: Membership,
+    name: String,
     key: String,
 }
 
 /// What a campaign round found.
 enum Round {
-    /// This node holds the key at this revision, under this membership lease.
-    Won(i64),
+    /// This node holds the key: it was created at the first revision (the term), and read at
+    /// the second.
+    Won(i64, i64),
     /// Another node holds it; the key was read at this revision.
     Lost(i64),
 }
 
 impl Campaign {
-    async fn run(self, held: watch::Sender<bool>) {
+    async fn run(self, held: watch::Sender<Option<Fence>>) {
         let mut lease_rx = self.members.lease();
         loop {
             let lease = tokio::select! {
@@ -62,14 +70,14 @@ impl Campaign {
                 }
             };
             let revision = match round {
-                Round::Won(revision) => {
-                    held.send_replace(true);
+                Round::Won(term, revision) => {
+                    held.send_replace(Some(Fence { lease: self.name.clone(), term: term as u64 }));
                     revision
                 }
                 Round::Lost(revision) => revision,
             };
             let given_up = self.until_changed(revision, lease, &mut lease_rx, &held).await;
-            held.send_replace(false);
+            held.send_replace(None);
             if given_up {
                 self.release(lease).await;
                 return;
@@ -88,22 +96,23 @@ impl Campaign {
         let resp = client.txn(txn).await.map_err(unavailable("campaigning for a lease"))?;
         let revision = resp.header().map_or(0, |h| h.revision());
         if resp.succeeded() {
-            return Ok(Round::Won(revision));
+            // Created by this very transaction: its create revision is the transaction's.
+            return Ok(Round::Won(revision, revision));
         }
         let holder = resp.op_responses().into_iter().find_map(|r| match r {
-            TxnOpResponse::Get(get) => get.kvs().first().map(|kv| (kv.value().to_vec(), kv.lease())),
+            TxnOpResponse::Get(get) => get.kvs().first().map(|kv| (kv.value().to_vec(), kv.lease(), kv.create_revision())),
             _ => None,
         });
         // Our own key from before a restart of this campaign, under the same lease: still ours.
         Ok(match holder {
-            Some((value, held_under)) if value == me.as_bytes() && held_under == lease => Round::Won(revision),
+            Some((value, held_under, created)) if value == me.as_bytes() && held_under == lease => Round::Won(created, revision),
             _ => Round::Lost(revision),
         })
     }
 
     /// Waits until the key is deleted or rewritten after `revision`, the membership lease
     /// changes, or the holder of the [`Lease`] drops it (then `true`).
-    async fn until_changed(&self, revision: i64, lease: LeaseId, lease_rx: &mut watch::Receiver<Option<LeaseId>>, held: &watch::Sender<bool>) -> bool {
+    async fn until_changed(&self, revision: i64, lease: LeaseId, lease_rx: &mut watch::Receiver<Option<LeaseId>>, held: &watch::Sender<Option<Fence>>) -> bool {
         let options = WatchOptions::new().with_start_revision(revision + 1);
         let mut client = self.members.etcd().streams.clone();
         let mut stream = match client.watch(self.key.clone(), Some(options)).await {

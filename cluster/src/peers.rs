@@ -16,6 +16,8 @@ pub const LOAD_PATH: &str = "/internal/v1/load";
 pub const INVOCATIONS_PATH: &str = "/internal/v1/invocations/";
 /// `{FUNCTIONS_PATH}{name}/logs?limit=N[&follow=true]`: this node's own log entries.
 pub const FUNCTIONS_PATH: &str = "/internal/v1/functions/";
+/// `{COPIES_PATH}`: the service copies on a node (start, list); `{COPIES_PATH}/{id}/...`: one.
+pub const COPIES_PATH: &str = "/internal/v1/copies";
 /// How long a followed log stream may stay open.
 const FOLLOW_FOR: Duration = Duration::from_secs(24 * 3600);
 
@@ -116,6 +118,29 @@ impl Peers {
     pub async fn load(&self, node: &NodeInfo, within: Duration) -> Result<Load, PeerError> {
         let resp = self.send(node, self.http.get(url(node, LOAD_PATH)).timeout(within)).await?;
         resp.json().await.map_err(|source| PeerError::Request { node: node.name.clone(), source })
+    }
+
+    /// `method path` on `node` with an optional JSON body, answered with JSON.
+    pub async fn call_json<B: Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        node: &NodeInfo,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+        within: Duration,
+    ) -> Result<R, PeerError> {
+        let mut req = self.http.request(method, url(node, path)).timeout(within);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = self.send(node, req).await?;
+        resp.json().await.map_err(|source| PeerError::Request { node: node.name.clone(), source })
+    }
+
+    /// `GET path` on `node`, answered as text.
+    pub async fn get_text(&self, node: &NodeInfo, path: &str, within: Duration) -> Result<String, PeerError> {
+        let resp = self.send(node, self.http.get(url(node, path)).timeout(within)).await?;
+        resp.text().await.map_err(|source| PeerError::Request { node: node.name.clone(), source })
     }
 
     async fn send(&self, node: &NodeInfo, req: reqwest::RequestBuilder) -> Result<reqwest::Response, PeerError> {

@@ -60,6 +60,7 @@ mod tests {
             advertise: format!("http://{name}"),
             capacity: Capacity { memory_mib: 1024, cpus: 2, max_concurrency: 8 },
             joined_ms: 0,
+            attributes: Default::default(),
         }
     }
 

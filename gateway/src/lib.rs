@@ -15,5 +15,6 @@ mod router;
 mod routes;
 mod server;
 
+pub use cluster::fleet::ClusterFleet;
 pub use cluster::ClusterGateway;
 pub use server::{serve, GatewayOptions};

@@ -56,6 +56,12 @@ pub(crate) enum Internal<'a> {
     Invocation { id: &'a str },
     /// This node's own log entries of a function.
     FunctionLogs { name: &'a str },
+    /// The scheduler's orders to this node's agent, and what it asks of the copies here.
+    StartCopy,
+    ListCopies,
+    StopCopy { id: &'a str },
+    CopyStopped { id: &'a str },
+    CopyLogs { id: &'a str },
 }
 
 /// Everything after `{prefix}{name}`: the function's or service's own path ("/" when empty).
@@ -102,6 +108,11 @@ fn internal_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
         (&Method::GET, ["load"]) => Route::Internal(Internal::Load),
         (&Method::GET, ["invocations", id]) => Route::Internal(Internal::Invocation { id }),
         (&Method::GET, ["functions", name, "logs"]) => Route::Internal(Internal::FunctionLogs { name }),
+        (&Method::POST, ["copies"]) => Route::Internal(Internal::StartCopy),
+        (&Method::GET, ["copies"]) => Route::Internal(Internal::ListCopies),
+        (&Method::POST, ["copies", id, "stop"]) => Route::Internal(Internal::StopCopy { id }),
+        (&Method::GET, ["copies", id, "stopped"]) => Route::Internal(Internal::CopyStopped { id }),
+        (&Method::GET, ["copies", id, "logs"]) => Route::Internal(Internal::CopyLogs { id }),
         _ => Route::Unknown,
     }
 }
@@ -184,6 +195,11 @@ mod tests {
         assert_eq!(get("/internal/v1/load"), Route::Internal(Internal::Load));
         assert_eq!(get("/internal/v1/invocations/r1"), Route::Internal(Internal::Invocation { id: "r1" }));
         assert_eq!(get("/internal/v1/functions/f/logs"), Route::Internal(Internal::FunctionLogs { name: "f" }));
+        assert_eq!(parse(&Method::POST, "/internal/v1/copies", None), Route::Internal(Internal::StartCopy));
+        assert_eq!(get("/internal/v1/copies"), Route::Internal(Internal::ListCopies));
+        assert_eq!(parse(&Method::POST, "/internal/v1/copies/c1/stop", None), Route::Internal(Internal::StopCopy { id: "c1" }));
+        assert_eq!(get("/internal/v1/copies/c1/stopped"), Route::Internal(Internal::CopyStopped { id: "c1" }));
+        assert_eq!(get("/internal/v1/copies/c1/logs"), Route::Internal(Internal::CopyLogs { id: "c1" }));
         for unknown in ["/", "/v1", "/v1/functions/f/nope", "/v2/functions", "/internal/v1/nope", "/internal/v1/blobs"] {
             assert_eq!(get(unknown), Route::Unknown, "{unknown}");
         }

@@ -1,11 +1,11 @@
 //! The token check, then one dispatch per [`Route`] to its handler.
 
 use crate::cluster::forward::{stamp, CallKind};
-use crate::cluster::{internal, logs, nodes, status, Caller, ClusterGateway, Node};
+use crate::cluster::{copies, internal, logs, nodes, status, Caller, ClusterGateway, Node};
 use skiff_api::NodeInfo;
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
-use crate::route::{parse, Route};
+use crate::route::{parse, Internal, Route};
 use crate::routes::{events, function_url, functions, lambda, services, triggers};
 use crate::{auth, proxy};
 use hyper::body::Incoming;
@@ -35,7 +35,12 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         return AwsError::Unauthorized.response("internal request without the cluster secret");
     }
     if let (Route::Internal(internal), Some(cluster)) = (&route, &state.node.cluster) {
-        return internal::handle(cluster, &state.invoker, *internal, req).await;
+        return match internal {
+            Internal::StartCopy | Internal::ListCopies | Internal::StopCopy { .. } | Internal::CopyStopped { .. } | Internal::CopyLogs { .. } => {
+                copies::handle(&state.services, *internal, req).await
+            }
+            _ => internal::handle(cluster, &state.invoker, *internal, req).await,
+        };
     }
     if !auth::authorized(state.token.as_deref(), req.headers()) {
         return AwsError::Unauthorized.response("missing or invalid token");

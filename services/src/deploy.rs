@@ -12,7 +12,7 @@ impl Services {
     pub async fn deploy(&self, name: &str, request: ServiceRequest) -> Result<ServiceView, ServiceError> {
         validate_service_name(name)?;
         request.validate()?;
-        let image = self.runtime()?.inspect_image(&request.image).await?;
+        let image = self.agent()?.runtime().resolve_image(&request.image, None).await?;
         let spec = ServiceSpec {
             image: request.image.clone(),
             image_id: image.id,
@@ -28,7 +28,7 @@ impl Services {
         let shared = self.inner.services.get(name).map(|s| s.clone());
         let current = shared.as_ref().map(|s| s.config.borrow().clone());
         let config = merged(name, current, spec, &request, now_ms());
-        self.store(config, shared.as_deref()).await?;
+        self.store(config, shared.as_deref(), None).await?;
         self.get(name)
     }
 }
@@ -44,6 +44,7 @@ fn merged(name: &str, current: Option<ServiceConfig>, spec: ServiceSpec, request
             desired_count: request.count.unwrap_or(1),
             deployment: request.deployment,
             autoscaling: request.autoscaling,
+            placement: request.placement.clone(),
             request_timeout_ms: request.request_timeout_ms,
             previous: None,
             rollout: Rollout { revision: 1, state: RolloutState::InProgress, message: None, updated_ms: now },
@@ -68,6 +69,7 @@ fn merged(name: &str, current: Option<ServiceConfig>, spec: ServiceSpec, request
             }
             c.deployment = request.deployment;
             c.autoscaling = request.autoscaling;
+            c.placement = request.placement.clone();
             c.request_timeout_ms = request.request_timeout_ms;
             c.updated_ms = now;
             c

@@ -107,6 +107,21 @@ impl ServiceRoute {
         *live = Arc::new(next);
     }
 
+    /// Puts exactly `copies` (id, address, revision) in rotation, keeping the endpoints (and
+    /// their counters) of copies already there: how a node that does not schedule follows what
+    /// the scheduler placed.
+    pub(crate) fn set(&self, copies: &[(String, SocketAddr, u64)]) {
+        let mut live = self.live.write().expect("endpoints lock");
+        let next = copies
+            .iter()
+            .map(|(id, addr, revision)| match live.iter().find(|e| &e.id == id && e.addr == *addr) {
+                Some(kept) => kept.clone(),
+                None => Endpoint::new(id.clone(), *addr, *revision),
+            })
+            .collect();
+        *live = Arc::new(next);
+    }
+
     /// Takes a copy out of rotation. Requests already holding it carry on.
     pub(crate) fn remove(&self, id: &str) {
         let mut live = self.live.write().expect("endpoints lock");
@@ -145,5 +160,19 @@ mod tests {
         assert_eq!(route.pick(None).unwrap().endpoint().id, "a");
         drop(extra);
         assert_eq!(route.total_in_flight(), 0);
+    }
+
+    #[test]
+    fn set_keeps_the_counters_of_copies_that_stay() {
+        let route = ServiceRoute::new("s", Duration::from_secs(1));
+        let a = SocketAddr::from(([10, 0, 0, 1], 80));
+        let b = SocketAddr::from(([10, 0, 0, 2], 80));
+        route.set(&[("a".into(), a, 1)]);
+        let held = route.pick(None).unwrap();
+        route.set(&[("a".into(), a, 1), ("b".into(), b, 1)]);
+        assert_eq!(route.total_in_flight(), 1, "a kept its request in flight");
+        route.set(&[("b".into(), b, 1)]);
+        assert_eq!(route.endpoints().len(), 1);
+        drop(held);
     }
 }

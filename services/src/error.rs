@@ -1,5 +1,6 @@
 use skiff_api::error::{ErrorKind, Kinded};
 use skiff_api::Invalid;
+use skiff_state::lease::Fence;
 use skiff_state::StoreError;
 use skiff_workers::WorkerError;
 
@@ -19,6 +20,12 @@ pub enum ServiceError {
     Store(Box<StoreError>),
     #[error(transparent)]
     Engine(#[from] WorkerError),
+    /// An order from a scheduler whose lease term is over (another node schedules now).
+    #[error("order refused: the scheduler's term {} of lease {} is over", .0.term, .0.lease)]
+    Fenced(Fence),
+    /// Another node's agent failed or could not be reached.
+    #[error("node {node}: {message}")]
+    Node { node: String, message: String, unreachable: bool },
 }
 
 impl From<StoreError> for ServiceError {
@@ -35,6 +42,9 @@ impl Kinded for ServiceError {
             ServiceError::NotFound(_) => ErrorKind::NotFound,
             ServiceError::Store(e) => e.kind(),
             ServiceError::Engine(_) => ErrorKind::Internal,
+            ServiceError::Fenced(_) => ErrorKind::Conflict,
+            ServiceError::Node { unreachable: true, .. } => ErrorKind::Unavailable,
+            ServiceError::Node { .. } => ErrorKind::Internal,
         }
     }
 }

@@ -1,13 +1,15 @@
-//! Services as every node learns of them: the follower of the services collection. A definition
-//! written on any node reaches this node here; one written on this node comes back here too and
-//! is recognised by its revision. Each known service has a reconciler, which acts only while it
-//! holds the service's lease, so one node runs a service's copies however many know of it.
+//! Services as every node learns of them: the followers of the services collection and of the
+//! placements. A definition written on any node reaches this node here; one written on this node
+//! comes back here too and is recognised by its revision. Each known service has a reconciler,
+//! which acts only while this node holds the scheduler's lease, so one node places a service's
+//! copies however many know of it; the others route by the placements the scheduler records.
 //!
 //! The follower's callbacks are synchronous; applying a change takes the control lock (which
 //! every local write holds across its store write and its bookkeeping) and may wait for a
 //! reconciler to stop, so changes are queued to one task that applies them in order, through
 //! the function `Services` gives (`Services::apply`).
 
+use skiff_api::service::Placed;
 use skiff_api::ServiceConfig;
 use skiff_state::config::follow::Follower;
 use skiff_state::config::Revision;
@@ -57,6 +59,37 @@ impl Follower for ServicesFollower {
 
     fn retain(&self, keys: &HashSet<String>) {
         let _ = self.seen.send(Seen::Keep(keys.clone()));
+    }
+
+    fn applied(&self, _revision: Revision) {}
+}
+
+/// Follows the placements: each record replaces what this node routes the service by.
+pub(crate) struct PlacedFollower {
+    services: crate::Services,
+}
+
+impl PlacedFollower {
+    pub(crate) fn new(services: crate::Services) -> Self {
+        Self { services }
+    }
+}
+
+impl Follower for PlacedFollower {
+    type Record = Placed;
+
+    fn put(&self, key: &str, placed: Placed, _revision: Revision) {
+        self.services.placed_changed(key, Some(placed));
+    }
+
+    fn delete(&self, key: &str) {
+        self.services.placed_changed(key, None);
+    }
+
+    fn retain(&self, keys: &HashSet<String>) {
+        for name in self.services.placed_names().into_iter().filter(|n| !keys.contains(n)) {
+            self.services.placed_changed(&name, None);
+        }
     }
 
     fn applied(&self, _revision: Revision) {}

@@ -1,34 +1,50 @@
 //! Services: long-running copies of a container image kept at a desired count, healthy,
 //! load-balanced through the gateway (`/svc/NAME/...`) and updated without downtime — Amazon ECS
-//! services, on the local Docker engine.
+//! services, placed on the nodes of a [`fleet`] (one node, or a cluster).
 //!
 //! Each service has a [`Shared`](shared::Shared) record (its desired state as a `watch`, the
 //! route the proxy picks copies from, what its copies are doing) and one [`reconciler`] task,
-//! which acts only while it holds the service's lease. Every change to a definition goes
-//! through [`Services::modify`], which serialises writers (the API, the autoscaler, a rollback),
-//! stores the result with compare-and-swap on its revision, then publishes it to the reconciler.
+//! which acts only while this node holds the scheduler's lease — one scheduler for every
+//! service, so placement sees everything placed. Every change to a definition goes through
+//! [`Services::modify`], which serialises writers (the API, the autoscaler, a rollback), stores
+//! the result with compare-and-swap on its revision, then publishes it to the reconciler. What
+//! the scheduler placed is stored too ([`Collection::Placements`]); every other node routes
+//! `/svc` traffic and answers the API by it.
 
 mod autoscale;
 mod deploy;
 pub mod endpoints;
 mod error;
+pub mod fleet;
 mod follow;
+pub mod placement;
 mod reconciler;
 mod shared;
+mod tally;
 
 pub use endpoints::{InFlight, ServiceRoute};
 pub use error::ServiceError;
 
 use dashmap::DashMap;
-use shared::{CopiesReport, Shared, Stop};
+use fleet::agent::Agent;
+use fleet::Fleet;
+use shared::{in_rotation, Shared, Stop};
+use skiff_api::service::Placed;
 use skiff_api::{now_ms, EndpointView, ServiceConfig, ServiceView};
 use skiff_state::config::{Collection, ConfigStore, Expect, Revision, Typed};
-use skiff_state::lease::Leases;
+use skiff_state::lease::{Fence, Lease, Leases};
 use skiff_workers::container::ContainerBackend;
 use skiff_workers::service::ServiceRuntime;
-use std::sync::{Arc, Mutex};
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify, OnceCell};
+use tokio::sync::OnceCell;
+
+/// The lease whose holder schedules every service.
+pub const SCHEDULER_LEASE: &str = "scheduler";
+
+/// How [`Services::start`] gets the fleet, given this node's agent.
+pub type FleetMaker = Box<dyn FnOnce(Arc<Agent>) -> Arc<dyn Fleet> + Send>;
 
 /// Where the proxy finds a service's copies.
 pub trait RouteLookup: Send + Sync {
@@ -43,12 +59,29 @@ pub struct Services {
 
 struct Inner {
     definitions: Typed<ServiceConfig>,
+    /// What the scheduler placed, per service.
+    placed: Typed<Placed>,
+    /// The placements as this node last saw them (every node follows them).
+    seen_placed: DashMap<String, Placed>,
     leases: Arc<dyn Leases>,
-    /// The engine, once connected at start-up, or why there is none.
-    runtime: OnceCell<Result<ServiceRuntime, String>>,
+    /// The fleet and this node's agent, once the engine answered at start-up, or why not.
+    fleet: OnceCell<Result<(Arc<dyn Fleet>, Arc<Agent>), String>>,
+    /// The scheduler's lease, kept for the server's life (campaigning again after a loss).
+    leadership: OnceCell<Lease>,
+    tally: tally::Tally,
     services: DashMap<String, Arc<Shared>>,
     control: tokio::sync::Mutex<()>,
     http: reqwest::Client,
+}
+
+/// How this node takes part in running services.
+pub struct StartOptions {
+    /// The engine, or why there is none.
+    pub engine: Result<ContainerBackend, String>,
+    /// Publish copies' ports on this address (a cluster node's), instead of reaching them on
+    /// the engine's network.
+    pub publish: Option<IpAddr>,
+    pub fleet: FleetMaker,
 }
 
 impl Services {
@@ -56,9 +89,13 @@ impl Services {
         let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("http client");
         Self {
             inner: Arc::new(Inner {
-                definitions: Typed::new(store, Collection::Services),
+                definitions: Typed::new(store.clone(), Collection::Services),
+                placed: Typed::new(store, Collection::Placements),
+                seen_placed: DashMap::new(),
                 leases,
-                runtime: OnceCell::new(),
+                fleet: OnceCell::new(),
+                leadership: OnceCell::new(),
+                tally: tally::Tally::default(),
                 services: DashMap::new(),
                 control: tokio::sync::Mutex::new(()),
                 http,
@@ -66,31 +103,35 @@ impl Services {
         }
     }
 
-    /// Connects to the engine, removes copies of services that no longer exist, and follows
-    /// the stored services: a reconciler per service, here and on every node.
-    pub async fn start(&self, engine: Result<&ContainerBackend, String>) {
-        let runtime = match engine {
-            Ok(backend) => ServiceRuntime::new(backend).await.map_err(|e| e.to_string()),
+    /// Connects to the engine, campaigns for the scheduler's lease, and follows the stored
+    /// services (a reconciler per service, on every node) and their placements.
+    pub async fn start(&self, options: StartOptions) {
+        let made = match options.engine {
+            Ok(backend) => match ServiceRuntime::new(&backend, options.publish).await {
+                Ok(runtime) => {
+                    let agent = Arc::new(Agent::new(runtime, self.inner.leases.clone()));
+                    Ok(((options.fleet)(agent.clone()), agent))
+                }
+                Err(e) => Err(e.to_string()),
+            },
             Err(why) => Err(why),
         };
-        let runtime = self.inner.runtime.get_or_init(|| async { runtime }).await;
-        let stored = match self.inner.definitions.list().await {
-            Ok((stored, _)) => stored,
-            Err(e) => {
-                tracing::error!("reading services: {e}");
+        let agent = match self.inner.fleet.get_or_init(|| async { made }).await {
+            Ok((_, agent)) => agent.clone(),
+            Err(why) => {
+                tracing::warn!("services cannot run on this node: {why}");
                 return;
             }
         };
-        let Ok(runtime) = runtime else {
-            if !stored.is_empty() {
-                tracing::warn!("{} services not started: no Docker engine", stored.len());
-            }
-            return;
-        };
-        if let Ok(all) = runtime.list(None).await {
-            for orphan in all.iter().filter(|c| !stored.iter().any(|s| s.value.name == c.service)) {
-                let _ = runtime.stop(&orphan.id, 0).await;
-            }
+        match self.inner.definitions.list().await {
+            Ok((stored, _)) => agent.remove_orphans(&stored.into_iter().map(|s| s.key).collect()).await,
+            Err(e) => tracing::error!("reading services: {e}"),
+        }
+        let lease = self.inner.leases.acquire(SCHEDULER_LEASE).await;
+        let _ = self.inner.leadership.set(lease);
+        let placed = self.inner.placed.clone();
+        if let Err(e) = skiff_state::config::follow::start(placed, follow::PlacedFollower::new(self.clone())).await {
+            tracing::error!("following placements: {e}");
         }
         let definitions = self.inner.definitions.clone();
         let this = self.clone();
@@ -141,64 +182,89 @@ impl Services {
                 shared.config.send_replace(config);
                 shared.wake.notify_one();
             }
-            None => match self.runtime() {
-                Ok(runtime) => self.launch(config, revision, runtime.clone()),
+            None => match self.fleet() {
+                Ok(fleet) => self.launch(config, revision, fleet),
                 Err(e) => tracing::warn!(service = %config.name, "not started: {e}"),
             },
         }
     }
 
-    fn runtime(&self) -> Result<&ServiceRuntime, ServiceError> {
-        match self.inner.runtime.get() {
-            Some(Ok(r)) => Ok(r),
+    fn fleet(&self) -> Result<Arc<dyn Fleet>, ServiceError> {
+        match self.inner.fleet.get() {
+            Some(Ok((fleet, _))) => Ok(fleet.clone()),
             Some(Err(why)) => Err(ServiceError::NoEngine(why.clone())),
             None => Err(ServiceError::NotStarted),
         }
     }
 
-    fn launch(&self, config: ServiceConfig, revision: Revision, runtime: ServiceRuntime) {
+    /// This node's agent, which carries out the scheduler's orders here.
+    pub fn agent(&self) -> Result<Arc<Agent>, ServiceError> {
+        match self.inner.fleet.get() {
+            Some(Ok((_, agent))) => Ok(agent.clone()),
+            Some(Err(why)) => Err(ServiceError::NoEngine(why.clone())),
+            None => Err(ServiceError::NotStarted),
+        }
+    }
+
+    fn launch(&self, config: ServiceConfig, revision: Revision, fleet: Arc<dyn Fleet>) {
         let route = ServiceRoute::new(&config.name, Duration::from_millis(config.request_timeout_ms));
-        let (stop, stop_rx) = watch::channel(None);
         let name = config.name.clone();
-        let shared = Arc::new(Shared {
-            route,
-            config: watch::Sender::new(config),
-            revision: Mutex::new(revision),
-            copies: Mutex::default(),
-            wake: Notify::new(),
-            stop,
-            task: Mutex::new(None),
-        });
-        let reconciler = reconciler::Reconciler::new(self.clone(), shared.clone(), runtime, self.inner.http.clone());
-        let leases = self.inner.leases.clone();
-        let lease_name = format!("service/{name}");
-        let task = tokio::spawn(async move {
-            let lease = leases.acquire(&lease_name).await;
-            reconciler.run(lease, stop_rx).await
-        });
-        *shared.task.lock().expect("task lock") = Some(task);
+        let (shared, stop_rx) = Shared::new(route, config, revision);
+        let shared = Arc::new(shared);
+        self.follow_placed(&shared);
+        let Some(lease) = self.inner.leadership.get() else { return };
+        let supervise = reconciler::supervise(self.clone(), shared.clone(), fleet, self.inner.http.clone(), lease.terms(), stop_rx);
+        *shared.task.lock().expect("task lock") = Some(tokio::spawn(supervise));
         self.inner.services.insert(name, shared);
+    }
+
+    /// Points a service this node does not schedule at the copies the scheduler placed.
+    fn follow_placed(&self, shared: &Shared) {
+        if shared.is_acting() {
+            return;
+        }
+        let placed = self.inner.seen_placed.get(&shared.route.name).map(|p| p.clone()).unwrap_or_default();
+        shared.route.set(&in_rotation(&placed));
+    }
+
+    fn placed_names(&self) -> Vec<String> {
+        self.inner.seen_placed.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// A placements record as the store reports it (see [`follow::PlacedFollower`]).
+    fn placed_changed(&self, name: &str, placed: Option<Placed>) {
+        match placed {
+            Some(placed) => self.inner.seen_placed.insert(name.to_string(), placed),
+            None => self.inner.seen_placed.remove(name).map(|(_, p)| p),
+        };
+        if let Some(shared) = self.inner.services.get(name) {
+            self.follow_placed(&shared);
+        }
     }
 
     /// Stores `config` (created if `shared` is `None`, else replacing what `shared` holds) and
     /// hands it to the reconciler, launching one for a new service.
-    async fn store(&self, config: ServiceConfig, shared: Option<&Shared>) -> Result<(), ServiceError> {
+    async fn store(&self, config: ServiceConfig, shared: Option<&Shared>, fence: Option<&Fence>) -> Result<(), ServiceError> {
         let expect = shared.map_or(Expect::Absent, |s| Expect::At(*s.revision.lock().expect("revision lock")));
-        let revision = self.inner.definitions.put(&config.name, &config, expect).await?;
+        let revision = match fence {
+            Some(fence) => self.inner.definitions.put_fenced(&config.name, &config, expect, fence).await?,
+            None => self.inner.definitions.put(&config.name, &config, expect).await?,
+        };
         match shared {
             Some(shared) => {
                 *shared.revision.lock().expect("revision lock") = revision;
                 shared.config.send_replace(config);
                 shared.wake.notify_one();
             }
-            None => self.launch(config, revision, self.runtime()?.clone()),
+            None => self.launch(config, revision, self.fleet()?),
         }
         Ok(())
     }
 
     /// Applies `change` to a service's definition under the control lock, persists it and hands
-    /// it to the reconciler.
-    pub(crate) async fn modify(&self, name: &str, change: impl FnOnce(&mut ServiceConfig)) -> Result<(), ServiceError> {
+    /// it to the reconciler. The scheduler's own changes (rollout state, autoscaling) carry its
+    /// `fence`, so they are refused once its term is over.
+    pub(crate) async fn modify(&self, name: &str, fence: Option<&Fence>, change: impl FnOnce(&mut ServiceConfig)) -> Result<(), ServiceError> {
         let _guard = self.inner.control.lock().await;
         let shared = self.shared(name)?;
         let mut config = shared.config.borrow().clone();
@@ -207,7 +273,7 @@ impl Services {
             return Ok(());
         }
         config.updated_ms = now_ms();
-        self.store(config, Some(&shared)).await
+        self.store(config, Some(&shared), fence).await
     }
 
     pub async fn scale(&self, name: &str, count: u32) -> Result<ServiceView, ServiceError> {
@@ -224,7 +290,7 @@ impl Services {
                 .into());
             }
         }
-        self.modify(name, |c| c.desired_count = count).await?;
+        self.modify(name, None, |c| c.desired_count = count).await?;
         self.get(name)
     }
 
@@ -235,8 +301,11 @@ impl Services {
     pub fn get(&self, name: &str) -> Result<ServiceView, ServiceError> {
         let shared = self.shared(name)?;
         let config = shared.config.borrow().clone();
-        let CopiesReport { copies, last_error } = shared.copies.lock().expect("copies lock").clone();
-        Ok(ServiceView::new(config, copies, last_error))
+        let placed = match shared.is_acting() {
+            true => shared.report.lock().expect("report lock").clone(),
+            false => self.inner.seen_placed.get(name).map(|p| p.clone()).unwrap_or_default(),
+        };
+        Ok(ServiceView::new(config, placed))
     }
 
     pub fn list(&self) -> Vec<ServiceView> {
@@ -259,6 +328,10 @@ impl Services {
             let revision = *shared.revision.lock().expect("revision lock");
             self.inner.definitions.delete(name, Expect::At(revision)).await?;
             self.inner.services.remove(name);
+            // What is left of the record is only a report; the copies go with the definition.
+            if let Err(e) = self.inner.placed.delete(name, Expect::Any).await {
+                tracing::warn!(service = name, "removing the placements record: {e}");
+            }
             shared
         };
         // Outside the lock: the reconciler may be waiting for it to record a change.
@@ -269,11 +342,14 @@ impl Services {
     /// The last `tail` lines of each copy's output, headed by the copy.
     pub async fn logs(&self, name: &str, tail: usize) -> Result<String, ServiceError> {
         let view = self.get(name)?;
-        let runtime = self.runtime()?;
+        let fleet = self.fleet()?;
         let mut out = String::new();
         for copy in &view.copies {
-            out.push_str(&format!("==> copy {} (revision {}, {}) <==\n", copy.id, copy.revision, copy.state));
-            out.push_str(&runtime.logs(&copy.id, tail).await?);
+            out.push_str(&format!("==> copy {} on {} (revision {}, {}) <==\n", copy.id, copy.node, copy.revision, copy.state));
+            match fleet.host(&copy.node) {
+                Some(host) => out.push_str(&host.logs(&copy.id, tail).await?),
+                None => out.push_str(&format!("(node {} is not ready)\n", copy.node)),
+            }
         }
         Ok(out)
     }

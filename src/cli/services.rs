@@ -101,6 +101,13 @@ struct DeployFlags {
     scale_in_cooldown_s: Option<u64>,
     #[arg(long)]
     request_timeout_ms: Option<u64>,
+    /// Where copies go: spread (default), spread:ATTRIBUTE, binpack or random.
+    #[arg(long)]
+    placement_strategy: Option<String>,
+    /// A placement constraint, repeatable: distinct-node, or member-of
+    /// "attribute:NAME == VALUE" (also !=, in [A, B], not_in [A, B]).
+    #[arg(long = "placement-constraint")]
+    placement_constraints: Vec<String>,
     /// Wait for the rollout to finish; exit non-zero if it was rolled back or is failing.
     #[arg(long)]
     wait: bool,
@@ -142,9 +149,9 @@ pub fn run(client: &Client, args: ServiceArgs, as_json: bool) -> anyhow::Result<
         }
         ServiceCommand::Endpoints { name } => {
             let e: Value = client.send(request(reqwest::Method::GET, &format!("/v1/services/{name}/endpoints")))?.json()?;
-            table::listing(&e, as_json, "endpoints", &["ID", "ADDRESS", "REVISION", "STATE", "IN_FLIGHT"], |c| {
+            table::listing(&e, as_json, "endpoints", &["ID", "NODE", "ADDRESS", "REVISION", "STATE", "IN_FLIGHT"], |c| {
                 let s = |k: &str| c[k].as_str().map_or_else(|| c[k].to_string(), str::to_string);
-                vec![s("id"), s("address"), s("revision"), s("state"), s("in_flight")]
+                vec![s("id"), s("node"), s("address"), s("revision"), s("state"), s("in_flight")]
             })?;
         }
     }
@@ -219,6 +226,12 @@ fn deploy(client: &Client, f: DeployFlags, as_json: bool) -> anyhow::Result<Exit
             entry[key] = v;
         }
     }
+    if let Some(strategy) = f.placement_strategy {
+        body.entry("placement").or_insert_with(|| json!({}))["strategy"] = strategy.into();
+    }
+    if !f.placement_constraints.is_empty() {
+        body.entry("placement").or_insert_with(|| json!({}))["constraints"] = f.placement_constraints.clone().into();
+    }
     if !f.env.is_empty() {
         let entry = body.entry("env").or_insert_with(|| json!({}));
         for kv in &f.env {
@@ -248,6 +261,9 @@ fn deploy(client: &Client, f: DeployFlags, as_json: bool) -> anyhow::Result<Exit
             s["rollout"]["state"].as_str().unwrap_or("-"),
             s["rollout"]["message"].as_str().map(|m| format!(" ({m})")).unwrap_or_default()
         );
+        if let Some(pending) = s["pending"].as_str() {
+            println!("pending: {pending}");
+        }
     }
     let failed = f.wait && !(s["rollout"]["state"] == "completed" && settled(&s));
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -29,6 +29,9 @@ pub enum StoreError {
     /// A compare-and-swap write found another revision than it expected.
     #[error("{key} was changed concurrently: expected {expected}, found {found}")]
     Conflict { key: String, expected: String, found: String },
+    /// A fenced write from a lease term that has ended: another holder acts now.
+    #[error("{key} not written: lease {lease} term {term} is over")]
+    Fenced { key: String, lease: String, term: u64 },
     /// The backing store cannot be reached (a cluster store without quorum).
     #[error("the state store is unavailable: {0}")]
     Unavailable(String),
@@ -55,7 +58,7 @@ impl StoreError {
 impl Kinded for StoreError {
     fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::Conflict { .. } => ErrorKind::Conflict,
+            StoreError::Conflict { .. } | StoreError::Fenced { .. } => ErrorKind::Conflict,
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }

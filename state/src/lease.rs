@@ -1,29 +1,60 @@
-//! The lease port: who may run a singleton task (a service's reconciler) right now. A task
-//! acquires the lease for its name and runs only while [`Lease::is_held`]; when the lease is
-//! lost it stops acting. On a single node the node always holds every lease
-//! ([`LocalLeases`]); a cluster adapter backs leases with the shared store's TTL leases.
+//! The lease port: who may run a singleton (the scheduler) right now. A task acquires the lease
+//! for its name and acts only while [`Lease::fence`] is `Some`; when the lease is lost it stops
+//! acting. On a single node the node always holds every lease ([`LocalLeases`]); a cluster
+//! adapter backs leases with the shared store's TTL leases.
+//!
+//! Holding is not enough to act safely: a holder paused past its TTL (a long GC, `SIGSTOP`) may
+//! wake up still believing it holds the lease. Every term of holding therefore has a [`Fence`]
+//! — a number that only grows from one holder to the next (etcd: the create revision of the
+//! lease key) — and whoever carries out the holder's orders checks it first
+//! ([`Leases::verify`], [`crate::config::ConfigStore::put_fenced`]), so an old holder's orders are
+//! refused once another holder exists.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+
+/// One term of holding a lease: the lease's name and the term's number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fence {
+    pub lease: String,
+    pub term: u64,
+}
 
 /// A held (or lost) lease. Dropping it gives it up.
 pub struct Lease {
-    held: watch::Receiver<bool>,
+    held: watch::Receiver<Option<Fence>>,
 }
 
 impl Lease {
-    /// A lease whose holding is reported through `held`.
-    pub fn new(held: watch::Receiver<bool>) -> Self {
+    /// A lease whose terms are reported through `held` (`None` while not held).
+    pub fn new(held: watch::Receiver<Option<Fence>>) -> Self {
         Self { held }
     }
 
-    pub fn is_held(&self) -> bool {
-        *self.held.borrow()
+    /// The current term, if the lease is held.
+    pub fn fence(&self) -> Option<Fence> {
+        self.held.borrow().clone()
     }
 
-    /// Returns once the lease is held (at once if it is). `false` if it never can be again.
-    pub async fn held(&mut self) -> bool {
-        self.held.wait_for(|h| *h).await.is_ok()
+    pub fn is_held(&self) -> bool {
+        self.held.borrow().is_some()
+    }
+
+    /// Returns the term once the lease is held (at once if it is). `None` if it never can be
+    /// again.
+    pub async fn held(&mut self) -> Option<Fence> {
+        self.held.wait_for(Option::is_some).await.ok().and_then(|f| f.clone())
+    }
+
+    /// Every term from now on, for another task to follow.
+    pub fn terms(&self) -> watch::Receiver<Option<Fence>> {
+        self.held.clone()
+    }
+
+    /// Returns once the term `fence` has ended (the lease was lost or taken again).
+    pub async fn ended(&mut self, fence: &Fence) {
+        let _ = self.held.wait_for(|now| now.as_ref() != Some(fence)).await;
     }
 }
 
@@ -32,16 +63,27 @@ pub trait Leases: Send + Sync {
     /// Campaigns for the lease `name`; the returned lease tells whether it is held, now and
     /// later.
     async fn acquire(&self, name: &str) -> Lease;
+
+    /// Whether `fence` is the lease's current term: an order given under an older term must
+    /// be refused. An error when that cannot be known (the store is unreachable).
+    async fn verify(&self, fence: &Fence) -> Result<bool, crate::StoreError>;
 }
 
-/// One node: it holds every lease, forever.
+/// One node: it holds every lease, forever, in one term.
 pub struct LocalLeases;
+
+/// The only term a [`LocalLeases`] lease has.
+const LOCAL_TERM: u64 = 1;
 
 #[async_trait]
 impl Leases for LocalLeases {
-    async fn acquire(&self, _name: &str) -> Lease {
+    async fn acquire(&self, name: &str) -> Lease {
         // With the sender gone the value can never change: held for good.
-        let (_, rx) = watch::channel(true);
+        let (_, rx) = watch::channel(Some(Fence { lease: name.to_string(), term: LOCAL_TERM }));
         Lease::new(rx)
+    }
+
+    async fn verify(&self, fence: &Fence) -> Result<bool, crate::StoreError> {
+        Ok(fence.term == LOCAL_TERM)
     }
 }

@@ -1,9 +1,11 @@
 //! Service containers: long-running copies of an image serving HTTP on a port, as opposed to
 //! function containers that serve one invocation at a time through the agent.
 //!
-//! Every copy joins one user-defined bridge network, [`NETWORK`], and the gateway reaches it at
-//! its address there (no published host ports, so no userland proxy and no port clashes). The
-//! gateway itself listens on loopback, so copies cannot reach the control plane. Copies get the
+//! Every copy joins one user-defined bridge network, [`NETWORK`]. On a single node the gateway
+//! reaches it at its address there (no published host ports, so no userland proxy and no port
+//! clashes). A cluster node publishes each copy's port on the node's own address instead (an
+//! engine-chosen host port), so gateways on other hosts reach it too. The gateway itself
+//! listens on loopback, so copies cannot reach the control plane. Copies get the
 //! same lockdown as functions (no capabilities, no new privileges, read-only root with a
 //! writable `/tmp`, a pids limit), memory and CPU limits, and the engine's `json-file` log driver
 //! with rotation so `skiff service logs` can read what they printed.
@@ -16,7 +18,7 @@ use crate::container::{labels, ContainerBackend, ImageSpec};
 use crate::WorkerError;
 use bollard::models::{
     ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigLogConfig,
-    NetworkCreateRequest, NetworkingConfig,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, PortSummary,
 };
 use bollard::query_parameters::{LogsOptionsBuilder, StopContainerOptionsBuilder};
 use bollard::Docker;
@@ -34,6 +36,11 @@ const TMP_MOUNT_OPTIONS: &str = "rw,nosuid,nodev,size=512m";
 /// A container's address on [`NETWORK`], from the engine's per-network settings.
 fn ip_on_network(networks: Option<HashMap<String, EndpointSettings>>) -> Option<IpAddr> {
     networks?.remove(NETWORK)?.ip_address?.parse().ok()
+}
+
+/// The host port `port` is published on, from a container listing.
+fn published_in(ports: Option<&[PortSummary]>, port: u16) -> Option<u16> {
+    ports?.iter().find(|p| p.private_port == port && p.public_port.is_some()).and_then(|p| p.public_port)
 }
 
 /// One revision of a service, as the engine runs it.
@@ -66,8 +73,9 @@ pub struct ServiceContainer {
     /// The port it was started to listen on.
     pub port: u16,
     pub running: bool,
-    /// Its address on [`NETWORK`], once it has one.
-    pub ip: Option<IpAddr>,
+    /// Where it is reached: its address on [`NETWORK`], or the published port on the node's
+    /// address — once it has one.
+    pub address: Option<SocketAddr>,
     /// Seconds since the epoch.
     pub created: i64,
 }
@@ -76,16 +84,34 @@ pub struct ServiceContainer {
 #[derive(Clone)]
 pub struct ServiceRuntime {
     docker: Docker,
+    backend: ContainerBackend,
     owner: String,
+    /// The node address copies' ports are published on (cluster mode), or `None` to reach
+    /// them on [`NETWORK`].
+    publish: Option<IpAddr>,
 }
 
 impl ServiceRuntime {
     /// Uses the function backend's engine connection and owner id, and makes sure the services
     /// network exists.
-    pub async fn new(backend: &ContainerBackend) -> Result<Self, WorkerError> {
-        let this = Self { docker: backend.inner.docker.clone(), owner: backend.options().owner.clone() };
+    pub async fn new(backend: &ContainerBackend, publish: Option<IpAddr>) -> Result<Self, WorkerError> {
+        let this = Self { docker: backend.inner.docker.clone(), backend: backend.clone(), owner: backend.options().owner.clone(), publish };
         this.ensure_network().await?;
         Ok(this)
+    }
+
+    /// The image `reference` (resolved to `id` when known), pulled by digest from its registry
+    /// when this engine does not have it yet (see [`ContainerBackend::resolve_image`]).
+    pub async fn resolve_image(&self, reference: &str, id: Option<&str>) -> Result<ImageSpec, WorkerError> {
+        self.backend.resolve_image(reference, id).await
+    }
+
+    /// Where a copy listening on `port` is reached, from what the engine reports of it.
+    fn reach(&self, port: u16, ip: Option<IpAddr>, published: Option<u16>) -> Option<SocketAddr> {
+        match self.publish {
+            Some(host) => published.map(|p| SocketAddr::new(host, p)),
+            None => ip.map(|ip| SocketAddr::new(ip, port)),
+        }
     }
 
     async fn ensure_network(&self) -> Result<(), WorkerError> {
@@ -139,7 +165,13 @@ impl ServiceRuntime {
 
     fn create_body(&self, spec: &ServiceContainerSpec) -> ContainerCreateBody {
         let memory = i64::from(spec.memory_mb) << 20;
+        let port_key = format!("{}/tcp", spec.port);
+        let port_bindings = self.publish.map(|ip| {
+            let binding = PortBinding { host_ip: Some(ip.to_string()), host_port: Some(String::new()) };
+            HashMap::from([(port_key.clone(), Some(vec![binding]))])
+        });
         let host_config = HostConfig {
+            port_bindings,
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some(spec.nano_cpus),
@@ -179,6 +211,7 @@ impl ServiceRuntime {
             working_dir: spec.image.working_dir.clone(),
             user: spec.image.user.clone(),
             labels: Some(labels),
+            exposed_ports: self.publish.map(|_| vec![port_key]),
             host_config: Some(host_config),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(NETWORK.to_string(), EndpointSettings::default())])),
@@ -199,26 +232,33 @@ impl ServiceRuntime {
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
                 let ip = ip_on_network(c.network_settings.and_then(|n| n.networks));
+                let port: u16 = labels.get(PORT)?.parse().ok()?;
                 Some(ServiceContainer {
                     id: c.id?,
                     service: labels.get(labels::SERVICE)?.clone(),
                     revision: labels.get(labels::REVISION)?.parse().ok()?,
                     incarnation: labels.get(INCARNATION)?.parse().ok()?,
-                    port: labels.get(PORT)?.parse().ok()?,
+                    port,
                     running: c.state == Some(ContainerSummaryStateEnum::RUNNING),
-                    ip,
+                    address: self.reach(port, ip, published_in(c.ports.as_deref(), port)),
                     created: c.created.unwrap_or(0),
                 })
             })
             .collect())
     }
 
-    /// The address of a running copy on the services network.
+    /// Where a running copy is reached (see [`ServiceContainer::address`]).
     pub async fn address(&self, id: &str, port: u16) -> Result<Option<SocketAddr>, WorkerError> {
         let info = self.docker.inspect_container(id, None).await.map_err(|e| internal("inspect container", e))?;
         let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
-        let ip = ip_on_network(info.network_settings.and_then(|n| n.networks));
-        Ok(ip.filter(|_| running).map(|ip| SocketAddr::new(ip, port)))
+        let settings = info.network_settings.unwrap_or_default();
+        let published = settings
+            .ports
+            .and_then(|mut ports| ports.remove(&format!("{port}/tcp")))
+            .flatten()
+            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port?.parse().ok()));
+        let ip = ip_on_network(settings.networks);
+        Ok(self.reach(port, ip, published).filter(|_| running))
     }
 
     /// Resolves once the copy is no longer running (it exited, was killed or removed).

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{Compare, CompareOp, EventType, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse, WatchOptions};
 use skiff_state::config::{Change, Collection, ConfigStore, Entry, Expect, Listing, Revision, Watch, WatchError};
+use skiff_state::lease::Fence;
 use skiff_state::StoreError;
 use tokio::sync::mpsc;
 
@@ -30,20 +31,29 @@ impl EtcdConfigStore {
         format!("{}{key}", self.prefix(collection))
     }
 
-    /// Runs `op` if `expect` holds for `key`; otherwise fails with what was found.
-    async fn guarded(&self, collection: Collection, key: &str, expect: Expect, op: TxnOp) -> Result<Revision, StoreError> {
+    /// Runs `op` if `expect` holds for `key` (and `fence` is its lease's current term, when
+    /// given); otherwise fails with what was found.
+    async fn guarded(&self, collection: Collection, key: &str, expect: Expect, fence: Option<&Fence>, op: TxnOp) -> Result<Revision, StoreError> {
         let full = self.full_key(collection, key);
-        let compare = match expect {
+        let mut compare = match expect {
             Expect::Absent => vec![Compare::create_revision(full.clone(), CompareOp::Equal, 0)],
             Expect::At(r) => vec![Compare::mod_revision(full.clone(), CompareOp::Equal, r.0 as i64)],
             Expect::Any => vec![],
         };
+        if let Some(fence) = fence {
+            compare.push(Compare::create_revision(self.etcd.lease_key(&fence.lease), CompareOp::Equal, fence.term as i64));
+        }
         let txn = Txn::new().when(compare).and_then(vec![op]).or_else(vec![TxnOp::get(full, None)]);
         let mut client = self.etcd.requests.clone();
         let resp = client.txn(txn).await.map_err(unavailable("writing to etcd"))?;
         let revision = Revision(resp.header().map_or(0, |h| h.revision()) as u64);
         if resp.succeeded() {
             return Ok(revision);
+        }
+        if let Some(fence) = fence {
+            if !self.etcd.is_current(fence).await? {
+                return Err(StoreError::Fenced { key: format!("{}/{key}", collection.as_str()), lease: fence.lease.clone(), term: fence.term });
+            }
         }
         let found = resp.op_responses().into_iter().find_map(|r| match r {
             TxnOpResponse::Get(get) => Some(get.kvs().first().map(|kv| kv.mod_revision())),
@@ -83,12 +93,17 @@ impl ConfigStore for EtcdConfigStore {
 
     async fn put(&self, collection: Collection, key: &str, value: Bytes, expect: Expect) -> Result<Revision, StoreError> {
         let op = TxnOp::put(self.full_key(collection, key), value.to_vec(), None);
-        self.guarded(collection, key, expect, op).await
+        self.guarded(collection, key, expect, None, op).await
+    }
+
+    async fn put_fenced(&self, collection: Collection, key: &str, value: Bytes, expect: Expect, fence: &Fence) -> Result<Revision, StoreError> {
+        let op = TxnOp::put(self.full_key(collection, key), value.to_vec(), None);
+        self.guarded(collection, key, expect, Some(fence), op).await
     }
 
     async fn delete(&self, collection: Collection, key: &str, expect: Expect) -> Result<Revision, StoreError> {
         let op = TxnOp::delete(self.full_key(collection, key), None);
-        self.guarded(collection, key, expect, op).await
+        self.guarded(collection, key, expect, None, op).await
     }
 
     async fn watch(&self, collection: Collection, after: Revision) -> Result<Watch, WatchError> {

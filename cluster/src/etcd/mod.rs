@@ -4,7 +4,8 @@
 //! - `{prefix}config/{collection}/{key}`: definitions (functions, triggers, services);
 //! - `{prefix}nodes/{name}`: a ready node, attached to its membership lease;
 //! - `{prefix}members/{name}`: every node that ever joined, so a lost one is still listed;
-//! - `{prefix}leases/{name}`: who holds a singleton lease (a service's reconciler).
+//! - `{prefix}leases/{name}`: who holds a singleton lease (the service scheduler); the key's
+//!   create revision numbers the holder's term (its fence).
 //!
 //! Two gRPC clients are kept: requests get a deadline, so a store without quorum answers
 //! "unavailable" within it instead of hanging a deploy; watches and lease keep-alives are long
@@ -13,6 +14,7 @@
 pub mod config;
 
 use etcd_client::{Client, ConnectOptions};
+use skiff_state::lease::Fence;
 use skiff_state::StoreError;
 use std::time::Duration;
 
@@ -48,6 +50,19 @@ impl Etcd {
     /// The full key of `path` (e.g. `nodes/a`) under this cluster's prefix.
     pub(crate) fn key(&self, path: &str) -> String {
         format!("{}{path}", self.prefix)
+    }
+
+    /// The key of the singleton lease `name`.
+    pub(crate) fn lease_key(&self, name: &str) -> String {
+        self.key(&format!("leases/{name}"))
+    }
+
+    /// Whether `fence` is its lease's current term: the lease key exists and was created at
+    /// the fence's revision (a new holder creates it again, at a later revision).
+    pub async fn is_current(&self, fence: &Fence) -> Result<bool, StoreError> {
+        let mut client = self.requests.clone();
+        let resp = client.get(self.lease_key(&fence.lease), None).await.map_err(unavailable("reading a lease"))?;
+        Ok(resp.kvs().first().is_some_and(|kv| kv.create_revision() as u64 == fence.term))
     }
 }
 

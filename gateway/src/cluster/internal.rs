@@ -38,6 +38,7 @@ pub(crate) async fn handle(cluster: &ClusterGateway, invoker: &Invoker, route: I
         Internal::GetBlob { sha256 } | Internal::PutBlob { sha256 } => {
             AwsError::InvalidParameterValue.response(format!("{sha256:?} is not a SHA-256 in hex"))
         }
+        _ => unreachable!("copy routes go to the agent"),
     }
 }
 

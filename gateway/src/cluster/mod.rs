@@ -1,8 +1,12 @@
 //! The gateway's side of a cluster: which node it is, forwarding a call to the node that should
 //! run it ([`forward`]), the internal routes other nodes call ([`internal`]), the node list
-//! ([`nodes`]), and what every node recorded gathered into one answer: asynchronous
-//! invocations' status ([`status`]) and function logs ([`logs`]). A single node has an identity and no cluster: it runs everything itself.
+//! ([`nodes`]), the fleet services are placed on ([`fleet`]) and its agents' routes
+//! ([`copies`]), and what every node recorded gathered into one answer: asynchronous
+//! invocations' status ([`status`]) and function logs ([`logs`]). A single node has an identity
+//! and no cluster: it runs everything itself.
 
+pub(crate) mod copies;
+pub mod fleet;
 pub(crate) mod forward;
 pub(crate) mod internal;
 pub(crate) mod logs;

@@ -15,6 +15,8 @@ pub(super) enum Phase {
 
 pub(super) struct Copy {
     pub(super) id: String,
+    /// The node it runs on.
+    pub(super) node: String,
     pub(super) revision: u64,
     pub(super) addr: Option<SocketAddr>,
     pub(super) phase: Phase,
@@ -30,10 +32,11 @@ pub(super) struct Copy {
 
 impl Copy {
     /// A copy that has just started, or was found running (`adopted`, which counts as proven).
-    pub(super) fn new(id: String, revision: u64, addr: SocketAddr, adopted: bool) -> Self {
+    pub(super) fn new(id: String, node: String, revision: u64, addr: SocketAddr, adopted: bool) -> Self {
         let now = Instant::now();
         Self {
             id,
+            node,
             revision,
             addr: Some(addr),
             phase: Phase::Starting,
@@ -48,12 +51,12 @@ impl Copy {
     }
 }
 
-
 impl Copy {
     /// The copy as the endpoints API lists it.
     pub(super) fn view(&self) -> EndpointView {
         EndpointView {
             id: short(&self.id).to_string(),
+            node: self.node.clone(),
             address: self.addr.map(|a| a.to_string()).unwrap_or_default(),
             revision: self.revision,
             state: self.phase.state(),

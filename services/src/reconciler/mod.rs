@@ -1,39 +1,43 @@
 //! One task per service that keeps what runs equal to what is desired, like ECS's service
-//! scheduler: every tick it health-checks its copies, replaces the ones that died or failed, rolls
-//! a new revision out within the deployment's bounds (minimum healthy, maximum surge), drains
-//! copies before stopping them, rolls a revision that never becomes healthy back, and applies
-//! the autoscaling policy.
+//! scheduler: every tick it health-checks its copies, replaces the ones that died, failed or
+//! were on a node that was lost, places new ones on the fleet's nodes, rolls a new revision out
+//! within the deployment's bounds (minimum healthy, maximum surge), drains copies before
+//! stopping them, rolls a revision that never becomes healthy back, and applies the
+//! autoscaling policy. It acts only while this node holds the scheduler's lease; every order
+//! and every write it makes carries the lease's term.
 //!
 //! Invariants:
 //! - a copy takes traffic only after passing its health check (`healthy_threshold` in a row),
 //!   and leaves rotation before it is stopped; it is stopped only once its in-flight count is
 //!   zero (or the drain timeout passed), so rollouts and scale-ins drop no request;
-//! - copies are found again by label after a restart and adopted, never duplicated: adopted
-//!   copies count towards the desired number from the first tick;
+//! - copies are found again by label after a restart (or a change of scheduler) and adopted,
+//!   never duplicated: adopted copies count towards the desired number from the first tick;
+//! - a node that comes back after it was lost has its copies of the service stopped: they were
+//!   replaced when it was lost, and one slot never has two copies;
 //! - a revision whose copies keep failing before ever becoming healthy is rolled back once the
 //!   failures reach the circuit breaker's threshold (ECS's: half the desired count, 3..200).
 
 mod copy;
+mod nodes;
 mod probe;
 mod rollout;
 mod start;
 
 use crate::autoscale::Autoscaler;
 use crate::endpoints::Endpoint;
-use crate::shared::{CopiesReport, Shared, Stop};
+use crate::fleet::{Fleet, StopOrder};
+use crate::shared::{Shared, Stop};
 use crate::Services;
 use copy::{short, Copy, Phase};
 use rollout::{RolloutProgress, Verdict};
-use skiff_api::service::{RolloutState, ServiceConfig};
+use skiff_api::service::{Placed, RolloutState, ServiceConfig};
 use skiff_api::now_ms;
-use skiff_state::lease::Lease;
-use skiff_workers::container::ImageSpec;
-use skiff_workers::service::ServiceRuntime;
-use std::collections::HashMap;
+use skiff_state::lease::Fence;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 const TICK: Duration = Duration::from_millis(100);
 /// After leaving rotation, a copy waits at least this long before it may be stopped, so a
@@ -49,10 +53,17 @@ const STOP_GRACE_S: i32 = 10;
 pub(crate) struct Reconciler {
     services: Services,
     shared: Arc<Shared>,
-    runtime: ServiceRuntime,
+    fleet: Arc<dyn Fleet>,
     http: reqwest::Client,
     copies: Vec<Copy>,
-    images: HashMap<String, ImageSpec>,
+    /// The scheduler's term this reconciler acts in.
+    fence: Fence,
+    /// The ready nodes as of the last tick: a node that appears again is swept.
+    known_nodes: HashSet<String>,
+    /// Why the last copy wanted could not be placed.
+    pending: Option<String>,
+    /// What was last written to the placements record.
+    written: Option<Placed>,
     /// Copies that failed before ever becoming healthy, in a row.
     crash_loop: u32,
     next_start: Instant,
@@ -64,17 +75,46 @@ pub(crate) struct Reconciler {
     last_error: Option<String>,
 }
 
+/// Runs a service's reconciler whenever this node schedules, until told to stop. On
+/// [`Stop::Delete`] every copy is stopped (by the scheduling node); on [`Stop::Shutdown`]
+/// copies keep running for the next scheduler to adopt.
+pub(crate) async fn supervise(
+    services: Services,
+    shared: Arc<Shared>,
+    fleet: Arc<dyn Fleet>,
+    http: reqwest::Client,
+    mut leadership: watch::Receiver<Option<Fence>>,
+    mut stop: watch::Receiver<Option<Stop>>,
+) {
+    loop {
+        let fence = tokio::select! {
+            held = leadership.wait_for(Option::is_some) => match held {
+                Ok(fence) => fence.clone().expect("waited for Some"),
+                Err(_) => return,
+            },
+            _ = stop.wait_for(Option::is_some) => return,
+        };
+        let reconciler = Reconciler::new(services.clone(), shared.clone(), fleet.clone(), http.clone(), fence);
+        if !reconciler.run(&mut leadership, &mut stop).await {
+            return;
+        }
+    }
+}
+
 impl Reconciler {
-    pub(crate) fn new(services: Services, shared: Arc<Shared>, runtime: ServiceRuntime, http: reqwest::Client) -> Self {
+    fn new(services: Services, shared: Arc<Shared>, fleet: Arc<dyn Fleet>, http: reqwest::Client, fence: Fence) -> Self {
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let revision = shared.config.borrow().revision;
         Self {
             services,
             shared,
-            runtime,
+            fleet,
             http,
             copies: Vec::new(),
-            images: HashMap::new(),
+            fence,
+            known_nodes: HashSet::new(),
+            pending: None,
+            written: None,
             crash_loop: 0,
             next_start: Instant::now(),
             rollout: RolloutProgress { revision, failures: 0 },
@@ -85,14 +125,10 @@ impl Reconciler {
         }
     }
 
-    /// Runs until `stop` says so, acting only while `lease` is held (a node that loses it
-    /// leaves the copies to the new holder). On [`Stop::Delete`] every copy is stopped; on
-    /// [`Stop::Shutdown`] copies keep running for the next holder to adopt.
-    pub(crate) async fn run(mut self, mut lease: Lease, mut stop: tokio::sync::watch::Receiver<Option<Stop>>) {
-        tokio::select! {
-            held = lease.held() => if !held { return },
-            _ = stop.wait_for(Option::is_some) => return,
-        }
+    /// Acts for the term `self.fence` until it ends (then `true`: wait for the next one) or
+    /// the reconciler is told to stop (`false`).
+    async fn run(mut self, leadership: &mut watch::Receiver<Option<Fence>>, stop: &mut watch::Receiver<Option<Stop>>) -> bool {
+        self.shared.set_acting(true);
         self.adopt().await;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -102,56 +138,33 @@ impl Reconciler {
                 _ = self.shared.wake.notified() => {}
                 Some(id) = self.exits.recv() => self.exited(&id),
                 _ = stop.changed() => {}
+                _ = leadership.changed() => {}
             }
             let stopping = *stop.borrow();
             match stopping {
-                Some(Stop::Delete) => return self.remove_all().await,
-                Some(Stop::Shutdown) => return,
-                None if !lease.is_held() => {
-                    tracing::warn!(service = %self.shared.route.name, "lease lost: no longer reconciling");
-                    return;
+                Some(Stop::Delete) => {
+                    self.remove_all().await;
+                    return false;
+                }
+                Some(Stop::Shutdown) => return false,
+                None if leadership.borrow().as_ref() != Some(&self.fence) => {
+                    tracing::warn!(service = %self.shared.route.name, term = self.fence.term, "no longer the scheduler: leaving the copies to the next one");
+                    self.resign();
+                    return true;
                 }
                 None => self.step().await,
             }
         }
     }
 
-    /// Finds the copies an earlier server left running: running ones are adopted (and checked
-    /// before they take traffic), stopped ones removed.
-    async fn adopt(&mut self) {
-        let name = self.shared.route.name.clone();
-        let incarnation = self.shared.config.borrow().created_ms;
-        let found = match self.runtime.list(Some(&name)).await {
-            Ok(found) => found,
-            Err(e) => {
-                self.last_error = Some(format!("listing copies: {e}"));
-                return;
-            }
-        };
-        for c in found {
-            match (c.running && c.incarnation == incarnation, c.ip) {
-                (true, Some(ip)) => {
-                    self.watch_exit(&c.id);
-                    self.copies.push(Copy::new(c.id, c.revision, SocketAddr::new(ip, c.port), true));
-                }
-                _ => {
-                    let _ = self.runtime.stop(&c.id, 0).await;
-                }
-            }
+    /// Hands the service over: the route follows the placements record again, and what this
+    /// term placed no longer counts here.
+    fn resign(&mut self) {
+        for copy in self.copies.drain(..) {
+            self.services.inner.tally.remove(&copy.id);
         }
-        if !self.copies.is_empty() {
-            tracing::info!(service = %name, adopted = self.copies.len(), "adopted running copies");
-        }
-    }
-
-    fn watch_exit(&self, id: &str) {
-        let runtime = self.runtime.clone();
-        let tx = self.exits_tx.clone();
-        let id = id.to_string();
-        tokio::spawn(async move {
-            runtime.wait_stopped(&id).await;
-            let _ = tx.send(id);
-        });
+        self.shared.set_acting(false);
+        self.services.follow_placed(&self.shared);
     }
 
     async fn step(&mut self) {
@@ -162,12 +175,13 @@ impl Reconciler {
             self.next_start = Instant::now();
         }
         self.shared.route.set_request_timeout(Duration::from_millis(config.request_timeout_ms));
+        self.check_nodes().await;
         self.probe(&config).await;
         self.finish_drains();
         self.converge(&config).await;
         self.autoscale(&config).await;
         self.check_rollout(&config).await;
-        self.publish();
+        self.publish().await;
     }
 
     /// A copy's container stopped by itself (crash, OOM kill, `docker kill`).
@@ -204,10 +218,12 @@ impl Reconciler {
     /// Takes a copy out of rotation and stops its container in the background.
     fn release(&self, copy: Copy, grace_s: i32) {
         self.shared.route.remove(&copy.id);
-        let runtime = self.runtime.clone();
+        self.services.inner.tally.remove(&copy.id);
+        let Some(host) = self.fleet.host(&copy.node) else { return };
+        let order = StopOrder { fence: self.fence.clone(), id: copy.id, grace_s };
         tokio::spawn(async move {
-            if let Err(e) = runtime.stop(&copy.id, grace_s).await {
-                tracing::warn!(container = %short(&copy.id), "stopping a service copy: {e}");
+            if let Err(e) = host.stop(&order).await {
+                tracing::warn!(container = %short(&order.id), "stopping a service copy: {e}");
             }
         });
     }
@@ -291,33 +307,11 @@ impl Reconciler {
         let plan = rollout::converge(&self.copies, config.revision, config.desired_count, &config.deployment, may_start);
         if plan.start > 0 {
             self.start(config, plan.start).await;
+        } else if may_start {
+            self.pending = None;
         }
         for id in plan.drain {
             self.drain(&id);
-        }
-    }
-
-    async fn start(&mut self, config: &ServiceConfig, count: u32) {
-        let image = match start::image(&self.runtime, &mut self.images, &config.spec.image_id).await {
-            Ok(image) => image,
-            Err(e) => {
-                self.last_error = Some(format!("image: {e}"));
-                self.unproven_failure(config.revision);
-                return;
-            }
-        };
-        let container = start::container_spec(config, image);
-        for result in start::start_copies(&self.runtime, &container, count).await {
-            match result {
-                Ok((id, addr)) => {
-                    self.watch_exit(&id);
-                    self.copies.push(Copy::new(id, config.revision, addr, false));
-                }
-                Err(e) => {
-                    self.last_error = Some(format!("starting a copy: {e}"));
-                    self.unproven_failure(config.revision);
-                }
-            }
         }
     }
 
@@ -329,7 +323,7 @@ impl Reconciler {
             tracing::info!(service = %config.name, from, to = wanted, in_flight, "autoscaling");
             let _ = self
                 .services
-                .modify(&config.name, |c| {
+                .modify(&config.name, Some(&self.fence), |c| {
                     // Unless the definition changed meanwhile (a deploy or a manual scale wins).
                     if let (Some(a), true) = (c.autoscaling, c.desired_count == from) {
                         c.desired_count = wanted.clamp(a.min, a.max);
@@ -349,13 +343,13 @@ impl Reconciler {
                     self.rollout.failures,
                     self.last_error.clone().unwrap_or_default()
                 );
-                let _ = self.services.modify(&config.name, move |c| rollout::roll_back(c, revision, why)).await;
+                let _ = self.services.modify(&config.name, Some(&self.fence), move |c| rollout::roll_back(c, revision, why)).await;
                 self.rollout.failures = 0;
             }
             Verdict::Complete => {
                 let _ = self
                     .services
-                    .modify(&config.name, move |c| {
+                    .modify(&config.name, Some(&self.fence), move |c| {
                         if c.revision == revision {
                             c.rollout.state = RolloutState::Completed;
                             c.rollout.message = None;
@@ -368,22 +362,31 @@ impl Reconciler {
         }
     }
 
-    fn publish(&self) {
-        let views = self.copies.iter().map(Copy::view).collect();
-        *self.shared.copies.lock().expect("copies lock") = CopiesReport { copies: views, last_error: self.last_error.clone() };
+    /// Reports the copies to the API, and to every node through the placements record when
+    /// anything but their counters changed.
+    async fn publish(&mut self) {
+        let placed = Placed { copies: self.copies.iter().map(Copy::view).collect(), last_error: self.last_error.clone(), pending: self.pending.clone() };
+        *self.shared.report.lock().expect("report lock") = placed.clone();
+        if self.written.as_ref().is_some_and(|w| !w.differs_from(&placed)) {
+            return;
+        }
+        match self.services.inner.placed.put_fenced(&self.shared.route.name, &placed, skiff_state::config::Expect::Any, &self.fence).await {
+            Ok(_) => self.written = Some(placed),
+            Err(e) => tracing::warn!(service = %self.shared.route.name, "recording placements: {e}"),
+        }
     }
 
     async fn remove_all(&mut self) {
         for copy in std::mem::take(&mut self.copies) {
             self.shared.route.remove(&copy.id);
-            let _ = self.runtime.stop(&copy.id, 0).await;
+            self.services.inner.tally.remove(&copy.id);
+            if let Some(host) = self.fleet.host(&copy.node) {
+                let _ = host.stop(&StopOrder { fence: self.fence.clone(), id: copy.id, grace_s: 0 }).await;
+            }
         }
         // Copies being stopped in the background, or started by an earlier run, by label.
-        let incarnation = self.shared.config.borrow().created_ms;
-        if let Ok(left) = self.runtime.list(Some(&self.shared.route.name)).await {
-            for c in left.into_iter().filter(|c| c.incarnation == incarnation) {
-                let _ = self.runtime.stop(&c.id, 0).await;
-            }
+        for node in self.fleet.ready() {
+            self.sweep(&node.name, |_| true).await;
         }
     }
 }

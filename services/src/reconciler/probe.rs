@@ -58,12 +58,12 @@ mod tests {
     #[test]
     fn passes_put_a_copy_in_rotation_and_failures_count_only_after_the_grace() {
         let health = HealthCheck { healthy_threshold: 2, unhealthy_threshold: 2, grace_period_ms: 60_000, ..Default::default() };
-        let mut copy = Copy::new("c".into(), 1, SocketAddr::from(([10, 0, 0, 1], 80)), false);
+        let mut copy = Copy::new("c".into(), "n".into(), 1, SocketAddr::from(([10, 0, 0, 1], 80)), false);
         assert_eq!(record(&mut copy, true, &health), Verdict::Unchanged);
         assert_eq!(record(&mut copy, true, &health), Verdict::BecameHealthy);
         assert_eq!(record(&mut copy, false, &health), Verdict::Unchanged);
         assert_eq!(record(&mut copy, false, &health), Verdict::Failed, "a serving copy's failures count at once");
-        let mut starting = Copy::new("d".into(), 1, SocketAddr::from(([10, 0, 0, 2], 80)), false);
+        let mut starting = Copy::new("d".into(), "n".into(), 1, SocketAddr::from(([10, 0, 0, 2], 80)), false);
         for _ in 0..5 {
             assert_eq!(record(&mut starting, false, &health), Verdict::Unchanged, "still within its grace period");
         }

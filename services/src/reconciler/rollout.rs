@@ -112,7 +112,7 @@ mod tests {
     use std::net::SocketAddr;
 
     fn copy(id: &str, revision: u64, phase: Phase) -> Copy {
-        let mut c = Copy::new(id.into(), revision, SocketAddr::from(([10, 0, 0, 1], 80)), false);
+        let mut c = Copy::new(id.into(), "n".into(), revision, SocketAddr::from(([10, 0, 0, 1], 80)), false);
         c.phase = phase;
         c
     }

@@ -1,54 +1,77 @@
-//! Starting copies of a revision: resolving its image (cached per reconciler) and starting the
-//! containers in parallel, each with the address the proxy and the health checks will use.
+//! Starting copies of a revision: a node chosen for each (placement, over what every service
+//! already placed), then the orders sent to the nodes in parallel.
 
+use super::copy::Copy;
+use super::Reconciler;
+use crate::fleet::CopyOrder;
+use crate::placement::{choose, Candidate};
 use skiff_api::ServiceConfig;
-use skiff_workers::container::ImageSpec;
-use skiff_workers::service::{ServiceContainerSpec, ServiceRuntime};
-use skiff_workers::WorkerError;
-use std::collections::HashMap;
-use std::net::SocketAddr;
 
-/// The container spec of `config`'s revision on `image`.
-pub(super) fn container_spec(config: &ServiceConfig, image: ImageSpec) -> ServiceContainerSpec {
-    let spec = &config.spec;
-    ServiceContainerSpec {
-        service: config.name.clone(),
-        revision: config.revision,
-        image,
-        entrypoint: spec.entrypoint.clone(),
-        command: spec.command.clone(),
-        env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        port: spec.port,
-        memory_mb: spec.memory_mb,
-        nano_cpus: (spec.cpu * 1e9) as i64,
-        incarnation: config.created_ms,
-    }
-}
-
-/// The image of `image_id`, from `cache` or the engine.
-pub(super) async fn image(runtime: &ServiceRuntime, cache: &mut HashMap<String, ImageSpec>, image_id: &str) -> Result<ImageSpec, WorkerError> {
-    if let Some(image) = cache.get(image_id) {
-        return Ok(image.clone());
-    }
-    let image = runtime.inspect_image(image_id).await?;
-    cache.insert(image_id.to_string(), image.clone());
-    Ok(image)
-}
-
-/// Starts `count` copies; each is its container id and address, or why it could not start.
-pub(super) async fn start_copies(runtime: &ServiceRuntime, container: &ServiceContainerSpec, count: u32) -> Vec<Result<(String, SocketAddr), WorkerError>> {
-    let starts = (0..count).map(|_| async move {
-        let instance = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-        let id = runtime.start(container, &instance).await?;
-        match runtime.address(&id, container.port).await {
-            Ok(Some(addr)) => Ok((id, addr)),
-            // Exited already, or the engine gave it no address: nothing to check or route to.
-            other => {
-                let _ = runtime.stop(&id, 0).await;
-                let why = other.err().map_or("it stopped before it had an address".to_string(), |e| e.to_string());
-                Err(WorkerError::Internal(why))
+impl Reconciler {
+    pub(super) async fn start(&mut self, config: &ServiceConfig, count: u32) {
+        let nodes = self.place(config, count);
+        let order = CopyOrder {
+            fence: self.fence.clone(),
+            service: config.name.clone(),
+            revision: config.revision,
+            incarnation: config.created_ms,
+            spec: config.spec.clone(),
+        };
+        let starts = nodes.iter().map(|(node, placeholder)| {
+            let host = self.fleet.host(node);
+            let order = &order;
+            async move {
+                let result = match host {
+                    Some(host) => host.start(order).await,
+                    None => Err(crate::ServiceError::Node { node: node.clone(), message: "no longer ready".into(), unreachable: true }),
+                };
+                (node.clone(), placeholder.clone(), result)
+            }
+        });
+        let need = self.need();
+        for (node, placeholder, result) in futures_util::future::join_all(starts).await {
+            self.services.inner.tally.remove(&placeholder);
+            match result {
+                Ok(started) => {
+                    self.services.inner.tally.add(&started.id, &node, &config.name, need);
+                    self.watch_exit(&node, &started.id);
+                    self.copies.push(Copy::new(started.id, node, config.revision, started.address, false));
+                }
+                Err(e) => {
+                    self.last_error = Some(format!("starting a copy on {node}: {e}"));
+                    self.unproven_failure(config.revision);
+                }
             }
         }
-    });
-    futures_util::future::join_all(starts).await
+    }
+
+    /// Chooses a node for each of `count` copies, one after another, each counted in the tally
+    /// under a placeholder id until it has started. Copies that fit nowhere stay pending.
+    fn place(&mut self, config: &ServiceConfig, count: u32) -> Vec<(String, String)> {
+        let ready = self.fleet.ready();
+        let need = self.need();
+        let mut chosen = Vec::new();
+        self.pending = None;
+        for _ in 0..count {
+            let used = self.services.inner.tally.used(&config.name);
+            let candidates: Vec<Candidate> = ready.iter().map(|node| Candidate { node, used: used.get(&node.name).copied().unwrap_or_default() }).collect();
+            match choose(&candidates, need, &config.placement, rand_u64()) {
+                Ok(node) => {
+                    let placeholder = format!("placing-{}", uuid::Uuid::new_v4().simple());
+                    self.services.inner.tally.add(&placeholder, &node.name, &config.name, need);
+                    chosen.push((node.name.clone(), placeholder));
+                }
+                Err(why) => {
+                    self.pending = Some(why.to_string());
+                    break;
+                }
+            }
+        }
+        chosen
+    }
+}
+
+/// A random number for the random strategy (a v4 UUID's random bits).
+fn rand_u64() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
 }

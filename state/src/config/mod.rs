@@ -18,6 +18,7 @@ mod typed;
 pub use local::LocalConfigStore;
 pub use typed::{Stored, Typed};
 
+use crate::lease::Fence;
 use crate::StoreError;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,16 +30,24 @@ pub enum Collection {
     Functions,
     Triggers,
     Services,
+    /// Where each service's copies run and how they are, as the scheduler last placed them:
+    /// what every node routes `/svc` traffic by.
+    Placements,
+    /// One-off tasks and their outcome.
+    Tasks,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 3] = [Collection::Functions, Collection::Triggers, Collection::Services];
+    pub const ALL: [Collection; 5] =
+        [Collection::Functions, Collection::Triggers, Collection::Services, Collection::Placements, Collection::Tasks];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Collection::Functions => "functions",
             Collection::Triggers => "triggers",
             Collection::Services => "services",
+            Collection::Placements => "placements",
+            Collection::Tasks => "tasks",
         }
     }
 }
@@ -141,6 +150,15 @@ pub trait ConfigStore: Send + Sync {
 
     /// Writes `value` under `key` if `expect` holds; returns the write's revision.
     async fn put(&self, collection: Collection, key: &str, value: Bytes, expect: Expect) -> Result<Revision, StoreError>;
+
+    /// [`ConfigStore::put`], done only while `fence` is its lease's current term, checked in
+    /// the same atomic step as the write: what a paused old scheduler writes after another
+    /// took over is refused. A store with a single writer process (the local one, whose leases
+    /// never change hands) has nothing more to check.
+    async fn put_fenced(&self, collection: Collection, key: &str, value: Bytes, expect: Expect, fence: &Fence) -> Result<Revision, StoreError> {
+        let _ = fence;
+        self.put(collection, key, value, expect).await
+    }
 
     /// Removes `key` if `expect` holds; returns the write's revision. Removing an absent key
     /// with [`Expect::Any`] is not an error (and changes nothing).

@@ -2,6 +2,7 @@
 //! the key and revision kept beside each record.
 
 use super::{Collection, ConfigStore, Expect, Revision, Watch, WatchError};
+use crate::lease::Fence;
 use crate::StoreError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -54,6 +55,11 @@ impl<T: Serialize + DeserializeOwned> Typed<T> {
     pub async fn put(&self, key: &str, value: &T, expect: Expect) -> Result<Revision, StoreError> {
         let bytes = serde_json::to_vec(value).expect("records serialise");
         self.store.put(self.collection, key, bytes.into(), expect).await
+    }
+
+    pub async fn put_fenced(&self, key: &str, value: &T, expect: Expect, fence: &Fence) -> Result<Revision, StoreError> {
+        let bytes = serde_json::to_vec(value).expect("records serialise");
+        self.store.put_fenced(self.collection, key, bytes.into(), expect, fence).await
     }
 
     pub async fn delete(&self, key: &str, expect: Expect) -> Result<Revision, StoreError> {
