@@ -51,4 +51,7 @@ pub struct NodeView {
     pub state: NodeState,
     /// Executions running on it now; `None` when it could not be asked (lost, or not answering).
     pub in_flight: Option<u64>,
+    /// Whether it holds the scheduler's lease: it places every service copy and task.
+    #[serde(default)]
+    pub scheduler: bool,
 }

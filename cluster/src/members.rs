@@ -90,6 +90,14 @@ impl Membership {
         Ok(all.into_values().collect())
     }
 
+    /// The node holding the singleton lease `name`, if any.
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let etcd = &self.inner.etcd;
+        let mut client = etcd.requests.clone();
+        let resp = client.get(etcd.lease_key(name), None).await.map_err(unavailable("reading a lease"))?;
+        Ok(resp.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+    }
+
     /// Leaves at once (on shutdown), instead of after the TTL.
     pub async fn leave(&self) {
         if let Some(id) = *self.inner.lease.borrow() {

@@ -29,9 +29,11 @@ pub fn list(client: &Client, as_json: bool) -> anyhow::Result<ExitCode> {
                 c.cpus.to_string(),
                 c.max_concurrency.to_string(),
                 n.in_flight.map_or("-".into(), |i| i.to_string()),
+                if n.scheduler { "yes" } else { "" }.to_string(),
+                n.info.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
             ]
         })
         .collect();
-    table::print(&["NAME", "ADVERTISE", "STATE", "MEMORY", "CPUS", "MAX CONCURRENCY", "IN FLIGHT"], &rows);
+    table::print(&["NAME", "ADVERTISE", "STATE", "MEMORY", "CPUS", "MAX CONCURRENCY", "IN FLIGHT", "SCHEDULER", "ATTRIBUTES"], &rows);
     Ok(ExitCode::SUCCESS)
 }
