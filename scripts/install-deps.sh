@@ -4,7 +4,8 @@
 # (the Python container example's interpreter), componentize-py,
 # the Docker engine (container functions), RabbitMQ (async invocations, queue triggers) and pika
 # (the independent publisher the trigger tests use), protoc with its well-known types (the etcd
-# client is generated from etcd's protos at build time), etcd and an OCI registry (the cluster tests).
+# client is generated from etcd's protos at build time), etcd and an OCI registry (the cluster tests),
+# nginx (the reverse proxy the services benchmark measures /svc against).
 set -euo pipefail
 
 apt_packages=(curl clang lld wasi-libc libclang-rt-dev-wasm32 wabt prometheus python3.11 protobuf-compiler libprotobuf-dev etcd-server etcd-client docker-registry)
@@ -35,6 +36,15 @@ if ! command -v rabbitmq-server >/dev/null 2>&1; then
   printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee /usr/sbin/policy-rc.d >/dev/null
   $sudo_cmd chmod +x /usr/sbin/policy-rc.d
   apt_install rabbitmq-server
+  $sudo_cmd rm -f /usr/sbin/policy-rc.d
+fi
+
+if ! command -v nginx >/dev/null 2>&1; then
+  echo "installing: nginx"
+  # Like RabbitMQ: the benchmark starts its own nginx on a loopback port, never the package's.
+  printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo_cmd chmod +x /usr/sbin/policy-rc.d
+  apt_install --no-install-recommends nginx
   $sudo_cmd rm -f /usr/sbin/policy-rc.d
 fi
 

@@ -47,6 +47,8 @@ enum Command {
     Trigger(cli::triggers::TriggerArgs),
     /// Long-running services: deploy, ls, get, scale, rm, logs, endpoints.
     Service(cli::services::ServiceArgs),
+    /// One-off tasks from an ECS task definition: run, ls, get, logs, stop.
+    Task(cli::tasks::TaskArgs),
     /// The cluster's nodes: name, address, state, capacity, executions in flight.
     Nodes,
 }
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Dlq(a) => client().and_then(|c| cli::events::dlq(&c, a, args.json)),
         Command::Trigger(a) => client().and_then(|c| cli::triggers::run(&c, a, args.json)),
         Command::Service(a) => client().and_then(|c| cli::services::run(&c, a, args.json)),
+        Command::Task(a) => client().and_then(|c| cli::tasks::run(&c, a, args.json)),
         Command::Nodes => client().and_then(|c| cli::nodes::list(&c, args.json)),
     };
     match result {

@@ -112,7 +112,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
             let store = Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?);
             (store, local_blobs, Arc::new(LocalLeases), Arc::new(WholeShare), None)
         };
-        let services = Services::new(store.clone(), leases);
+        let services = Services::new(store.clone(), leases, &args.region);
         let queue = match &args.amqp_url {
             Some(url) => QueueChoice::RabbitMq { url: url.clone() },
             None => QueueChoice::Embedded,

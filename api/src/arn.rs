@@ -8,6 +8,11 @@ pub fn function_arn(region: &str, function: &str) -> String {
     format!("arn:aws:lambda:{region}:{ACCOUNT}:function:{function}")
 }
 
+/// `arn:aws:ecs:REGION:000000000000:task/skiff/ID` (the cluster is named `skiff`).
+pub fn task_arn(region: &str, id: &str) -> String {
+    format!("arn:aws:ecs:{region}:{ACCOUNT}:task/skiff/{id}")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

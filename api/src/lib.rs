@@ -13,6 +13,8 @@ pub mod names;
 pub mod node;
 pub mod placement;
 pub mod service;
+pub mod task;
+pub mod taskdef;
 pub mod time;
 pub mod trigger;
 

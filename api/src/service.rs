@@ -3,6 +3,7 @@
 
 use crate::names::check_service_name;
 use crate::placement::Placement;
+use crate::taskdef::ContainerDefinition;
 use crate::Invalid;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,6 +29,10 @@ pub struct ServiceSpec {
     /// vCPUs (0.01 and up).
     pub cpu: f64,
     pub health: HealthCheck,
+    /// Every container of a copy, when deployed from a task definition (the fields above then
+    /// describe its entry container, the one that takes traffic); empty for the short form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerDefinition>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -179,7 +184,13 @@ pub struct ServiceConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceRequest {
+    /// The short form's one image; left out with `task_definition`.
+    #[serde(default)]
     pub image: String,
+    /// An Amazon ECS task definition (its JSON as `register-task-definition` takes it) instead
+    /// of `image` and the fields that describe a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<serde_json::Value>,
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
     #[serde(default)]
@@ -235,7 +246,11 @@ pub fn validate_service_name(name: &str) -> Result<(), Invalid> {
 impl ServiceRequest {
     /// Checks everything that does not need the engine; nothing is changed when this fails.
     pub fn validate(&self) -> Result<(), Invalid> {
-        check(!self.image.trim().is_empty(), || "image is required".into())?;
+        match (&self.task_definition, self.image.trim().is_empty()) {
+            (None, true) => return Err(Invalid("image (or task_definition) is required".into())),
+            (Some(_), false) => return Err(Invalid("give either image or task_definition, not both".into())),
+            _ => {}
+        }
         check(self.port != 0, || "port must be 1..65535".into())?;
         if let Some(count) = self.count {
             check(count <= MAX_COUNT, || format!("count must be 0..{MAX_COUNT}"))?;

@@ -8,7 +8,7 @@ mod cpu;
 mod hello;
 mod limits;
 mod load;
-mod relay;
+mod nginx;
 mod server;
 mod services;
 
@@ -49,9 +49,6 @@ enum Command {
     /// Internal: the bare hyper baseline server.
     #[command(hide = true)]
     HelloServer,
-    /// Internal: the TCP relay baseline of the services benchmark.
-    #[command(hide = true)]
-    Relay { target: String },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,7 +57,6 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.command.unwrap_or(Command::All) {
         Command::HelloServer => rt.block_on(hello::serve()),
-        Command::Relay { target } => rt.block_on(relay::serve(target)),
         Command::Invoke => rt.block_on(server::invoke_throughput(phase)),
         Command::FirstInvoke => rt.block_on(server::first_invoke()),
         Command::Limits => rt.block_on(limits::run(phase)),

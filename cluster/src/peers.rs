@@ -18,6 +18,8 @@ pub const INVOCATIONS_PATH: &str = "/internal/v1/invocations/";
 pub const FUNCTIONS_PATH: &str = "/internal/v1/functions/";
 /// `{COPIES_PATH}`: the service copies on a node (start, list); `{COPIES_PATH}/{id}/...`: one.
 pub const COPIES_PATH: &str = "/internal/v1/copies";
+/// `{TASKS_PATH}`: start a one-off task on a node; `{TASKS_PATH}/reap`: collect one.
+pub const TASKS_PATH: &str = "/internal/v1/tasks";
 /// How long a followed log stream may stay open.
 const FOLLOW_FOR: Duration = Duration::from_secs(24 * 3600);
 

@@ -39,6 +39,11 @@ pub(crate) enum Route<'a> {
     ScaleService { name: &'a str },
     ServiceEndpoints { name: &'a str },
     ServiceLogs { name: &'a str },
+    RunTask,
+    ListTasks,
+    GetTask { id: &'a str },
+    StopTask { id: &'a str },
+    TaskLogs { id: &'a str },
     /// `GET /v1/nodes`: the cluster's nodes.
     ListNodes,
     /// `/internal/v1/...`: node-to-node routes, behind the cluster secret.
@@ -62,6 +67,18 @@ pub(crate) enum Internal<'a> {
     StopCopy { id: &'a str },
     CopyStopped { id: &'a str },
     CopyLogs { id: &'a str },
+    StartTask,
+    ReapTask,
+}
+
+impl Internal<'_> {
+    /// Whether this node's agent answers it.
+    pub(crate) fn is_agents(&self) -> bool {
+        matches!(
+            self,
+            Internal::StartCopy | Internal::ListCopies | Internal::StopCopy { .. } | Internal::CopyStopped { .. } | Internal::CopyLogs { .. } | Internal::StartTask | Internal::ReapTask
+        )
+    }
 }
 
 /// Everything after `{prefix}{name}`: the function's or service's own path ("/" when empty).
@@ -92,6 +109,7 @@ pub(crate) fn parse<'a>(method: &Method, path: &'a str, query: Option<&str>) -> 
         ["v1", "functions", ..] | ["v1", "invocations", ..] => functions_api(method, &segments[1..]),
         ["v1", "triggers", ..] => triggers_api(method, &segments[2..]),
         ["v1", "services", ..] => services_api(method, &segments[2..]),
+        ["v1", "tasks", ..] => tasks_api(method, &segments[2..]),
         ["2015-03-31", "functions", function, "invocations"] if method == Method::POST => Route::Invoke { function },
         ["metrics"] if method == Method::GET => Route::Metrics,
         ["v1", "nodes"] if method == Method::GET => Route::ListNodes,
@@ -113,6 +131,8 @@ fn internal_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
         (&Method::POST, ["copies", id, "stop"]) => Route::Internal(Internal::StopCopy { id }),
         (&Method::GET, ["copies", id, "stopped"]) => Route::Internal(Internal::CopyStopped { id }),
         (&Method::GET, ["copies", id, "logs"]) => Route::Internal(Internal::CopyLogs { id }),
+        (&Method::POST, ["tasks"]) => Route::Internal(Internal::StartTask),
+        (&Method::POST, ["tasks", "reap"]) => Route::Internal(Internal::ReapTask),
         _ => Route::Unknown,
     }
 }
@@ -164,6 +184,18 @@ fn services_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
     }
 }
 
+/// `/v1/tasks/...`.
+fn tasks_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
+    match (method.clone(), rest) {
+        (Method::POST, []) => Route::RunTask,
+        (Method::GET, []) => Route::ListTasks,
+        (Method::GET, [id]) => Route::GetTask { id },
+        (Method::POST, [id, "stop"]) => Route::StopTask { id },
+        (Method::GET, [id, "logs"]) => Route::TaskLogs { id },
+        _ => Route::Unknown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +220,13 @@ mod tests {
         assert_eq!(post("/v1/triggers"), Route::AddTrigger);
         assert_eq!(get("/v1/triggers/t1/dlq/m1"), Route::TriggerDeadLetter { id: "t1", message: "m1" });
         assert_eq!(post("/v1/services/web/scale"), Route::ScaleService { name: "web" });
+        assert_eq!(post("/v1/tasks"), Route::RunTask);
+        assert_eq!(get("/v1/tasks"), Route::ListTasks);
+        assert_eq!(get("/v1/tasks/t1"), Route::GetTask { id: "t1" });
+        assert_eq!(post("/v1/tasks/t1/stop"), Route::StopTask { id: "t1" });
+        assert_eq!(get("/v1/tasks/t1/logs"), Route::TaskLogs { id: "t1" });
+        assert_eq!(post("/internal/v1/tasks"), Route::Internal(Internal::StartTask));
+        assert_eq!(post("/internal/v1/tasks/reap"), Route::Internal(Internal::ReapTask));
         assert_eq!(get("/metrics"), Route::Metrics);
         assert_eq!(get("/v1/nodes"), Route::ListNodes);
         assert_eq!(get("/internal/v1/blobs/ab12"), Route::Internal(Internal::GetBlob { sha256: "ab12" }));

@@ -5,8 +5,8 @@ use crate::cluster::{copies, internal, logs, nodes, status, Caller, ClusterGatew
 use skiff_api::NodeInfo;
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
-use crate::route::{parse, Internal, Route};
-use crate::routes::{events, function_url, functions, lambda, services, triggers};
+use crate::route::{parse, Route};
+use crate::routes::{events, function_url, functions, lambda, services, tasks, triggers};
 use crate::{auth, proxy};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -35,11 +35,9 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         return AwsError::Unauthorized.response("internal request without the cluster secret");
     }
     if let (Route::Internal(internal), Some(cluster)) = (&route, &state.node.cluster) {
-        return match internal {
-            Internal::StartCopy | Internal::ListCopies | Internal::StopCopy { .. } | Internal::CopyStopped { .. } | Internal::CopyLogs { .. } => {
-                copies::handle(&state.services, *internal, req).await
-            }
-            _ => internal::handle(cluster, &state.invoker, *internal, req).await,
+        return match internal.is_agents() {
+            true => copies::handle(&state.services, *internal, req).await,
+            false => internal::handle(cluster, &state.invoker, *internal, req).await,
         };
     }
     if !auth::authorized(state.token.as_deref(), req.headers()) {
@@ -106,6 +104,9 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
         | Route::ScaleService { .. }
         | Route::ServiceEndpoints { .. }
         | Route::ServiceLogs { .. }) => services::handle(&state.services, service_route, query, req).await,
+        task_route @ (Route::RunTask | Route::ListTasks | Route::GetTask { .. } | Route::StopTask { .. } | Route::TaskLogs { .. }) => {
+            tasks::handle(&state.services, task_route, query, req).await
+        }
         event_route => events::handle(invoker.events(), event_route, query, req).await,
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::{ServiceError, Services};
 use skiff_api::service::{validate_service_name, PreviousRevision, Rollout, RolloutState, ServiceSpec};
-use skiff_api::{now_ms, ServiceConfig, ServiceRequest, ServiceView};
+use skiff_api::taskdef::TaskDefinition;
+use skiff_api::{now_ms, Invalid, ServiceConfig, ServiceRequest, ServiceView};
 
 impl Services {
     /// Creates or updates a service. A changed spec (image, command, env, port, resources,
@@ -12,8 +13,24 @@ impl Services {
     pub async fn deploy(&self, name: &str, request: ServiceRequest) -> Result<ServiceView, ServiceError> {
         validate_service_name(name)?;
         request.validate()?;
+        let spec = match &request.task_definition {
+            None => self.short_form(&request).await?,
+            Some(json) => self.from_task_definition(json, &request).await?,
+        };
+        let _guard = self.inner.control.lock().await;
+        let shared = self.inner.services.get(name).map(|s| s.clone());
+        let current = shared.as_ref().map(|s| s.config.borrow().clone());
+        let config = merged(name, current, spec, &request, now_ms());
+        self.store(config, shared.as_deref(), None).await?;
+        self.get(name)
+    }
+}
+
+impl Services {
+    /// The spec of a one-container service described by the request's own fields.
+    async fn short_form(&self, request: &ServiceRequest) -> Result<ServiceSpec, ServiceError> {
         let image = self.agent()?.runtime().resolve_image(&request.image, None).await?;
-        let spec = ServiceSpec {
+        Ok(ServiceSpec {
             image: request.image.clone(),
             image_id: image.id,
             entrypoint: request.entrypoint.clone(),
@@ -23,13 +40,33 @@ impl Services {
             memory_mb: request.memory_mb,
             cpu: request.cpu,
             health: request.health.clone(),
+            containers: Vec::new(),
+        })
+    }
+
+    /// The spec of a service deployed from an ECS task definition: its entry container (the
+    /// first essential one with a port mapping) takes traffic, every image is resolved.
+    async fn from_task_definition(&self, json: &serde_json::Value, request: &ServiceRequest) -> Result<ServiceSpec, ServiceError> {
+        let mut def = TaskDefinition::parse(json)?;
+        let runtime = self.agent()?;
+        for c in &mut def.containers {
+            c.image_id = runtime.runtime().resolve_image(&c.image, None).await?.id;
+        }
+        let Some((entry, port)) = def.entry() else {
+            return Err(Invalid("a service's task definition needs an essential container with a portMappings entry: it takes the traffic".into()).into());
         };
-        let _guard = self.inner.control.lock().await;
-        let shared = self.inner.services.get(name).map(|s| s.clone());
-        let current = shared.as_ref().map(|s| s.config.borrow().clone());
-        let config = merged(name, current, spec, &request, now_ms());
-        self.store(config, shared.as_deref(), None).await?;
-        self.get(name)
+        Ok(ServiceSpec {
+            image: entry.image.clone(),
+            image_id: entry.image_id.clone(),
+            entrypoint: entry.entrypoint.clone(),
+            command: entry.command.clone(),
+            env: entry.env.clone(),
+            port,
+            memory_mb: def.memory_mb,
+            cpu: def.cpu,
+            health: request.health.clone(),
+            containers: def.containers.clone(),
+        })
     }
 }
 

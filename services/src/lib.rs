@@ -21,6 +21,7 @@ pub mod placement;
 mod reconciler;
 mod shared;
 mod tally;
+mod tasks;
 
 pub use endpoints::{InFlight, ServiceRoute};
 pub use error::ServiceError;
@@ -38,7 +39,8 @@ use skiff_workers::service::ServiceRuntime;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
+use skiff_api::task::{TaskRecord, TaskStatus};
+use tokio::sync::{Notify, OnceCell};
 
 /// The lease whose holder schedules every service.
 pub const SCHEDULER_LEASE: &str = "scheduler";
@@ -69,6 +71,11 @@ struct Inner {
     /// The scheduler's lease, kept for the server's life (campaigning again after a loss).
     leadership: OnceCell<Lease>,
     tally: tally::Tally,
+    /// One-off tasks, and a nudge for the scheduler's task rounds.
+    tasks: Typed<TaskRecord>,
+    task_wake: Notify,
+    /// The region task ARNs name.
+    region: String,
     services: DashMap<String, Arc<Shared>>,
     control: tokio::sync::Mutex<()>,
     http: reqwest::Client,
@@ -85,12 +92,15 @@ pub struct StartOptions {
 }
 
 impl Services {
-    pub fn new(store: Arc<dyn ConfigStore>, leases: Arc<dyn Leases>) -> Self {
+    pub fn new(store: Arc<dyn ConfigStore>, leases: Arc<dyn Leases>, region: &str) -> Self {
         let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("http client");
         Self {
             inner: Arc::new(Inner {
                 definitions: Typed::new(store.clone(), Collection::Services),
-                placed: Typed::new(store, Collection::Placements),
+                placed: Typed::new(store.clone(), Collection::Placements),
+                tasks: Typed::new(store, Collection::Tasks),
+                task_wake: Notify::new(),
+                region: region.to_string(),
                 seen_placed: DashMap::new(),
                 leases,
                 fleet: OnceCell::new(),
@@ -127,7 +137,15 @@ impl Services {
             Ok((stored, _)) => agent.remove_orphans(&stored.into_iter().map(|s| s.key).collect()).await,
             Err(e) => tracing::error!("reading services: {e}"),
         }
+        match self.inner.tasks.list().await {
+            Ok((tasks, _)) => {
+                let running = tasks.into_iter().filter(|t| t.value.last_status == TaskStatus::Running).filter_map(|t| t.value.container_id).collect();
+                agent.remove_orphan_tasks(&running).await;
+            }
+            Err(e) => tracing::error!("reading tasks: {e}"),
+        }
         let lease = self.inner.leases.acquire(SCHEDULER_LEASE).await;
+        tokio::spawn(tasks::supervise(self.clone(), self.fleet().expect("made above"), lease.terms()));
         let _ = self.inner.leadership.set(lease);
         let placed = self.inner.placed.clone();
         if let Err(e) = skiff_state::config::follow::start(placed, follow::PlacedFollower::new(self.clone())).await {

@@ -7,8 +7,10 @@ pub mod invoke;
 pub mod logs;
 mod manifest;
 pub mod nodes;
+mod placement;
 pub mod services;
 mod table;
+pub mod tasks;
 pub mod triggers;
 
 use anyhow::{bail, Context};

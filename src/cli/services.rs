@@ -48,6 +48,10 @@ struct DeployFlags {
     /// An image in the server's Docker engine.
     #[arg(long)]
     image: Option<String>,
+    /// An Amazon ECS task definition (JSON) instead of --image: its containers make each copy;
+    /// the name defaults to its family.
+    #[arg(long, conflicts_with = "image")]
+    task_definition: Option<PathBuf>,
     /// Replaces the image's ENTRYPOINT; split on whitespace.
     #[arg(long, allow_hyphen_values = true)]
     entrypoint: Option<String>,
@@ -101,13 +105,8 @@ struct DeployFlags {
     scale_in_cooldown_s: Option<u64>,
     #[arg(long)]
     request_timeout_ms: Option<u64>,
-    /// Where copies go: spread (default), spread:ATTRIBUTE, binpack or random.
-    #[arg(long)]
-    placement_strategy: Option<String>,
-    /// A placement constraint, repeatable: distinct-node, or member-of
-    /// "attribute:NAME == VALUE" (also !=, in [A, B], not_in [A, B]).
-    #[arg(long = "placement-constraint")]
-    placement_constraints: Vec<String>,
+    #[command(flatten)]
+    placement: super::placement::PlacementFlags,
     /// Wait for the rollout to finish; exit non-zero if it was rolled back or is failing.
     #[arg(long)]
     wait: bool,
@@ -181,10 +180,15 @@ fn deploy(client: &Client, f: DeployFlags, as_json: bool) -> anyhow::Result<Exit
         Some(path) => manifest(path)?,
         None => Map::new(),
     };
-    let name = match (f.name.clone(), body.remove("name")) {
-        (Some(n), _) => n,
-        (None, Some(Value::String(n))) => n,
-        _ => bail!("a service needs a name (--name, or name in [service])"),
+    if let Some(file) = &f.task_definition {
+        body.insert("task_definition".into(), super::tasks::read_task_definition(file)?);
+    }
+    let family = body.get("task_definition").and_then(|t| t["family"].as_str()).map(str::to_string);
+    let name = match (f.name.clone(), body.remove("name"), family) {
+        (Some(n), _, _) => n,
+        (None, Some(Value::String(n)), _) => n,
+        (None, None, Some(family)) => family,
+        _ => bail!("a service needs a name (--name, name in [service], or a task definition's family)"),
     };
     let mut set = |key: &str, value: Option<Value>| {
         if let Some(v) = value {
@@ -226,12 +230,7 @@ fn deploy(client: &Client, f: DeployFlags, as_json: bool) -> anyhow::Result<Exit
             entry[key] = v;
         }
     }
-    if let Some(strategy) = f.placement_strategy {
-        body.entry("placement").or_insert_with(|| json!({}))["strategy"] = strategy.into();
-    }
-    if !f.placement_constraints.is_empty() {
-        body.entry("placement").or_insert_with(|| json!({}))["constraints"] = f.placement_constraints.clone().into();
-    }
+    f.placement.apply(&mut body);
     if !f.env.is_empty() {
         let entry = body.entry("env").or_insert_with(|| json!({}));
         for kv in &f.env {

@@ -7,7 +7,7 @@
 //! wake up still believing it holds the lease. Every term of holding therefore has a [`Fence`]
 //! — a number that only grows from one holder to the next (etcd: the create revision of the
 //! lease key) — and whoever carries out the holder's orders checks it first
-//! ([`Leases::verify`], [`crate::config::ConfigStore::put_fenced`]), so an old holder's orders are
+//! ([`Leases::verify`], and the config store's fenced writes), so an old holder's orders are
 //! refused once another holder exists.
 
 use async_trait::async_trait;

@@ -11,6 +11,14 @@
 //! - `GET /headers` — the request's headers as a JSON object (names lowercased);
 //! - `GET /connection` — which TCP connection (numbered from 1 per instance) carried the request.
 //!
+//! - `GET /fetch?port=N&path=P` — GETs `http://127.0.0.1:N/P` and answers its status and body
+//!   (a sidecar reached over localhost).
+//!
+//! Other modes, for one-off tasks and container health checks (the image has no shell):
+//! - `hello-service exit CODE [MESSAGE]` — prints MESSAGE and exits with CODE;
+//! - `hello-service sleep MS` — sleeps, then exits 0;
+//! - `hello-service probe PORT` — exits 0 if `GET /healthz` on localhost:PORT answers 200.
+//!
 //! Listens on `PORT` (default 8080). With `IDLE_TIMEOUT_MS`, a keep-alive connection idle that long
 //! between requests is closed, as many servers do. SIGTERM exits at once: Skiff drains an instance before it
 //! stops it, so nothing is in flight by then.
@@ -44,6 +52,24 @@ fn main() {
     unsafe {
         signal(15, on_term); // SIGTERM
         signal(2, on_term); // SIGINT
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("exit") => {
+            println!("{}", args.get(2).map_or("exiting", String::as_str));
+            std::process::exit(args.get(1).and_then(|c| c.parse().ok()).unwrap_or(0));
+        }
+        Some("sleep") => {
+            println!("sleeping");
+            std::thread::sleep(Duration::from_millis(args.get(1).and_then(|m| m.parse().ok()).unwrap_or(1000)));
+            return;
+        }
+        Some("probe") => {
+            let port: u16 = args.get(1).and_then(|p| p.parse().ok()).unwrap_or(8080);
+            let ok = get_local(port, "/healthz").is_ok_and(|(status, _)| status == 200);
+            std::process::exit(if ok { 0 } else { 1 });
+        }
+        _ => {}
     }
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
     let app = Arc::new(App {
@@ -167,6 +193,15 @@ fn handle(app: &App, connection: u64, req: &Request, body: &mut impl BufRead, ou
             std::thread::sleep(Duration::from_millis(ms));
             respond(out, 200, &me(&format!(r#","slept_ms":{ms}"#)))
         }
+        ("GET", "/fetch") => {
+            let param = |name: &str| req.query.split('&').find_map(|kv| kv.strip_prefix(name)).map(str::to_string);
+            let port = param("port=").and_then(|p| p.parse().ok()).unwrap_or(8080);
+            let path = param("path=").unwrap_or_else(|| "/".into());
+            match get_local(port, &path) {
+                Ok((status, fetched)) => respond(out, 200, &me(&format!(r#","fetched_status":{status},"fetched":{fetched}"#))),
+                Err(e) => respond(out, 502, &me(&format!(r#","error":"{}""#, e.to_string().replace('"', "'")))),
+            }
+        }
         ("GET", "/connection") => respond(out, 200, &me(&format!(r#","connection":{connection}"#))),
         _ => respond(out, 404, r#"{"error":"no such route"}"#),
     }
@@ -235,4 +270,16 @@ fn copy_body(req: &Request, body: &mut impl BufRead, sink: &mut dyn FnMut(&[u8])
         line.clear();
         body.read_line(&mut line)?;
     }
+}
+
+/// `GET path` on localhost:`port` over a fresh connection: the status and the body.
+fn get_local(port: u16, path: &str) -> io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")?;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut stream, &mut text)?;
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    Ok((status, body))
 }

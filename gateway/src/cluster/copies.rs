@@ -1,4 +1,5 @@
-//! `/internal/v1/copies...`: this node's agent, as the scheduler on another node reaches it.
+//! `/internal/v1/copies...` and `/internal/v1/tasks...`: this node's agent, as the scheduler on
+//! another node reaches it.
 //! Each handler hands the order to the agent (which checks its fence) and answers with JSON.
 
 use crate::body::{read_body, BodyError};
@@ -8,7 +9,7 @@ use crate::route::Internal;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use skiff_services::fleet::{CopyHost, CopyOrder, StopOrder};
+use skiff_services::fleet::{CopyHost, CopyOrder, ReapOrder, StopOrder, TaskOrder};
 use skiff_services::Services;
 use std::time::Duration;
 
@@ -21,6 +22,12 @@ pub(crate) const STOPPED_POLL: Duration = Duration::from_secs(20);
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Stopped {
     pub(crate) stopped: bool,
+}
+
+/// The answer to `POST .../tasks`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StartedTask {
+    pub(crate) container_id: String,
 }
 
 /// The answer to `GET .../copies/{id}/logs`.
@@ -53,6 +60,14 @@ pub(crate) async fn handle(services: &Services, route: Internal<'_>, req: Reques
             let stopped = tokio::time::timeout(STOPPED_POLL, agent.wait_stopped(id)).await.is_ok();
             json(StatusCode::OK, &Stopped { stopped })
         }
+        Internal::StartTask => match order::<TaskOrder>(req).await {
+            Ok(order) => reply(StatusCode::OK, agent.run_task(&order).await.map(|container_id| StartedTask { container_id })),
+            Err(resp) => resp,
+        },
+        Internal::ReapTask => match order::<ReapOrder>(req).await {
+            Ok(order) => reply(StatusCode::OK, agent.reap_task(&order).await),
+            Err(resp) => resp,
+        },
         Internal::CopyLogs { id } => {
             let tail = query_param(query.as_deref(), "tail").and_then(|t| t.parse().ok()).unwrap_or(100);
             reply(StatusCode::OK, agent.logs(id, tail).await.map(|logs| CopyLogs { logs }))

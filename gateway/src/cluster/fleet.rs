@@ -1,13 +1,13 @@
 //! The fleet of a cluster node: the ready nodes from the membership view, this node's own agent
 //! directly, every other node's agent through the internal channel (`/internal/v1/copies`).
 
-use super::copies::{CopyLogs, Stopped, STOPPED_POLL};
+use super::copies::{CopyLogs, StartedTask, Stopped, STOPPED_POLL};
 use reqwest::Method;
 use skiff_api::NodeInfo;
-use skiff_cluster::peers::{PeerError, COPIES_PATH};
+use skiff_cluster::peers::{PeerError, COPIES_PATH, TASKS_PATH};
 use skiff_cluster::{Membership, Peers};
 use skiff_services::fleet::agent::Agent;
-use skiff_services::fleet::{CopyHost, CopyOrder, FoundCopy, Fleet, StartedCopy, StopOrder};
+use skiff_services::fleet::{CopyHost, CopyOrder, FoundCopy, Fleet, ReapOrder, Reaped, StartedCopy, StopOrder, TaskOrder};
 use skiff_services::ServiceError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +67,15 @@ fn node_error(node: &NodeInfo, e: PeerError) -> ServiceError {
 impl CopyHost for RemoteHost {
     async fn start(&self, order: &CopyOrder) -> Result<StartedCopy, ServiceError> {
         self.call(Method::POST, COPIES_PATH, Some(order), ORDER_TIMEOUT).await
+    }
+
+    async fn run_task(&self, order: &TaskOrder) -> Result<String, ServiceError> {
+        let started: StartedTask = self.call(Method::POST, TASKS_PATH, Some(order), ORDER_TIMEOUT).await?;
+        Ok(started.container_id)
+    }
+
+    async fn reap_task(&self, order: &ReapOrder) -> Result<Reaped, ServiceError> {
+        self.call(Method::POST, &format!("{TASKS_PATH}/reap"), Some(order), ORDER_TIMEOUT).await
     }
 
     async fn stop(&self, order: &StopOrder) -> Result<(), ServiceError> {

@@ -5,4 +5,6 @@ pub(crate) mod function_url;
 pub(crate) mod functions;
 pub(crate) mod lambda;
 pub(crate) mod services;
+mod tail;
+pub(crate) mod tasks;
 pub(crate) mod triggers;

@@ -1,8 +1,8 @@
 //! `/v1/services`: deploy, list, get, scale, delete, endpoints (service discovery) and logs.
 
-use crate::errors::{error_response, reply, AwsError};
+use crate::errors::{error_response, reply};
 use crate::body::read_json;
-use crate::http::{bytes_response, empty, query_param, Resp};
+use crate::http::{bytes_response, empty, Resp};
 use crate::route::Route;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -11,8 +11,6 @@ use skiff_api::ServiceRequest;
 use skiff_services::Services;
 
 const MAX_SERVICE_BODY: usize = 256 * 1024;
-const DEFAULT_LOG_LINES: usize = 100;
-const MAX_LOG_LINES: usize = 10_000;
 
 pub(crate) async fn handle(services: &Services, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
     match route {
@@ -49,10 +47,9 @@ async fn scale(services: &Services, name: &str, req: Request<Incoming>) -> Resp 
 }
 
 async fn logs(services: &Services, name: &str, query: Option<&str>) -> Resp {
-    let lines = match query_param(query, "tail").map(|t| t.parse::<usize>()) {
-        None => DEFAULT_LOG_LINES,
-        Some(Ok(n)) if (1..=MAX_LOG_LINES).contains(&n) => n,
-        Some(_) => return AwsError::InvalidParameterValue.response(format!("tail must be 1..{MAX_LOG_LINES}")),
+    let lines = match super::tail::lines(query) {
+        Ok(n) => n,
+        Err(resp) => return resp,
     };
     match services.logs(name, lines).await {
         Ok(text) => bytes_response(StatusCode::OK, "text/plain; charset=utf-8", text),

@@ -14,7 +14,9 @@ use crate::ServiceError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use skiff_api::service::ServiceSpec;
+use skiff_api::taskdef::TaskDefinition;
 use skiff_api::NodeInfo;
+use skiff_workers::service::ContainerExit;
 use skiff_state::lease::Fence;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,9 +58,36 @@ pub struct FoundCopy {
     pub address: Option<SocketAddr>,
 }
 
+/// Start a one-off task's containers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskOrder {
+    pub fence: Fence,
+    pub task_id: String,
+    pub definition: TaskDefinition,
+}
+
+/// End a task (or collect one that ended): stop its containers, read how each ended and what
+/// they printed, and remove them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReapOrder {
+    pub fence: Fence,
+    pub container_id: String,
+    pub grace_s: i32,
+}
+
+/// What a reaped task left.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reaped {
+    pub containers: Vec<ContainerExit>,
+    pub logs: String,
+}
+
 /// One node's engine, as the scheduler gives it orders.
 #[async_trait]
 pub trait CopyHost: Send + Sync {
+    /// Starts a task; its holder container's id.
+    async fn run_task(&self, order: &TaskOrder) -> Result<String, ServiceError>;
+    async fn reap_task(&self, order: &ReapOrder) -> Result<Reaped, ServiceError>;
     async fn start(&self, order: &CopyOrder) -> Result<StartedCopy, ServiceError>;
     async fn stop(&self, order: &StopOrder) -> Result<(), ServiceError>;
     /// The copies of `service` on the node, running or not.

@@ -11,27 +11,30 @@
 //! with rotation so `skiff service logs` can read what they printed.
 //!
 //! Containers carry the owner, service and revision labels: after a restart the server finds its
-//! copies by label and adopts them, so they outlive the server process.
+//! copies by label and adopts them, so they outlive the server process. A copy may be several
+//! containers sharing one network namespace ([`copy`]); one-off tasks run the same way
+//! ([`group`]) under a task label instead of a service's.
+
+mod body;
+pub mod copy;
+mod group;
+
+pub use copy::{ContainerExit, ContainerSpec, CopySpec, HealthCommand, Identity, StartAfter};
 
 use crate::container::docker::{self, internal, not_found};
 use crate::container::{labels, ContainerBackend, ImageSpec};
 use crate::WorkerError;
-use bollard::models::{
-    ContainerCreateBody, ContainerSummaryStateEnum, EndpointSettings, HostConfig, HostConfigLogConfig,
-    NetworkCreateRequest, NetworkingConfig, PortBinding, PortSummary,
-};
-use bollard::query_parameters::{LogsOptionsBuilder, StopContainerOptionsBuilder};
+use bollard::models::{ContainerSummaryStateEnum, EndpointSettings, NetworkCreateRequest, PortSummary};
 use bollard::Docker;
-use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// The Docker network every service copy joins.
 pub const NETWORK: &str = "skiff-services";
-const PIDS_LIMIT: i64 = 4096;
 const INCARNATION: &str = "skiff.incarnation";
 const PORT: &str = "skiff.port";
-const TMP_MOUNT_OPTIONS: &str = "rw,nosuid,nodev,size=512m";
+/// Label on a one-off task's containers: the task's id.
+pub const TASK: &str = "skiff.task";
 
 /// A container's address on [`NETWORK`], from the engine's per-network settings.
 fn ip_on_network(networks: Option<HashMap<String, EndpointSettings>>) -> Option<IpAddr> {
@@ -41,26 +44,6 @@ fn ip_on_network(networks: Option<HashMap<String, EndpointSettings>>) -> Option<
 /// The host port `port` is published on, from a container listing.
 fn published_in(ports: Option<&[PortSummary]>, port: u16) -> Option<u16> {
     ports?.iter().find(|p| p.private_port == port && p.public_port.is_some()).and_then(|p| p.public_port)
-}
-
-/// One revision of a service, as the engine runs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceContainerSpec {
-    pub service: String,
-    pub revision: u64,
-    pub image: ImageSpec,
-    /// Replace the image's ENTRYPOINT and CMD when set, like `docker run --entrypoint` and its
-    /// arguments.
-    pub entrypoint: Option<Vec<String>>,
-    pub command: Option<Vec<String>>,
-    pub env: Vec<(String, String)>,
-    pub port: u16,
-    pub memory_mb: u32,
-    /// CPU limit in billionths of a CPU.
-    pub nano_cpus: i64,
-    /// Which life of the service name this is (its creation time): a service deleted and
-    /// created again under the same name never adopts or stops the other one's copies.
-    pub incarnation: u64,
 }
 
 /// A copy as the engine reports it.
@@ -157,69 +140,6 @@ impl ServiceRuntime {
         docker::inspect_image(&self.docker, reference).await
     }
 
-    /// Creates and starts one copy; returns its container id.
-    pub async fn start(&self, spec: &ServiceContainerSpec, instance: &str) -> Result<String, WorkerError> {
-        let name = format!("skiff-svc-{}-{}", spec.service, instance);
-        docker::create_and_start(&self.docker, &name, self.create_body(spec)).await
-    }
-
-    fn create_body(&self, spec: &ServiceContainerSpec) -> ContainerCreateBody {
-        let memory = i64::from(spec.memory_mb) << 20;
-        let port_key = format!("{}/tcp", spec.port);
-        let port_bindings = self.publish.map(|ip| {
-            let binding = PortBinding { host_ip: Some(ip.to_string()), host_port: Some(String::new()) };
-            HashMap::from([(port_key.clone(), Some(vec![binding]))])
-        });
-        let host_config = HostConfig {
-            port_bindings,
-            memory: Some(memory),
-            memory_swap: Some(memory),
-            nano_cpus: Some(spec.nano_cpus),
-            pids_limit: Some(PIDS_LIMIT),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
-            readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([("/tmp".to_string(), TMP_MOUNT_OPTIONS.to_string())])),
-            network_mode: Some(NETWORK.into()),
-            log_config: Some(HostConfigLogConfig {
-                typ: Some("json-file".into()),
-                config: Some(HashMap::from([
-                    ("max-size".to_string(), "10m".to_string()),
-                    ("max-file".to_string(), "2".to_string()),
-                ])),
-            }),
-            ..Default::default()
-        };
-        let mut env: Vec<String> = spec.image.env.clone();
-        env.push(format!("PORT={}", spec.port));
-        env.push(format!("SKIFF_SERVICE={}", spec.service));
-        env.push(format!("SKIFF_REVISION={}", spec.revision));
-        env.extend(spec.env.iter().map(|(k, v)| format!("{k}={v}")));
-        let labels = HashMap::from([
-            (labels::OWNER.to_string(), self.owner.clone()),
-            (labels::SERVICE.to_string(), spec.service.clone()),
-            (labels::REVISION.to_string(), spec.revision.to_string()),
-            (INCARNATION.to_string(), spec.incarnation.to_string()),
-            (PORT.to_string(), spec.port.to_string()),
-        ]);
-        ContainerCreateBody {
-            image: Some(spec.image.id.clone()),
-            entrypoint: spec.entrypoint.clone(),
-            // A new ENTRYPOINT drops the image's CMD, as `docker run --entrypoint` does.
-            cmd: spec.command.clone().or_else(|| spec.entrypoint.as_ref().map(|_| Vec::new())),
-            env: Some(env),
-            working_dir: spec.image.working_dir.clone(),
-            user: spec.image.user.clone(),
-            labels: Some(labels),
-            exposed_ports: self.publish.map(|_| vec![port_key]),
-            host_config: Some(host_config),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(NETWORK.to_string(), EndpointSettings::default())])),
-            }),
-            ..Default::default()
-        }
-    }
-
     /// Every copy of this server's services (of `service` only, if given), running or not.
     pub async fn list(&self, service: Option<&str>) -> Result<Vec<ServiceContainer>, WorkerError> {
         let kind = match service {
@@ -231,6 +151,9 @@ impl ServiceRuntime {
             .into_iter()
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
+                if labels.contains_key(copy::MEMBER_OF) {
+                    return None; // one of a copy's other containers: the holder stands for it
+                }
                 let ip = ip_on_network(c.network_settings.and_then(|n| n.networks));
                 let port: u16 = labels.get(PORT)?.parse().ok()?;
                 Some(ServiceContainer {
@@ -247,6 +170,16 @@ impl ServiceRuntime {
             .collect())
     }
 
+    /// The holder containers of this server's one-off tasks, running or not.
+    pub async fn task_containers(&self) -> Result<Vec<String>, WorkerError> {
+        let summaries = docker::list_labelled(&self.docker, &self.owner, TASK).await?;
+        Ok(summaries
+            .into_iter()
+            .filter(|c| !c.labels.as_ref().is_some_and(|l| l.contains_key(copy::MEMBER_OF)))
+            .filter_map(|c| c.id)
+            .collect())
+    }
+
     /// Where a running copy is reached (see [`ServiceContainer::address`]).
     pub async fn address(&self, id: &str, port: u16) -> Result<Option<SocketAddr>, WorkerError> {
         let info = self.docker.inspect_container(id, None).await.map_err(|e| internal("inspect container", e))?;
@@ -259,35 +192,5 @@ impl ServiceRuntime {
             .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port?.parse().ok()));
         let ip = ip_on_network(settings.networks);
         Ok(self.reach(port, ip, published).filter(|_| running))
-    }
-
-    /// Resolves once the copy is no longer running (it exited, was killed or removed).
-    pub async fn wait_stopped(&self, id: &str) {
-        docker::wait_stopped(&self.docker, id).await
-    }
-
-    /// Stops a copy (SIGTERM, then SIGKILL after `grace_s`) and removes it.
-    pub async fn stop(&self, id: &str, grace_s: i32) -> Result<(), WorkerError> {
-        let options = StopContainerOptionsBuilder::default().t(grace_s).build();
-        match self.docker.stop_container(id, Some(options)).await {
-            Err(e) if !not_found(&e) => tracing::debug!(id, "stop: {e}"),
-            _ => {}
-        }
-        docker::remove(&self.docker, id).await
-    }
-
-    /// The last `tail` lines a copy wrote to stdout and stderr.
-    pub async fn logs(&self, id: &str, tail: usize) -> Result<String, WorkerError> {
-        let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&tail.to_string()).build();
-        let mut stream = self.docker.logs(id, Some(options));
-        let mut out = String::new();
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(output) => out.push_str(&output.to_string()),
-                Err(e) if not_found(&e) => break,
-                Err(e) => return Err(internal("logs", e)),
-            }
-        }
-        Ok(out)
     }
 }
