@@ -261,3 +261,45 @@ fn a_paused_scheduler_resumed_cannot_act_and_no_slot_gets_two_copies() {
     }
     assert_eq!(get(&nodes[paused], &name)["desired_count"], 3, "the old scheduler wrote nothing back");
 }
+
+#[test]
+fn one_off_tasks_are_placed_by_constraint_and_a_lost_nodes_task_stops_as_node_lost() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = start_zoned(&etcd, root.path(), &[]);
+    let family = common::queues::unique("job");
+    let definition = json!({"family": family, "memory": "64",
+                            "containerDefinitions": [{"name": "main", "image": IMAGE, "command": ["sleep", "600000"]}]});
+    // Aim the task at a zone without the scheduler, so its node's loss is seen by the scheduler.
+    let boss = scheduler(&nodes[0]).expect("a scheduler");
+    let zone = if boss == "a" { "y" } else { "x" };
+    let body = json!({"task_definition": definition, "placement": {"constraints": [format!("member-of attribute:zone == {zone}")]}});
+    let resp = nodes[1].http().post(format!("{}/v1/tasks", nodes[1].url)).json(&body).send().unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    let id = resp.json::<Value>().unwrap()["tasks"][0]["taskId"].as_str().unwrap().to_string();
+    let task = |n: &Server| n.get(&format!("/v1/tasks/{id}")).json::<Value>().unwrap();
+    let survivor = ["a", "b", "c"].iter().position(|n| *n == boss).unwrap();
+    assert!(eventually(Duration::from_secs(20), || task(&nodes[survivor])["lastStatus"] == "RUNNING"), "{}", task(&nodes[survivor]));
+    let ran_on = task(&nodes[survivor])["node"].as_str().unwrap().to_string();
+    assert_ne!(ran_on, boss);
+    let index = ["a", "b", "c"].iter().position(|n| *n == ran_on).unwrap();
+    assert_eq!(nodes[index].containers(&[("skiff.task", id.as_str())]).len(), 1, "it runs on its node's engine");
+    let boss_node = nodes.remove(survivor.max(index));
+    let other = nodes.remove(survivor.min(index));
+    let (boss_node, victim) = if survivor > index { (boss_node, other) } else { (other, boss_node) };
+    victim.kill9();
+    let killed = Instant::now();
+    assert!(eventually(Duration::from_secs(LEASE_TTL_S + 10), || task(&boss_node)["stopCode"] == "NodeLost"), "{}", task(&boss_node));
+    let lost_after = killed.elapsed();
+    eprintln!("a task on a killed node was recorded NodeLost after {lost_after:?}");
+    assert!(lost_after >= Duration::from_secs(1), "recorded lost before the lease could expire");
+    assert_eq!(task(&nodes[0])["lastStatus"], "STOPPED");
+    let nodes = [boss_node, nodes.remove(0)];
+    // A task that fits nowhere fails to start and says why.
+    let body = json!({"task_definition": definition, "placement": {"constraints": ["member-of attribute:zone == z"]}});
+    let resp = nodes[0].http().post(format!("{}/v1/tasks", nodes[0].url)).json(&body).send().unwrap();
+    let id = resp.json::<Value>().unwrap()["tasks"][0]["taskId"].as_str().unwrap().to_string();
+    let t = |n: &Server| n.get(&format!("/v1/tasks/{id}")).json::<Value>().unwrap();
+    assert!(eventually(Duration::from_secs(10), || t(&nodes[1])["stopCode"] == "TaskFailedToStart"), "{}", t(&nodes[1]));
+    assert!(t(&nodes[1])["stoppedReason"].as_str().unwrap().contains("member-of attribute:zone == z"));
+}

@@ -9,17 +9,17 @@ use anyhow::{bail, Context};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LEASE_TTL_S: u64 = 3;
+pub(crate) const LEASE_TTL_S: u64 = 3;
 
 /// One etcd member on loopback ports of its own; killed when dropped.
-struct Etcd {
+pub(crate) struct Etcd {
     child: Child,
     endpoint: String,
     _dir: tempfile::TempDir,
 }
 
 impl Etcd {
-    fn start() -> anyhow::Result<Self> {
+    pub(crate) fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let (client, peer) = (free_port()?, free_port()?);
         let endpoint = format!("http://127.0.0.1:{client}");
@@ -56,7 +56,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn node(etcd: &Etcd, name: &str) -> anyhow::Result<Skiff> {
+pub(crate) fn node(etcd: &Etcd, name: &str) -> anyhow::Result<Skiff> {
     let ttl = LEASE_TTL_S.to_string();
     Skiff::start_with(&["--etcd", &etcd.endpoint, "--node", name, "--cluster-secret", "bench", "--lease-ttl", &ttl])
 }
@@ -106,7 +106,9 @@ pub async fn run(phase: Duration) -> anyhow::Result<()> {
     println!();
     drop(nodes);
     outage("kill -9", "-KILL", &etcd).await?;
-    outage("SIGSTOP", "-STOP", &etcd).await
+    outage("SIGSTOP", "-STOP", &etcd).await?;
+    println!();
+    crate::reschedule::run().await
 }
 
 /// Kills or freezes a function's home node and times, from then, until calls made at another

@@ -9,6 +9,7 @@ mod hello;
 mod limits;
 mod load;
 mod nginx;
+mod reschedule;
 mod server;
 mod services;
 

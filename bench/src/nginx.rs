@@ -1,6 +1,8 @@
 //! nginx as a reverse proxy in front of a service copy: the baseline `/svc` is measured against
 //! (Debian's nginx, the way it is run in front of an upstream in production — upstream
-//! keep-alive, HTTP/1.1 to the upstream, no access log, one worker per core).
+//! keep-alive, HTTP/1.1 to the upstream, no access log, one worker per core). Keep-alive
+//! connections are not recycled after 1000 requests (nginx's default on both sides), as the
+//! gateway does not recycle them either and the load generator keeps its connections.
 
 use anyhow::{bail, Context};
 use std::net::TcpListener;
@@ -32,9 +34,9 @@ impl Nginx {
             format!(
                 "worker_processes auto;\ndaemon off;\npid {prefix}/nginx.pid;\nerror_log stderr error;\n\
                  events {{ worker_connections 4096; }}\n\
-                 http {{\n  access_log off;\n  client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n\
+                 http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n  client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n\
                  fastcgi_temp_path {prefix}/fcgi;\n  uwsgi_temp_path {prefix}/uwsgi;\n  scgi_temp_path {prefix}/scgi;\n\
-                 upstream copy {{ server {upstream}; keepalive 64; }}\n\
+                 upstream copy {{ server {upstream}; keepalive 64; keepalive_requests 100000000; keepalive_timeout 300s; }}\n\
                  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://copy;\n\
                  proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}\n}}\n"
             ),

@@ -41,20 +41,34 @@ impl Lease {
         self.held.borrow().is_some()
     }
 
-    /// Returns the term once the lease is held (at once if it is). `None` if it never can be
-    /// again.
-    pub async fn held(&mut self) -> Option<Fence> {
-        self.held.wait_for(Option::is_some).await.ok().and_then(|f| f.clone())
-    }
-
     /// Every term from now on, for another task to follow.
-    pub fn terms(&self) -> watch::Receiver<Option<Fence>> {
-        self.held.clone()
+    pub fn terms(&self) -> Terms {
+        Terms { rx: self.held.clone() }
+    }
+}
+
+/// A lease's terms as a task that acts under them follows them.
+#[derive(Clone)]
+pub struct Terms {
+    rx: watch::Receiver<Option<Fence>>,
+}
+
+impl Terms {
+    pub fn current(&self) -> Option<Fence> {
+        self.rx.borrow().clone()
     }
 
-    /// Returns once the term `fence` has ended (the lease was lost or taken again).
+    /// Returns the next term held (at once if one is). `None` if there never can be one.
+    pub async fn held(&mut self) -> Option<Fence> {
+        self.rx.wait_for(Option::is_some).await.ok().and_then(|f| f.clone())
+    }
+
+    /// Returns once the term `fence` has ended (the lease was lost or taken again). A lease
+    /// whose holding can no longer change (a single node's, held for good) never returns.
     pub async fn ended(&mut self, fence: &Fence) {
-        let _ = self.held.wait_for(|now| now.as_ref() != Some(fence)).await;
+        if self.rx.wait_for(|now| now.as_ref() != Some(fence)).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -85,5 +99,30 @@ impl Leases for LocalLeases {
 
     async fn verify(&self, fence: &Fence) -> Result<bool, crate::StoreError> {
         Ok(fence.term == LOCAL_TERM)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_term_that_cannot_end_is_never_reported_ended() {
+        let lease = LocalLeases.acquire("scheduler").await;
+        let mut terms = lease.terms();
+        let fence = terms.held().await.unwrap();
+        let ended = tokio::time::timeout(Duration::from_millis(50), terms.ended(&fence)).await;
+        assert!(ended.is_err(), "a single node's term ended");
+    }
+
+    #[tokio::test]
+    async fn a_new_term_ends_the_old_one() {
+        let (tx, rx) = watch::channel(Some(Fence { lease: "l".into(), term: 1 }));
+        let mut terms = Lease::new(rx).terms();
+        let old = terms.held().await.unwrap();
+        tx.send_replace(Some(Fence { lease: "l".into(), term: 2 }));
+        tokio::time::timeout(Duration::from_millis(50), terms.ended(&old)).await.expect("ended");
+        assert_eq!(terms.current().unwrap().term, 2);
     }
 }

@@ -32,7 +32,7 @@ use copy::{short, Copy, Phase};
 use rollout::{RolloutProgress, Verdict};
 use skiff_api::service::{Placed, RolloutState, ServiceConfig};
 use skiff_api::now_ms;
-use skiff_state::lease::Fence;
+use skiff_state::lease::{Fence, Terms};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,14 +83,14 @@ pub(crate) async fn supervise(
     shared: Arc<Shared>,
     fleet: Arc<dyn Fleet>,
     http: reqwest::Client,
-    mut leadership: watch::Receiver<Option<Fence>>,
+    mut leadership: Terms,
     mut stop: watch::Receiver<Option<Stop>>,
 ) {
     loop {
         let fence = tokio::select! {
-            held = leadership.wait_for(Option::is_some) => match held {
-                Ok(fence) => fence.clone().expect("waited for Some"),
-                Err(_) => return,
+            held = leadership.held() => match held {
+                Some(fence) => fence,
+                None => return,
             },
             _ = stop.wait_for(Option::is_some) => return,
         };
@@ -127,7 +127,7 @@ impl Reconciler {
 
     /// Acts for the term `self.fence` until it ends (then `true`: wait for the next one) or
     /// the reconciler is told to stop (`false`).
-    async fn run(mut self, leadership: &mut watch::Receiver<Option<Fence>>, stop: &mut watch::Receiver<Option<Stop>>) -> bool {
+    async fn run(mut self, leadership: &mut Terms, stop: &mut watch::Receiver<Option<Stop>>) -> bool {
         self.shared.set_acting(true);
         self.adopt().await;
         let mut tick = tokio::time::interval(TICK);
@@ -138,7 +138,7 @@ impl Reconciler {
                 _ = self.shared.wake.notified() => {}
                 Some(id) = self.exits.recv() => self.exited(&id),
                 _ = stop.changed() => {}
-                _ = leadership.changed() => {}
+                _ = leadership.ended(&self.fence) => {}
             }
             let stopping = *stop.borrow();
             match stopping {
@@ -147,7 +147,7 @@ impl Reconciler {
                     return false;
                 }
                 Some(Stop::Shutdown) => return false,
-                None if leadership.borrow().as_ref() != Some(&self.fence) => {
+                None if leadership.current().as_ref() != Some(&self.fence) => {
                     tracing::warn!(service = %self.shared.route.name, term = self.fence.term, "no longer the scheduler: leaving the copies to the next one");
                     self.resign();
                     return true;

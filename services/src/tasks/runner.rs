@@ -8,32 +8,29 @@ use crate::Services;
 use skiff_api::task::{StopCode, TaskContainer, TaskRecord, TaskStatus};
 use skiff_api::now_ms;
 use skiff_state::config::{Expect, Revision, Stored};
-use skiff_state::lease::Fence;
+use skiff_state::lease::{Fence, Terms};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 const ROUND: Duration = Duration::from_millis(250);
 /// SIGTERM-to-SIGKILL grace when a task is stopped on request or on timeout.
 const STOP_GRACE_S: i32 = 10;
 
 /// Runs the task rounds whenever this node schedules.
-pub(crate) async fn supervise(services: Services, fleet: Arc<dyn Fleet>, mut leadership: watch::Receiver<Option<Fence>>) {
-    loop {
-        let fence = match leadership.wait_for(Option::is_some).await {
-            Ok(fence) => fence.clone().expect("waited for Some"),
-            Err(_) => return,
-        };
+pub(crate) async fn supervise(services: Services, fleet: Arc<dyn Fleet>, mut leadership: Terms) {
+    while let Some(fence) = leadership.held().await {
         let mut runner = Runner::new(services.clone(), fleet.clone(), fence.clone());
         runner.count_running().await;
         let mut round = tokio::time::interval(ROUND);
-        while leadership.borrow().as_ref() == Some(&fence) {
+        round.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
             tokio::select! {
                 _ = round.tick() => {}
                 _ = services.inner.task_wake.notified() => {}
                 Some(id) = runner.ended_rx.recv() => { runner.ended.insert(id); }
-                _ = leadership.changed() => continue,
+                _ = leadership.ended(&fence) => break,
             }
             runner.round().await;
         }
