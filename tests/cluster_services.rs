@@ -303,3 +303,38 @@ fn one_off_tasks_are_placed_by_constraint_and_a_lost_nodes_task_stops_as_node_lo
     assert!(eventually(Duration::from_secs(10), || t(&nodes[1])["stopCode"] == "TaskFailedToStart"), "{}", t(&nodes[1]));
     assert!(t(&nodes[1])["stoppedReason"].as_str().unwrap().contains("member-of attribute:zone == z"));
 }
+
+#[test]
+fn target_tracking_counts_svc_requests_arriving_at_every_node() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_zoned(&etcd, root.path(), &[]);
+    let name = common::queues::unique("scaled");
+    let mut body = service(1, json!({}));
+    body["autoscaling"] = json!({"min": 1, "max": 3, "target_in_flight": 1, "scale_out_cooldown_s": 0, "scale_in_cooldown_s": 600});
+    deploy(&nodes[0], &name, &body);
+    assert!(eventually(Duration::from_secs(30), || total(&healthy_per_node(&nodes[0], &name)) == 1));
+    // Load arrives only at a node that does not schedule: the scheduler's own proxy sees none.
+    let boss = scheduler(&nodes[0]).unwrap();
+    let entry = nodes.iter().zip(["a", "b", "c"]).find(|(_, n)| *n != boss).unwrap().0;
+    let url = format!("{}/svc/{name}/sleep?ms=1500", entry.url);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..3)
+        .map(|_| {
+            let (url, stop) = (url.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                    let _ = client.get(&url).send();
+                }
+            })
+        })
+        .collect();
+    let scaled = eventually(Duration::from_secs(25), || get(&nodes[0], &name)["desired_count"].as_u64().unwrap_or(0) > 1);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    assert!(scaled, "not scaled out on load at a node that does not schedule: {}", get(&nodes[0], &name));
+}

@@ -3,63 +3,12 @@
 //! functions are out of service after it is killed (`kill -9`) or frozen (`SIGSTOP`, which
 //! only its lease expiry reveals).
 
+use crate::etcd::{node, Etcd, LEASE_TTL_S};
 use crate::load::{self, ms};
 use crate::server::Skiff;
-use anyhow::{bail, Context};
-use std::process::{Child, Command, Stdio};
+use anyhow::bail;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-pub(crate) const LEASE_TTL_S: u64 = 3;
-
-/// One etcd member on loopback ports of its own; killed when dropped.
-pub(crate) struct Etcd {
-    child: Child,
-    endpoint: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Etcd {
-    pub(crate) fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let (client, peer) = (free_port()?, free_port()?);
-        let endpoint = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new("etcd")
-            .args(["--data-dir"])
-            .arg(dir.path())
-            .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
-            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("default={peer_url}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting etcd (scripts/install-deps.sh installs etcd-server)")?;
-        let etcd = Self { child, endpoint, _dir: dir };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(etcd.endpoint.trim_start_matches("http://")).is_ok() {
-                return Ok(etcd);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!("etcd did not start")
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-pub(crate) fn node(etcd: &Etcd, name: &str) -> anyhow::Result<Skiff> {
-    let ttl = LEASE_TTL_S.to_string();
-    Skiff::start_with(&["--etcd", &etcd.endpoint, "--node", name, "--cluster-secret", "bench", "--lease-ttl", &ttl])
-}
 
 /// The node that executed a call of `function` made at `skiff`.
 async fn executed_on(skiff: &Skiff, function: &str) -> anyhow::Result<String> {
@@ -106,9 +55,7 @@ pub async fn run(phase: Duration) -> anyhow::Result<()> {
     println!();
     drop(nodes);
     outage("kill -9", "-KILL", &etcd).await?;
-    outage("SIGSTOP", "-STOP", &etcd).await?;
-    println!();
-    crate::reschedule::run().await
+    outage("SIGSTOP", "-STOP", &etcd).await
 }
 
 /// Kills or freezes a function's home node and times, from then, until calls made at another

@@ -5,6 +5,7 @@ mod asyncs;
 mod cluster;
 mod containers;
 mod cpu;
+mod etcd;
 mod hello;
 mod limits;
 mod load;
@@ -64,7 +65,11 @@ fn main() -> anyhow::Result<()> {
         Command::Containers => rt.block_on(containers::run(phase)),
         Command::Async => rt.block_on(asyncs::run(phase)),
         Command::Services { handler } => rt.block_on(services::run(phase, handler.as_deref())),
-        Command::Cluster => rt.block_on(cluster::run(phase)),
+        Command::Cluster => rt.block_on(async {
+            cluster::run(phase).await?;
+            println!();
+            reschedule::run().await
+        }),
         Command::All => rt.block_on(async {
             server::invoke_throughput(phase).await?;
             server::first_invoke().await?;

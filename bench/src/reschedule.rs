@@ -3,7 +3,7 @@
 //! loss also needs a new scheduler to take the lease), against the lease TTL; and whether `/svc`
 //! on a surviving node failed any request meanwhile.
 
-use crate::cluster::{node, Etcd, LEASE_TTL_S};
+use crate::etcd::{node, Etcd, LEASE_TTL_S};
 use crate::load::ms;
 use crate::server::Skiff;
 use anyhow::bail;

@@ -24,9 +24,13 @@ pub const TASKS_PATH: &str = "/internal/v1/tasks";
 const FOLLOW_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// A node's answer on [`LOAD_PATH`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Load {
+    /// Function executions running there.
     pub in_flight: u64,
+    /// `/svc` requests it is proxying, per service (what target tracking adds up).
+    #[serde(default)]
+    pub services: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

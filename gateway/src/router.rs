@@ -37,7 +37,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
     if let (Route::Internal(internal), Some(cluster)) = (&route, &state.node.cluster) {
         return match internal.is_agents() {
             true => copies::handle(&state.services, *internal, req).await,
-            false => internal::handle(cluster, &state.invoker, *internal, req).await,
+            false => internal::handle(cluster, &state.invoker, &state.services, *internal, req).await,
         };
     }
     if !auth::authorized(state.token.as_deref(), req.headers()) {

@@ -131,7 +131,7 @@ impl ServiceRoute {
     }
 
     /// Requests in flight across the copies in rotation.
-    pub(crate) fn total_in_flight(&self) -> usize {
+    pub fn total_in_flight(&self) -> usize {
         self.endpoints().iter().map(|e| e.in_flight()).sum()
     }
 }

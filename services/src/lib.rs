@@ -372,6 +372,11 @@ impl Services {
         Ok(out)
     }
 
+    /// `/svc` requests this node is proxying now, per service.
+    pub fn proxied_in_flight(&self) -> std::collections::BTreeMap<String, u64> {
+        self.inner.services.iter().map(|e| (e.key().clone(), e.value().route.total_in_flight() as u64)).collect()
+    }
+
     /// Stops the reconcilers, leaving the copies running for the next server to adopt.
     pub async fn shutdown(&self) {
         let all: Vec<Arc<Shared>> = self.inner.services.iter().map(|e| e.value().clone()).collect();

@@ -1,5 +1,6 @@
 //! The fleet of a cluster node: the ready nodes from the membership view, this node's own agent
-//! directly, every other node's agent through the internal channel (`/internal/v1/copies`).
+//! directly, every other node's agent through the internal channel (`/internal/v1/copies`), and
+//! the other nodes' `/svc` load for target tracking (asked for only while the scheduler reads it).
 
 use super::copies::{CopyLogs, StartedTask, Stopped, STOPPED_POLL};
 use reqwest::Method;
@@ -9,22 +10,63 @@ use skiff_cluster::{Membership, Peers};
 use skiff_services::fleet::agent::Agent;
 use skiff_services::fleet::{CopyHost, CopyOrder, FoundCopy, Fleet, ReapOrder, Reaped, StartedCopy, StopOrder, TaskOrder};
 use skiff_services::ServiceError;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// How long an order may take: starting a copy includes pulling its image.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the other nodes' `/svc` loads are asked for, while someone wants them.
+const LOAD_EVERY: Duration = Duration::from_millis(500);
+/// Loads stop being asked for this long after the last reader (no autoscaled service here).
+const LOAD_INTEREST: Duration = Duration::from_secs(5);
+
 pub struct ClusterFleet {
     members: Membership,
     peers: Peers,
     local: Arc<Agent>,
+    loads: Arc<Loads>,
+}
+
+/// The other nodes' `/svc` requests in flight per service, as last asked.
+#[derive(Default)]
+struct Loads {
+    per_node: Mutex<HashMap<String, BTreeMap<String, u64>>>,
+    /// When a reader last wanted them.
+    wanted: Mutex<Option<Instant>>,
 }
 
 impl ClusterFleet {
     pub fn new(members: Membership, peers: Peers, local: Arc<Agent>) -> Self {
-        Self { members, peers, local }
+        let loads = Arc::new(Loads::default());
+        tokio::spawn(follow_loads(members.clone(), peers.clone(), Arc::downgrade(&loads)));
+        Self { members, peers, local, loads }
+    }
+}
+
+/// Asks every other ready node for its load every [`LOAD_EVERY`] while the loads are wanted,
+/// until the fleet is gone.
+async fn follow_loads(members: Membership, peers: Peers, loads: std::sync::Weak<Loads>) {
+    let mut tick = tokio::time::interval(LOAD_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(loads) = loads.upgrade() else { return };
+        let wanted = loads.wanted.lock().expect("loads lock").is_some_and(|at| at.elapsed() < LOAD_INTEREST);
+        if !wanted {
+            continue;
+        }
+        let me = members.me().name.clone();
+        let others: Vec<NodeInfo> = members.ready().iter().filter(|n| n.name != me).cloned().collect();
+        let asked = others.iter().map(|n| async { (n.name.clone(), peers.load(n, LOAD_EVERY).await) });
+        let mut fresh = HashMap::new();
+        for (node, load) in futures_util::future::join_all(asked).await {
+            if let Ok(load) = load {
+                fresh.insert(node, load.services);
+            }
+        }
+        *loads.per_node.lock().expect("loads lock") = fresh;
     }
 }
 
@@ -39,6 +81,11 @@ impl Fleet for ClusterFleet {
         }
         let info = self.members.ready().iter().find(|n| n.name == node)?.clone();
         Some(Arc::new(RemoteHost { node: info, peers: self.peers.clone() }))
+    }
+
+    fn others_in_flight(&self, service: &str) -> usize {
+        *self.loads.wanted.lock().expect("loads lock") = Some(Instant::now());
+        self.loads.per_node.lock().expect("loads lock").values().filter_map(|m| m.get(service)).sum::<u64>() as usize
     }
 }
 

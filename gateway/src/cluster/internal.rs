@@ -10,14 +10,15 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_cluster::peers::Load;
 use skiff_invoker::Invoker;
+use skiff_services::Services;
 
 /// The largest code blob a node accepts from another: a deploy body's limit.
 const MAX_BLOB: usize = 96 * 1024 * 1024;
 
-pub(crate) async fn handle(cluster: &ClusterGateway, invoker: &Invoker, route: Internal<'_>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(cluster: &ClusterGateway, invoker: &Invoker, services: &Services, route: Internal<'_>, req: Request<Incoming>) -> Resp {
     match route {
         Internal::FunctionLogs { name } => crate::routes::functions::local_logs(invoker, name, req.uri().query()),
-        Internal::Load => json(StatusCode::OK, &Load { in_flight: invoker.in_flight() }),
+        Internal::Load => json(StatusCode::OK, &Load { in_flight: invoker.in_flight(), services: services.proxied_in_flight() }),
         Internal::Invocation { id } => reply(StatusCode::OK, invoker.events().status(id).await),
         Internal::GetBlob { sha256 } if is_sha256(sha256) => match cluster.blobs.get_local(sha256).await {
             Ok(bytes) => bytes_response(StatusCode::OK, "application/octet-stream", bytes),

@@ -104,6 +104,12 @@ pub trait Fleet: Send + Sync {
     fn ready(&self) -> Vec<NodeInfo>;
     /// How to give orders to `node`, while it is ready.
     fn host(&self, node: &str) -> Option<Arc<dyn CopyHost>>;
+    /// `/svc` requests to `service` the other nodes were proxying when last asked (target
+    /// tracking adds them to this node's own).
+    fn others_in_flight(&self, service: &str) -> usize {
+        let _ = service;
+        0
+    }
 }
 
 /// A single node: every copy runs here.

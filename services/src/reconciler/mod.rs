@@ -317,7 +317,7 @@ impl Reconciler {
 
     async fn autoscale(&mut self, config: &ServiceConfig) {
         let Some(policy) = &config.autoscaling else { return };
-        let in_flight = self.shared.route.total_in_flight();
+        let in_flight = self.shared.route.total_in_flight() + self.fleet.others_in_flight(&config.name);
         let from = config.desired_count;
         if let Some(wanted) = self.autoscaler.observe(Instant::now(), in_flight, from, policy) {
             tracing::info!(service = %config.name, from, to = wanted, in_flight, "autoscaling");
