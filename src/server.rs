@@ -160,7 +160,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         std::io::stdout().flush()?;
         tracing::info!(%addr, node = %node.name, data_dir = %args.data_dir.display(), functions = invoker.list().len(), queue = invoker.events().queue_backend().as_str(), "serving");
         let members = cluster.as_ref().map(|c| c.members.clone());
-        let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout), node, cluster };
+        let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout), node, cluster, region: args.region.clone() };
         skiff_gateway::serve(listener, invoker.clone(), services.clone(), options, shutdown_signal()).await;
         if let Some(members) = members {
             members.leave().await;

@@ -42,6 +42,10 @@ pub enum ErrorKind {
     Throttled(ThrottleScope),
     /// Someone else changed the thing since it was read; read again and retry.
     Conflict,
+    /// The thing already exists (a create of a taken name).
+    Exists,
+    /// The request named a revision that is no longer current (Lambda's `RevisionId`).
+    PreconditionFailed,
     /// A dependency (broker, shared state) is down; nothing was stored. Retry later.
     Unavailable,
     /// Skiff itself failed (storage, an invocation's task, the engine).

@@ -23,11 +23,15 @@ pub struct EventConfig {
     /// Where a record of each successful invocation goes, if anywhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub on_success: Option<Destination>,
+    /// Whether these settings were configured rather than left at their defaults (Lambda's
+    /// GetFunctionEventInvokeConfig answers 404 for a function that has none).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub explicit: bool,
 }
 
 impl Default for EventConfig {
     fn default() -> Self {
-        Self { max_retries: 2, max_event_age_s: MAX_EVENT_AGE_S, retry_delay_ms: 1000, on_success: None }
+        Self { max_retries: 2, max_event_age_s: MAX_EVENT_AGE_S, retry_delay_ms: 1000, on_success: None, explicit: false }
     }
 }
 
@@ -85,9 +89,24 @@ pub struct EventConfigUpdate {
     pub max_event_age_s: Option<u32>,
     pub retry_delay_ms: Option<u32>,
     pub on_success: Option<Option<Destination>>,
+    /// `Some(false)` resets every setting to its default (DeleteFunctionEventInvokeConfig);
+    /// `None` marks the settings configured if any other field is given.
+    pub explicit: Option<bool>,
 }
 
 impl EventConfigUpdate {
+    /// Back to the defaults, as if never configured.
+    pub fn reset() -> Self {
+        let defaults = EventConfig::default();
+        Self {
+            max_retries: Some(defaults.max_retries),
+            max_event_age_s: Some(defaults.max_event_age_s),
+            retry_delay_ms: Some(defaults.retry_delay_ms),
+            on_success: Some(None),
+            explicit: Some(false),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(r) = self.max_retries.filter(|r| *r > MAX_RETRIES) {
             return Err(Invalid(format!("max_retries {r} is out of range: 0 to {MAX_RETRIES}")));
@@ -114,6 +133,7 @@ impl EventConfigUpdate {
             max_event_age_s: self.max_event_age_s.unwrap_or(old.max_event_age_s),
             retry_delay_ms: self.retry_delay_ms.unwrap_or(old.retry_delay_ms),
             on_success: self.on_success.clone().unwrap_or(old.on_success),
+            explicit: self.explicit.unwrap_or(old.explicit || *self != Self::default()),
         }
     }
 }

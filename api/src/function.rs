@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 pub const DEFAULT_MEMORY_MB: u32 = 128;
 pub const DEFAULT_TIMEOUT_S: u32 = 3;
-const MEMORY_RANGE_MB: std::ops::RangeInclusive<u32> = 128..=10240;
-const TIMEOUT_RANGE_S: std::ops::RangeInclusive<u32> = 1..=900;
+pub const MEMORY_RANGE_MB: std::ops::RangeInclusive<u32> = 128..=10240;
+pub const TIMEOUT_RANGE_S: std::ops::RangeInclusive<u32> = 1..=900;
 
 /// A deployed function as persisted and as shown by the API.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -33,6 +33,16 @@ pub struct FunctionConfig {
     /// Asynchronous invocations: retries, maximum event age, on-success destination.
     #[serde(default)]
     pub events: EventConfig,
+    /// Lambda's execution role ARN: kept and shown, not used (there is no IAM to assume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Changes with every deploy, so an update can say which state it was computed from
+    /// (Lambda's `RevisionId`); a random id rather than the store's revision, so every node
+    /// shows the same one.
+    #[serde(default)]
+    pub revision_id: String,
     /// Increases by one with every deploy of this name.
     pub version: u64,
     /// Unix milliseconds.
@@ -70,12 +80,34 @@ impl CodeInfo {
 
 /// Upper bound on provisioned containers per function, so a typo cannot start thousands.
 const MAX_PROVISIONED: u32 = 64;
+/// Reserved concurrency above this is a typo (Lambda's default account limit is 1000). Zero is
+/// allowed: as on Lambda, it turns every call away.
+const MAX_RESERVED: u32 = 10_000;
+/// Lambda's limit on a function's description.
+const MAX_DESCRIPTION: usize = 256;
+
+/// Whether a deploy may create the function, update it, or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeployMode {
+    /// The native API's `PUT`: creates or updates.
+    #[default]
+    Upsert,
+    /// Lambda's CreateFunction: an existing function is a conflict.
+    Create,
+    /// Lambda's Update*: a missing function is not found.
+    Update,
+}
 
 /// A create-or-update. Fields left `None` keep their current value on update and take Lambda's
 /// defaults on create; `wasm` may be omitted only on update (configuration-only change).
 #[derive(Debug, Clone, Default)]
 pub struct DeployRequest {
     pub name: String,
+    pub mode: DeployMode,
+    /// Applies only while the function's `revision_id` is this one (Lambda's `RevisionId`).
+    pub if_revision: Option<String>,
+    pub role: Option<String>,
+    pub description: Option<String>,
     pub wasm: Option<Bytes>,
     /// A Docker image reference in the local engine; exclusive with `wasm`.
     pub image: Option<String>,
@@ -122,8 +154,11 @@ impl DeployRequest {
                 "timeout {t} s is out of range: must be between 1 and 900 seconds"
             )));
         }
-        if let Some(Some(0)) = self.concurrency {
-            return Err(Invalid("concurrency must be at least 1".into()));
+        if let Some(Some(c)) = self.concurrency.filter(|c| c.is_some_and(|c| c > MAX_RESERVED)) {
+            return Err(Invalid(format!("concurrency {c} is too high: at most {MAX_RESERVED}")));
+        }
+        if let Some(d) = self.description.as_ref().filter(|d| d.chars().count() > MAX_DESCRIPTION) {
+            return Err(Invalid(format!("description is {} characters long: at most {MAX_DESCRIPTION}", d.chars().count())));
         }
         self.events.validate()?;
         for key in self.env.iter().flat_map(|e| e.keys()) {
@@ -216,6 +251,10 @@ impl DeployBody {
         Ok(DeployRequest {
             name: name.to_string(),
             wasm,
+            mode: DeployMode::Upsert,
+            if_revision: None,
+            role: None,
+            description: None,
             image: self.image,
             egress: self.egress,
             provisioned: self.provisioned,
@@ -228,6 +267,7 @@ impl DeployBody {
                 max_event_age_s: self.events.max_event_age_s,
                 retry_delay_ms: self.events.retry_delay_ms,
                 on_success,
+                explicit: None,
             },
         })
     }
@@ -273,7 +313,9 @@ mod tests {
         assert!(req(|r| r.memory_mb = Some(10241)).is_err());
         assert!(req(|r| r.timeout_s = Some(0)).is_err());
         assert!(req(|r| r.timeout_s = Some(901)).is_err());
-        assert!(req(|r| r.concurrency = Some(Some(0))).is_err());
+        assert!(req(|r| r.concurrency = Some(Some(0))).is_ok(), "zero throttles every call, as on Lambda");
+        assert!(req(|r| r.concurrency = Some(Some(10_001))).is_err());
+        assert!(req(|r| r.description = Some("x".repeat(257))).is_err());
         assert!(req(|r| r.concurrency = Some(None)).is_ok());
         assert!(req(|r| r.env = Some([("AWS_LAMBDA_X".into(), "1".into())].into())).is_err());
         assert!(req(|r| r.env = Some([("1X".into(), "1".into())].into())).is_err());

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod function;
 pub mod invocation;
+pub mod lambda;
 pub mod logs;
 pub mod names;
 pub mod node;
@@ -20,7 +21,7 @@ pub mod trigger;
 
 pub use error::{ErrorKind, Invalid, ThrottleScope};
 pub use events::{Destination, EventConfig, EventConfigUpdate};
-pub use function::{CodeInfo, DeployBody, DeployBodyError, DeployRequest, EventsBody, FunctionConfig, WasmFormat};
+pub use function::{CodeInfo, DeployBody, DeployMode, DeployBodyError, DeployRequest, EventsBody, FunctionConfig, WasmFormat};
 pub use invocation::{DeadLetter, DeadLetterCondition, DeadLetterPage, InvocationState, InvocationStatus};
 pub use logs::LogEntry;
 pub use node::{Capacity, NodeInfo, NodeState, NodeView};

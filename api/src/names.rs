@@ -21,8 +21,21 @@ fn check_resource_name(what: &str, name: &str) -> Result<(), Invalid> {
     }
 }
 
+/// Variables the platform sets itself (Lambda's reserved list): a function cannot override them.
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
 /// A function's environment variable: `[A-Za-z][A-Za-z0-9_]*`, not one of the platform's
-/// `AWS_LAMBDA_*`.
+/// `AWS_LAMBDA_*` nor another reserved one.
 pub fn check_env_key(key: &str) -> Result<(), Invalid> {
     let mut bytes = key.bytes();
     let well_formed = bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
@@ -30,9 +43,9 @@ pub fn check_env_key(key: &str) -> Result<(), Invalid> {
     if !well_formed {
         return Err(Invalid(format!("invalid environment variable name {key:?}: must match [A-Za-z][A-Za-z0-9_]*")));
     }
-    if key.starts_with("AWS_LAMBDA_") {
+    if key.starts_with("AWS_LAMBDA_") || RESERVED_ENV.contains(&key) {
         return Err(Invalid(format!(
-            "environment variable {key} is reserved: AWS_LAMBDA_* variables are set by the platform"
+            "environment variable {key} is reserved: AWS_LAMBDA_* variables and the runtime's own (AWS_REGION, LAMBDA_TASK_ROOT, ...) are set by the platform"
         )));
     }
     Ok(())

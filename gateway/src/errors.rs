@@ -16,6 +16,8 @@ pub(crate) enum AwsError {
     InvalidParameterValue,
     /// The thing changed since it was read (a concurrent update): read again and retry.
     ResourceConflict,
+    /// An update named a `RevisionId` that is no longer current.
+    PreconditionFailed,
     Unauthorized,
     Service,
     /// A dependency (the message broker) is down: retry later. Same type name as `Service`,
@@ -40,6 +42,7 @@ impl AwsError {
                 (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
             }
             AwsError::ResourceConflict => (StatusCode::CONFLICT, "ResourceConflictException"),
+            AwsError::PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "PreconditionFailedException"),
             AwsError::Unauthorized => (StatusCode::UNAUTHORIZED, "UnrecognizedClientException"),
             AwsError::Service => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),
             AwsError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceException"),
@@ -77,7 +80,8 @@ pub(crate) fn error_response<E: Kinded + std::fmt::Display>(e: &E) -> Resp {
         ErrorKind::FunctionNotFound | ErrorKind::NotFound => AwsError::ResourceNotFound.response(message),
         ErrorKind::TooLarge => AwsError::RequestTooLarge.response(message),
         ErrorKind::Invalid => AwsError::InvalidParameterValue.response(message),
-        ErrorKind::Conflict => AwsError::ResourceConflict.response(message),
+        ErrorKind::Conflict | ErrorKind::Exists => AwsError::ResourceConflict.response(message),
+        ErrorKind::PreconditionFailed => AwsError::PreconditionFailed.response(message),
         ErrorKind::Throttled(scope) => AwsError::TooManyRequests.response_with(
             "Rate Exceeded.",
             Some(match scope {

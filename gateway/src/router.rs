@@ -6,7 +6,7 @@ use skiff_api::NodeInfo;
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
 use crate::route::{parse, Route};
-use crate::routes::{events, function_url, functions, lambda, services, tasks, triggers};
+use crate::routes::{events, function_url, functions, lambda, lambda_api, services, tasks, triggers};
 use crate::{auth, proxy};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -20,6 +20,8 @@ pub(crate) struct State {
     pub(crate) token: Option<String>,
     pub(crate) proxy: proxy::Proxy,
     pub(crate) node: Node,
+    /// The region in the ARNs the Lambda API shows.
+    pub(crate) region: String,
 }
 
 /// Everything but `/healthz` is behind the token, when one is set.
@@ -71,6 +73,10 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
                     state.node.forwarder.walk(me, &cluster.secret, CallKind::FunctionUrl, hops, req, patience(invoker, Some(function)), here).await
                 }
             }
+        }
+        Route::Lambda(operation) => {
+            let api = lambda_api::LambdaApi { invoker, region: &state.region };
+            lambda_api::handle(&api, operation, query, req).await
         }
         Route::ListNodes => nodes::list(&state.node, invoker).await,
         Route::InvocationStatus { id } if state.node.cluster.is_some() => {

@@ -24,6 +24,8 @@ pub struct GatewayOptions {
     pub node: NodeInfo,
     /// The cluster this node belongs to; `None` for a single node.
     pub cluster: Option<ClusterGateway>,
+    /// The region in the ARNs the Lambda API shows.
+    pub region: String,
 }
 
 /// Serves HTTP/1.1 and HTTP/2 on `listener` until `shutdown` resolves, then stops accepting and
@@ -36,7 +38,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let node = Node { info: options.node, cluster: options.cluster, forwarder: Forwarder::new() };
-    let state = Arc::new(State { invoker, services, token: options.token, proxy: crate::proxy::Proxy::new(), node });
+    let state = Arc::new(State { invoker, services, token: options.token, proxy: crate::proxy::Proxy::new(), node, region: options.region });
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);

@@ -8,6 +8,12 @@ use skiff_workers::WorkerError;
 pub enum InvokerError {
     #[error("Function not found: {0}")]
     NotFound(String),
+    /// A create named a function that exists.
+    #[error("Function already exist: {0}")]
+    Exists(String),
+    /// An update named a revision that is no longer the function's current one.
+    #[error("The Revision Id provided does not match the latest Revision Id of {function}. Call GetFunction/GetAlias to get the latest Revision Id")]
+    StaleRevision { function: String },
     /// Something other than a function was not found (an invocation, a message, a trigger).
     #[error("{0}")]
     UnknownResource(String),
@@ -58,6 +64,8 @@ impl Kinded for InvokerError {
         match self {
             InvokerError::NotFound(_) => ErrorKind::FunctionNotFound,
             InvokerError::UnknownResource(_) => ErrorKind::NotFound,
+            InvokerError::Exists(_) => ErrorKind::Exists,
+            InvokerError::StaleRevision { .. } => ErrorKind::PreconditionFailed,
             InvokerError::TooLarge(_) => ErrorKind::TooLarge,
             InvokerError::Queue(e) => e.kind(),
             InvokerError::Invalid(_) => ErrorKind::Invalid,

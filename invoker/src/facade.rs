@@ -34,6 +34,8 @@ pub struct Invoker {
     queue: SharedQueue,
     logs: Arc<LogBook>,
     metrics: Arc<Metrics>,
+    /// Executions this node runs at once, at most.
+    concurrency_limit: u32,
 }
 
 impl Invoker {
@@ -66,7 +68,8 @@ impl Invoker {
         let follower = FunctionsFollower { registry: registry.clone(), events: events.clone(), logs: logs.clone(), metrics: metrics.clone() };
         feed::start(functions, follower).await?;
         feed::start(trigger_defs, TriggersFollower { triggers: triggers.clone() }).await?;
-        Ok(Self { runner, events, triggers, deployer, registry, builder, queue, logs, metrics })
+        let concurrency_limit = options.max_concurrency;
+        Ok(Self { runner, events, triggers, deployer, registry, builder, queue, logs, metrics, concurrency_limit })
     }
 
     pub fn runner(&self) -> &Runner {
@@ -83,6 +86,10 @@ impl Invoker {
 
     pub fn deployer(&self) -> &Deployer {
         &self.deployer
+    }
+
+    pub fn concurrency_limit(&self) -> u32 {
+        self.concurrency_limit
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -163,8 +163,28 @@ impl PrivateBroker {
         broker
     }
 
-    fn ctl(&self, args: &[&str]) -> bool {
-        Command::new("rabbitmqctl").arg("-n").arg(&self.node).args(args).envs(self.env.clone()).output().is_ok_and(|o| o.status.success())
+    /// Runs `rabbitmqctl` against this node; on failure, what it printed.
+    fn ctl(&self, args: &[&str]) -> Result<(), String> {
+        let out = Command::new("rabbitmqctl").arg("-n").arg(&self.node).args(args).envs(self.env.clone()).output();
+        match out {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// `ctl`, retried: on a loaded machine the CLI's own distribution connection can time out
+    /// while the node is fine, so one failure says little.
+    fn ctl_retried(&self, args: &[&str]) {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match self.ctl(args) {
+                Ok(()) => return,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        panic!("rabbitmqctl {args:?} on {} failed: {last}", self.node);
     }
 
     /// Starts the node (again) on the same data and waits until it serves.
@@ -177,9 +197,11 @@ impl PrivateBroker {
 
     /// Makes this (fresh) node a member of `seed`'s cluster.
     pub fn join(&self, seed: &PrivateBroker) {
-        assert!(self.ctl(&["stop_app"]), "stop_app failed");
-        assert!(self.ctl(&["join_cluster", &seed.node]), "join_cluster {} failed", seed.node);
-        assert!(self.ctl(&["start_app"]), "start_app failed");
+        self.ctl_retried(&["await_startup", "--timeout", "60"]);
+        seed.ctl_retried(&["await_startup", "--timeout", "60"]);
+        self.ctl_retried(&["stop_app"]);
+        self.ctl_retried(&["join_cluster", &seed.node]);
+        self.ctl_retried(&["start_app"]);
     }
 
     /// `kill -9` of the node's Erlang VM: no goodbye to its clients or its cluster.
@@ -193,7 +215,7 @@ impl PrivateBroker {
 
     /// Stops the whole node: every connection drops, and it refuses new ones until `up`.
     pub fn down(&self) {
-        assert!(self.ctl(&["stop"]), "stopping the private RabbitMQ node failed");
+        self.ctl_retried(&["stop"]);
         let closed = eventually(Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err());
         assert!(closed, "private RabbitMQ node still serving after stop");
     }

@@ -132,20 +132,8 @@ pub(crate) fn insert_str(h: &mut hyper::HeaderMap, name: &'static str, value: &s
 /// Accepts what SDKs put in the path: a name, `name:qualifier`, or a function ARN
 /// (`arn:aws:lambda:region:account:function:name[:qualifier]`); `?Qualifier=` also works.
 fn parse_function_ref(raw: &str, query: Option<&str>) -> Result<(String, Option<String>), String> {
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned();
-    let reference = match decoded.find(":function:") {
-        Some(i) if decoded.starts_with("arn:") => decoded[i + ":function:".len()..].to_string(),
-        _ => decoded,
-    };
-    let (name, mut qualifier) = match reference.split_once(':') {
-        Some((n, q)) => (n.to_string(), Some(q.to_string())),
-        None => (reference, None),
-    };
-    if let Some(q) = crate::http::query_param(query, "Qualifier") {
-        qualifier = Some(q);
-    }
-    skiff_api::names::check_function_name(&name).map_err(|e| e.to_string())?;
-    Ok((name, qualifier))
+    let reference = super::lambda_api::function_ref(raw, query).map_err(|e| e.to_string())?;
+    Ok((reference.name, reference.qualifier))
 }
 
 #[cfg(test)]

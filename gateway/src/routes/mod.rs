@@ -4,6 +4,7 @@ pub(crate) mod events;
 pub(crate) mod function_url;
 pub(crate) mod functions;
 pub(crate) mod lambda;
+pub(crate) mod lambda_api;
 pub(crate) mod services;
 mod tail;
 pub(crate) mod tasks;

@@ -10,7 +10,7 @@ use crate::registry::{Deployed, Registry};
 use crate::{blocking, InvokerError};
 use sha2::{Digest, Sha256};
 use skiff_api::function::WasmFormat;
-use skiff_api::{now_ms, CodeInfo, DeployRequest, FunctionConfig, TriggerConfig};
+use skiff_api::{now_ms, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig};
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::{Expect, Typed};
 use skiff_workers::container::ImageSpec;
@@ -22,6 +22,21 @@ use std::sync::Arc;
 enum Resolved {
     Wasm(CompiledCode),
     Image(ImageSpec),
+}
+
+/// Whether `request` may apply to the function as it is now (`old`: none if it does not exist).
+fn admissible(request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<(), InvokerError> {
+    match (request.mode, old) {
+        (DeployMode::Create, Some(_)) => return Err(InvokerError::Exists(request.name.clone())),
+        (DeployMode::Update, None) => return Err(InvokerError::NotFound(request.name.clone())),
+        _ => {}
+    }
+    match (&request.if_revision, old) {
+        (Some(expected), Some(old)) if *expected != old.revision_id => {
+            Err(InvokerError::StaleRevision { function: request.name.clone() })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Deploys and deletes functions. Cheap to clone.
@@ -58,6 +73,7 @@ impl Deployer {
         let _guard = self.control.lock().await;
         let existing = self.registry.get(&request.name);
         let old = existing.as_ref().map(|d| &d.config);
+        admissible(&request, old)?;
         let (code, resolved) = self.resolve(&request, old).await?;
         let config = merge::merged(&request, old, code, now_ms())?;
         let worker = self.prepare(&config, resolved).await?;

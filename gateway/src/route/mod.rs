@@ -1,6 +1,9 @@
 //! Requests parsed into typed routes by a pure function: method and path in, [`Route`] out.
 //! Unit-tested without a server; the router only dispatches what this returns.
 
+mod lambda;
+
+pub(crate) use lambda::LambdaRoute;
 use hyper::Method;
 
 /// Every operation the gateway serves, with the names it was given in the path.
@@ -10,6 +13,8 @@ pub(crate) enum Route<'a> {
     Metrics,
     /// `POST /2015-03-31/functions/{ref}/invocations` (Lambda's Invoke; `ref` may be an ARN).
     Invoke { function: &'a str },
+    /// Lambda's control plane (`/2015-03-31/functions...` and its other API versions).
+    Lambda(LambdaRoute<'a>),
     /// `ANY /fn/{name}/{path}`: the function's URL, with its own path ("/" when empty).
     FunctionUrl { function: &'a str, path: &'a str },
     /// `ANY /svc/{name}/{path}`: the service proxy, with the copy's path and query.
@@ -111,6 +116,10 @@ pub(crate) fn parse<'a>(method: &Method, path: &'a str, query: Option<&str>) -> 
         ["v1", "services", ..] => services_api(method, &segments[2..]),
         ["v1", "tasks", ..] => tasks_api(method, &segments[2..]),
         ["2015-03-31", "functions", function, "invocations"] if method == Method::POST => Route::Invoke { function },
+        [version, ..] if version.len() == 10 && version.starts_with("20") => {
+            let trimmed = segments.strip_suffix(&[""]).unwrap_or(&segments);
+            lambda::parse(method, trimmed).map_or(Route::Unknown, Route::Lambda)
+        }
         ["metrics"] if method == Method::GET => Route::Metrics,
         ["v1", "nodes"] if method == Method::GET => Route::ListNodes,
         ["internal", "v1", rest @ ..] => internal_api(method, rest),

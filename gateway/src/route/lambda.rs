@@ -1,0 +1,67 @@
+//! Lambda's control-plane paths (every API version prefix the SDKs use) as typed operations.
+//! `function` is the path segment as sent (percent-encoded; a name, `name:qualifier` or an
+//! ARN): the handler decodes it.
+
+use hyper::Method;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LambdaRoute<'a> {
+    CreateFunction,
+    ListFunctions,
+    GetFunction { function: &'a str },
+    DeleteFunction { function: &'a str },
+    GetConfiguration { function: &'a str },
+    UpdateConfiguration { function: &'a str },
+    UpdateCode { function: &'a str },
+    PutConcurrency { function: &'a str },
+    GetConcurrency { function: &'a str },
+    DeleteConcurrency { function: &'a str },
+    PutEventInvokeConfig { function: &'a str },
+    GetEventInvokeConfig { function: &'a str },
+    DeleteEventInvokeConfig { function: &'a str },
+    AccountSettings,
+}
+
+/// `segments` without the empty one a trailing slash leaves; `None` if not a Lambda path.
+pub(crate) fn parse<'a>(method: &Method, segments: &[&'a str]) -> Option<LambdaRoute<'a>> {
+    use LambdaRoute::*;
+    let route = match (method.clone(), segments) {
+        (Method::POST, ["2015-03-31", "functions"]) => CreateFunction,
+        (Method::GET, ["2015-03-31", "functions"]) => ListFunctions,
+        (Method::GET, ["2015-03-31", "functions", function]) => GetFunction { function },
+        (Method::DELETE, ["2015-03-31", "functions", function]) => DeleteFunction { function },
+        (Method::GET, ["2015-03-31", "functions", function, "configuration"]) => GetConfiguration { function },
+        (Method::PUT, ["2015-03-31", "functions", function, "configuration"]) => UpdateConfiguration { function },
+        (Method::PUT, ["2015-03-31", "functions", function, "code"]) => UpdateCode { function },
+        (Method::PUT, ["2017-10-31", "functions", function, "concurrency"]) => PutConcurrency { function },
+        (Method::GET, ["2019-09-30", "functions", function, "concurrency"]) => GetConcurrency { function },
+        (Method::DELETE, ["2017-10-31", "functions", function, "concurrency"]) => DeleteConcurrency { function },
+        (Method::PUT, ["2019-09-25", "functions", function, "event-invoke-config"]) => PutEventInvokeConfig { function },
+        (Method::GET, ["2019-09-25", "functions", function, "event-invoke-config"]) => GetEventInvokeConfig { function },
+        (Method::DELETE, ["2019-09-25", "functions", function, "event-invoke-config"]) => DeleteEventInvokeConfig { function },
+        (Method::GET, ["2016-08-19", "account-settings"]) => AccountSettings,
+        _ => return None,
+    };
+    Some(route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambdas_paths_parse_into_operations() {
+        let p = |m: Method, path: &'static str| {
+            let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+            parse(&m, &segments)
+        };
+        assert_eq!(p(Method::POST, "/2015-03-31/functions/"), Some(LambdaRoute::CreateFunction));
+        assert_eq!(p(Method::GET, "/2015-03-31/functions"), Some(LambdaRoute::ListFunctions));
+        assert_eq!(p(Method::GET, "/2015-03-31/functions/f"), Some(LambdaRoute::GetFunction { function: "f" }));
+        assert_eq!(p(Method::PUT, "/2015-03-31/functions/f/code"), Some(LambdaRoute::UpdateCode { function: "f" }));
+        assert_eq!(p(Method::GET, "/2019-09-30/functions/f/concurrency"), Some(LambdaRoute::GetConcurrency { function: "f" }));
+        assert_eq!(p(Method::GET, "/2017-10-31/functions/f/concurrency"), None);
+        assert_eq!(p(Method::GET, "/2016-08-19/account-settings/"), Some(LambdaRoute::AccountSettings));
+        assert_eq!(p(Method::PATCH, "/2015-03-31/functions/f"), None);
+    }
+}

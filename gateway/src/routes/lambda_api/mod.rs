@@ -1,0 +1,67 @@
+//! Lambda's control plane, so the AWS CLI and SDKs manage functions as on AWS. Each operation
+//! decodes its body with `skiff_api::lambda` (pure, where the field rules live), runs on the
+//! same [`Deployer`](skiff_invoker::Deployer) the native `/v1` API uses, and answers in
+//! Lambda's shapes: one implementation behind both APIs.
+
+mod functions;
+mod settings;
+
+use crate::errors::AwsError;
+use crate::http::{query_param, Resp};
+use crate::route::LambdaRoute;
+use hyper::body::Incoming;
+use hyper::Request;
+use skiff_api::lambda::FunctionRef;
+use skiff_api::Invalid;
+use skiff_invoker::Invoker;
+
+/// What the operations need: the functions, and the region their ARNs name.
+pub(crate) struct LambdaApi<'s> {
+    pub(crate) invoker: &'s Invoker,
+    pub(crate) region: &'s str,
+}
+
+pub(crate) async fn handle(api: &LambdaApi<'_>, route: LambdaRoute<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+    use LambdaRoute::*;
+    match route {
+        CreateFunction => functions::create(api, req).await,
+        ListFunctions => functions::list(api, query),
+        GetFunction { function } => functions::get(api, function, query),
+        GetConfiguration { function } => functions::get_configuration(api, function, query),
+        UpdateConfiguration { function } => functions::update_configuration(api, function, req).await,
+        UpdateCode { function } => functions::update_code(api, function, req).await,
+        DeleteFunction { function } => functions::delete(api, function, query).await,
+        PutConcurrency { function } => settings::put_concurrency(api, function, req).await,
+        GetConcurrency { function } => settings::get_concurrency(api, function),
+        DeleteConcurrency { function } => settings::delete_concurrency(api, function).await,
+        PutEventInvokeConfig { function } => settings::put_event_invoke_config(api, function, req).await,
+        GetEventInvokeConfig { function } => settings::get_event_invoke_config(api, function),
+        DeleteEventInvokeConfig { function } => settings::delete_event_invoke_config(api, function).await,
+        AccountSettings => settings::account(api),
+    }
+}
+
+/// The function a path segment names, with `?Qualifier=` applied.
+pub(crate) fn function_ref(raw: &str, query: Option<&str>) -> Result<FunctionRef, Invalid> {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    FunctionRef::parse(&decoded).and_then(|r| r.with_query_qualifier(query_param(query, "Qualifier")))
+}
+
+/// [`function_ref`], or the 400 that says why not.
+fn target(raw: &str, query: Option<&str>) -> Result<FunctionRef, Resp> {
+    function_ref(raw, query).map_err(|e| invalid(&e))
+}
+
+/// The function a path names, which must be the function itself (`$LATEST`): settings belong
+/// to the function, not to a version.
+fn unqualified(raw: &str) -> Result<String, Resp> {
+    let reference = target(raw, None)?;
+    match reference.qualifier.as_deref() {
+        None | Some("$LATEST") => Ok(reference.name),
+        Some(q) => Err(AwsError::InvalidParameterValue.response(format!("this operation applies to the function, not to its qualifier {q:?}"))),
+    }
+}
+
+pub(crate) fn invalid(e: &Invalid) -> Resp {
+    AwsError::InvalidParameterValue.response(e.to_string())
+}
