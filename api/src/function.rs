@@ -84,7 +84,7 @@ const MAX_PROVISIONED: u32 = 64;
 /// allowed: as on Lambda, it turns every call away.
 const MAX_RESERVED: u32 = 10_000;
 /// Lambda's limit on a function's description.
-const MAX_DESCRIPTION: usize = 256;
+pub const MAX_DESCRIPTION: usize = 256;
 
 /// Whether a deploy may create the function, update it, or both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! with no effect here (tags, tracing, logging, ephemeral storage) are accepted and ignored.
 
 use super::field_error;
-use crate::function::{DeployMode, DeployRequest, MEMORY_RANGE_MB, TIMEOUT_RANGE_S};
+use crate::function::{DeployMode, DeployRequest, MAX_DESCRIPTION, MEMORY_RANGE_MB, TIMEOUT_RANGE_S};
 use crate::names::{check_env_key, check_function_name, check_image_reference};
 use crate::Invalid;
 use base64::Engine as _;
@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-const MAX_DESCRIPTION: usize = 256;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]

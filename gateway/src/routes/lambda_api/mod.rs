@@ -6,13 +6,13 @@
 mod functions;
 mod settings;
 
-use crate::errors::AwsError;
+use crate::errors::{error_response, AwsError};
 use crate::http::{query_param, Resp};
 use crate::route::LambdaRoute;
 use hyper::body::Incoming;
 use hyper::Request;
 use skiff_api::lambda::FunctionRef;
-use skiff_api::Invalid;
+use skiff_api::{FunctionConfig, Invalid};
 use skiff_invoker::Invoker;
 
 /// What the operations need: the functions, and the region their ARNs name.
@@ -21,9 +21,11 @@ pub(crate) struct LambdaApi<'s> {
     pub(crate) region: &'s str,
 }
 
+/// Each operation answers `Err` with the error response it stopped at, so its steps read as
+/// a sequence of `?`s.
 pub(crate) async fn handle(api: &LambdaApi<'_>, route: LambdaRoute<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
     use LambdaRoute::*;
-    match route {
+    let answer = match route {
         CreateFunction => functions::create(api, req).await,
         ListFunctions => functions::list(api, query),
         GetFunction { function } => functions::get(api, function, query),
@@ -37,8 +39,9 @@ pub(crate) async fn handle(api: &LambdaApi<'_>, route: LambdaRoute<'_>, query: O
         PutEventInvokeConfig { function } => settings::put_event_invoke_config(api, function, req).await,
         GetEventInvokeConfig { function } => settings::get_event_invoke_config(api, function),
         DeleteEventInvokeConfig { function } => settings::delete_event_invoke_config(api, function).await,
-        AccountSettings => settings::account(api),
-    }
+        AccountSettings => Ok(settings::account(api)),
+    };
+    answer.unwrap_or_else(|error| error)
 }
 
 /// The function a path segment names, with `?Qualifier=` applied.
@@ -60,6 +63,11 @@ fn unqualified(raw: &str) -> Result<String, Resp> {
         None | Some("$LATEST") => Ok(reference.name),
         Some(q) => Err(AwsError::InvalidParameterValue.response(format!("this operation applies to the function, not to its qualifier {q:?}"))),
     }
+}
+
+/// The function as it is now (its `$LATEST`).
+fn current(api: &LambdaApi<'_>, name: &str) -> Result<FunctionConfig, Resp> {
+    api.invoker.get(name).map_err(|e| error_response(&e))
 }
 
 pub(crate) fn invalid(e: &Invalid) -> Resp {
