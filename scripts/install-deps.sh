@@ -60,6 +60,12 @@ if ! python3 -c "import boto3" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check "boto3==1.*"
 fi
 
+if ! command -v aws >/dev/null 2>&1; then
+  echo "installing the AWS CLI (its Lambda commands and waiters are tested against the gateway)"
+  python3 -m pip install --quiet --disable-pip-version-check "awscli==1.*"
+  hash -r
+fi
+
 if ! python3 -c "import pika" 2>/dev/null; then
   echo "installing pika (an independent AMQP publisher for the trigger tests)"
   python3 -m pip install --quiet --disable-pip-version-check "pika==1.*"

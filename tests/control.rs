@@ -29,7 +29,7 @@ fn bad_deploys_are_refused_with_the_reason_and_store_nothing() {
         ("bad.name", Some(&echo), json!({}), "[A-Za-z0-9_-]{1,64}"),
         ("low-mem", Some(&echo), json!({ "memory_mb": 64 }), "between 128 and 10240"),
         ("long", Some(&echo), json!({ "timeout_s": 901 }), "between 1 and 900"),
-        ("zero", Some(&echo), json!({ "concurrency": 0 }), "at least 1"),
+        ("too-many", Some(&echo), json!({ "concurrency": 10_001 }), "too high"),
         ("reserved-env", Some(&echo), json!({ "env": { "AWS_LAMBDA_FUNCTION_NAME": "x" } }), "reserved"),
         ("no-code", None, json!({}), "code is required"),
         ("typo", Some(&echo), json!({ "memroy_mb": 256 }), "unknown field"),
