@@ -11,11 +11,16 @@ fn boto3_invokes_and_gets_lambda_shaped_errors() {
     let server = Server::start();
     server.deploy_fixture("echo", "echo", json!({}));
     server.deploy_fixture("trap", "trap", json!({}));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/boto3_invoke.py");
-    let out = std::process::Command::new("python3").arg(script).arg(&server.url).output().unwrap();
+    run_sdk_script("boto3_invoke.py", &[&server.url]);
+}
+
+/// Runs `tests/sdk/SCRIPT ARGS` and expects it to finish with "all checks passed".
+fn run_sdk_script(script: &str, args: &[&str]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
+    let out = std::process::Command::new("python3").arg(path).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "boto3 checks failed:\n{}{}",
+        "{script} failed:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -27,18 +32,5 @@ fn boto3_invokes_and_gets_lambda_shaped_errors() {
 #[test]
 fn boto3_and_the_aws_cli_manage_functions() {
     let server = Server::start();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/boto3_control.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&server.url)
-        .arg("skiff-examples/hello-rust:latest")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "control-plane checks failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
+    run_sdk_script("boto3_control.py", &[&server.url, "skiff-examples/hello-rust:latest"]);
 }

@@ -99,26 +99,13 @@ impl Peers {
         Ok(entries.entries)
     }
 
-    /// Follows `node`'s stream of `function`'s log entries (newline-delimited JSON, after its
-    /// last `limit`), handing each whole line to `lines` until either side ends.
-    pub async fn follow_logs(&self, node: &NodeInfo, function: &str, limit: usize, lines: mpsc::Sender<Bytes>) -> Result<(), PeerError> {
+    /// Subscribes to `function`'s log on `node` (its entries after its last `limit`). A node
+    /// answers only once it is subscribed, so every entry it records after this returns is in
+    /// the stream.
+    pub async fn follow_logs(&self, node: &NodeInfo, function: &str, limit: usize) -> Result<LogFollow, PeerError> {
         let req = self.http.get(url(node, &format!("{FUNCTIONS_PATH}{function}/logs?limit={limit}&follow=true"))).timeout(FOLLOW_FOR);
-        let mut resp = self.send(node, req).await?;
-        let mut pending = Vec::new();
-        loop {
-            let chunk = tokio::select! {
-                chunk = resp.chunk() => chunk.map_err(|source| PeerError::Request { node: node.name.clone(), source })?,
-                _ = lines.closed() => return Ok(()), // the follower went away: let go of the stream
-            };
-            let Some(chunk) = chunk else { return Ok(()) };
-            pending.extend_from_slice(&chunk);
-            if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
-                let rest = pending.split_off(end + 1);
-                if lines.send(Bytes::from(std::mem::replace(&mut pending, rest))).await.is_err() {
-                    return Ok(());
-                }
-            }
-        }
+        let resp = self.send(node, req).await?;
+        Ok(LogFollow { node: node.name.clone(), resp })
     }
 
     pub async fn load(&self, node: &NodeInfo, within: Duration) -> Result<Load, PeerError> {
@@ -163,4 +150,31 @@ impl Peers {
 
 fn url(node: &NodeInfo, path: &str) -> String {
     format!("{}{path}", node.advertise.trim_end_matches('/'))
+}
+
+/// A peer's log stream, subscribed (see [`Peers::follow_logs`]).
+pub struct LogFollow {
+    node: String,
+    resp: reqwest::Response,
+}
+
+impl LogFollow {
+    /// Hands each whole newline-delimited line to `lines` until either side ends.
+    pub async fn forward(mut self, lines: mpsc::Sender<Bytes>) -> Result<(), PeerError> {
+        let mut pending = Vec::new();
+        loop {
+            let chunk = tokio::select! {
+                chunk = self.resp.chunk() => chunk.map_err(|source| PeerError::Request { node: self.node.clone(), source })?,
+                _ = lines.closed() => return Ok(()), // the follower went away: let go of the stream
+            };
+            let Some(chunk) = chunk else { return Ok(()) };
+            pending.extend_from_slice(&chunk);
+            if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
+                let rest = pending.split_off(end + 1);
+                if lines.send(Bytes::from(std::mem::replace(&mut pending, rest))).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
 }

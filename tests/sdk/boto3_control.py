@@ -8,19 +8,11 @@ import os
 import subprocess
 import sys
 
-import boto3
-import botocore.config
+import skiff_lambda
 from botocore.exceptions import ClientError
 
 url, image = sys.argv[1], sys.argv[2]
-client = boto3.client(
-    "lambda",
-    endpoint_url=url,
-    region_name="us-east-1",
-    aws_access_key_id="skiff",
-    aws_secret_access_key="unused",
-    config=botocore.config.Config(retries={"max_attempts": 1}),
-)
+client = skiff_lambda.client(url)
 ROLE = "arn:aws:iam::000000000000:role/skiff"
 
 

@@ -6,18 +6,10 @@ import base64
 import json
 import sys
 
-import boto3
-import botocore.config
+import skiff_lambda
 
 url = sys.argv[1]
-client = boto3.client(
-    "lambda",
-    endpoint_url=url,
-    region_name="us-east-1",
-    aws_access_key_id="skiff",
-    aws_secret_access_key="unused",
-    config=botocore.config.Config(retries={"max_attempts": 1}),
-)
+client = skiff_lambda.client(url)
 
 ok = client.invoke(FunctionName="echo", Payload=json.dumps({"hello": "sdk"}).encode(), LogType="Tail")
 assert ok["StatusCode"] == 200, ok

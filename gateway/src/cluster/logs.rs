@@ -31,7 +31,7 @@ pub(crate) async fn gather(cluster: &ClusterGateway, me: &str, invoker: &Invoker
     };
     let others: Vec<NodeInfo> = cluster.members.ready().iter().filter(|n| n.name != me).cloned().collect();
     if follow {
-        return follow_all(cluster, others, local_logs(invoker, name, query), name, limit);
+        return follow_all(cluster, others, local_logs(invoker, name, query), name, limit).await;
     }
     let asked = others.iter().map(|n| cluster.peers.recent_logs(n, name, limit, ASK_WITHIN));
     let mut entries: Vec<LogEntry> = mine.iter().map(|e| (**e).clone()).collect();
@@ -41,8 +41,10 @@ pub(crate) async fn gather(cluster: &ClusterGateway, me: &str, invoker: &Invoker
     json(StatusCode::OK, &serde_json::json!({ "entries": entries }))
 }
 
-/// One newline-delimited stream from this node's `local` stream and every other node's.
-fn follow_all(cluster: &ClusterGateway, others: Vec<NodeInfo>, local: Resp, name: &str, limit: usize) -> Resp {
+/// One newline-delimited stream from this node's `local` stream and every other node's. It is
+/// answered only once every node that answers within [`ASK_WITHIN`] is subscribed, so a call
+/// made after the answer arrives is never missing from the stream.
+async fn follow_all(cluster: &ClusterGateway, others: Vec<NodeInfo>, local: Resp, name: &str, limit: usize) -> Resp {
     let (lines, merged) = mpsc::channel::<Bytes>(64);
     let mut local_body = local.into_body();
     let local_lines = lines.clone();
@@ -60,13 +62,20 @@ fn follow_all(cluster: &ClusterGateway, others: Vec<NodeInfo>, local: Resp, name
             }
         }
     });
-    for node in others {
-        let (peers, name, lines) = (cluster.peers.clone(), name.to_string(), lines.clone());
-        tokio::spawn(async move {
-            if let Err(e) = peers.follow_logs(&node, &name, limit, lines).await {
-                tracing::debug!("not following {name}'s logs on {}: {e}", node.name);
+    let subscribing = others.iter().map(|node| tokio::time::timeout(ASK_WITHIN, cluster.peers.follow_logs(node, name, limit)));
+    for (node, subscribed) in others.iter().zip(join_all(subscribing).await) {
+        match subscribed {
+            Ok(Ok(stream)) => {
+                let lines = lines.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = stream.forward(lines).await {
+                        tracing::debug!("log stream from a peer ended: {e}");
+                    }
+                });
             }
-        });
+            Ok(Err(e)) => tracing::debug!("not following {name}'s logs on {}: {e}", node.name),
+            Err(_) => tracing::debug!("not following {name}'s logs on {}: no answer within {ASK_WITHIN:?}", node.name),
+        }
     }
     drop(lines);
     let mut resp = Response::new(Lines(merged).boxed());
