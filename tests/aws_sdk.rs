@@ -34,3 +34,13 @@ fn boto3_and_the_aws_cli_manage_functions() {
     let server = Server::start();
     run_sdk_script("boto3_control.py", &[&server.url, "skiff-examples/hello-rust:latest"]);
 }
+
+/// Published versions and aliases driven by boto3 and the AWS CLI: each version keeps its code,
+/// a weighted alias splits calls by its weights, and what an alias uses cannot be deleted.
+#[test]
+fn boto3_publishes_versions_and_routes_through_weighted_aliases() {
+    let server = Server::start();
+    server.deploy_fixture("canary", "echo", json!({}));
+    let trap = common::fixture("trap");
+    run_sdk_script("boto3_versions.py", &[&server.url, "canary", trap.to_str().unwrap()]);
+}

@@ -56,7 +56,7 @@ fn invokes_with_lambda_runtime_and_reuses_warm_containers() {
     let (_, _, _, env) = call(&server, "probe", json!({ "op": "env" }));
     assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "probe");
     assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "256");
-    assert_eq!(env["AWS_LAMBDA_FUNCTION_VERSION"], "1");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_VERSION"], "$LATEST");
     assert_eq!(env["AWS_LAMBDA_RUNTIME_API"], "127.0.0.1:9001");
     assert_eq!(env["AWS_REGION"], "us-east-1");
     assert_eq!(env["AWS_LAMBDA_INITIALIZATION_TYPE"], "on-demand");

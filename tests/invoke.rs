@@ -14,7 +14,7 @@ fn echo_returns_the_event_with_lambda_headers_and_a_cold_start_only_first() {
     let first = server.invoke("echo", r#"{"hello":"world"}"#);
     assert_eq!(first.status(), 200);
     let h = first.headers().clone();
-    assert_eq!(h["x-amz-executed-version"], "1");
+    assert_eq!(h["x-amz-executed-version"], "$LATEST");
     assert!(h.contains_key("x-amzn-requestid"));
     assert!(!h.contains_key("x-amz-function-error"));
     assert!(h.contains_key("x-skiff-init-duration-ms"), "first call is a cold start");

@@ -3,6 +3,7 @@
 
 use crate::events::{EventConfig, EventConfigUpdate, Destination};
 use crate::names::{check_env_key, check_function_name, check_image_reference};
+use crate::version::VersionRef;
 use crate::Invalid;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -45,6 +46,14 @@ pub struct FunctionConfig {
     pub revision_id: String,
     /// Increases by one with every deploy of this name.
     pub version: u64,
+    /// Set on a published version's frozen copy: its number. `None` on the function itself
+    /// (Lambda's `$LATEST`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<u32>,
+    /// The number the last publish took: the next one takes the one after, so a number is
+    /// never reused, even after its version was deleted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_published: u32,
     /// Unix milliseconds.
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
@@ -66,6 +75,42 @@ pub enum WasmFormat {
     Module,
     /// WASI preview 2 component.
     Component,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl FunctionConfig {
+    /// Which version this config is: `$LATEST`, or the number it was published as.
+    pub fn executed_version(&self) -> VersionRef {
+        self.published.map_or(VersionRef::Latest, VersionRef::Published)
+    }
+
+    /// Whether a worker built for `self` can serve `other` unchanged: same code and the same
+    /// settings the worker bakes in. A change of anything else (concurrency, event settings,
+    /// description, the publish counter) keeps the warm instances and containers.
+    pub fn runs_like(&self, other: &FunctionConfig) -> bool {
+        self.name == other.name
+            && self.code == other.code
+            && self.memory_mb == other.memory_mb
+            && self.timeout_s == other.timeout_s
+            && self.env == other.env
+            && self.egress == other.egress
+            && self.provisioned == other.provisioned
+            && self.published == other.published
+    }
+
+    /// Whether publishing `self` would make a version that differs from `published`: Lambda
+    /// publishes nothing new while the code and the configuration are unchanged.
+    pub fn publishes_like(&self, published: &FunctionConfig) -> bool {
+        self.code == published.code
+            && self.memory_mb == published.memory_mb
+            && self.timeout_s == published.timeout_s
+            && self.env == published.env
+            && self.egress == published.egress
+            && self.role == published.role
+    }
 }
 
 impl CodeInfo {

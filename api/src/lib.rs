@@ -18,6 +18,7 @@ pub mod task;
 pub mod taskdef;
 pub mod time;
 pub mod trigger;
+pub mod version;
 
 pub use error::{ErrorKind, Invalid, ThrottleScope};
 pub use events::{Destination, EventConfig, EventConfigUpdate};
@@ -29,3 +30,4 @@ pub use placement::{Constraint, Placement, Strategy};
 pub use service::{CopyState, EndpointView, ServiceConfig, ServiceRequest, ServiceView};
 pub use time::now_ms;
 pub use trigger::{TriggerConfig, TriggerRequest};
+pub use version::{Alias, Qualifier, VersionRef};

@@ -18,7 +18,7 @@ fn function(enforce: bool, cache: &std::path::Path, fixture: &str) -> anyhow::Re
     let compiled = backend.compile(fixture, &code)?;
     let spec = ExecutionSpec {
         function: fixture.into(),
-        version: 1,
+        version: "$LATEST".into(),
         memory_mb: 128,
         timeout: Duration::from_secs(60),
         env: vec![],

@@ -37,6 +37,8 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         Err(BodyError::TooLarge) => return Err(AwsError::RequestTooLarge.response(format!("{what} too large"))),
         Err(BodyError::Io(e)) => return Err(AwsError::InvalidRequestContent.response(e)),
     };
-    serde_json::from_slice(&bytes).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
+    // An SDK may send no body at all for an operation whose fields are all optional.
+    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+    serde_json::from_slice(text).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
 }
 

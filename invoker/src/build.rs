@@ -93,7 +93,7 @@ impl WarmCount for WarmGauge {
 pub(crate) fn execution_spec(config: &FunctionConfig) -> ExecutionSpec {
     ExecutionSpec {
         function: config.name.clone(),
-        version: config.version,
+        version: config.executed_version().to_string(),
         memory_mb: config.memory_mb,
         timeout: Duration::from_secs(config.timeout_s.into()),
         env: config.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -8,9 +8,12 @@ use skiff_workers::WorkerError;
 pub enum InvokerError {
     #[error("Function not found: {0}")]
     NotFound(String),
-    /// A create named a function that exists.
-    #[error("Function already exist: {0}")]
-    Exists(String),
+    /// A create named a function or an alias that exists.
+    #[error("{what} already exists: {name}")]
+    Exists { what: &'static str, name: String },
+    /// A version cannot go while aliases still route calls to it.
+    #[error("Unable to delete version {version} of {function} because these aliases reference it: {aliases:?}")]
+    VersionInUse { function: String, version: u32, aliases: Vec<String> },
     /// An update named a revision that is no longer the function's current one.
     #[error("The Revision Id provided does not match the latest Revision Id of {function}. Call GetFunction/GetAlias to get the latest Revision Id")]
     StaleRevision { function: String },
@@ -64,7 +67,8 @@ impl Kinded for InvokerError {
         match self {
             InvokerError::NotFound(_) => ErrorKind::FunctionNotFound,
             InvokerError::UnknownResource(_) => ErrorKind::NotFound,
-            InvokerError::Exists(_) => ErrorKind::Exists,
+            InvokerError::Exists { .. } => ErrorKind::Exists,
+            InvokerError::VersionInUse { .. } => ErrorKind::Conflict,
             InvokerError::StaleRevision { .. } => ErrorKind::PreconditionFailed,
             InvokerError::TooLarge(_) => ErrorKind::TooLarge,
             InvokerError::Queue(e) => e.kind(),

@@ -3,9 +3,9 @@
 
 use crate::admission::NodeAdmission;
 use crate::build::WorkerBuilder;
-use crate::deploy::Deployer;
+use crate::deploy::{DefinitionStores, Deployer};
 use crate::events::Events;
-use crate::feed::{self, FunctionsFollower, TriggersFollower};
+use crate::feed::{self, AliasesFollower, FunctionsFollower, TriggersFollower, VersionsFollower};
 use crate::logs::LogBook;
 use crate::metrics::Metrics;
 use crate::options::{InvokerOptions, QueueChoice};
@@ -13,7 +13,7 @@ use crate::registry::Registry;
 use crate::run::Runner;
 use crate::triggers::Triggers;
 use crate::InvokerError;
-use skiff_api::{FunctionConfig, LogEntry};
+use skiff_api::{Alias, FunctionConfig, LogEntry, Qualifier, VersionRef};
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::{Collection, ConfigStore, Typed};
 use skiff_state::queue::{self, SharedQueue};
@@ -61,12 +61,17 @@ impl Invoker {
         let runner = Runner::new(registry.clone(), admission, builder.clone(), logs.clone(), metrics.clone());
         let events = Events::new(runner.clone(), registry.clone(), queue.clone(), status, metrics.clone(), options.region, options.max_concurrency);
         let functions = Typed::new(store.clone(), Collection::Functions);
+        let versions = Typed::new(store.clone(), Collection::Versions);
+        let aliases = Typed::new(store.clone(), Collection::Aliases);
         let trigger_defs = Typed::new(store, Collection::Triggers);
         let control = Arc::new(tokio::sync::Mutex::new(()));
         let triggers = Triggers::new(runner.clone(), queue.clone(), metrics.clone(), trigger_defs.clone(), registry.clone(), control.clone());
-        let deployer = Deployer::new(registry.clone(), builder.clone(), functions.clone(), trigger_defs.clone(), blobs, control);
+        let stores = DefinitionStores { functions: functions.clone(), versions: versions.clone(), aliases: aliases.clone(), triggers: trigger_defs.clone() };
+        let deployer = Deployer::new(registry.clone(), builder.clone(), stores, blobs, control);
         let follower = FunctionsFollower { registry: registry.clone(), events: events.clone(), logs: logs.clone(), metrics: metrics.clone() };
         feed::start(functions, follower).await?;
+        feed::start(versions, VersionsFollower { registry: registry.clone() }).await?;
+        feed::start(aliases, AliasesFollower { registry: registry.clone() }).await?;
         feed::start(trigger_defs, TriggersFollower { triggers: triggers.clone() }).await?;
         let concurrency_limit = options.max_concurrency;
         Ok(Self { runner, events, triggers, deployer, registry, builder, queue, logs, metrics, concurrency_limit })
@@ -119,6 +124,35 @@ impl Invoker {
     /// The function's config: also Lambda's DryRun (the call could be made).
     pub fn get(&self, name: &str) -> Result<FunctionConfig, InvokerError> {
         Ok(self.registry.lookup(name)?.config.clone())
+    }
+
+    /// The version a call of `name` with `qualifier` runs: an alias with weighted routing
+    /// picks one at random, by its weights.
+    pub fn resolve(&self, name: &str, qualifier: Option<&Qualifier>) -> Result<VersionRef, InvokerError> {
+        let roll = (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64;
+        self.registry.resolve(name, qualifier, roll)
+    }
+
+    /// One version's config: the function's own (`$LATEST`) or a published one.
+    pub fn version(&self, name: &str, version: VersionRef) -> Result<FunctionConfig, InvokerError> {
+        Ok(self.registry.lookup_version(name, version)?.config.clone())
+    }
+
+    /// The function's published versions, oldest first.
+    pub fn versions(&self, name: &str) -> Result<Vec<FunctionConfig>, InvokerError> {
+        self.registry.lookup(name)?;
+        Ok(self.registry.published.versions_of(name).iter().map(|d| d.config.clone()).collect())
+    }
+
+    pub fn alias(&self, name: &str, alias: &str) -> Result<Alias, InvokerError> {
+        self.registry.lookup(name)?;
+        self.registry.published.alias(name, alias).ok_or_else(|| InvokerError::NotFound(format!("{name}:{alias}")))
+    }
+
+    /// The function's aliases, by name.
+    pub fn aliases(&self, name: &str) -> Result<Vec<Alias>, InvokerError> {
+        self.registry.lookup(name)?;
+        Ok(self.registry.published.aliases_of(name))
     }
 
     pub fn recent_logs(&self, name: &str, limit: usize) -> Result<Vec<Arc<LogEntry>>, InvokerError> {

@@ -27,7 +27,7 @@ mod run;
 mod tasks;
 mod triggers;
 
-pub use deploy::Deployer;
+pub use deploy::{Deployer, PublishRequest};
 pub use error::InvokerError;
 pub(crate) use error::blocking;
 pub use events::Events;

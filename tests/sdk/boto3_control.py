@@ -4,31 +4,20 @@ and the AWS CLI: Lambda's control plane, its errors and its waiters.
 Usage: boto3_control.py URL IMAGE. IMAGE is a Lambda-runtime image in the local engine.
 Exits non-zero with a message on the first mismatch."""
 import json
-import os
-import subprocess
 import sys
 
 import skiff_lambda
-from botocore.exceptions import ClientError
 
 url, image = sys.argv[1], sys.argv[2]
 client = skiff_lambda.client(url)
 ROLE = "arn:aws:iam::000000000000:role/skiff"
 
 
-def error_of(call, **kwargs):
-    try:
-        call(**kwargs)
-    except ClientError as e:
-        return e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"], e.response["Error"]["Message"]
-    raise AssertionError(f"{call.__name__} {kwargs} did not fail")
+error_of = skiff_lambda.error_of
 
 
 def aws(*args):
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="skiff", AWS_SECRET_ACCESS_KEY="unused", AWS_DEFAULT_REGION="us-east-1")
-    out = subprocess.run(["aws", "--endpoint-url", url, "lambda", *args], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, f"aws lambda {args}: {out.stdout}{out.stderr}"
-    return out.stdout
+    return skiff_lambda.aws(url, *args)
 
 
 # Life cycle.
@@ -69,13 +58,18 @@ status, code, message = error_of(client.create_function, FunctionName="vpc", Rol
 assert status == 400 and "Layers" in message, message
 assert client.get_function_configuration(FunctionName="app")["MemorySize"] == 256
 
-# Reserved concurrency: 0 turns every call away.
+# Reserved concurrency: 0 turns every call away. A settings change keeps the warm container:
+# the call after it starts nothing (no init duration reported).
+client.invoke(FunctionName="app", Payload=b"{}")
 client.put_function_concurrency(FunctionName="app", ReservedConcurrentExecutions=0)
 assert client.get_function_concurrency(FunctionName="app")["ReservedConcurrentExecutions"] == 0
 status, code, _ = error_of(client.invoke, FunctionName="app", Payload=b"{}")
 assert (status, code) == (429, "TooManyRequestsException"), (status, code)
 client.delete_function_concurrency(FunctionName="app")
 assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(FunctionName="app")
+warm = client.invoke(FunctionName="app", Payload=b"{}")
+assert "FunctionError" not in warm, warm
+assert "x-skiff-init-duration-ms" not in warm["ResponseMetadata"]["HTTPHeaders"], warm["ResponseMetadata"]["HTTPHeaders"]
 
 # Asynchronous-invocation settings.
 status, code, _ = error_of(client.get_function_event_invoke_config, FunctionName="app")
@@ -99,6 +93,14 @@ first = client.list_functions(MaxItems=100)
 assert len(first["Functions"]) == 50 and "NextMarker" in first, len(first["Functions"])
 settings = client.get_account_settings()
 assert settings["AccountUsage"]["FunctionCount"] == 120, settings
+
+# Publish on create and on a code update: the answer is the new version.
+published = client.create_function(FunctionName="pub", Role=ROLE, Code={"ImageUri": image}, Publish=True)
+assert published["Version"] == "1" and published["FunctionArn"].endswith(":pub:1"), published
+again = client.update_function_code(FunctionName="pub", ImageUri=image, Publish=True)
+assert again["Version"] == "1", "the same image publishes no new version"
+assert client.invoke(FunctionName="pub", Qualifier="1", Payload=b"{}")["ExecutedVersion"] == "1"
+client.delete_function(FunctionName="pub")
 
 client.delete_function(FunctionName="app")
 status, _, _ = error_of(client.get_function, FunctionName="app")

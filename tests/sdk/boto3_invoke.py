@@ -14,7 +14,7 @@ client = skiff_lambda.client(url)
 ok = client.invoke(FunctionName="echo", Payload=json.dumps({"hello": "sdk"}).encode(), LogType="Tail")
 assert ok["StatusCode"] == 200, ok
 assert json.loads(ok["Payload"].read()) == {"hello": "sdk"}
-assert ok["ExecutedVersion"] == "1", ok
+assert ok["ExecutedVersion"] == "$LATEST", ok
 assert "FunctionError" not in ok, ok
 assert "echo fixture: invoked" in base64.b64decode(ok["LogResult"]).decode()
 

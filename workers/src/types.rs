@@ -13,7 +13,8 @@ pub const MAX_LOG_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct ExecutionSpec {
     pub function: String,
-    pub version: u64,
+    /// Lambda's `AWS_LAMBDA_FUNCTION_VERSION`: `$LATEST` or a published number.
+    pub version: String,
     pub memory_mb: u32,
     pub timeout: Duration,
     /// The function's configured environment; the Lambda variables are added by the backend.

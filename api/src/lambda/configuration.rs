@@ -56,10 +56,15 @@ pub struct EphemeralStorage {
 }
 
 impl FunctionConfiguration {
-    /// `config` as Lambda shows `version` of it (`$LATEST` or a number).
-    pub fn of(config: &FunctionConfig, region: &str, version: &str) -> Self {
+    /// `config` as Lambda shows it: the function's own config is `$LATEST` with an
+    /// unqualified ARN, a published version's has its number in both.
+    pub fn of(config: &FunctionConfig, region: &str) -> Self {
         let arn = function_arn(region, &config.name);
-        let function_arn = if version == "$LATEST" { arn } else { format!("{arn}:{version}") };
+        let version = config.executed_version();
+        let function_arn = match config.published {
+            None => arn,
+            Some(n) => format!("{arn}:{n}"),
+        };
         Self {
             function_name: config.name.clone(),
             function_arn,
@@ -107,7 +112,7 @@ fn code_size(code: &CodeInfo) -> u64 {
 }
 
 /// Lambda's `CodeSha256`: base64 of the code's SHA-256 (of the image's digest for images).
-fn code_sha256(code: &CodeInfo) -> String {
+pub fn code_sha256(code: &CodeInfo) -> String {
     let hex_digest = match code {
         CodeInfo::Wasm { sha256, .. } => sha256.as_str(),
         CodeInfo::Image { id, .. } => id.strip_prefix("sha256:").unwrap_or(id),
@@ -153,7 +158,7 @@ pub struct Concurrency {
 }
 
 impl GetFunctionResponse {
-    pub fn of(config: &FunctionConfig, region: &str, version: &str) -> Self {
+    pub fn of(config: &FunctionConfig, region: &str) -> Self {
         let code = match &config.code {
             CodeInfo::Wasm { .. } => CodeLocation { repository_type: "Skiff", image_uri: None, resolved_image_uri: None },
             CodeInfo::Image { image, id } => CodeLocation {
@@ -163,7 +168,7 @@ impl GetFunctionResponse {
             },
         };
         Self {
-            configuration: FunctionConfiguration::of(config, region, version),
+            configuration: FunctionConfiguration::of(config, region),
             code,
             concurrency: config.concurrency.map(|n| Concurrency { reserved_concurrent_executions: n }),
         }
@@ -237,6 +242,8 @@ mod tests {
             description: "d".into(),
             revision_id: "rev".into(),
             version: 7,
+            published: None,
+            last_published: 2,
             created_at_ms: 0,
             updated_at_ms: 1_764_703_235_054,
         }
@@ -244,15 +251,17 @@ mod tests {
 
     #[test]
     fn configuration_has_lambdas_fields_and_formats() {
-        let shown = serde_json::to_value(FunctionConfiguration::of(&wasm_function(), "us-east-1", "$LATEST")).unwrap();
+        let shown = serde_json::to_value(FunctionConfiguration::of(&wasm_function(), "us-east-1")).unwrap();
         assert_eq!(shown["FunctionArn"], "arn:aws:lambda:us-east-1:000000000000:function:echo");
         assert_eq!(shown["LastModified"], "2025-12-02T19:20:35.054+0000");
         assert_eq!(shown["CodeSha256"], "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         assert_eq!(shown["Environment"]["Variables"]["A"], "1");
         assert_eq!((shown["State"].as_str(), shown["LastUpdateStatus"].as_str()), (Some("Active"), Some("Successful")));
         assert_eq!((shown["MemorySize"].as_u64(), shown["Timeout"].as_u64(), shown["CodeSize"].as_u64()), (Some(256), Some(5), Some(42)));
-        let numbered = FunctionConfiguration::of(&wasm_function(), "us-east-1", "3");
+        assert_eq!(shown["Version"], "$LATEST");
+        let numbered = FunctionConfiguration::of(&FunctionConfig { published: Some(3), ..wasm_function() }, "us-east-1");
         assert!(numbered.function_arn.ends_with(":echo:3"));
+        assert_eq!(numbered.version, "3");
     }
 
     #[test]

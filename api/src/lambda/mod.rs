@@ -6,13 +6,15 @@
 //! Fields are checked here with the names the caller used (`MemorySize`, not `memory_mb`),
 //! because the SDKs do not check maximums or patterns themselves.
 
+pub mod aliases;
 pub mod configuration;
 pub mod event_invoke;
 pub mod page;
 pub mod reference;
 pub mod requests;
 
-pub use configuration::{AccountSettings, FunctionConfiguration, GetFunctionResponse};
+pub use aliases::{AliasConfiguration, CreateAlias, PublishVersion, UpdateAlias};
+pub use configuration::{code_sha256, AccountSettings, FunctionConfiguration, GetFunctionResponse};
 pub use event_invoke::{EventInvokeConfig, PutEventInvokeConfig};
 pub use page::{Page, PageRequest};
 pub use reference::FunctionRef;

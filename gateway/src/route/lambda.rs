@@ -19,6 +19,13 @@ pub(crate) enum LambdaRoute<'a> {
     PutEventInvokeConfig { function: &'a str },
     GetEventInvokeConfig { function: &'a str },
     DeleteEventInvokeConfig { function: &'a str },
+    PublishVersion { function: &'a str },
+    ListVersions { function: &'a str },
+    CreateAlias { function: &'a str },
+    ListAliases { function: &'a str },
+    GetAlias { function: &'a str, alias: &'a str },
+    UpdateAlias { function: &'a str, alias: &'a str },
+    DeleteAlias { function: &'a str, alias: &'a str },
     AccountSettings,
 }
 
@@ -39,6 +46,13 @@ pub(crate) fn parse<'a>(method: &Method, segments: &[&'a str]) -> Option<LambdaR
         (Method::PUT, ["2019-09-25", "functions", function, "event-invoke-config"]) => PutEventInvokeConfig { function },
         (Method::GET, ["2019-09-25", "functions", function, "event-invoke-config"]) => GetEventInvokeConfig { function },
         (Method::DELETE, ["2019-09-25", "functions", function, "event-invoke-config"]) => DeleteEventInvokeConfig { function },
+        (Method::POST, ["2015-03-31", "functions", function, "versions"]) => PublishVersion { function },
+        (Method::GET, ["2015-03-31", "functions", function, "versions"]) => ListVersions { function },
+        (Method::POST, ["2015-03-31", "functions", function, "aliases"]) => CreateAlias { function },
+        (Method::GET, ["2015-03-31", "functions", function, "aliases"]) => ListAliases { function },
+        (Method::GET, ["2015-03-31", "functions", function, "aliases", alias]) => GetAlias { function, alias },
+        (Method::PUT, ["2015-03-31", "functions", function, "aliases", alias]) => UpdateAlias { function, alias },
+        (Method::DELETE, ["2015-03-31", "functions", function, "aliases", alias]) => DeleteAlias { function, alias },
         (Method::GET, ["2016-08-19", "account-settings"]) => AccountSettings,
         _ => return None,
     };
@@ -63,5 +77,8 @@ mod tests {
         assert_eq!(p(Method::GET, "/2017-10-31/functions/f/concurrency"), None);
         assert_eq!(p(Method::GET, "/2016-08-19/account-settings/"), Some(LambdaRoute::AccountSettings));
         assert_eq!(p(Method::PATCH, "/2015-03-31/functions/f"), None);
+        assert_eq!(p(Method::POST, "/2015-03-31/functions/f/versions"), Some(LambdaRoute::PublishVersion { function: "f" }));
+        assert_eq!(p(Method::PUT, "/2015-03-31/functions/f/aliases/live"), Some(LambdaRoute::UpdateAlias { function: "f", alias: "live" }));
+        assert_eq!(p(Method::PUT, "/2015-03-31/functions/f/aliases"), None);
     }
 }

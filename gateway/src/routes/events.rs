@@ -42,7 +42,7 @@ async fn accept(events: &Events, function: &str, req: Request<Incoming>) -> Resp
     if let Err(e) = check_json(&payload) {
         return AwsError::InvalidRequestContent.response(format!("Could not parse request body into json: {e}"));
     }
-    match events.enqueue(function, payload, callback).await {
+    match events.enqueue(function, skiff_api::VersionRef::Latest, payload, callback).await {
         Ok(request_id) => json(StatusCode::ACCEPTED, &serde_json::json!({ "request_id": request_id })),
         Err(e) => error_response(&e),
     }

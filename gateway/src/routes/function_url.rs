@@ -41,7 +41,7 @@ where
     let request_id = uuid::Uuid::new_v4().to_string();
     let event = request_event(&parts, raw_path, peer, &body, &request_id);
     let payload = Bytes::from(serde_json::to_vec(&event).expect("json"));
-    match invoker.runner().invoke(name, payload).await {
+    match invoker.runner().invoke(name, skiff_api::VersionRef::Latest, payload).await {
         Ok(result) => match &result.execution.outcome {
             Outcome::Success(out) => http_response(out),
             Outcome::Error(e) => {

@@ -21,23 +21,21 @@ where
     B: hyper::body::Body<Data = bytes::Bytes>,
     B::Error: Into<crate::http::BoxError>,
 {
-    let (name, qualifier) = match parse_function_ref(function, req.uri().query()) {
-        Ok(parts) => parts,
-        Err(message) => return AwsError::InvalidParameterValue.response(message),
+    let reference = match super::lambda_api::function_ref(function, req.uri().query()) {
+        Ok(reference) => reference,
+        Err(e) => return AwsError::InvalidParameterValue.response(e.to_string()),
     };
+    let name = reference.name.as_str();
     let header = |n: &str| header_of(req.headers(), n);
     let invocation_type = header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
     let tail = header("x-amz-log-type").is_some_and(|t| t.eq_ignore_ascii_case("Tail"));
     let callback = header("x-callback-url");
 
-    let config = match invoker.get(&name) {
-        Ok(config) => config,
+    // An alias is resolved once, here: a weighted alias picks the version this call runs.
+    let version = match invoker.resolve(name, reference.qualifier.as_ref()) {
+        Ok(version) => version,
         Err(e) => return error_response(&e),
     };
-    if let Some(q) = qualifier.filter(|q| q != "$LATEST" && *q != config.version.to_string()) {
-        return AwsError::ResourceNotFound
-            .response(format!("Function not found: {name}:{q} (current version is {})", config.version));
-    }
     let payload = match read_body(req.into_body(), MAX_SYNC_PAYLOAD).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
@@ -55,7 +53,7 @@ where
         "RequestResponse" => {}
         "DryRun" => return empty(StatusCode::NO_CONTENT),
         "Event" => {
-            return match invoker.events().enqueue(&name, payload, callback).await {
+            return match invoker.events().enqueue(name, version, payload, callback).await {
                 Ok(request_id) => {
                     let mut resp = empty(StatusCode::ACCEPTED);
                     insert_str(resp.headers_mut(), "x-amzn-requestid", &request_id);
@@ -70,7 +68,7 @@ where
             ))
         }
     }
-    match invoker.runner().invoke(&name, payload).await {
+    match invoker.runner().invoke(name, version, payload).await {
         Ok(result) => invoke_response(&result, tail),
         Err(e) => error_response(&e),
     }
@@ -78,7 +76,7 @@ where
 
 /// The function a Lambda Invoke path names (`name`, `name:qualifier` or an ARN).
 pub(crate) fn function_name(raw: &str) -> Option<String> {
-    parse_function_ref(raw, None).ok().map(|(name, _)| name)
+    super::lambda_api::function_ref(raw, None).ok().map(|r| r.name)
 }
 
 /// Whether the Invoke asks for a synchronous run (the only kind forwarded to another node).
@@ -107,7 +105,7 @@ fn invoke_response(result: &InvokeResult, tail: bool) -> Resp {
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert("x-amz-executed-version", result.version.into());
+    insert_str(h, "x-amz-executed-version", &result.version.to_string());
     insert_str(h, "x-amzn-requestid", &result.request_id);
     if let Some(kind) = function_error {
         h.insert("x-amz-function-error", HeaderValue::from_static(kind));
@@ -129,29 +127,20 @@ pub(crate) fn insert_str(h: &mut hyper::HeaderMap, name: &'static str, value: &s
     }
 }
 
-/// Accepts what SDKs put in the path: a name, `name:qualifier`, or a function ARN
-/// (`arn:aws:lambda:region:account:function:name[:qualifier]`); `?Qualifier=` also works.
-fn parse_function_ref(raw: &str, query: Option<&str>) -> Result<(String, Option<String>), String> {
-    let reference = super::lambda_api::function_ref(raw, query).map_err(|e| e.to_string())?;
-    Ok((reference.name, reference.qualifier))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn function_references() {
-        assert_eq!(parse_function_ref("echo", None).unwrap(), ("echo".into(), None));
-        assert_eq!(
-            parse_function_ref("arn%3Aaws%3Alambda%3Aus-east-1%3A123%3Afunction%3Aecho%3A3", None).unwrap(),
-            ("echo".into(), Some("3".into()))
-        );
-        assert_eq!(
-            parse_function_ref("echo", Some("Qualifier=%24LATEST")).unwrap(),
-            ("echo".into(), Some("$LATEST".into()))
-        );
-        assert!(parse_function_ref("bad%20name", None).is_err());
+    fn function_references_are_percent_decoded() {
+        use skiff_api::{Qualifier, VersionRef};
+        let r = |raw, query| super::super::lambda_api::function_ref(raw, query);
+        assert_eq!(r("echo", None).unwrap().qualifier, None);
+        let arn = r("arn%3Aaws%3Alambda%3Aus-east-1%3A123%3Afunction%3Aecho%3A3", None).unwrap();
+        assert_eq!((arn.name.as_str(), arn.qualifier), ("echo", Some(Qualifier::Version(VersionRef::Published(3)))));
+        assert_eq!(r("echo", Some("Qualifier=%24LATEST")).unwrap().version(), Some(VersionRef::Latest));
+        assert!(r("bad%20name", None).is_err());
+        assert_eq!(function_name("echo%3Alive").as_deref(), Some("echo"));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(crate) fn merged(request: &DeployRequest, old: Option<&FunctionConfig>, code
         description: request.description.clone().or(old.map(|o| o.description.clone())).unwrap_or_default(),
         revision_id: uuid::Uuid::new_v4().to_string(),
         version: old.map_or(1, |o| o.version + 1),
+        published: None,
+        last_published: old.map_or(0, |o| o.last_published),
         created_at_ms: old.map_or(now, |o| o.created_at_ms),
         updated_at_ms: now,
     };

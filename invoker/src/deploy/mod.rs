@@ -3,14 +3,19 @@
 //! before the config that names it; the config is written with compare-and-swap on the revision
 //! it replaces; and the call returns once this node's registry serves it (the feed applied it).
 
+mod aliases;
 mod merge;
+mod versions;
+
+pub use versions::PublishRequest;
 
 use crate::build::{execution_spec, WorkerBuilder};
 use crate::registry::{Deployed, Registry};
 use crate::{blocking, InvokerError};
 use sha2::{Digest, Sha256};
 use skiff_api::function::WasmFormat;
-use skiff_api::{now_ms, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig};
+use skiff_api::version::{alias_key, version_key};
+use skiff_api::{now_ms, Alias, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig};
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::{Expect, Typed};
 use skiff_workers::container::ImageSpec;
@@ -27,7 +32,7 @@ enum Resolved {
 /// Whether `request` may apply to the function as it is now (`old`: none if it does not exist).
 fn admissible(request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<(), InvokerError> {
     match (request.mode, old) {
-        (DeployMode::Create, Some(_)) => return Err(InvokerError::Exists(request.name.clone())),
+        (DeployMode::Create, Some(_)) => return Err(InvokerError::Exists { what: "Function", name: request.name.clone() }),
         (DeployMode::Update, None) => return Err(InvokerError::NotFound(request.name.clone())),
         _ => {}
     }
@@ -39,12 +44,23 @@ fn admissible(request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<(
     }
 }
 
-/// Deploys and deletes functions. Cheap to clone.
+/// The collections a deployer writes.
+pub(crate) struct DefinitionStores {
+    pub(crate) functions: Typed<FunctionConfig>,
+    pub(crate) versions: Typed<FunctionConfig>,
+    pub(crate) aliases: Typed<Alias>,
+    pub(crate) triggers: Typed<TriggerConfig>,
+}
+
+/// Deploys and deletes functions, their versions and aliases. Cheap to clone.
 #[derive(Clone)]
 pub struct Deployer {
     registry: Arc<Registry>,
     builder: Arc<WorkerBuilder>,
     functions: Typed<FunctionConfig>,
+    /// Published versions: frozen function configs keyed `function:number`.
+    versions: Typed<FunctionConfig>,
+    aliases: Typed<Alias>,
     triggers: Typed<TriggerConfig>,
     blobs: Arc<dyn BlobStore>,
     /// Serialises control-plane changes on this node, so a read-modify-write does not race
@@ -53,15 +69,9 @@ pub struct Deployer {
 }
 
 impl Deployer {
-    pub(crate) fn new(
-        registry: Arc<Registry>,
-        builder: Arc<WorkerBuilder>,
-        functions: Typed<FunctionConfig>,
-        triggers: Typed<TriggerConfig>,
-        blobs: Arc<dyn BlobStore>,
-        control: Arc<tokio::sync::Mutex<()>>,
-    ) -> Self {
-        Self { registry, builder, functions, triggers, blobs, control }
+    pub(crate) fn new(registry: Arc<Registry>, builder: Arc<WorkerBuilder>, stores: DefinitionStores, blobs: Arc<dyn BlobStore>, control: Arc<tokio::sync::Mutex<()>>) -> Self {
+        let DefinitionStores { functions, versions, aliases, triggers } = stores;
+        Self { registry, builder, functions, versions, aliases, triggers, blobs, control }
     }
 
     /// Creates or updates a function. Everything is validated — settings, then the code compiled
@@ -76,11 +86,15 @@ impl Deployer {
         admissible(&request, old)?;
         let (code, resolved) = self.resolve(&request, old).await?;
         let config = merge::merged(&request, old, code, now_ms())?;
-        let worker = self.prepare(&config, resolved).await?;
+        // A change the running worker does not bake in (concurrency, event settings, a
+        // description) keeps it: the registry carries it over, so nothing is built here.
+        if !old.is_some_and(|o| o.runs_like(&config)) {
+            let worker = self.prepare(&config, resolved).await?;
+            self.registry.stage(&config.name, config.version, worker);
+        }
         if let (Some(wasm), Some(sha)) = (&request.wasm, config.code.sha256()) {
             self.blobs.put(sha, wasm.clone()).await?;
         }
-        self.registry.stage(&config.name, config.version, worker);
         let expect = existing.as_ref().map_or(Expect::Absent, |d| Expect::At(d.revision));
         let revision = match self.functions.put(&config.name, &config, expect).await {
             Ok(revision) => revision,
@@ -143,27 +157,42 @@ impl Deployer {
         }
     }
 
-    /// Deletes a function and its triggers; calls in flight finish, new calls get `NotFound`,
-    /// its containers are retired.
+    /// Deletes a function with its versions, aliases and triggers; calls in flight finish,
+    /// new calls get `NotFound`, its containers are retired. The function's own record goes
+    /// last, so a delete cut short leaves no version or alias without its function.
     pub async fn delete(&self, name: &str) -> Result<(), InvokerError> {
         let _guard = self.control.lock().await;
         let deployed: Arc<Deployed> = self.registry.lookup(name)?;
+        for alias in self.registry.published.aliases_of(name) {
+            self.aliases.delete(&alias_key(name, &alias.name), Expect::Any).await?;
+        }
+        let versions = self.registry.published.versions_of(name);
+        for version in &versions {
+            let number = version.config.published.unwrap_or_default();
+            self.versions.delete(&version_key(name, number), Expect::Any).await?;
+        }
         let revision = self.functions.delete(name, Expect::At(deployed.revision)).await?;
         // A trigger cannot outlive its function.
         for trigger in self.triggers.list().await?.0.into_iter().filter(|t| t.value.function == name) {
             self.triggers.delete(&trigger.key, Expect::At(trigger.revision)).await?;
         }
         self.registry.applied.wait(revision).await;
-        if let Some(sha) = deployed.config.code.sha256() {
+        let mut codes: Vec<&str> = versions.iter().filter_map(|v| v.config.code.sha256()).collect();
+        codes.extend(deployed.config.code.sha256());
+        codes.sort_unstable();
+        codes.dedup();
+        for sha in codes {
             self.collect_code(sha).await?;
         }
         Ok(())
     }
 
-    /// Removes a blob no stored config refers to any more.
+    /// Removes a blob no stored config, the functions' or their versions', refers to any
+    /// more.
     async fn collect_code(&self, sha256: &str) -> Result<(), InvokerError> {
-        let (stored, _) = self.functions.list().await?;
-        if !stored.iter().any(|f| f.value.code.sha256() == Some(sha256)) {
+        let (functions, _) = self.functions.list().await?;
+        let (versions, _) = self.versions.list().await?;
+        if !functions.iter().chain(&versions).any(|f| f.value.code.sha256() == Some(sha256)) {
             self.blobs.remove(sha256).await?;
         }
         Ok(())

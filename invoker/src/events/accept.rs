@@ -7,11 +7,11 @@ use crate::InvokerError;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use skiff_api::invocation::MAX_ASYNC_PAYLOAD;
-use skiff_api::{now_ms, InvocationState, InvocationStatus};
+use skiff_api::{now_ms, InvocationState, InvocationStatus, VersionRef};
 
 /// See [`Events::enqueue`](super::Events::enqueue).
-pub(super) async fn enqueue(ctx: &Context, function: &str, payload: Bytes, callback_url: Option<String>) -> Result<String, InvokerError> {
-    ctx.registry.lookup(function)?;
+pub(super) async fn enqueue(ctx: &Context, function: &str, version: VersionRef, payload: Bytes, callback_url: Option<String>) -> Result<String, InvokerError> {
+    ctx.registry.lookup_version(function, version)?;
     if payload.len() > MAX_ASYNC_PAYLOAD {
         return Err(InvokerError::TooLarge(format!(
             "Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"
@@ -35,6 +35,7 @@ pub(super) async fn enqueue(ctx: &Context, function: &str, payload: Bytes, callb
         // end of the tree and expire from its start.
         request_id: uuid::Uuid::now_v7().to_string(),
         function: function.to_string(),
+        version,
         payload,
         attempts: 0,
         redrives: 0,

@@ -7,7 +7,7 @@ use super::callback;
 use super::context::Context;
 use crate::InvokerError;
 use skiff_api::arn::function_arn;
-use skiff_api::{now_ms, DeadLetterCondition, Destination, InvocationState, InvocationStatus};
+use skiff_api::{now_ms, DeadLetterCondition, Destination, InvocationState, InvocationStatus, VersionRef};
 use skiff_state::queue::{Message, QueueRef};
 use skiff_workers::Outcome;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
@@ -50,7 +50,7 @@ async fn attempt(ctx: &Context, event: Event) -> Fate {
     inner.status.record(status.clone());
 
     let deadline = event.accepted_ms + settings.max_age().as_millis() as u64;
-    let result = match inner.runner.invoke_when_admitted(&event.function, &event.request_id, event.payload_bytes(), Some(deadline)).await {
+    let result = match inner.runner.invoke_when_admitted(&event.function, event.version, &event.request_id, event.payload_bytes(), Some(deadline)).await {
         Err(InvokerError::Throttled(_)) => return dead_letter(ctx, event, DeadLetterCondition::EventAgeExceeded).await,
         Err(InvokerError::NotFound(_)) => return Fate::GiveBack(event),
         other => other,
@@ -128,7 +128,7 @@ async fn finish(ctx: &Context, event: &Event, status: InvocationStatus) -> Fate 
 async fn send_to_destination(ctx: &Context, destination: &Destination, record: serde_json::Value) {
     let body = bytes::Bytes::from(serde_json::to_vec(&record).expect("json"));
     let sent = match destination {
-        Destination::Function(name) => super::accept::enqueue(ctx, name, body, None).await.map(|_| ()),
+        Destination::Function(name) => super::accept::enqueue(ctx, name, VersionRef::Latest, body, None).await.map(|_| ()),
         Destination::Queue(queue) => {
             let message = Message { id: uuid::Uuid::new_v4().to_string(), headers: Default::default(), body };
             ctx.queue.publish(&QueueRef::destination(queue), &message, None).await.map_err(InvokerError::Queue)

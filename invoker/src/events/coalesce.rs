@@ -150,6 +150,7 @@ mod tests {
         Event {
             request_id: id.into(),
             function: "f".into(),
+            version: skiff_api::VersionRef::Latest,
             payload: Some(serde_json::value::RawValue::from_string(format!("{{\"id\":\"{id}\"}}")).unwrap()),
             attempts: 0,
             redrives: 0,

@@ -4,13 +4,16 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use skiff_api::{DeadLetterCondition, InvocationState, InvocationStatus};
+use skiff_api::{DeadLetterCondition, InvocationState, InvocationStatus, VersionRef};
 use skiff_state::queue::Message;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Event {
     pub(crate) request_id: String,
     pub(crate) function: String,
+    /// The version it runs on, fixed when it was accepted (an alias is resolved then).
+    #[serde(default, skip_serializing_if = "VersionRef::is_latest")]
+    pub(crate) version: VersionRef,
     /// The payload as sent (valid JSON); `None` for an empty payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) payload: Option<Box<RawValue>>,

@@ -22,7 +22,7 @@ use crate::InvokerError;
 use bytes::Bytes;
 use coalesce::Coalescer;
 use context::Context;
-use skiff_api::{now_ms, DeadLetter, DeadLetterPage, FunctionConfig, InvocationStatus};
+use skiff_api::{now_ms, DeadLetter, DeadLetterPage, FunctionConfig, InvocationStatus, VersionRef};
 use skiff_state::queue::{QueueBackend, SharedQueue};
 use skiff_state::status::StatusStore;
 use std::sync::Arc;
@@ -82,8 +82,8 @@ impl Events {
     /// Accepts an event for `function`: validated, then durable in the function's queue (the
     /// broker confirmed it, or the embedded queue fsync'd it), and only then is the request id
     /// returned. If the queue cannot take it, nothing was accepted and the error says so.
-    pub async fn enqueue(&self, function: &str, payload: Bytes, callback_url: Option<String>) -> Result<String, InvokerError> {
-        accept::enqueue(&self.inner, function, payload, callback_url).await
+    pub async fn enqueue(&self, function: &str, version: VersionRef, payload: Bytes, callback_url: Option<String>) -> Result<String, InvokerError> {
+        accept::enqueue(&self.inner, function, version, payload, callback_url).await
     }
 
     /// The status of an asynchronous invocation, while it is retained.

@@ -4,8 +4,9 @@
 use super::event::Event;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use skiff_api::VersionRef;
 
-pub(crate) fn success_record(event: &Event, arn: &str, version: u64, output: &[u8]) -> Value {
+pub(crate) fn success_record(event: &Event, arn: &str, version: VersionRef, output: &[u8]) -> Value {
     let response: Value = match serde_json::from_slice::<Box<RawValue>>(output) {
         Ok(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
         Err(_) if output.is_empty() => Value::Null,
@@ -17,7 +18,7 @@ pub(crate) fn success_record(event: &Event, arn: &str, version: u64, output: &[u
         "timestamp": skiff_api::time::rfc3339_now(),
         "requestContext": {
             "requestId": event.request_id,
-            "functionArn": format!("{arn}:$LATEST"),
+            "functionArn": format!("{arn}:{}", event.version),
             "condition": "Success",
             "approximateInvokeCount": event.attempts,
         },
@@ -36,6 +37,7 @@ mod tests {
         let event = Event {
             request_id: "r1".into(),
             function: "f".into(),
+            version: VersionRef::Published(3),
             payload: Some(RawValue::from_string("{\"n\":1}".into()).unwrap()),
             attempts: 2,
             redrives: 0,
@@ -45,8 +47,10 @@ mod tests {
             condition: None,
             dead_lettered_ms: None,
         };
-        let r = success_record(&event, "arn:aws:lambda:us-east-1:000000000000:function:f", 3, b"{\"ok\":true}");
+        let r = success_record(&event, "arn:aws:lambda:us-east-1:000000000000:function:f", VersionRef::Published(3), b"{\"ok\":true}");
         assert_eq!(r["requestContext"]["condition"], "Success");
+        assert_eq!(r["requestContext"]["functionArn"], "arn:aws:lambda:us-east-1:000000000000:function:f:3");
+        assert_eq!(r["responseContext"]["executedVersion"], "3");
         assert_eq!(r["requestContext"]["approximateInvokeCount"], 2);
         assert_eq!(r["requestPayload"]["n"], 1);
         assert_eq!(r["responsePayload"]["ok"], true);

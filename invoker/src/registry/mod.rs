@@ -6,13 +6,15 @@
 //! creates starts warm instead of building it again.
 
 mod deployed;
+mod published;
 
 pub(crate) use deployed::Deployed;
+pub(crate) use published::Published;
 
 use crate::applied::Applied;
 use crate::InvokerError;
 use dashmap::DashMap;
-use skiff_api::FunctionConfig;
+use skiff_api::{FunctionConfig, Qualifier, VersionRef};
 use skiff_state::config::Revision;
 use skiff_workers::Worker;
 use std::sync::Arc;
@@ -22,15 +24,42 @@ pub(crate) struct Registry {
     staged: DashMap<(String, u64), Arc<dyn Worker>>,
     /// How far the functions' watch is applied.
     pub(crate) applied: Applied,
+    /// Published versions and aliases.
+    pub(crate) published: Published,
 }
 
 impl Registry {
     pub(crate) fn new() -> Self {
-        Self { functions: DashMap::new(), staged: DashMap::new(), applied: Applied::default() }
+        Self { functions: DashMap::new(), staged: DashMap::new(), applied: Applied::default(), published: Published::default() }
     }
 
     pub(crate) fn lookup(&self, name: &str) -> Result<Arc<Deployed>, InvokerError> {
         self.functions.get(name).map(|e| e.clone()).ok_or_else(|| InvokerError::NotFound(name.to_string()))
+    }
+
+    /// The entry a call of `name` at `version` runs on.
+    pub(crate) fn lookup_version(&self, name: &str, version: VersionRef) -> Result<Arc<Deployed>, InvokerError> {
+        let latest = self.lookup(name)?;
+        match version {
+            VersionRef::Latest => Ok(latest),
+            VersionRef::Published(n) => self.published.version(name, n).ok_or_else(|| InvokerError::NotFound(format!("{name}:{n}"))),
+        }
+    }
+
+    /// The version a call of `name` qualified by `qualifier` takes; an alias with weighted
+    /// routing picks by `roll`, drawn uniformly from [0, 1).
+    pub(crate) fn resolve(&self, name: &str, qualifier: Option<&Qualifier>, roll: f64) -> Result<VersionRef, InvokerError> {
+        let version = match qualifier {
+            None => VersionRef::Latest,
+            Some(Qualifier::Version(v)) => *v,
+            Some(Qualifier::Alias(a)) => {
+                self.lookup(name)?;
+                let alias = self.published.alias(name, a).ok_or_else(|| InvokerError::NotFound(format!("{name}:{a}")))?;
+                alias.route(roll)
+            }
+        };
+        self.lookup_version(name, version)?;
+        Ok(version)
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<Arc<Deployed>> {
@@ -64,16 +93,19 @@ impl Registry {
         }
     }
 
-    /// Serves `config` from now on; returns the entry it replaced, if that was another
-    /// version (the same config seen again, after a re-list, keeps its worker).
+    /// Serves `config` from now on; returns the entry it replaced, if its worker is no longer
+    /// needed. The same config seen again (after a re-list), or a change the worker does not
+    /// bake in (concurrency, event settings, description), keeps the warm worker.
     pub(crate) fn install(&self, config: FunctionConfig, revision: Revision) -> Option<Arc<Deployed>> {
         let existing = self.get(&config.name);
-        let unchanged = existing.as_ref().filter(|e| e.config == config);
-        let worker = match unchanged {
-            Some(same) => same.worker.get().cloned(),
-            None => self.staged.remove(&(config.name.clone(), config.version)).map(|(_, w)| w),
-        };
-        let replaced = if unchanged.is_some() { None } else { existing.clone() };
+        let staged = self.staged.remove(&(config.name.clone(), config.version)).map(|(_, w)| w);
+        let kept = existing.as_ref().filter(|e| e.config.runs_like(&config)).and_then(|e| e.worker.get().cloned());
+        if let (Some(_), Some(unused)) = (&kept, &staged) {
+            unused.retire();
+        }
+        let keeps_worker = kept.is_some();
+        let worker = kept.or(staged);
+        let replaced = if keeps_worker { None } else { existing.clone() };
         let entry = Deployed::succeeding(existing.as_deref(), config.clone(), revision, worker);
         self.functions.insert(config.name, Arc::new(entry));
         replaced

@@ -5,7 +5,7 @@ use skiff_workers::{Execution, Outcome};
 use std::time::Duration;
 
 pub(crate) fn lambda_log(request_id: &str, config: &FunctionConfig, execution: &Execution) -> String {
-    let mut log = format!("START RequestId: {request_id} Version: {}\n", config.version);
+    let mut log = format!("START RequestId: {request_id} Version: {}\n", config.executed_version());
     log.push_str(&String::from_utf8_lossy(&execution.logs));
     if !log.ends_with('\n') {
         log.push('\n');

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::InvokerError;
 use bytes::Bytes;
-use skiff_api::{now_ms, FunctionConfig, LogEntry};
+use skiff_api::{now_ms, FunctionConfig, LogEntry, VersionRef};
 use skiff_workers::{Execution, Invocation, Outcome};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct InvokeResult {
     pub request_id: String,
-    pub version: u64,
+    /// What ran: `$LATEST` or a published version (Lambda's `X-Amz-Executed-Version`).
+    pub version: VersionRef,
     pub execution: Execution,
     /// The Lambda-style log of this invocation (START … REPORT).
     pub log: String,
@@ -52,15 +53,21 @@ impl Runner {
 
     /// Runs one invocation to completion. Admission is immediate: if a concurrency limit is
     /// reached the call is throttled, never queued.
-    pub async fn invoke(&self, name: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
-        self.invoke_as(name, &uuid::Uuid::new_v4().to_string(), payload).await
+    pub async fn invoke(&self, name: &str, version: VersionRef, payload: Bytes) -> Result<InvokeResult, InvokerError> {
+        self.invoke_as(name, version, &uuid::Uuid::new_v4().to_string(), payload).await
     }
 
     /// [`Runner::invoke`] under a given request id (an async event keeps its id on every try).
-    pub(crate) async fn invoke_as(&self, name: &str, request_id: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
+    /// Reserved concurrency belongs to the function, so every version's calls are admitted
+    /// against the function's own entry.
+    pub(crate) async fn invoke_as(&self, name: &str, version: VersionRef, request_id: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
         let inner = &self.inner;
-        let deployed = inner.registry.lookup(name)?;
-        let admitted = inner.admission.admit(&deployed).map_err(|scope| {
+        let function = inner.registry.lookup(name)?;
+        let deployed = match version {
+            VersionRef::Latest => function.clone(),
+            VersionRef::Published(_) => inner.registry.lookup_version(name, version)?,
+        };
+        let admitted = inner.admission.admit(&function).map_err(|scope| {
             inner.metrics.throttles.with_label_values(&[name, scope.as_str()]).inc();
             InvokerError::Throttled(scope)
         })?;
@@ -93,13 +100,14 @@ impl Runner {
     pub(crate) async fn invoke_when_admitted(
         &self,
         name: &str,
+        version: VersionRef,
         request_id: &str,
         payload: Bytes,
         deadline_ms: Option<u64>,
     ) -> Result<InvokeResult, InvokerError> {
         let mut wait = Duration::from_millis(10);
         loop {
-            match self.invoke_as(name, request_id, payload.clone()).await {
+            match self.invoke_as(name, version, request_id, payload.clone()).await {
                 Err(InvokerError::Throttled(scope)) => {
                     if deadline_ms.is_some_and(|d| now_ms() > d) {
                         return Err(InvokerError::Throttled(scope));
@@ -134,6 +142,6 @@ impl Runner {
             outcome: outcome.to_string(),
             text: log.clone(),
         });
-        InvokeResult { request_id, version: config.version, execution, log }
+        InvokeResult { request_id, version: config.executed_version(), execution, log }
     }
 }

@@ -71,7 +71,7 @@ pub(super) async fn process(ctx: &Context, trigger: &TriggerConfig, items: Vec<I
     let records: Vec<Value> = items.iter().map(|i| i.record(trigger, &source)).collect();
     let payload = bytes::Bytes::from(serde_json::to_vec(&json!({ "Records": records })).expect("json"));
     let request_id = uuid::Uuid::new_v4().to_string();
-    let result = ctx.runner.invoke_when_admitted(&trigger.function, &request_id, payload, None).await;
+    let result = ctx.runner.invoke_when_admitted(&trigger.function, skiff_api::VersionRef::Latest, &request_id, payload, None).await;
     let (failed, error): (HashSet<String>, String) = match result {
         Ok(r) => match &r.execution.outcome {
             Outcome::Success(output) => match item_failures(output, &items) {

@@ -35,11 +35,22 @@ pub enum Collection {
     Placements,
     /// One-off tasks and their outcome.
     Tasks,
+    /// Functions' published versions, frozen copies keyed `function:number`.
+    Versions,
+    /// Functions' aliases, keyed `function:alias`.
+    Aliases,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 5] =
-        [Collection::Functions, Collection::Triggers, Collection::Services, Collection::Placements, Collection::Tasks];
+    pub const ALL: [Collection; 7] = [
+        Collection::Functions,
+        Collection::Triggers,
+        Collection::Services,
+        Collection::Placements,
+        Collection::Tasks,
+        Collection::Versions,
+        Collection::Aliases,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,6 +59,8 @@ impl Collection {
             Collection::Services => "services",
             Collection::Placements => "placements",
             Collection::Tasks => "tasks",
+            Collection::Versions => "versions",
+            Collection::Aliases => "aliases",
         }
     }
 }

@@ -149,7 +149,7 @@ mod tests {
         ContainerSpec {
             exec: ExecutionSpec {
                 function: "f".into(),
-                version: 3,
+                version: "3".into(),
                 memory_mb: 1769,
                 timeout: Duration::from_secs(7),
                 env: vec![("MODE".into(), "x".into())],

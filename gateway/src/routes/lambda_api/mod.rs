@@ -3,8 +3,10 @@
 //! same [`Deployer`](skiff_invoker::Deployer) the native `/v1` API uses, and answers in
 //! Lambda's shapes: one implementation behind both APIs.
 
+mod aliases;
 mod functions;
 mod settings;
+mod versions;
 
 use crate::errors::{error_response, AwsError};
 use crate::http::{query_param, Resp};
@@ -12,7 +14,7 @@ use crate::route::LambdaRoute;
 use hyper::body::Incoming;
 use hyper::Request;
 use skiff_api::lambda::FunctionRef;
-use skiff_api::{FunctionConfig, Invalid};
+use skiff_api::{FunctionConfig, Invalid, VersionRef};
 use skiff_invoker::Invoker;
 
 /// What the operations need: the functions, and the region their ARNs name.
@@ -39,6 +41,13 @@ pub(crate) async fn handle(api: &LambdaApi<'_>, route: LambdaRoute<'_>, query: O
         PutEventInvokeConfig { function } => settings::put_event_invoke_config(api, function, req).await,
         GetEventInvokeConfig { function } => settings::get_event_invoke_config(api, function),
         DeleteEventInvokeConfig { function } => settings::delete_event_invoke_config(api, function).await,
+        PublishVersion { function } => versions::publish(api, function, req).await,
+        ListVersions { function } => versions::list(api, function, query),
+        CreateAlias { function } => aliases::create(api, function, req).await,
+        ListAliases { function } => aliases::list(api, function, query),
+        GetAlias { function, alias } => aliases::get(api, function, alias),
+        UpdateAlias { function, alias } => aliases::update(api, function, alias, req).await,
+        DeleteAlias { function, alias } => aliases::delete(api, function, alias).await,
         AccountSettings => Ok(settings::account(api)),
     };
     answer.unwrap_or_else(|error| error)
@@ -59,9 +68,11 @@ fn target(raw: &str, query: Option<&str>) -> Result<FunctionRef, Resp> {
 /// to the function, not to a version.
 fn unqualified(raw: &str) -> Result<String, Resp> {
     let reference = target(raw, None)?;
-    match reference.qualifier.as_deref() {
-        None | Some("$LATEST") => Ok(reference.name),
-        Some(q) => Err(AwsError::InvalidParameterValue.response(format!("this operation applies to the function, not to its qualifier {q:?}"))),
+    match reference.qualifier {
+        Some(q) if reference.version() != Some(VersionRef::Latest) => {
+            Err(AwsError::InvalidParameterValue.response(format!("this operation applies to the function, not to its qualifier {q}")))
+        }
+        _ => Ok(reference.name),
     }
 }
 

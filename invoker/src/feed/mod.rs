@@ -6,6 +6,10 @@
 //! the store is unreachable) is `skiff_state::config::follow`; what a change means is supplied
 //! here by a `Follower` per collection.
 
+mod published;
+
+pub(crate) use published::{AliasesFollower, VersionsFollower};
+
 use crate::events::Events;
 use crate::logs::LogBook;
 use crate::metrics::Metrics;

@@ -1,0 +1,46 @@
+//! Creating, updating and deleting aliases. An alias may only name versions that exist, and is
+//! written with compare-and-swap on the revision it was read at.
+
+use super::Deployer;
+use crate::InvokerError;
+use skiff_api::version::{alias_key, AliasRequest};
+use skiff_api::{Alias, DeployMode};
+use skiff_state::config::Expect;
+
+impl Deployer {
+    /// Creates or updates an alias (by `request.mode`).
+    pub async fn put_alias(&self, request: AliasRequest) -> Result<Alias, InvokerError> {
+        let (function, name) = (request.function.as_str(), request.name.as_str());
+        let _guard = self.control.lock().await;
+        self.registry.lookup(function)?;
+        let old = self.registry.published.stored_alias(function, name);
+        let qualified = alias_key(function, name);
+        match (request.mode, &old) {
+            (DeployMode::Create, Some(_)) => return Err(InvokerError::Exists { what: "Alias", name: qualified }),
+            (DeployMode::Update, None) => return Err(InvokerError::NotFound(qualified)),
+            _ => {}
+        }
+        if let (Some(expected), Some((old, _))) = (&request.if_revision, &old) {
+            if *expected != old.revision_id {
+                return Err(InvokerError::StaleRevision { function: qualified });
+            }
+        }
+        let alias = request.apply(old.as_ref().map(|(a, _)| a), uuid::Uuid::new_v4().to_string())?;
+        for version in alias.versions() {
+            self.registry.lookup_version(function, version)?;
+        }
+        let expect = old.as_ref().map_or(Expect::Absent, |(_, revision)| Expect::At(*revision));
+        let stored_at = self.aliases.put(&qualified, &alias, expect).await?;
+        self.registry.published.aliases_applied.wait(stored_at).await;
+        Ok(alias)
+    }
+
+    pub async fn delete_alias(&self, function: &str, name: &str) -> Result<(), InvokerError> {
+        let _guard = self.control.lock().await;
+        let qualified = alias_key(function, name);
+        let (_, revision) = self.registry.published.stored_alias(function, name).ok_or_else(|| InvokerError::NotFound(qualified.clone()))?;
+        let deleted_at = self.aliases.delete(&qualified, Expect::At(revision)).await?;
+        self.registry.published.aliases_applied.wait(deleted_at).await;
+        Ok(())
+    }
+}
