@@ -388,3 +388,38 @@ fn a_service_definition_is_known_on_every_node_and_one_node_runs_its_copies() {
     }
     assert!(eventually(Duration::from_secs(30), || nodes.iter().map(copies).sum::<usize>() == 0), "the copy outlived its service");
 }
+
+/// Versions and aliases live in etcd like functions: published on one node, aliased on
+/// another, and a qualified call at any node runs the version the alias names, wherever the
+/// function's home is.
+#[test]
+fn versions_and_aliases_made_on_one_node_are_served_by_every_node() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_nodes(&etcd, root.path());
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    a.deploy_fixture("canary", "echo", json!({}));
+    assert!(eventually(Duration::from_secs(2), || b.get("/v1/functions/canary").status() == 200));
+    let lambda = |node: &Server, path: &str, body: Value| {
+        let resp = node.http().post(format!("{}/2015-03-31/functions/canary/{path}", node.url)).json(&body).send().unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().unwrap())
+    };
+    let (status, v1) = lambda(b, "versions", json!({}));
+    assert_eq!((status, v1["Version"].as_str()), (201, Some("1")), "{v1}");
+    c.deploy_fixture("canary", "trap", json!({}));
+    let (status, alias) = lambda(a, "aliases", json!({ "Name": "live", "FunctionVersion": "1" }));
+    assert_eq!(status, 201, "{alias}");
+    for node in [a, b, c] {
+        let resp = node.invoke("canary:live", r#"{"n":1}"#);
+        assert_eq!(resp.headers()["x-amz-executed-version"], "1");
+        assert!(resp.headers().get("x-amz-function-error").is_none());
+        assert_eq!(resp.json::<Value>().unwrap(), json!({ "n": 1 }));
+        let latest = node.invoke("canary", "{}");
+        assert_eq!(latest.headers()["x-amz-executed-version"], "$LATEST");
+        assert!(latest.headers().get("x-amz-function-error").is_some(), "$LATEST is the trapping code");
+    }
+    // A second publish from another node takes the next number, never the same one.
+    let (status, v2) = lambda(c, "versions", json!({}));
+    assert_eq!((status, v2["Version"].as_str()), (201, Some("2")), "{v2}");
+}

@@ -1,10 +1,11 @@
 //! Creating, updating and deleting aliases. An alias may only name versions that exist, and is
-//! written with compare-and-swap on the revision it was read at.
+//! written with compare-and-swap on the revision it was read at. Both are read from the config
+//! store, so a version published on another node a moment ago counts.
 
 use super::Deployer;
 use crate::InvokerError;
-use skiff_api::version::{alias_key, AliasRequest};
-use skiff_api::{Alias, DeployMode};
+use skiff_api::version::{alias_key, version_key, AliasRequest};
+use skiff_api::{Alias, DeployMode, VersionRef};
 use skiff_state::config::Expect;
 
 impl Deployer {
@@ -12,9 +13,11 @@ impl Deployer {
     pub async fn put_alias(&self, request: AliasRequest) -> Result<Alias, InvokerError> {
         let (function, name) = (request.function.as_str(), request.name.as_str());
         let _guard = self.control.lock().await;
-        self.registry.lookup(function)?;
-        let old = self.registry.published.stored_alias(function, name);
+        if self.functions.get(function).await?.is_none() {
+            return Err(InvokerError::NotFound(function.to_string()));
+        }
         let qualified = alias_key(function, name);
+        let old = self.aliases.get(&qualified).await?.map(|stored| (stored.value, stored.revision));
         match (request.mode, &old) {
             (DeployMode::Create, Some(_)) => return Err(InvokerError::Exists { what: "Alias", name: qualified }),
             (DeployMode::Update, None) => return Err(InvokerError::NotFound(qualified)),
@@ -26,8 +29,13 @@ impl Deployer {
             }
         }
         let alias = request.apply(old.as_ref().map(|(a, _)| a), uuid::Uuid::new_v4().to_string())?;
-        for version in alias.versions() {
-            self.registry.lookup_version(function, version)?;
+        for number in alias.versions().filter_map(|v| match v {
+            VersionRef::Published(n) => Some(n),
+            VersionRef::Latest => None,
+        }) {
+            if self.versions.get(&version_key(function, number)).await?.is_none() {
+                return Err(InvokerError::NotFound(version_key(function, number)));
+            }
         }
         let expect = old.as_ref().map_or(Expect::Absent, |(_, revision)| Expect::At(*revision));
         let stored_at = self.aliases.put(&qualified, &alias, expect).await?;
@@ -38,8 +46,8 @@ impl Deployer {
     pub async fn delete_alias(&self, function: &str, name: &str) -> Result<(), InvokerError> {
         let _guard = self.control.lock().await;
         let qualified = alias_key(function, name);
-        let (_, revision) = self.registry.published.stored_alias(function, name).ok_or_else(|| InvokerError::NotFound(qualified.clone()))?;
-        let deleted_at = self.aliases.delete(&qualified, Expect::At(revision)).await?;
+        let stored = self.aliases.get(&qualified).await?.ok_or_else(|| InvokerError::NotFound(qualified.clone()))?;
+        let deleted_at = self.aliases.delete(&qualified, Expect::At(stored.revision)).await?;
         self.registry.published.aliases_applied.wait(deleted_at).await;
         Ok(())
     }

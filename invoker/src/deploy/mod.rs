@@ -14,7 +14,6 @@ use crate::registry::{Deployed, Registry};
 use crate::{blocking, InvokerError};
 use sha2::{Digest, Sha256};
 use skiff_api::function::WasmFormat;
-use skiff_api::version::{alias_key, version_key};
 use skiff_api::{now_ms, Alias, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig};
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::{Expect, Typed};
@@ -163,13 +162,12 @@ impl Deployer {
     pub async fn delete(&self, name: &str) -> Result<(), InvokerError> {
         let _guard = self.control.lock().await;
         let deployed: Arc<Deployed> = self.registry.lookup(name)?;
-        for alias in self.registry.published.aliases_of(name) {
-            self.aliases.delete(&alias_key(name, &alias.name), Expect::Any).await?;
+        for alias in self.aliases.list().await?.0.into_iter().filter(|a| a.value.function == name) {
+            self.aliases.delete(&alias.key, Expect::At(alias.revision)).await?;
         }
-        let versions = self.registry.published.versions_of(name);
+        let versions: Vec<_> = self.versions.list().await?.0.into_iter().filter(|v| v.value.name == name).collect();
         for version in &versions {
-            let number = version.config.published.unwrap_or_default();
-            self.versions.delete(&version_key(name, number), Expect::Any).await?;
+            self.versions.delete(&version.key, Expect::At(version.revision)).await?;
         }
         let revision = self.functions.delete(name, Expect::At(deployed.revision)).await?;
         // A trigger cannot outlive its function.
@@ -177,7 +175,7 @@ impl Deployer {
             self.triggers.delete(&trigger.key, Expect::At(trigger.revision)).await?;
         }
         self.registry.applied.wait(revision).await;
-        let mut codes: Vec<&str> = versions.iter().filter_map(|v| v.config.code.sha256()).collect();
+        let mut codes: Vec<&str> = versions.iter().filter_map(|v| v.value.code.sha256()).collect();
         codes.extend(deployed.config.code.sha256());
         codes.sort_unstable();
         codes.dedup();

@@ -1,11 +1,13 @@
 //! Publishing versions and deleting them. A version is a frozen copy of the function's config
 //! under the next number; its number is reserved on the function's own record first (by
 //! compare-and-swap), so two publishes, on this node or another, never take the same one.
+//! What a change is checked against is read from the config store, not from this node's
+//! registry, which may not have seen a change just made on another node.
 
 use super::Deployer;
 use crate::InvokerError;
 use skiff_api::version::version_key;
-use skiff_api::{now_ms, FunctionConfig};
+use skiff_api::{now_ms, FunctionConfig, VersionRef};
 use skiff_state::config::Expect;
 
 /// PublishVersion's options.
@@ -26,29 +28,31 @@ impl Deployer {
     pub async fn publish(&self, request: PublishRequest) -> Result<FunctionConfig, InvokerError> {
         let name = request.function.as_str();
         let _guard = self.control.lock().await;
-        let latest = self.registry.lookup(name)?;
-        if request.if_revision.as_ref().is_some_and(|r| *r != latest.config.revision_id) {
+        let latest = self.functions.get(name).await?.ok_or_else(|| InvokerError::NotFound(name.to_string()))?;
+        let current = &latest.value;
+        if request.if_revision.as_ref().is_some_and(|r| *r != current.revision_id) {
             return Err(InvokerError::StaleRevision { function: name.to_string() });
         }
         if let Some(expected) = &request.if_code_sha256 {
-            let actual = skiff_api::lambda::code_sha256(&latest.config.code);
+            let actual = skiff_api::lambda::code_sha256(&current.code);
             if *expected != actual {
                 return Err(InvokerError::invalid(format!("CodeSha256 {expected} does not match the function's code ({actual})")));
             }
         }
-        if let Some(last) = self.registry.published.versions_of(name).pop().filter(|v| latest.config.publishes_like(&v.config)) {
-            return Ok(last.config.clone());
+        let last = self.versions.get(&version_key(name, current.last_published)).await?;
+        if let Some(last) = last.filter(|v| current.publishes_like(&v.value)) {
+            return Ok(last.value);
         }
-        let number = latest.config.last_published + 1;
-        let counted = FunctionConfig { last_published: number, ..latest.config.clone() };
+        let number = current.last_published + 1;
+        let counted = FunctionConfig { last_published: number, ..current.clone() };
         let counted_at = self.functions.put(name, &counted, Expect::At(latest.revision)).await?;
         let frozen = FunctionConfig {
             published: Some(number),
             last_published: 0,
-            description: request.description.unwrap_or_else(|| latest.config.description.clone()),
+            description: request.description.unwrap_or_else(|| current.description.clone()),
             revision_id: uuid::Uuid::new_v4().to_string(),
             updated_at_ms: now_ms(),
-            ..latest.config.clone()
+            ..current.clone()
         };
         let stored_at = self.versions.put(&version_key(name, number), &frozen, Expect::Absent).await?;
         self.registry.applied.wait(counted_at).await;
@@ -59,21 +63,21 @@ impl Deployer {
     /// Deletes a published version no alias routes to.
     pub async fn delete_version(&self, function: &str, number: u32) -> Result<(), InvokerError> {
         let _guard = self.control.lock().await;
-        let version = self.registry.lookup_version(function, skiff_api::VersionRef::Published(number))?;
-        let users: Vec<String> = self
-            .registry
-            .published
-            .aliases_of(function)
+        let key = version_key(function, number);
+        let version = self.versions.get(&key).await?.ok_or_else(|| InvokerError::NotFound(key.clone()))?;
+        let (aliases, _) = self.aliases.list().await?;
+        let users: Vec<String> = aliases
             .into_iter()
-            .filter(|a| a.versions().any(|v| v == skiff_api::VersionRef::Published(number)))
+            .map(|stored| stored.value)
+            .filter(|a| a.function == function && a.versions().any(|v| v == VersionRef::Published(number)))
             .map(|a| a.name)
             .collect();
         if !users.is_empty() {
             return Err(InvokerError::VersionInUse { function: function.to_string(), version: number, aliases: users });
         }
-        let deleted_at = self.versions.delete(&version_key(function, number), Expect::At(version.revision)).await?;
+        let deleted_at = self.versions.delete(&key, Expect::At(version.revision)).await?;
         self.registry.published.versions_applied.wait(deleted_at).await;
-        if let Some(sha) = version.config.code.sha256() {
+        if let Some(sha) = version.value.code.sha256() {
             self.collect_code(sha).await?;
         }
         Ok(())

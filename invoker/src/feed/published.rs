@@ -47,8 +47,8 @@ pub(crate) struct AliasesFollower {
 impl Follower for AliasesFollower {
     type Record = Alias;
 
-    fn put(&self, _key: &str, alias: Alias, revision: Revision) {
-        self.registry.published.install_alias(alias, revision);
+    fn put(&self, _key: &str, alias: Alias, _revision: Revision) {
+        self.registry.published.install_alias(alias);
     }
 
     fn delete(&self, key: &str) {

@@ -12,8 +12,7 @@ use std::sync::Arc;
 #[derive(Default)]
 pub(crate) struct Published {
     versions: DashMap<(String, u32), Arc<Deployed>>,
-    /// Each alias with the config store revision that last changed it.
-    aliases: DashMap<(String, String), (Alias, Revision)>,
+    aliases: DashMap<(String, String), Alias>,
     /// How far the versions' watch is applied.
     pub(crate) versions_applied: Applied,
     /// How far the aliases' watch is applied.
@@ -58,27 +57,22 @@ impl Published {
     }
 
     pub(crate) fn alias(&self, function: &str, name: &str) -> Option<Alias> {
-        self.stored_alias(function, name).map(|(alias, _)| alias)
-    }
-
-    /// The alias and the revision a change of it expects.
-    pub(crate) fn stored_alias(&self, function: &str, name: &str) -> Option<(Alias, Revision)> {
         self.aliases.get(&(function.to_string(), name.to_string())).map(|e| e.clone())
     }
 
     /// `function`'s aliases, by name.
     pub(crate) fn aliases_of(&self, function: &str) -> Vec<Alias> {
-        let mut all: Vec<_> = self.aliases.iter().filter(|e| e.key().0 == function).map(|e| e.value().0.clone()).collect();
+        let mut all: Vec<_> = self.aliases.iter().filter(|e| e.key().0 == function).map(|e| e.value().clone()).collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
 
     pub(crate) fn all_aliases(&self) -> Vec<Alias> {
-        self.aliases.iter().map(|e| e.value().0.clone()).collect()
+        self.aliases.iter().map(|e| e.value().clone()).collect()
     }
 
-    pub(crate) fn install_alias(&self, alias: Alias, revision: Revision) {
-        self.aliases.insert((alias.function.clone(), alias.name.clone()), (alias, revision));
+    pub(crate) fn install_alias(&self, alias: Alias) {
+        self.aliases.insert((alias.function.clone(), alias.name.clone()), alias);
     }
 
     pub(crate) fn remove_alias(&self, function: &str, name: &str) {
