@@ -43,6 +43,12 @@ enum Command {
     Status { id: String },
     /// Dead-lettered events: ls, show, redrive.
     Dlq(cli::events::DlqArgs),
+    /// Publish the function's current code and configuration as its next version.
+    Publish(cli::versions::PublishArgs),
+    /// A function's versions: $LATEST and the published ones.
+    Versions { name: String },
+    /// Aliases: set (with an optional weighted second version), ls, rm.
+    Alias(cli::versions::AliasArgs),
     /// Queue triggers: add, ls, rm.
     Trigger(cli::triggers::TriggerArgs),
     /// Long-running services: deploy, ls, get, scale, rm, logs, endpoints.
@@ -66,6 +72,9 @@ fn main() -> ExitCode {
         Command::Logs(a) => client().and_then(|c| cli::logs::run(&c, a, args.json)),
         Command::Status { id } => client().and_then(|c| cli::events::status(&c, &id, args.json)),
         Command::Dlq(a) => client().and_then(|c| cli::events::dlq(&c, a, args.json)),
+        Command::Publish(a) => client().and_then(|c| cli::versions::publish(&c, a, args.json)),
+        Command::Versions { name } => client().and_then(|c| cli::versions::list(&c, &name, args.json)),
+        Command::Alias(a) => client().and_then(|c| cli::versions::alias(&c, a, args.json)),
         Command::Trigger(a) => client().and_then(|c| cli::triggers::run(&c, a, args.json)),
         Command::Service(a) => client().and_then(|c| cli::services::run(&c, a, args.json)),
         Command::Task(a) => client().and_then(|c| cli::tasks::run(&c, a, args.json)),

@@ -89,3 +89,30 @@ fn cli_errors_are_clear_and_exit_non_zero() {
     assert!(!unreachable.status.success());
     assert!(stderr(&unreachable).contains("cannot reach the skiff server"));
 }
+
+/// `skiff publish`, `skiff versions` and `skiff alias`: a canary alias built from the CLI, and
+/// `skiff invoke NAME:ALIAS` runs the version it names.
+#[test]
+fn versions_and_aliases_from_the_cli() {
+    let server = Server::start();
+    let deploy = |fixture: &str| server.cli(&["deploy", "--name", "web", "--wasm", common::fixture(fixture).to_str().unwrap()]);
+    assert!(deploy("echo").status.success());
+    let first = server.cli(&["publish", "web", "--description", "echo"]);
+    assert_eq!(stdout(&first).trim(), "published web version 1", "{first:?}");
+    assert!(deploy("trap").status.success());
+    assert!(stdout(&server.cli(&["publish", "web"])).contains("version 2"));
+    let listed = stdout(&server.cli(&["versions", "web"]));
+    assert!(listed.contains("$LATEST") && listed.contains("echo"), "{listed}");
+    let set = server.cli(&["alias", "set", "web", "live", "1", "--weight", "2=0.25"]);
+    assert_eq!(stdout(&set).trim(), "web:live -> 1 (0.75), 2 (0.25)", "{set:?}");
+    let moved = server.cli(&["alias", "set", "web", "live", "1"]);
+    assert_eq!(stdout(&moved).trim(), "web:live -> 1", "{moved:?}");
+    let invoked = server.cli(&["invoke", "web:live", "--data", r#"{"v":1}"#]);
+    assert!(invoked.status.success() && stdout(&invoked).contains(r#""v":1"#), "{invoked:?}");
+    let bad = server.cli(&["alias", "set", "web", "live", "1", "--weight", "2=1.5"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("outside 0..1"), "{bad:?}");
+    let ls: serde_json::Value = serde_json::from_str(&stdout(&server.cli(&["--json", "alias", "ls", "web"]))).unwrap();
+    assert_eq!(ls[0]["FunctionVersion"], "1", "{ls}");
+    assert!(server.cli(&["alias", "rm", "web", "live"]).status.success());
+    assert!(stdout(&server.cli(&["alias", "ls", "web"])).lines().count() <= 1, "only the header is left");
+}

@@ -12,6 +12,7 @@ pub mod services;
 mod table;
 pub mod tasks;
 pub mod triggers;
+pub mod versions;
 
 use anyhow::{bail, Context};
 use reqwest::blocking::{RequestBuilder, Response};
