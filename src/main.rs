@@ -49,6 +49,8 @@ enum Command {
     Versions { name: String },
     /// Aliases: set (with an optional weighted second version), ls, rm.
     Alias(cli::versions::AliasArgs),
+    /// Access keys for AWS SDKs and the AWS CLI, each limited by an IAM policy: create, ls, rm.
+    Keys(cli::keys::KeysArgs),
     /// Queue triggers: add, ls, rm.
     Trigger(cli::triggers::TriggerArgs),
     /// Long-running services: deploy, ls, get, scale, rm, logs, endpoints.
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Publish(a) => client().and_then(|c| cli::versions::publish(&c, a, args.json)),
         Command::Versions { name } => client().and_then(|c| cli::versions::list(&c, &name, args.json)),
         Command::Alias(a) => client().and_then(|c| cli::versions::alias(&c, a, args.json)),
+        Command::Keys(a) => client().and_then(|c| cli::keys::run(&c, a, args.json)),
         Command::Trigger(a) => client().and_then(|c| cli::triggers::run(&c, a, args.json)),
         Command::Service(a) => client().and_then(|c| cli::services::run(&c, a, args.json)),
         Command::Task(a) => client().and_then(|c| cli::tasks::run(&c, a, args.json)),

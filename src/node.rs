@@ -73,6 +73,14 @@ pub struct Cluster {
 }
 
 impl ClusterArgs {
+    /// The key access-key secrets are sealed under, derived from the cluster secret, which
+    /// every node has and which is never in etcd. `None` off a cluster.
+    pub fn secrets_key(&self) -> Option<[u8; 32]> {
+        use sha2::Digest as _;
+        let secret = self.cluster_secret.as_deref().filter(|_| self.enabled())?;
+        Some(sha2::Sha256::digest(format!("skiff access-key secrets\0{secret}")).into())
+    }
+
     pub fn enabled(&self) -> bool {
         !self.etcd.is_empty()
     }

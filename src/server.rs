@@ -58,6 +58,11 @@ pub struct ServerArgs {
     /// AWS_REGION as container functions see it.
     #[arg(long, env = "SKIFF_REGION", default_value = "us-east-1")]
     region: String,
+    /// A file of 64 hex digits (32 bytes): the key access keys' secrets are sealed under. Default: derived
+    /// from --cluster-secret on a cluster, else `secrets.key` in the data dir (made on first
+    /// start). Keep it out of backups of the state it protects.
+    #[arg(long, env = "SKIFF_SECRETS_KEY_FILE")]
+    secrets_key_file: Option<PathBuf>,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -112,6 +117,8 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
             let store = Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?);
             (store, local_blobs, Arc::new(LocalLeases), Arc::new(WholeShare), None)
         };
+        let secrets_key = secrets_key(&args)?;
+        let auth = Arc::new(skiff_gateway::Auth::start(token.clone(), store.clone(), &secrets_key, args.region.clone()).await.context("loading access keys")?);
         let services = Services::new(store.clone(), leases, &args.region);
         let queue = match &args.amqp_url {
             Some(url) => QueueChoice::RabbitMq { url: url.clone() },
@@ -160,7 +167,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         std::io::stdout().flush()?;
         tracing::info!(%addr, node = %node.name, data_dir = %args.data_dir.display(), functions = invoker.list().len(), queue = invoker.events().queue_backend().as_str(), "serving");
         let members = cluster.as_ref().map(|c| c.members.clone());
-        let options = GatewayOptions { token, drain_timeout: Duration::from_secs(args.drain_timeout), node, cluster, region: args.region.clone() };
+        let options = GatewayOptions { auth, drain_timeout: Duration::from_secs(args.drain_timeout), node, cluster, region: args.region.clone() };
         skiff_gateway::serve(listener, invoker.clone(), services.clone(), options, shutdown_signal()).await;
         if let Some(members) = members {
             members.leave().await;
@@ -169,6 +176,33 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         invoker.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The key access keys' secrets are sealed under: see `--secrets-key-file`.
+fn secrets_key(args: &ServerArgs) -> anyhow::Result<[u8; 32]> {
+    if let Some(path) = &args.secrets_key_file {
+        let text = std::fs::read(path).with_context(|| format!("reading the secrets key {}", path.display()))?;
+        return parse_key(&text).with_context(|| format!("{}: expected 64 hex digits", path.display()));
+    }
+    if let Some(key) = args.cluster.secrets_key() {
+        return Ok(key);
+    }
+    let path = args.data_dir.join("secrets.key");
+    if !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut key = [0u8; 32];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut key)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).with_context(|| format!("creating {}", path.display()))?;
+        file.write_all(hex::encode(key).as_bytes())?;
+        file.sync_all()?;
+    }
+    let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    parse_key(&text).with_context(|| format!("{} is not a secrets key", path.display()))
+}
+
+fn parse_key(text: &[u8]) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim_ascii())?;
+    bytes.try_into().map_err(|_| anyhow::anyhow!("wrong length"))
 }
 
 /// Stops this node's service copies whenever it loses its membership lease (cut off from etcd

@@ -3,10 +3,12 @@
 //! and the kinds of error a request can end in. Pure data and pure checks: nothing here does
 //! I/O, so the server, the gateway and the CLI agree by construction.
 
+pub mod access_key;
 pub mod arn;
 pub mod error;
 pub mod events;
 pub mod function;
+pub mod iam;
 pub mod invocation;
 pub mod lambda;
 pub mod logs;

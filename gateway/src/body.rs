@@ -4,7 +4,6 @@ use crate::errors::AwsError;
 use crate::http::Resp;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 /// Why a request body could not be read.
 pub(crate) enum BodyError {
@@ -28,7 +27,7 @@ where
 /// Reads a JSON body of type `T` of at most `limit` bytes, or answers why not; `what` names it
 /// in the error ("trigger request" → "invalid trigger request: ...").
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
-    req: hyper::Request<Incoming>,
+    req: hyper::Request<crate::http::ReqBody>,
     limit: usize,
     what: &str,
 ) -> Result<T, Resp> {

@@ -19,6 +19,12 @@ pub(crate) enum AwsError {
     /// An update named a `RevisionId` that is no longer current.
     PreconditionFailed,
     Unauthorized,
+    /// A SigV4 signature that does not hold (wrong secret, altered request, expired date).
+    InvalidSignature,
+    /// An access key id nobody issued.
+    UnrecognizedClient,
+    /// The key's policy does not allow the action.
+    AccessDenied,
     Service,
     /// A dependency (the message broker) is down: retry later. Same type name as `Service`,
     /// which is what SDKs map to a retryable ServiceException.
@@ -44,6 +50,9 @@ impl AwsError {
             AwsError::ResourceConflict => (StatusCode::CONFLICT, "ResourceConflictException"),
             AwsError::PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "PreconditionFailedException"),
             AwsError::Unauthorized => (StatusCode::UNAUTHORIZED, "UnrecognizedClientException"),
+            AwsError::InvalidSignature => (StatusCode::FORBIDDEN, "InvalidSignatureException"),
+            AwsError::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
+            AwsError::AccessDenied => (StatusCode::FORBIDDEN, "AccessDeniedException"),
             AwsError::Service => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),
             AwsError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceException"),
             AwsError::BadGateway => (StatusCode::BAD_GATEWAY, "ServiceException"),

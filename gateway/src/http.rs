@@ -13,6 +13,25 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type Body = BoxBody<Bytes, BoxError>;
 pub(crate) type Resp = Response<Body>;
 
+/// A request body as the handlers take it: the client's stream as it arrives, or its bytes once
+/// a signature check has read them.
+pub(crate) type ReqBody = BoxBody<Bytes, RequestBodyError>;
+
+/// Why a request body could not be read: the client's connection failed.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub(crate) struct RequestBodyError(#[from] hyper::Error);
+
+/// The client's body, as handlers take it.
+pub(crate) fn request_body(body: hyper::body::Incoming) -> ReqBody {
+    body.map_err(RequestBodyError).boxed()
+}
+
+/// A body already read, as handlers take it.
+pub(crate) fn request_bytes(bytes: Bytes) -> ReqBody {
+    Full::new(bytes).map_err(|never: Infallible| match never {}).boxed()
+}
+
 pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed()
 }

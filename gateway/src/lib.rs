@@ -17,4 +17,5 @@ mod server;
 
 pub use cluster::fleet::ClusterFleet;
 pub use cluster::ClusterGateway;
+pub use auth::Auth;
 pub use server::{serve, GatewayOptions};

@@ -6,9 +6,8 @@ use skiff_api::NodeInfo;
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
 use crate::route::{parse, Route};
-use crate::routes::{events, function_url, functions, lambda, lambda_api, services, tasks, triggers};
+use crate::routes::{events, function_url, functions, keys, lambda, lambda_api, services, tasks, triggers};
 use crate::{auth, proxy};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_invoker::Invoker;
 use skiff_services::Services;
@@ -17,7 +16,7 @@ use std::net::SocketAddr;
 pub(crate) struct State {
     pub(crate) invoker: Invoker,
     pub(crate) services: Services,
-    pub(crate) token: Option<String>,
+    pub(crate) auth: std::sync::Arc<auth::Auth>,
     pub(crate) proxy: proxy::Proxy,
     pub(crate) node: Node,
     /// The region in the ARNs the Lambda API shows.
@@ -25,7 +24,8 @@ pub(crate) struct State {
 }
 
 /// Everything but `/healthz` is behind the token, when one is set.
-pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming>) -> Resp {
+pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<crate::http::ReqBody>) -> Resp {
+    let state_token = state.auth.token.as_deref();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_owned);
     let route = parse(req.method(), &path, query.as_deref());
@@ -42,9 +42,19 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
             false => internal::handle(cluster, &state.invoker, &state.services, *internal, req).await,
         };
     }
-    if !auth::authorized(state.token.as_deref(), req.headers()) {
-        return AwsError::Unauthorized.response("missing or invalid token");
-    }
+    // A call another node forwarded was authenticated where it entered (and its Host, which
+    // a signature covers, has changed since).
+    let req = if caller == Caller::Peer {
+        req
+    } else {
+        match state.auth.authenticate(req).await {
+            Ok((identity, req)) => match state.auth.authorize(&identity, &route) {
+                Ok(()) => req,
+                Err(denied) => return denied,
+            },
+            Err(refused) => return refused,
+        }
+    };
     let (invoker, query) = (&state.invoker, query.as_deref());
     let me = state.node.info.name.as_str();
     match route {
@@ -64,7 +74,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
             }
         }
         Route::FunctionUrl { function, path } => {
-            let token = state.token.as_deref();
+            let token = state_token;
             let name = Some(function).filter(|_| caller == Caller::Client);
             match walk_path(state, name) {
                 None => stamp(function_url::call(invoker, token, function, path, peer, req).await, me),
@@ -79,6 +89,9 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
             lambda_api::handle(&api, operation, query, req).await
         }
         Route::ListNodes => nodes::list(&state.node, invoker).await,
+        Route::CreateKey => keys::create(&state.auth, req).await,
+        Route::ListKeys => keys::list(&state.auth),
+        Route::DeleteKey { id } => keys::delete(&state.auth, id).await,
         Route::InvocationStatus { id } if state.node.cluster.is_some() => {
             let cluster = state.node.cluster.as_ref().expect("checked in the guard");
             status::gather(cluster, me, invoker, id).await
@@ -88,7 +101,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<Incoming
             logs::gather(cluster, me, invoker, name, query).await
         }
         Route::ServiceProxy { service, target } => {
-            proxy::forward(&state.proxy, &state.services, state.token.as_deref(), service, &target, peer, req).await
+            proxy::forward(&state.proxy, &state.services, state_token, service, &target, peer, req).await
         }
         Route::Unknown => AwsError::ResourceNotFound.response(format!("no route for {} {path}", req.method())),
         function_route @ (Route::ListFunctions

@@ -1,5 +1,6 @@
 use crate::cluster::forward::Forwarder;
 use crate::cluster::{ClusterGateway, Node};
+use crate::auth::Auth;
 use crate::router::{route, State};
 use skiff_api::NodeInfo;
 use hyper::service::service_fn;
@@ -16,8 +17,8 @@ use tokio::net::TcpListener;
 
 #[derive(Clone)]
 pub struct GatewayOptions {
-    /// Shared token required on every route but `/healthz`, if set.
-    pub token: Option<String>,
+    /// The token, the access keys and the secrets key: who may call what.
+    pub auth: Arc<Auth>,
     /// How long in-flight requests may take to finish once shutdown begins.
     pub drain_timeout: Duration,
     /// This node: named in `X-Skiff-Node` on every invocation it executes.
@@ -38,7 +39,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let node = Node { info: options.node, cluster: options.cluster, forwarder: Forwarder::new() };
-    let state = Arc::new(State { invoker, services, token: options.token, proxy: crate::proxy::Proxy::new(), node, region: options.region });
+    let state = Arc::new(State { invoker, services, auth: options.auth, proxy: crate::proxy::Proxy::new(), node, region: options.region });
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
@@ -59,6 +60,7 @@ pub async fn serve(
         let state = state.clone();
         let service = service_fn(move |req| {
             let state = state.clone();
+            let req = req.map(crate::http::request_body);
             async move { Ok::<_, Infallible>(route(&state, peer, req).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();

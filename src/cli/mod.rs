@@ -4,6 +4,7 @@ pub mod deploy;
 pub mod events;
 pub mod functions;
 pub mod invoke;
+pub mod keys;
 pub mod logs;
 mod manifest;
 pub mod nodes;

@@ -6,7 +6,6 @@ use crate::body::{read_body, BodyError};
 use crate::errors::{reply, AwsError};
 use crate::http::{json, query_param, Resp};
 use crate::route::Internal;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use skiff_services::fleet::{CopyHost, CopyOrder, ReapOrder, StopOrder, TaskOrder};
@@ -36,7 +35,7 @@ pub(crate) struct CopyLogs {
     pub(crate) logs: String,
 }
 
-pub(crate) async fn handle(services: &Services, route: Internal<'_>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(services: &Services, route: Internal<'_>, req: Request<crate::http::ReqBody>) -> Resp {
     let agent = match services.agent() {
         Ok(agent) => agent,
         Err(e) => return reply::<(), _>(StatusCode::OK, Err(e)),
@@ -76,7 +75,7 @@ pub(crate) async fn handle(services: &Services, route: Internal<'_>, req: Reques
     }
 }
 
-async fn order<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Resp> {
+async fn order<T: DeserializeOwned>(req: Request<crate::http::ReqBody>) -> Result<T, Resp> {
     let bytes = match read_body(req.into_body(), MAX_ORDER).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return Err(AwsError::RequestTooLarge.response("order too large")),

@@ -11,8 +11,8 @@ use crate::errors::AwsError;
 use crate::http::Resp;
 use crate::routes::lambda::MAX_SYNC_PAYLOAD;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -55,7 +55,7 @@ impl Forwarder {
         secret: &ClusterSecret,
         kind: CallKind,
         path: Vec<Option<NodeInfo>>,
-        req: Request<Incoming>,
+        req: Request<crate::http::ReqBody>,
         patience: Duration,
         mut run_here: F,
     ) -> Resp

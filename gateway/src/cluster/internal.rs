@@ -6,7 +6,6 @@ use crate::body::{read_body, BodyError};
 use crate::errors::{reply, AwsError};
 use crate::http::{bytes_response, empty, json, Resp};
 use crate::route::Internal;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_cluster::peers::Load;
 use skiff_invoker::Invoker;
@@ -15,7 +14,7 @@ use skiff_services::Services;
 /// The largest code blob a node accepts from another: a deploy body's limit.
 const MAX_BLOB: usize = 96 * 1024 * 1024;
 
-pub(crate) async fn handle(cluster: &ClusterGateway, invoker: &Invoker, services: &Services, route: Internal<'_>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(cluster: &ClusterGateway, invoker: &Invoker, services: &Services, route: Internal<'_>, req: Request<crate::http::ReqBody>) -> Resp {
     match route {
         Internal::FunctionLogs { name } => crate::routes::functions::local_logs(invoker, name, req.uri().query()),
         Internal::Load => json(StatusCode::OK, &Load { in_flight: invoker.in_flight(), services: services.proxied_in_flight() }),

@@ -15,7 +15,7 @@ use crate::http::{BoxError, Resp};
 use upstream::{Lease, Pool, SendError};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use hyper::{Request, Response, Uri, Version};
 use skiff_services::{InFlight, RouteLookup};
@@ -62,7 +62,7 @@ pub(crate) async fn forward(
     name: &str,
     rest: &str,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    req: Request<crate::http::ReqBody>,
 ) -> Resp {
     let Some(route) = routes.route(name) else {
         return AwsError::ResourceNotFound.response(format!("Service not found: {name}"));

@@ -39,16 +39,16 @@ const MAX_IDLE_PER_COPY: usize = 512;
 pub(crate) enum SendError {
     /// No connection to the copy could be opened; the request was not touched and is returned.
     #[error("cannot connect: {error}")]
-    Connect { error: std::io::Error, request: Box<Request<Incoming>> },
+    Connect { error: std::io::Error, request: Box<Request<crate::http::ReqBody>> },
     /// The request was (maybe partly) sent and the exchange failed.
     #[error("{0}")]
     Failed(#[from] hyper::Error),
 }
 
-type Conn = Connection<TokioIo<TcpStream>, Incoming>;
+type Conn = Connection<TokioIo<TcpStream>, crate::http::ReqBody>;
 
 struct Upstream {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<crate::http::ReqBody>,
     /// `None` once the connection has ended.
     conn: Option<Conn>,
     /// The copy (container id) it leads to: an address can be reused by a newer container.
@@ -163,7 +163,7 @@ impl Pool {
         self: &Arc<Self>,
         addr: SocketAddr,
         copy: &str,
-        mut request: Request<Incoming>,
+        mut request: Request<crate::http::ReqBody>,
     ) -> Result<Response<Lease>, SendError> {
         loop {
             let (mut up, pooled) = match self.checkout(addr, copy) {

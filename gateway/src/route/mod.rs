@@ -51,6 +51,9 @@ pub(crate) enum Route<'a> {
     TaskLogs { id: &'a str },
     /// `GET /v1/nodes`: the cluster's nodes.
     ListNodes,
+    CreateKey,
+    ListKeys,
+    DeleteKey { id: &'a str },
     /// `/internal/v1/...`: node-to-node routes, behind the cluster secret.
     Internal(Internal<'a>),
     Unknown,
@@ -122,6 +125,9 @@ pub(crate) fn parse<'a>(method: &Method, path: &'a str, query: Option<&str>) -> 
         }
         ["metrics"] if method == Method::GET => Route::Metrics,
         ["v1", "nodes"] if method == Method::GET => Route::ListNodes,
+        ["v1", "keys"] if method == Method::POST => Route::CreateKey,
+        ["v1", "keys"] if method == Method::GET => Route::ListKeys,
+        ["v1", "keys", id] if method == Method::DELETE => Route::DeleteKey { id },
         ["internal", "v1", rest @ ..] => internal_api(method, rest),
         _ => Route::Unknown,
     }

@@ -13,12 +13,11 @@ use crate::body::{read_body, BodyError};
 use crate::http::{json, query_param, Resp};
 use crate::route::Route;
 use crate::routes::lambda::check_json;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_api::invocation::MAX_ASYNC_PAYLOAD;
 use skiff_invoker::Events;
 
-pub(crate) async fn handle(events: &Events, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(events: &Events, route: Route<'_>, query: Option<&str>, req: Request<crate::http::ReqBody>) -> Resp {
     match route {
         Route::AcceptEvent { function } => accept(events, function, req).await,
         Route::InvocationStatus { id } => reply(StatusCode::OK, events.status(id).await),
@@ -29,7 +28,7 @@ pub(crate) async fn handle(events: &Events, route: Route<'_>, query: Option<&str
     }
 }
 
-async fn accept(events: &Events, function: &str, req: Request<Incoming>) -> Resp {
+async fn accept(events: &Events, function: &str, req: Request<crate::http::ReqBody>) -> Resp {
     let callback = req.headers().get("x-callback-url").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let payload = match read_body(req.into_body(), MAX_ASYNC_PAYLOAD).await {
         Ok(body) => body,

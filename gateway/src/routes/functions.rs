@@ -6,7 +6,6 @@ use crate::body::read_json;
 use crate::http::{empty, json, query_param, Resp};
 use crate::route::Route;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use skiff_api::{DeployBody, DeployBodyError};
@@ -16,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 /// Deploy bodies carry base64 code; this admits an 18 MB component with room to spare.
 const MAX_DEPLOY_BODY: usize = 96 * 1024 * 1024;
 
-pub(crate) async fn handle(invoker: &Invoker, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(invoker: &Invoker, route: Route<'_>, query: Option<&str>, req: Request<crate::http::ReqBody>) -> Resp {
     match route {
         Route::ListFunctions => list(invoker),
         Route::DeployFunction { name } => deploy(invoker, name, req).await,
@@ -30,7 +29,7 @@ pub(crate) async fn handle(invoker: &Invoker, route: Route<'_>, query: Option<&s
     }
 }
 
-async fn deploy(invoker: &Invoker, name: &str, req: Request<Incoming>) -> Resp {
+async fn deploy(invoker: &Invoker, name: &str, req: Request<crate::http::ReqBody>) -> Resp {
     let body: DeployBody = match read_json(req, MAX_DEPLOY_BODY, "deploy request").await {
         Ok(b) => b,
         Err(resp) => return resp,

@@ -3,6 +3,7 @@
 pub(crate) mod events;
 pub(crate) mod function_url;
 pub(crate) mod functions;
+pub(crate) mod keys;
 pub(crate) mod lambda;
 pub(crate) mod lambda_api;
 pub(crate) mod services;

@@ -4,7 +4,6 @@ use crate::errors::{error_response, reply};
 use crate::body::read_json;
 use crate::http::{bytes_response, empty, Resp};
 use crate::route::Route;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use skiff_api::ServiceRequest;
@@ -12,7 +11,7 @@ use skiff_services::Services;
 
 const MAX_SERVICE_BODY: usize = 256 * 1024;
 
-pub(crate) async fn handle(services: &Services, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(services: &Services, route: Route<'_>, query: Option<&str>, req: Request<crate::http::ReqBody>) -> Resp {
     match route {
         Route::ListServices => crate::http::json(StatusCode::OK, &serde_json::json!({ "services": services.list() })),
         Route::DeployService { name } => match read_json::<ServiceRequest>(req, MAX_SERVICE_BODY, "service definition").await {
@@ -39,7 +38,7 @@ struct ScaleBody {
     count: u32,
 }
 
-async fn scale(services: &Services, name: &str, req: Request<Incoming>) -> Resp {
+async fn scale(services: &Services, name: &str, req: Request<crate::http::ReqBody>) -> Resp {
     match read_json::<ScaleBody>(req, MAX_SERVICE_BODY, "scale request").await {
         Ok(scale) => reply(StatusCode::OK, services.scale(name, scale.count).await),
         Err(resp) => resp,

@@ -5,7 +5,6 @@ use crate::body::read_json;
 use crate::errors::{error_response, reply};
 use crate::http::{bytes_response, Resp};
 use crate::route::Route;
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_api::task::TaskRequest;
 use skiff_services::Services;
@@ -13,7 +12,7 @@ use skiff_services::Services;
 /// A task definition with ten containers and their environments fits well within this.
 const MAX_TASK_BODY: usize = 256 * 1024;
 
-pub(crate) async fn handle(services: &Services, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(services: &Services, route: Route<'_>, query: Option<&str>, req: Request<crate::http::ReqBody>) -> Resp {
     let listed = |tasks| serde_json::json!({ "tasks": tasks });
     match route {
         Route::RunTask => match read_json::<TaskRequest>(req, MAX_TASK_BODY, "task request").await {

@@ -5,14 +5,13 @@ use crate::body::read_json;
 use crate::http::{empty, Resp};
 use crate::route::Route;
 use crate::routes::events::{limit, redriven};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_api::TriggerRequest;
 use skiff_invoker::Triggers;
 
 const MAX_TRIGGER_BODY: usize = 64 * 1024;
 
-pub(crate) async fn handle(triggers: &Triggers, route: Route<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(triggers: &Triggers, route: Route<'_>, query: Option<&str>, req: Request<crate::http::ReqBody>) -> Resp {
     match route {
         Route::ListTriggers => reply(StatusCode::OK, triggers.list().await.map(|all| serde_json::json!({ "triggers": all }))),
         Route::AddTrigger => match read_json::<TriggerRequest>(req, MAX_TRIGGER_BODY, "trigger request").await {

@@ -39,10 +39,12 @@ pub enum Collection {
     Versions,
     /// Functions' aliases, keyed `function:alias`.
     Aliases,
+    /// Access keys, by id, their secrets sealed.
+    AccessKeys,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 7] = [
+    pub const ALL: [Collection; 8] = [
         Collection::Functions,
         Collection::Triggers,
         Collection::Services,
@@ -50,6 +52,7 @@ impl Collection {
         Collection::Tasks,
         Collection::Versions,
         Collection::Aliases,
+        Collection::AccessKeys,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +64,7 @@ impl Collection {
             Collection::Tasks => "tasks",
             Collection::Versions => "versions",
             Collection::Aliases => "aliases",
+            Collection::AccessKeys => "access-keys",
         }
     }
 }

@@ -4,7 +4,6 @@ use super::{invalid, unqualified, LambdaApi};
 use crate::body::read_json;
 use crate::errors::error_response;
 use crate::http::{empty, json, query_param, Resp};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_api::lambda::{AliasConfiguration, CreateAlias, PageRequest, UpdateAlias};
 use skiff_api::version::{check_alias_name, AliasRequest};
@@ -12,14 +11,14 @@ use skiff_api::{Alias, VersionRef};
 
 const MAX_BODY: usize = 64 * 1024;
 
-pub(super) async fn create(api: &LambdaApi<'_>, function: &str, req: Request<Incoming>) -> Result<Resp, Resp> {
+pub(super) async fn create(api: &LambdaApi<'_>, function: &str, req: Request<crate::http::ReqBody>) -> Result<Resp, Resp> {
     let name = unqualified(function)?;
     let body: CreateAlias = read_json(req, MAX_BODY, "CreateAlias request").await?;
     let request = body.into_request(&name).map_err(|e| invalid(&e))?;
     put(api, request, StatusCode::CREATED).await
 }
 
-pub(super) async fn update(api: &LambdaApi<'_>, function: &str, alias: &str, req: Request<Incoming>) -> Result<Resp, Resp> {
+pub(super) async fn update(api: &LambdaApi<'_>, function: &str, alias: &str, req: Request<crate::http::ReqBody>) -> Result<Resp, Resp> {
     let (name, alias) = alias_path(function, alias)?;
     let body: UpdateAlias = read_json(req, MAX_BODY, "UpdateAlias request").await?;
     let request = body.into_request(&name, &alias).map_err(|e| invalid(&e))?;

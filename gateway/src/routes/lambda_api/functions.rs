@@ -6,7 +6,6 @@ use super::{current, invalid, target, unqualified, LambdaApi};
 use crate::body::read_json;
 use crate::errors::{error_response, AwsError};
 use crate::http::{empty, json, query_param, Resp};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_api::lambda::{CreateFunction, FunctionConfiguration, GetFunctionResponse, PageRequest, PublishVersion, UpdateFunctionCode, UpdateFunctionConfiguration};
 use skiff_api::{DeployRequest, FunctionConfig, Qualifier, VersionRef};
@@ -15,21 +14,21 @@ use skiff_api::{DeployRequest, FunctionConfig, Qualifier, VersionRef};
 const MAX_CODE_BODY: usize = 72 * 1024 * 1024;
 const MAX_CONFIG_BODY: usize = 1024 * 1024;
 
-pub(super) async fn create(api: &LambdaApi<'_>, req: Request<Incoming>) -> Result<Resp, Resp> {
+pub(super) async fn create(api: &LambdaApi<'_>, req: Request<crate::http::ReqBody>) -> Result<Resp, Resp> {
     let body: CreateFunction = read_json(req, MAX_CODE_BODY, "CreateFunction request").await?;
     let publish = body.publish;
     let request = body.into_request().map_err(|e| invalid(&e))?;
     deploy(api, request, publish, StatusCode::CREATED).await
 }
 
-pub(super) async fn update_configuration(api: &LambdaApi<'_>, function: &str, req: Request<Incoming>) -> Result<Resp, Resp> {
+pub(super) async fn update_configuration(api: &LambdaApi<'_>, function: &str, req: Request<crate::http::ReqBody>) -> Result<Resp, Resp> {
     let name = unqualified(function)?;
     let body: UpdateFunctionConfiguration = read_json(req, MAX_CONFIG_BODY, "UpdateFunctionConfiguration request").await?;
     let request = body.into_request(&name).map_err(|e| invalid(&e))?;
     deploy(api, request, false, StatusCode::OK).await
 }
 
-pub(super) async fn update_code(api: &LambdaApi<'_>, function: &str, req: Request<Incoming>) -> Result<Resp, Resp> {
+pub(super) async fn update_code(api: &LambdaApi<'_>, function: &str, req: Request<crate::http::ReqBody>) -> Result<Resp, Resp> {
     let name = unqualified(function)?;
     let body: UpdateFunctionCode = read_json(req, MAX_CODE_BODY, "UpdateFunctionCode request").await?;
     let (dry_run, publish) = (body.dry_run, body.publish);

@@ -11,7 +11,6 @@ mod versions;
 use crate::errors::{error_response, AwsError};
 use crate::http::{query_param, Resp};
 use crate::route::LambdaRoute;
-use hyper::body::Incoming;
 use hyper::Request;
 use skiff_api::lambda::FunctionRef;
 use skiff_api::{FunctionConfig, Invalid, VersionRef};
@@ -25,7 +24,7 @@ pub(crate) struct LambdaApi<'s> {
 
 /// Each operation answers `Err` with the error response it stopped at, so its steps read as
 /// a sequence of `?`s.
-pub(crate) async fn handle(api: &LambdaApi<'_>, route: LambdaRoute<'_>, query: Option<&str>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(api: &LambdaApi<'_>, route: LambdaRoute<'_>, query: Option<&str>, req: Request<crate::http::ReqBody>) -> Resp {
     use LambdaRoute::*;
     let answer = match route {
         CreateFunction => functions::create(api, req).await,

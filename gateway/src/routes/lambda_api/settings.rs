@@ -5,7 +5,6 @@ use super::{current, invalid, unqualified, LambdaApi};
 use crate::body::read_json;
 use crate::errors::{error_response, AwsError};
 use crate::http::{empty, json, Resp};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_api::lambda::configuration::Concurrency;
 use skiff_api::lambda::{AccountSettings, EventInvokeConfig, PutEventInvokeConfig};
@@ -22,7 +21,7 @@ async fn apply(api: &LambdaApi<'_>, request: DeployRequest) -> Result<FunctionCo
     api.invoker.deployer().deploy(request).await.map_err(|e| error_response(&e))
 }
 
-pub(super) async fn put_concurrency(api: &LambdaApi<'_>, function: &str, req: Request<Incoming>) -> Result<Resp, Resp> {
+pub(super) async fn put_concurrency(api: &LambdaApi<'_>, function: &str, req: Request<crate::http::ReqBody>) -> Result<Resp, Resp> {
     let name = unqualified(function)?;
     let body: Concurrency = read_json(req, MAX_BODY, "PutFunctionConcurrency request").await?;
     apply(api, DeployRequest { concurrency: Some(Some(body.reserved_concurrent_executions)), ..update(name) }).await?;
@@ -42,7 +41,7 @@ pub(super) async fn delete_concurrency(api: &LambdaApi<'_>, function: &str) -> R
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub(super) async fn put_event_invoke_config(api: &LambdaApi<'_>, function: &str, req: Request<Incoming>) -> Result<Resp, Resp> {
+pub(super) async fn put_event_invoke_config(api: &LambdaApi<'_>, function: &str, req: Request<crate::http::ReqBody>) -> Result<Resp, Resp> {
     let name = unqualified(function)?;
     let body: PutEventInvokeConfig = read_json(req, MAX_BODY, "PutFunctionEventInvokeConfig request").await?;
     let events = body.into_update().map_err(|e| invalid(&e))?;

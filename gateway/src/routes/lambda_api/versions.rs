@@ -4,7 +4,6 @@ use super::{current, invalid, unqualified, LambdaApi};
 use crate::body::read_json;
 use crate::errors::error_response;
 use crate::http::{json, query_param, Resp};
-use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use skiff_api::lambda::{FunctionConfiguration, PageRequest, PublishVersion};
 use skiff_api::FunctionConfig;
@@ -12,7 +11,7 @@ use skiff_invoker::PublishRequest;
 
 const MAX_BODY: usize = 64 * 1024;
 
-pub(super) async fn publish(api: &LambdaApi<'_>, function: &str, req: Request<Incoming>) -> Result<Resp, Resp> {
+pub(super) async fn publish(api: &LambdaApi<'_>, function: &str, req: Request<crate::http::ReqBody>) -> Result<Resp, Resp> {
     let name = unqualified(function)?;
     let body: PublishVersion = read_json(req, MAX_BODY, "PublishVersion request").await?;
     let version = publish_now(api, &name, body).await?;
