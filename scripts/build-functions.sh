@@ -4,7 +4,8 @@
 #   the Python component takes a while),
 # - the static skiff-agent that every function container runs as PID 1,
 # - the Rust container functions (statically linked; cargo is incremental by itself), and
-# - their images, FROM scratch, in the local Docker engine (no registry is ever contacted).
+# - their images, FROM scratch, in the local Docker engine (no registry is ever contacted), and
+# - the managed runtimes' images (runtimes/*), which zip functions' images derive from.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/functions"
@@ -39,6 +40,14 @@ for dockerfile in */Dockerfile fixtures/*/Dockerfile; do
     fixtures/*) images+=("skiff-tests/${dir#fixtures/}:latest=$dir") ;;
     *) images+=("skiff-examples/$dir:latest=$dir") ;;
   esac
+done
+
+# Managed runtimes for zip functions: runtimes/NAME becomes the image skiff-runtime/NAME.
+for build in "$root"/runtimes/*/build.sh; do
+  dir=$(dirname "$build")
+  echo "runtimes/$(basename "$dir"): building"
+  "$build"
+  images+=("skiff-runtime/$(basename "$dir"):latest=$dir")
 done
 
 if docker info >/dev/null 2>&1; then

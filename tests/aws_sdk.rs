@@ -110,3 +110,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// Zip functions on the managed python3.11 runtime (the image scripts/build-functions.sh builds
+/// from runtimes/python3.11), created and updated by boto3: Lambda's layout and environment,
+/// CodeSha256 of the zip, versions keeping their code, Runtime.ImportModuleError, refused input.
+#[test]
+fn boto3_runs_zip_functions_on_the_managed_python_runtime() {
+    let server = Server::start();
+    run_sdk_script("boto3_zip.py", &[&server.url]);
+}

@@ -187,8 +187,7 @@ fn init_failures_are_init_errors_and_leak_nothing() {
     }
     let (_, error, _, body) = call(&server, "reports", json!({}));
     assert_eq!(error.as_deref(), Some("Unhandled"));
-    assert_eq!(body["errorType"], "Runtime.InitError");
-    assert!(body["errorMessage"].as_str().unwrap().contains("Runtime.HandlerNotFound"), "{body}");
+    assert_eq!(body["errorType"], "Runtime.HandlerNotFound", "the runtime's own init error document, as Lambda passes it: {body}");
     assert!(eventually(Duration::from_secs(10), || server.containers(&[]).is_empty()), "failed containers are removed");
 
     // An image whose command does not exist fails its init the same way.

@@ -3,6 +3,7 @@
 
 use crate::events::{EventConfig, EventConfigUpdate, Destination};
 use crate::names::{check_env_key, check_function_name, check_image_reference};
+pub use crate::change::{DeployMode, MAX_DESCRIPTION};
 use crate::version::VersionRef;
 use crate::Invalid;
 use base64::Engine as _;
@@ -46,6 +47,10 @@ pub struct FunctionConfig {
     pub revision_id: String,
     /// Increases by one with every deploy of this name.
     pub version: u64,
+    /// A zip function's code: what the caller sent and which runtime runs it (`code` is then
+    /// the image derived from the runtime's with the code in `/var/task`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip: Option<ZipInfo>,
     /// Set on a published version's frozen copy: its number. `None` on the function itself
     /// (Lambda's `$LATEST`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,6 +63,19 @@ pub struct FunctionConfig {
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
 }
+
+/// A zip function's package, as Lambda describes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ZipInfo {
+    /// Hex SHA-256 of the zip as sent (Lambda's `CodeSha256` is its base64).
+    pub sha256: String,
+    pub size: u64,
+    pub runtime: String,
+    pub handler: String,
+}
+
+/// Lambda's limit on a zip sent in the request (50 MB).
+pub const MAX_ZIP_BYTES: usize = 50 * 1024 * 1024;
 
 /// The function's code: a Wasm blob stored once per content hash, or a local Docker image.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,6 +103,11 @@ impl FunctionConfig {
     /// Which version this config is: `$LATEST`, or the number it was published as.
     pub fn executed_version(&self) -> VersionRef {
         self.published.map_or(VersionRef::Latest, VersionRef::Published)
+    }
+
+    /// The stored blob this function's code needs: the Wasm, or a zip function's zip.
+    pub fn blob(&self) -> Option<&str> {
+        self.code.sha256().or(self.zip.as_ref().map(|z| z.sha256.as_str()))
     }
 
     /// Whether a worker built for `self` can serve `other` unchanged: same code and the same
@@ -128,21 +151,6 @@ const MAX_PROVISIONED: u32 = 64;
 /// Reserved concurrency above this is a typo (Lambda's default account limit is 1000). Zero is
 /// allowed: as on Lambda, it turns every call away.
 const MAX_RESERVED: u32 = 10_000;
-/// Lambda's limit on a function's description.
-pub const MAX_DESCRIPTION: usize = 256;
-
-/// Whether a deploy may create the function, update it, or both.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum DeployMode {
-    /// The native API's `PUT`: creates or updates.
-    #[default]
-    Upsert,
-    /// Lambda's CreateFunction: an existing function is a conflict.
-    Create,
-    /// Lambda's Update*: a missing function is not found.
-    Update,
-}
-
 /// A create-or-update. Fields left `None` keep their current value on update and take Lambda's
 /// defaults on create; `wasm` may be omitted only on update (configuration-only change).
 #[derive(Debug, Clone, Default)]
@@ -156,6 +164,12 @@ pub struct DeployRequest {
     pub wasm: Option<Bytes>,
     /// A Docker image reference in the local engine; exclusive with `wasm`.
     pub image: Option<String>,
+    /// A zip for a managed runtime; exclusive with `wasm` and `image`.
+    pub zip: Option<Bytes>,
+    /// A zip function's runtime (`python3.11`) and handler (`app.handler`); on an update,
+    /// absent keeps the current one.
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
     pub egress: Option<bool>,
     pub provisioned: Option<u32>,
     pub memory_mb: Option<u32>,
@@ -171,9 +185,10 @@ impl DeployRequest {
     /// stored.
     pub fn validate(&self) -> Result<(), Invalid> {
         check_function_name(&self.name)?;
-        if self.wasm.is_some() && self.image.is_some() {
-            return Err(Invalid("give either wasm code or an image, not both".into()));
+        if [self.wasm.is_some(), self.image.is_some(), self.zip.is_some()].iter().filter(|given| **given).count() > 1 {
+            return Err(Invalid("give one kind of code (wasm, an image or a zip), not both".into()));
         }
+        check_zip(self.zip.as_deref(), self.runtime.as_deref(), self.handler.as_deref())?;
         if let Some(image) = &self.image {
             check_image_reference(image)?;
         }
@@ -211,6 +226,22 @@ impl DeployRequest {
         }
         Ok(())
     }
+}
+
+/// Lambda's rules for a zip function: the runtime's name, `module.function` as the handler
+/// (it becomes the runtime client's command), at most 50 MB of zip.
+fn check_zip(zip: Option<&[u8]>, runtime: Option<&str>, handler: Option<&str>) -> Result<(), Invalid> {
+    if let Some(runtime) = runtime.filter(|r| !((1..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b)))) {
+        return Err(Invalid(format!("Runtime {runtime:?} is not a runtime name")));
+    }
+    let handler_ok = |h: &str| (1..=128).contains(&h.len()) && h.contains('.') && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
+    if let Some(handler) = handler.filter(|h| !handler_ok(h)) {
+        return Err(Invalid(format!("Handler {handler:?} must be MODULE.FUNCTION, e.g. app.handler")));
+    }
+    if let Some(size) = zip.map(<[u8]>::len).filter(|n| *n > MAX_ZIP_BYTES) {
+        return Err(Invalid(format!("Code.ZipFile is {size} bytes: at most {MAX_ZIP_BYTES}")));
+    }
+    Ok(())
 }
 
 /// `PUT /v1/functions/{name}`: the deploy request on the wire, as the CLI sends it and the
@@ -296,6 +327,9 @@ impl DeployBody {
         Ok(DeployRequest {
             name: name.to_string(),
             wasm,
+            zip: None,
+            runtime: None,
+            handler: None,
             mode: DeployMode::Upsert,
             if_revision: None,
             role: None,

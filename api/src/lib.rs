@@ -5,6 +5,7 @@
 
 pub mod access_key;
 pub mod arn;
+pub mod change;
 pub mod error;
 pub mod events;
 pub mod function;
@@ -24,7 +25,7 @@ pub mod version;
 
 pub use error::{ErrorKind, Invalid, ThrottleScope};
 pub use events::{Destination, EventConfig, EventConfigUpdate};
-pub use function::{CodeInfo, DeployBody, DeployMode, DeployBodyError, DeployRequest, EventsBody, FunctionConfig, WasmFormat};
+pub use function::{CodeInfo, DeployBody, DeployMode, DeployBodyError, DeployRequest, EventsBody, FunctionConfig, WasmFormat, ZipInfo};
 pub use invocation::{DeadLetter, DeadLetterCondition, DeadLetterPage, InvocationState, InvocationStatus};
 pub use logs::LogEntry;
 pub use node::{Capacity, NodeInfo, NodeState, NodeView};

@@ -190,7 +190,7 @@ pub struct AliasRequest {
     pub function: String,
     pub name: String,
     /// `Create` refuses an existing alias, `Update` a missing one.
-    pub mode: crate::DeployMode,
+    pub mode: crate::change::DeployMode,
     pub version: Option<VersionRef>,
     /// `Some(empty)` removes the routing.
     pub weights: Option<BTreeMap<u32, f64>>,
@@ -204,8 +204,8 @@ impl AliasRequest {
     pub fn apply(&self, old: Option<&Alias>, revision_id: String) -> Result<Alias, Invalid> {
         let version = self.version.or(old.map(|o| o.version)).ok_or_else(|| Invalid("FunctionVersion is required to create an alias".into()))?;
         let description = self.description.clone().or(old.map(|o| o.description.clone())).unwrap_or_default();
-        if description.chars().count() > crate::function::MAX_DESCRIPTION {
-            return Err(Invalid(format!("Description: at most {} characters", crate::function::MAX_DESCRIPTION)));
+        if description.chars().count() > crate::change::MAX_DESCRIPTION {
+            return Err(Invalid(format!("Description: at most {} characters", crate::change::MAX_DESCRIPTION)));
         }
         let alias = Alias {
             function: self.function.clone(),

@@ -68,21 +68,21 @@ impl FunctionConfiguration {
         Self {
             function_name: config.name.clone(),
             function_arn,
-            runtime: runtime(&config.code),
+            runtime: config.zip.as_ref().map(|z| z.runtime.clone()).or_else(|| runtime(&config.code)),
             role: config.role.clone().unwrap_or_default(),
-            handler: None,
-            code_size: code_size(&config.code),
+            handler: config.zip.as_ref().map(|z| z.handler.clone()),
+            code_size: config.zip.as_ref().map_or_else(|| code_size(&config.code), |z| z.size),
             description: config.description.clone(),
             timeout: config.timeout_s,
             memory_size: config.memory_mb,
             last_modified: lambda_timestamp(config.updated_at_ms),
-            code_sha256: code_sha256(&config.code),
+            code_sha256: config.zip.as_ref().map_or_else(|| code_sha256(&config.code), |z| base64_of_hex(&z.sha256)),
             version: version.to_string(),
             environment: Environment { variables: config.env.clone() },
             revision_id: config.revision_id.clone(),
             state: "Active",
             last_update_status: "Successful",
-            package_type: package_type(&config.code),
+            package_type: if config.zip.is_some() { "Zip" } else { package_type(&config.code) },
             architectures: ["x86_64"],
             ephemeral_storage: EphemeralStorage { size: 512 },
         }
@@ -117,6 +117,10 @@ pub fn code_sha256(code: &CodeInfo) -> String {
         CodeInfo::Wasm { sha256, .. } => sha256.as_str(),
         CodeInfo::Image { id, .. } => id.strip_prefix("sha256:").unwrap_or(id),
     };
+    base64_of_hex(hex_digest)
+}
+
+fn base64_of_hex(hex_digest: &str) -> String {
     match hex::decode(hex_digest) {
         Ok(bytes) => base64::engine::general_purpose::STANDARD.encode(bytes),
         Err(_) => hex_digest.to_string(),
@@ -242,6 +246,7 @@ mod tests {
             description: "d".into(),
             revision_id: "rev".into(),
             version: 7,
+            zip: None,
             published: None,
             last_published: 2,
             created_at_ms: 0,
@@ -262,6 +267,11 @@ mod tests {
         let numbered = FunctionConfiguration::of(&FunctionConfig { published: Some(3), ..wasm_function() }, "us-east-1");
         assert!(numbered.function_arn.ends_with(":echo:3"));
         assert_eq!(numbered.version, "3");
+        let zip = crate::ZipInfo { sha256: "00".repeat(32), size: 9, runtime: "python3.11".into(), handler: "app.handler".into() };
+        let image = CodeInfo::Image { image: "skiff-zip/echo:1".into(), id: "sha256:ff".into() };
+        let zipped = serde_json::to_value(FunctionConfiguration::of(&FunctionConfig { zip: Some(zip), code: image, ..wasm_function() }, "us-east-1")).unwrap();
+        assert_eq!((zipped["Runtime"].as_str(), zipped["Handler"].as_str(), zipped["PackageType"].as_str()), (Some("python3.11"), Some("app.handler"), Some("Zip")));
+        assert_eq!((zipped["CodeSize"].as_u64(), zipped["CodeSha256"].as_str()), (Some(9), Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")));
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl Settings<'_> {
 }
 
 /// The code of a create or update as a deploy request's code. Zip code needs a managed runtime.
-fn set_code(request: &mut DeployRequest, code: Code, runtime: Option<&str>) -> Result<(), Invalid> {
+fn set_code(request: &mut DeployRequest, code: Code, runtime: Option<&str>, handler: Option<&str>) -> Result<(), Invalid> {
     match code {
         Code::Image(image) => {
             if let Some(runtime) = runtime {
@@ -176,7 +176,16 @@ fn set_code(request: &mut DeployRequest, code: Code, runtime: Option<&str>) -> R
             request.image = Some(image);
             Ok(())
         }
-        Code::Zip(_) => Err(field_error("Runtime", format!("{:?} is not a runtime Skiff provides", runtime.unwrap_or("")))),
+        Code::Zip(zip) => {
+            if request.mode == DeployMode::Create {
+                runtime.ok_or_else(|| field_error("Runtime", "is required with Code.ZipFile"))?;
+                handler.ok_or_else(|| field_error("Handler", "is required with Code.ZipFile"))?;
+            }
+            request.zip = Some(zip);
+            request.runtime = runtime.map(str::to_string);
+            request.handler = handler.map(str::to_string);
+            Ok(())
+        }
     }
 }
 
@@ -194,7 +203,7 @@ impl CreateFunction {
         }
         let mut request = DeployRequest { name: self.function_name.clone(), mode: DeployMode::Create, role: self.role.clone(), ..Default::default() };
         Settings { description: &self.description, timeout: self.timeout, memory_size: self.memory_size, environment: &self.environment }.apply(&mut request)?;
-        set_code(&mut request, code, self.runtime.as_deref())?;
+        set_code(&mut request, code, self.runtime.as_deref(), self.handler.as_deref())?;
         Ok(request)
     }
 }
@@ -225,6 +234,7 @@ impl UpdateFunctionConfiguration {
             mode: DeployMode::Update,
             role: self.role.clone(),
             if_revision: self.revision_id.clone(),
+            handler: self.handler.clone(),
             ..Default::default()
         };
         Settings { description: &self.description, timeout: self.timeout, memory_size: self.memory_size, environment: &self.environment }.apply(&mut request)?;
@@ -249,7 +259,7 @@ impl UpdateFunctionCode {
     pub fn into_request(self, name: &str) -> Result<DeployRequest, Invalid> {
         Unsupported { architectures: self.architectures.clone(), ..Default::default() }.check()?;
         let mut request = DeployRequest { name: name.to_string(), mode: DeployMode::Update, if_revision: self.revision_id.clone(), ..Default::default() };
-        set_code(&mut request, decode_code(&self.code)?, None)?;
+        set_code(&mut request, decode_code(&self.code)?, None, None)?;
         Ok(request)
     }
 }

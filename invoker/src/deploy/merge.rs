@@ -3,10 +3,37 @@
 
 use crate::InvokerError;
 use skiff_api::function::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
-use skiff_api::{CodeInfo, DeployRequest, Destination, FunctionConfig};
+use sha2::{Digest, Sha256};
+use skiff_api::{CodeInfo, DeployRequest, Destination, FunctionConfig, ZipInfo};
+
+/// The zip package `request` leaves the function with: a new zip (its runtime and handler from
+/// the request or else the function's), the current one with a changed handler, or none (the
+/// request sends Wasm or an image, or the function is not a zip function).
+pub(crate) fn zip_info(request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<Option<ZipInfo>, InvokerError> {
+    let current = old.and_then(|o| o.zip.as_ref());
+    if request.wasm.is_some() || request.image.is_some() {
+        return Ok(None);
+    }
+    let pick = |given: &Option<String>, kept: Option<&String>, field: &str| {
+        given.clone().or(kept.cloned()).ok_or_else(|| InvokerError::invalid(format!("{field} is required for a zip function")))
+    };
+    match (&request.zip, current) {
+        (Some(zip), _) => Ok(Some(ZipInfo {
+            sha256: hex::encode(Sha256::digest(zip)),
+            size: zip.len() as u64,
+            runtime: pick(&request.runtime, current.map(|c| &c.runtime), "Runtime")?,
+            handler: pick(&request.handler, current.map(|c| &c.handler), "Handler")?,
+        })),
+        (None, Some(current)) => Ok(Some(ZipInfo {
+            handler: request.handler.clone().unwrap_or_else(|| current.handler.clone()),
+            ..current.clone()
+        })),
+        (None, None) => Ok(None),
+    }
+}
 
 /// `request` applied over `old` (none on create) with the code it resolved to.
-pub(crate) fn merged(request: &DeployRequest, old: Option<&FunctionConfig>, code: CodeInfo, now: u64) -> Result<FunctionConfig, InvokerError> {
+pub(crate) fn merged(request: &DeployRequest, old: Option<&FunctionConfig>, code: CodeInfo, zip: Option<ZipInfo>, now: u64) -> Result<FunctionConfig, InvokerError> {
     // Container-only settings carry over only while the function stays a container function.
     let kind = std::mem::discriminant(&code);
     let same_kind = |o: &&FunctionConfig| std::mem::discriminant(&o.code) == kind;
@@ -24,6 +51,7 @@ pub(crate) fn merged(request: &DeployRequest, old: Option<&FunctionConfig>, code
         description: request.description.clone().or(old.map(|o| o.description.clone())).unwrap_or_default(),
         revision_id: uuid::Uuid::new_v4().to_string(),
         version: old.map_or(1, |o| o.version + 1),
+        zip,
         published: None,
         last_published: old.map_or(0, |o| o.last_published),
         created_at_ms: old.map_or(now, |o| o.created_at_ms),
@@ -64,22 +92,39 @@ mod tests {
     #[test]
     fn updates_keep_unset_settings_and_container_settings_stay_with_containers() {
         let create = DeployRequest { name: "f".into(), memory_mb: Some(256), ..Default::default() };
-        let v1 = merged(&create, None, CodeInfo::Image { image: "i".into(), id: "sha256:1".into() }, 10).unwrap();
+        let v1 = merged(&create, None, CodeInfo::Image { image: "i".into(), id: "sha256:1".into() }, None, 10).unwrap();
         assert_eq!((v1.version, v1.memory_mb, v1.timeout_s, v1.created_at_ms), (1, 256, DEFAULT_TIMEOUT_S, 10));
         let scale = DeployRequest { name: "f".into(), provisioned: Some(2), ..Default::default() };
-        let v2 = merged(&scale, Some(&v1), v1.code.clone(), 20).unwrap();
+        let v2 = merged(&scale, Some(&v1), v1.code.clone(), None, 20).unwrap();
         assert_eq!((v2.version, v2.memory_mb, v2.provisioned, v2.created_at_ms, v2.updated_at_ms), (2, 256, 2, 10, 20));
         // To Wasm: the provisioned count does not carry over (it would be refused).
-        let to_wasm = merged(&DeployRequest { name: "f".into(), ..Default::default() }, Some(&v2), wasm(), 30).unwrap();
+        let to_wasm = merged(&DeployRequest { name: "f".into(), ..Default::default() }, Some(&v2), wasm(), None, 30).unwrap();
         assert_eq!(to_wasm.provisioned, 0);
+    }
+
+    #[test]
+    fn a_zip_keeps_its_runtime_and_handler_until_told_otherwise() {
+        let create = DeployRequest { name: "f".into(), zip: Some(bytes::Bytes::from_static(b"PK")), runtime: Some("python3.11".into()), handler: Some("app.handler".into()), ..Default::default() };
+        let first = zip_info(&create, None).unwrap().unwrap();
+        let old = FunctionConfig { zip: Some(first.clone()), ..merged(&create, None, wasm(), Some(first.clone()), 0).unwrap() };
+        let new_code = DeployRequest { name: "f".into(), zip: Some(bytes::Bytes::from_static(b"PK2")), ..Default::default() };
+        let second = zip_info(&new_code, Some(&old)).unwrap().unwrap();
+        assert_eq!((second.runtime.as_str(), second.handler.as_str(), second.size), ("python3.11", "app.handler", 3));
+        assert_ne!(second.sha256, first.sha256);
+        let rename = DeployRequest { name: "f".into(), handler: Some("main.run".into()), ..Default::default() };
+        assert_eq!(zip_info(&rename, Some(&old)).unwrap().unwrap().handler, "main.run");
+        let to_image = DeployRequest { name: "f".into(), image: Some("i".into()), ..Default::default() };
+        assert_eq!(zip_info(&to_image, Some(&old)).unwrap(), None);
+        let no_runtime = DeployRequest { runtime: None, ..create };
+        assert!(zip_info(&no_runtime, None).is_err());
     }
 
     #[test]
     fn bad_combinations_are_refused() {
         let egress = DeployRequest { name: "f".into(), egress: Some(true), ..Default::default() };
-        assert!(merged(&egress, None, wasm(), 0).is_err());
+        assert!(merged(&egress, None, wasm(), None, 0).is_err());
         let mut own = DeployRequest { name: "f".into(), ..Default::default() };
         own.events.on_success = Some(Some(Destination::Function("f".into())));
-        assert!(merged(&own, None, wasm(), 0).is_err());
+        assert!(merged(&own, None, wasm(), None, 0).is_err());
     }
 }

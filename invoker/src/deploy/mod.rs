@@ -14,10 +14,10 @@ use crate::registry::{Deployed, Registry};
 use crate::{blocking, InvokerError};
 use sha2::{Digest, Sha256};
 use skiff_api::function::WasmFormat;
-use skiff_api::{now_ms, Alias, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig};
+use skiff_api::{now_ms, Alias, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig, ZipInfo};
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::{Expect, Typed};
-use skiff_workers::container::ImageSpec;
+use skiff_workers::container::{ImageSpec, ZipCode};
 use skiff_workers::wasm::{CodeKind, CompiledCode};
 use skiff_workers::Worker;
 use std::sync::Arc;
@@ -83,16 +83,20 @@ impl Deployer {
         let existing = self.registry.get(&request.name);
         let old = existing.as_ref().map(|d| &d.config);
         admissible(&request, old)?;
-        let (code, resolved) = self.resolve(&request, old).await?;
-        let config = merge::merged(&request, old, code, now_ms())?;
+        let zip = merge::zip_info(&request, old)?;
+        let (code, resolved) = match zip.as_ref().filter(|z| old.and_then(|o| o.zip.as_ref()) != Some(*z)) {
+            Some(changed) => self.build_zip(&request, changed).await?,
+            None => self.resolve(&request, old).await?,
+        };
+        let config = merge::merged(&request, old, code, zip, now_ms())?;
         // A change the running worker does not bake in (concurrency, event settings, a
         // description) keeps it: the registry carries it over, so nothing is built here.
         if !old.is_some_and(|o| o.runs_like(&config)) {
             let worker = self.prepare(&config, resolved).await?;
             self.registry.stage(&config.name, config.version, worker);
         }
-        if let (Some(wasm), Some(sha)) = (&request.wasm, config.code.sha256()) {
-            self.blobs.put(sha, wasm.clone()).await?;
+        if let (Some(code), Some(sha)) = (request.wasm.as_ref().or(request.zip.as_ref()), config.blob()) {
+            self.blobs.put(sha, code.clone()).await?;
         }
         let expect = existing.as_ref().map_or(Expect::Absent, |d| Expect::At(d.revision));
         let revision = match self.functions.put(&config.name, &config, expect).await {
@@ -103,7 +107,7 @@ impl Deployer {
             }
         };
         self.registry.applied.wait(revision).await;
-        if let Some(old_sha) = existing.as_ref().and_then(|d| d.config.code.sha256()).filter(|s| Some(*s) != config.code.sha256()) {
+        if let Some(old_sha) = existing.as_ref().and_then(|d| d.config.blob()).filter(|s| Some(*s) != config.blob()) {
             self.collect_code(old_sha).await?;
         }
         Ok(config)
@@ -142,6 +146,21 @@ impl Deployer {
         }
     }
 
+    /// A zip function's image, built from its runtime's with the zip (sent now, or stored when
+    /// only the handler changed) in `/var/task`.
+    async fn build_zip(&self, request: &DeployRequest, zip: &ZipInfo) -> Result<(CodeInfo, Resolved), InvokerError> {
+        let bytes = match &request.zip {
+            Some(sent) => sent.clone(),
+            None => bytes::Bytes::from(self.blobs.get(&zip.sha256).await?),
+        };
+        let containers = self.builder.containers()?;
+        let variant = hex::encode(&Sha256::digest(format!("{}\0{}\0{}", zip.sha256, zip.runtime, zip.handler))[..6]);
+        let tag = format!("skiff-zip/{}:{variant}", request.name.to_ascii_lowercase());
+        let code = ZipCode { runtime: &zip.runtime, handler: &zip.handler, zip: &bytes };
+        let image = containers.build_zip_image(&code, &tag).await.map_err(InvokerError::from_code)?;
+        Ok((CodeInfo::Image { image: tag, id: image.id.clone() }, Resolved::Image(image)))
+    }
+
     /// The worker of the new version, built before anything is stored.
     async fn prepare(&self, config: &FunctionConfig, resolved: Resolved) -> Result<Arc<dyn Worker>, InvokerError> {
         match resolved {
@@ -175,8 +194,8 @@ impl Deployer {
             self.triggers.delete(&trigger.key, Expect::At(trigger.revision)).await?;
         }
         self.registry.applied.wait(revision).await;
-        let mut codes: Vec<&str> = versions.iter().filter_map(|v| v.value.code.sha256()).collect();
-        codes.extend(deployed.config.code.sha256());
+        let mut codes: Vec<&str> = versions.iter().filter_map(|v| v.value.blob()).collect();
+        codes.extend(deployed.config.blob());
         codes.sort_unstable();
         codes.dedup();
         for sha in codes {
@@ -190,7 +209,7 @@ impl Deployer {
     async fn collect_code(&self, sha256: &str) -> Result<(), InvokerError> {
         let (functions, _) = self.functions.list().await?;
         let (versions, _) = self.versions.list().await?;
-        if !functions.iter().chain(&versions).any(|f| f.value.code.sha256() == Some(sha256)) {
+        if !functions.iter().chain(&versions).any(|f| f.value.blob() == Some(sha256)) {
             self.blobs.remove(sha256).await?;
         }
         Ok(())

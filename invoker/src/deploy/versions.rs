@@ -77,7 +77,7 @@ impl Deployer {
         }
         let deleted_at = self.versions.delete(&key, Expect::At(version.revision)).await?;
         self.registry.published.versions_applied.wait(deleted_at).await;
-        if let Some(sha) = version.value.code.sha256() {
+        if let Some(sha) = version.value.blob() {
             self.collect_code(sha).await?;
         }
         Ok(())

@@ -95,6 +95,13 @@ impl ContainerBackend {
         }
     }
 
+    /// Builds a zip function's image (its runtime's image with the code in `/var/task`) as
+    /// `tag`, and resolves it.
+    pub async fn build_zip_image(&self, code: &super::ZipCode<'_>, tag: &str) -> Result<ImageSpec, WorkerError> {
+        let id = super::zip_image::build(&self.inner.docker, code, tag).await?;
+        docker::inspect_image(&self.inner.docker, &id).await
+    }
+
     /// Removes every function container of this server, running or not. Used at start-up (a
     /// crashed earlier run) and at shutdown. Service containers are not touched: they outlive
     /// the server and are adopted by the next one.

@@ -15,7 +15,7 @@ const SKIPPED: [&str; 3] = ["target", ".git", "node_modules"];
 pub async fn build_image(
     context: &Path,
     tag: &str,
-    mut progress: impl FnMut(&str),
+    progress: impl FnMut(&str),
 ) -> Result<String, WorkerError> {
     if !context.join("Dockerfile").is_file() {
         return Err(WorkerError::InvalidImage(format!("no Dockerfile in {}", context.display())));
@@ -26,6 +26,12 @@ pub async fn build_image(
         .negotiate_version()
         .await
         .map_err(|e| WorkerError::Unavailable(format!("Docker engine not reachable: {e}")))?;
+    build_context(&docker, tarball, tag, progress).await
+}
+
+/// Builds a build context already packed as a tar (holding a `Dockerfile`) as `tag`; returns
+/// the image id.
+pub(crate) async fn build_context(docker: &Docker, tarball: Vec<u8>, tag: &str, mut progress: impl FnMut(&str)) -> Result<String, WorkerError> {
     let options = BuildImageOptionsBuilder::default().dockerfile("Dockerfile").t(tag).rm(true).forcerm(true).build();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(tarball.into())));
     while let Some(item) = stream.next().await {

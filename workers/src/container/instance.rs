@@ -109,25 +109,25 @@ impl ContainerInstance {
                 instance.end_init_boost();
                 return Ok(instance);
             }
-            Ok(Status::InitFailed) => init_error_message(&instance.link),
+            Ok(Status::InitFailed) => reported_init_error(&instance.link),
             Ok(Status::Exited(exit)) => {
                 let reported = instance.link.init_error.lock().unwrap_or_else(|p| p.into_inner()).is_some();
                 match reported {
-                    true => init_error_message(&instance.link),
-                    false => format!("Runtime exited during init: {}", instance.describe_exit(exit).await.0),
+                    true => reported_init_error(&instance.link),
+                    false => init_error(format!("Runtime exited during init: {}", instance.describe_exit(exit).await.0)),
                 }
             }
-            Ok(Status::Starting) => "Runtime init ended unexpectedly".to_string(),
-            Err(_) => format!(
+            Ok(Status::Starting) => init_error("Runtime init ended unexpectedly"),
+            Err(_) => init_error(format!(
                 "Runtime did not become ready within {:.2} seconds of starting",
                 options.init_timeout.as_secs_f64()
-            ),
+            )),
         };
         instance.link.fence(FENCE_WAIT).await;
         let logs = instance.link.take_logs();
         let init_duration = instance.init_duration;
         instance.destroy().await;
-        Err(StartError::Init { error: FunctionError::new(ErrorType::InitError, failure), logs, init_duration })
+        Err(StartError::Init { error: failure, logs, init_duration })
     }
 
     /// Waits until init is over: the runtime asked for work, reported an init error, or exited —
@@ -321,11 +321,22 @@ fn reported_error(document: Bytes, header_type: Option<String>) -> FunctionError
     FunctionError { error_type: ErrorType::Reported, message, document: Some(document) }
 }
 
-fn init_error_message(link: &Link) -> String {
+fn init_error(message: impl Into<String>) -> FunctionError {
+    FunctionError::new(ErrorType::InitError, message)
+}
+
+/// The error the runtime posted to `/runtime/init/error`, passed to the caller as posted when
+/// it is a proper error document (as Lambda does: awslambdaric's `Runtime.ImportModuleError`
+/// reaches the caller under that type); otherwise a `Runtime.InitError` quoting it.
+fn reported_init_error(link: &Link) -> FunctionError {
     let document = link.init_error.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
     match error_fields(&document) {
-        Some((Some(kind), Some(message))) => format!("Runtime reported an init error: {kind}: {message}"),
-        _ => format!("Runtime reported an init error: {}", String::from_utf8_lossy(&document)),
+        Some((Some(kind), Some(message))) => FunctionError {
+            error_type: ErrorType::InitError,
+            message: format!("Runtime reported an init error: {kind}: {message}"),
+            document: Some(document),
+        },
+        _ => init_error(format!("Runtime reported an init error: {}", String::from_utf8_lossy(&document))),
     }
 }
 

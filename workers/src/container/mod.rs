@@ -16,6 +16,7 @@ mod registry;
 mod runtime_api;
 mod sandbox;
 mod socket;
+mod zip_image;
 
 pub use backend::{agent_near, BackendOptions, ContainerBackend};
 pub use build::build_image;
@@ -23,6 +24,7 @@ pub use registry::{is_pullable, push_image};
 pub use docker::ImageSpec;
 pub use instance::{ContainerInstance, RunResult, StartError};
 pub use pool::{ContainerPool, WarmCount};
+pub use zip_image::{runtime_image, ZipCode};
 pub use sandbox::{cpu_nanos, ContainerSpec, AGENT_PATH_IN_CONTAINER, RUNTIME_API_ADDR};
 
 /// Labels every Skiff container carries, so an operator (and Skiff after a restart) can find them.
