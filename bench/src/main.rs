@@ -13,6 +13,7 @@ mod nginx;
 mod reschedule;
 mod server;
 mod services;
+mod versions;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
@@ -32,6 +33,8 @@ enum Command {
     All,
     /// No-op Wasm sync invoke through the gateway vs a bare hyper hello-world server.
     Invoke,
+    /// Invoking a published version or a weighted alias vs unqualified.
+    Versions,
     /// First-invoke latency of freshly deployed, precompiled functions.
     FirstInvoke,
     /// Cost of epoch interruption + memory limiter (on vs off) in the Wasm worker.
@@ -61,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::HelloServer => rt.block_on(hello::serve()),
         Command::Invoke => rt.block_on(server::invoke_throughput(phase)),
         Command::FirstInvoke => rt.block_on(server::first_invoke()),
+        Command::Versions => rt.block_on(versions::run(phase)),
         Command::Limits => rt.block_on(limits::run(phase)),
         Command::Containers => rt.block_on(containers::run(phase)),
         Command::Async => rt.block_on(asyncs::run(phase)),
@@ -73,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         Command::All => rt.block_on(async {
             server::invoke_throughput(phase).await?;
             server::first_invoke().await?;
+            versions::run(phase).await?;
             limits::run(phase).await?;
             containers::run(phase).await?;
             asyncs::run(phase).await?;
