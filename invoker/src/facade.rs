@@ -129,7 +129,7 @@ impl Invoker {
     /// The version a call of `name` with `qualifier` runs: an alias with weighted routing
     /// picks one at random, by its weights.
     pub fn resolve(&self, name: &str, qualifier: Option<&Qualifier>) -> Result<VersionRef, InvokerError> {
-        let roll = (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64;
+        let roll = || (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64;
         self.registry.resolve(name, qualifier, roll)
     }
 

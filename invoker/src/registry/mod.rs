@@ -48,14 +48,19 @@ impl Registry {
 
     /// The version a call of `name` qualified by `qualifier` takes; an alias with weighted
     /// routing picks by `roll`, drawn uniformly from [0, 1).
-    pub(crate) fn resolve(&self, name: &str, qualifier: Option<&Qualifier>, roll: f64) -> Result<VersionRef, InvokerError> {
+    /// `roll` is called only for an alias that routes to two versions.
+    pub(crate) fn resolve(&self, name: &str, qualifier: Option<&Qualifier>, roll: impl FnOnce() -> f64) -> Result<VersionRef, InvokerError> {
         let version = match qualifier {
             None => VersionRef::Latest,
             Some(Qualifier::Version(v)) => *v,
             Some(Qualifier::Alias(a)) => {
                 self.lookup(name)?;
                 let alias = self.published.alias(name, a).ok_or_else(|| InvokerError::NotFound(format!("{name}:{a}")))?;
-                alias.route(roll)
+                if alias.weights.is_empty() {
+                    alias.version
+                } else {
+                    alias.route(roll())
+                }
             }
         };
         self.lookup_version(name, version)?;
