@@ -136,8 +136,12 @@ pub struct Alias {
 impl Alias {
     /// The version a call takes, for `roll` drawn uniformly from [0, 1): the additional
     /// versions take their weights' share from the bottom of the range, the alias's own
-    /// version the rest.
-    pub fn route(&self, roll: f64) -> VersionRef {
+    /// version the rest. `roll` is drawn only when there is a second version to pick.
+    pub fn route(&self, roll: impl FnOnce() -> f64) -> VersionRef {
+        if self.weights.is_empty() {
+            return self.version;
+        }
+        let roll = roll();
         let mut upto = 0.0;
         for (version, weight) in &self.weights {
             upto += weight;
@@ -253,13 +257,13 @@ mod tests {
     #[test]
     fn routing_splits_the_range_by_weight() {
         let canary = alias(VersionRef::Published(1), &[(2, 0.25)]);
-        assert_eq!(canary.route(0.0), VersionRef::Published(2));
-        assert_eq!(canary.route(0.2499), VersionRef::Published(2));
-        assert_eq!(canary.route(0.25), VersionRef::Published(1));
-        assert_eq!(canary.route(0.9999), VersionRef::Published(1));
-        assert_eq!(alias(VersionRef::Latest, &[]).route(0.1), VersionRef::Latest);
+        assert_eq!(canary.route(|| 0.0), VersionRef::Published(2));
+        assert_eq!(canary.route(|| 0.2499), VersionRef::Published(2));
+        assert_eq!(canary.route(|| 0.25), VersionRef::Published(1));
+        assert_eq!(canary.route(|| 0.9999), VersionRef::Published(1));
+        assert_eq!(alias(VersionRef::Latest, &[]).route(|| 0.1), VersionRef::Latest);
         let all_out = alias(VersionRef::Published(1), &[(2, 1.0)]);
-        assert_eq!(all_out.route(0.9999), VersionRef::Published(2));
+        assert_eq!(all_out.route(|| 0.9999), VersionRef::Published(2));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::Deployer;
 use crate::InvokerError;
 use skiff_api::version::{alias_key, version_key, AliasRequest};
-use skiff_api::{Alias, DeployMode, VersionRef};
+use skiff_api::{Alias, VersionRef};
 use skiff_state::config::Expect;
 
 impl Deployer {
@@ -18,16 +18,8 @@ impl Deployer {
         }
         let qualified = alias_key(function, name);
         let old = self.aliases.get(&qualified).await?.map(|stored| (stored.value, stored.revision));
-        match (request.mode, &old) {
-            (DeployMode::Create, Some(_)) => return Err(InvokerError::Exists { what: "Alias", name: qualified }),
-            (DeployMode::Update, None) => return Err(InvokerError::NotFound(qualified)),
-            _ => {}
-        }
-        if let (Some(expected), Some((old, _))) = (&request.if_revision, &old) {
-            if *expected != old.revision_id {
-                return Err(InvokerError::StaleRevision { function: qualified });
-            }
-        }
+        let current = old.as_ref().map(|(alias, _)| alias.revision_id.as_str());
+        super::admissible(request.mode, request.if_revision.as_deref(), current, "Alias", &qualified)?;
         let alias = request.apply(old.as_ref().map(|(a, _)| a), uuid::Uuid::new_v4().to_string())?;
         for number in alias.versions().filter_map(|v| match v {
             VersionRef::Published(n) => Some(n),

@@ -28,16 +28,15 @@ enum Resolved {
     Image(ImageSpec),
 }
 
-/// Whether `request` may apply to the function as it is now (`old`: none if it does not exist).
-fn admissible(request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<(), InvokerError> {
-    match (request.mode, old) {
-        (DeployMode::Create, Some(_)) => return Err(InvokerError::Exists { what: "Function", name: request.name.clone() }),
-        (DeployMode::Update, None) => return Err(InvokerError::NotFound(request.name.clone())),
-        _ => {}
-    }
-    match (&request.if_revision, old) {
-        (Some(expected), Some(old)) if *expected != old.revision_id => {
-            Err(InvokerError::StaleRevision { function: request.name.clone() })
+/// A change to the thing `what` named `name` (a function, an alias), as it is now
+/// (`current_revision`: its `revision_id`, none if it does not exist): a create of one that
+/// exists is a conflict, an update of a missing one not found, a stale `if_revision` 412.
+pub(crate) fn admissible(mode: DeployMode, if_revision: Option<&str>, current_revision: Option<&str>, what: &'static str, name: &str) -> Result<(), InvokerError> {
+    match (mode, current_revision) {
+        (DeployMode::Create, Some(_)) => Err(InvokerError::Exists { what, name: name.to_string() }),
+        (DeployMode::Update, None) => Err(InvokerError::NotFound(name.to_string())),
+        (_, Some(current)) if if_revision.is_some_and(|expected| expected != current) => {
+            Err(InvokerError::StaleRevision { function: name.to_string() })
         }
         _ => Ok(()),
     }
@@ -82,7 +81,7 @@ impl Deployer {
         let _guard = self.control.lock().await;
         let existing = self.registry.get(&request.name);
         let old = existing.as_ref().map(|d| &d.config);
-        admissible(&request, old)?;
+        admissible(request.mode, request.if_revision.as_deref(), old.map(|o| o.revision_id.as_str()), "Function", &request.name)?;
         let zip = merge::zip_info(&request, old)?;
         let (code, resolved) = match zip.as_ref().filter(|z| old.and_then(|o| o.zip.as_ref()) != Some(*z)) {
             Some(changed) => self.build_zip(&request, changed).await?,

@@ -39,16 +39,22 @@ impl Registry {
 
     /// The entry a call of `name` at `version` runs on.
     pub(crate) fn lookup_version(&self, name: &str, version: VersionRef) -> Result<Arc<Deployed>, InvokerError> {
-        let latest = self.lookup(name)?;
+        self.version_of(self.lookup(name)?, version)
+    }
+
+    /// The entry of `function`'s `version`, for a caller that already holds the function's.
+    pub(crate) fn version_of(&self, function: Arc<Deployed>, version: VersionRef) -> Result<Arc<Deployed>, InvokerError> {
         match version {
-            VersionRef::Latest => Ok(latest),
-            VersionRef::Published(n) => self.published.version(name, n).ok_or_else(|| InvokerError::NotFound(format!("{name}:{n}"))),
+            VersionRef::Latest => Ok(function),
+            VersionRef::Published(n) => {
+                let name = &function.config.name;
+                self.published.version(name, n).ok_or_else(|| InvokerError::NotFound(format!("{name}:{n}")))
+            }
         }
     }
 
     /// The version a call of `name` qualified by `qualifier` takes; an alias with weighted
-    /// routing picks by `roll`, drawn uniformly from [0, 1).
-    /// `roll` is called only for an alias that routes to two versions.
+    /// routing picks by `roll`, drawn uniformly from [0, 1) and only when needed.
     pub(crate) fn resolve(&self, name: &str, qualifier: Option<&Qualifier>, roll: impl FnOnce() -> f64) -> Result<VersionRef, InvokerError> {
         let version = match qualifier {
             None => VersionRef::Latest,
@@ -56,11 +62,7 @@ impl Registry {
             Some(Qualifier::Alias(a)) => {
                 self.lookup(name)?;
                 let alias = self.published.alias(name, a).ok_or_else(|| InvokerError::NotFound(format!("{name}:{a}")))?;
-                if alias.weights.is_empty() {
-                    alias.version
-                } else {
-                    alias.route(roll())
-                }
+                alias.route(roll)
             }
         };
         self.lookup_version(name, version)?;

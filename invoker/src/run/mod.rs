@@ -63,10 +63,7 @@ impl Runner {
     pub(crate) async fn invoke_as(&self, name: &str, version: VersionRef, request_id: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
         let inner = &self.inner;
         let function = inner.registry.lookup(name)?;
-        let deployed = match version {
-            VersionRef::Latest => function.clone(),
-            VersionRef::Published(_) => inner.registry.lookup_version(name, version)?,
-        };
+        let deployed = inner.registry.version_of(function.clone(), version)?;
         let admitted = inner.admission.admit(&function).map_err(|scope| {
             inner.metrics.throttles.with_label_values(&[name, scope.as_str()]).inc();
             InvokerError::Throttled(scope)
