@@ -4,7 +4,7 @@
 //! other version (weighted routing, for canaries).
 
 use crate::names::check_function_name;
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
