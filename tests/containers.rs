@@ -428,3 +428,40 @@ fn cli_builds_and_deploys_the_rust_example_from_its_dockerfile() {
     let listing = String::from_utf8(server.cli(&["ls"]).stdout).unwrap();
     assert!(listing.lines().any(|l| l.starts_with("hello-rust") && l.contains("image")), "{listing}");
 }
+
+/// The Runtime API socket hands out the function's events: only the container's own processes
+/// may use it. A local process of the server's own user (root here) that connects is refused at
+/// once, and no other user can even reach the socket.
+#[test]
+fn the_runtime_socket_serves_only_its_own_container() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    deploy_probe(&server, "guarded", json!({}));
+    assert_eq!(call(&server, "guarded", json!({ "op": "echo", "n": 0 })).0, 200);
+    let run_dir = server.data_dir.join("run");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&run_dir), 0o700, "the run directory is private to the server");
+    let sockets: Vec<_> = std::fs::read_dir(&run_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    assert_eq!(mode(&sockets[0]), 0o600, "the socket is the server's alone");
+
+    let mut intruder = std::os::unix::net::UnixStream::connect(&sockets[0]).unwrap();
+    intruder.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = intruder.write_all(b"RGET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nhost: x\r\n\r\n");
+    // Meanwhile the function is invoked: the intruder must not be the one who gets the event.
+    let calls = std::thread::scope(|s| {
+        let calls = s.spawn(|| (0..3).map(|n| call(&server, "guarded", json!({ "op": "echo", "n": n }))).collect::<Vec<_>>());
+        let mut got = Vec::new();
+        let read = intruder.read_to_end(&mut got);
+        // Closed at once (a reset, since its request went unread); a timeout means it was served.
+        let refused = got.is_empty() && read.as_ref().map_or_else(|e| e.kind() == std::io::ErrorKind::ConnectionReset, |_| true);
+        assert!(refused, "the intruder was served: {read:?} {:?}", String::from_utf8_lossy(&got));
+        calls.join().unwrap()
+    });
+    for (n, (status, error, _, body)) in calls.into_iter().enumerate() {
+        assert_eq!((status, error), (200, None), "{body}");
+        assert_eq!(body["echo"]["n"], n, "{body}");
+    }
+    assert!(server.stderr().contains("refused a runtime socket connection from outside the container"));
+}

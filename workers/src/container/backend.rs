@@ -50,7 +50,7 @@ impl ContainerBackend {
             options.run_dir = std::env::temp_dir().join(format!("skiff-{}", &options.owner[..12.min(options.owner.len())]));
         }
         let _ = std::fs::remove_dir_all(&options.run_dir);
-        std::fs::create_dir_all(&options.run_dir)
+        create_private_dir(&options.run_dir)
             .map_err(|e| WorkerError::Internal(format!("run dir {}: {e}", options.run_dir.display())))?;
         // The engine takes bind-mount sources only as absolute paths (a relative one would name a
         // volume), and a relative --data-dir or --agent is the common case.
@@ -174,4 +174,11 @@ fn check_agent(path: &Path) -> Result<(), WorkerError> {
         )));
     }
     Ok(())
+}
+
+/// The run directory holds the containers' Runtime API sockets: only the server may enter it.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
 }

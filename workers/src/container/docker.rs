@@ -137,3 +137,9 @@ pub(crate) async fn exit_state(docker: &Docker, id: &str) -> Option<(i64, bool)>
     let state = docker.inspect_container(id, None).await.ok()?.state?;
     Some((state.exit_code.unwrap_or(-1), state.oom_killed.unwrap_or(false)))
 }
+
+/// The host pid of a running container's first process; `None` once it has stopped.
+pub(crate) async fn first_pid(docker: &Docker, id: &str) -> Result<Option<u32>, WorkerError> {
+    let state = docker.inspect_container(id, None).await.map_err(|e| internal("inspect container", e))?.state;
+    Ok(state.and_then(|s| s.pid).and_then(|pid| u32::try_from(pid).ok()).filter(|pid| *pid > 0))
+}

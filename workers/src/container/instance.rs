@@ -69,7 +69,7 @@ impl ContainerInstance {
         let socket = options.run_dir.join(format!("{worker}.sock"));
         let (link, jobs) = Link::new(function_arn(&options.region, &spec.exec.function));
         let platform = |e: std::io::Error| StartError::Platform(WorkerError::Internal(format!("runtime socket: {e}")));
-        let accept = super::socket::listen(&link, &socket).map_err(platform)?;
+        let (accept, admit) = super::socket::listen(&link, &socket).map_err(platform)?;
         let (agent, socket_str) = (options.agent.to_string_lossy(), socket.to_string_lossy());
         let placement = Placement {
             worker: &worker,
@@ -91,6 +91,15 @@ impl ContainerInstance {
                 return Err(StartError::Platform(e));
             }
         };
+        // A container that stopped at once has no pid: its init fails below, as the engine says.
+        let admitted = match docker::first_pid(&backend.inner.docker, &container).await {
+            Ok(Some(pid)) => admit.container(pid).map_err(|e| e.to_string()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = admitted {
+            tracing::warn!(%container, "cannot identify the container, its runtime cannot connect: {e}");
+        }
         let mut instance = Self {
             worker,
             container: Some(container),
