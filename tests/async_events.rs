@@ -256,3 +256,44 @@ fn success_records_reach_a_queue_and_its_trigger(backend: Backend) {
     let runs = metric(&server, &format!("skiff_invocations_total{{function=\"{next}\",outcome=\"success\"}}"));
     assert!((1.0..4.0).contains(&runs), "{runs} runs for 4 records");
 }
+
+/// On-success destinations cannot loop: a loop that a deploy would close is refused, and any
+/// chain (a loop made where no deploy could see it looks the same to the events) stops after
+/// 16 hops, Lambda's bound: the 17th event is dead-lettered with its condition, never run.
+#[test]
+fn chains_of_destinations_stop_at_sixteen_hops() {
+    let server = Backend::Embedded.start();
+    let names: Vec<String> = (0..18).map(|i| unique(&format!("hop{i}"))).collect();
+    for (i, name) in names.iter().enumerate().rev() {
+        let events = match names.get(i + 1) {
+            Some(next) => json!({ "on_success": format!("function:{next}") }),
+            None => json!({}),
+        };
+        // A function with no output: each record nests the one before only once, not twice.
+        server.deploy_fixture(name, "noop", json!({ "events": events }));
+    }
+    let closing = json!({ "events": { "on_success": format!("function:{}", names[0]) } });
+    let (code, body) = json_body(server.deploy(&names[17], None, closing));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.to_string().contains("would form a loop"), "{body}");
+
+    let (code, id) = send_event(&server, &names[0], r#"{"start":true}"#, None);
+    assert_eq!(code, 202);
+    assert!(wait_states(&server, &[id], "succeeded", Duration::from_secs(30)).is_empty());
+    let dlq = format!("/v1/functions/{}/dlq?limit=10", names[17]);
+    assert!(eventually(Duration::from_secs(30), || json_body(server.get(&dlq)).1["total"] == 1), "{}", server.stderr());
+    let (_, page) = json_body(server.get(&dlq));
+    let stopped = &page["messages"][0]["body"];
+    assert_eq!(stopped["condition"], "RecursiveInvocationLoop", "{page}");
+    assert_eq!(stopped["hops"], 17, "{page}");
+    let runs = |f: &str| metric(&server, &format!("skiff_invocations_total{{function=\"{f}\",outcome=\"success\"}}"));
+    assert_eq!((runs(&names[16]), runs(&names[17])), (1.0, 0.0), "hop 16 ran, hop 17 did not");
+    let stops = format!("skiff_destination_loops_stopped_total{{function=\"{}\"}}", names[17]);
+    assert_eq!(metric(&server, &stops), 1.0);
+    // Seventeen records deep, the original payload is still there (never replaced by null).
+    let mut record = stopped["payload"].clone();
+    for _ in 0..17 {
+        record = record["requestPayload"].clone();
+    }
+    assert_eq!(record, json!({ "start": true }), "{stopped}");
+}

@@ -24,6 +24,8 @@ pub enum InvocationState {
 pub enum DeadLetterCondition {
     RetriesExhausted,
     EventAgeExceeded,
+    /// A chain of on-success destinations reached its bound: Lambda's recursive loop detection.
+    RecursiveInvocationLoop,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

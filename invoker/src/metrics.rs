@@ -21,6 +21,7 @@ pub struct Metrics {
     pub(crate) warm_containers: IntGaugeVec,
     pub(crate) events_accepted: IntCounterVec,
     pub(crate) dead_letters: IntCounterVec,
+    pub(crate) destination_loops: IntCounterVec,
     pub(crate) trigger_messages: IntCounterVec,
 }
 
@@ -73,6 +74,11 @@ impl Metrics {
             warm_containers: m.gauge("skiff_warm_containers", "Idle containers ready to serve a call without a cold start.", f),
             events_accepted: m.counter("skiff_async_events_accepted_total", "Asynchronous invocations accepted (durable in the queue).", f),
             dead_letters: m.counter("skiff_dead_letters_total", "Events and trigger messages sent to a dead-letter queue.", f),
+            destination_loops: m.counter(
+                "skiff_destination_loops_stopped_total",
+                "Chains of on-success destinations stopped at their bound (the stopped event is dead-lettered).",
+                f,
+            ),
             trigger_messages: m.counter(
                 "skiff_trigger_messages_total",
                 "Queue-trigger messages by outcome (acked, retried, dead_lettered).",

@@ -80,8 +80,48 @@ fn check(config: &FunctionConfig) -> Result<(), InvokerError> {
     Ok(())
 }
 
+/// Refuses a deploy whose on-success destination leads, through the destinations of deployed
+/// functions (`destination_of`), back to the function itself: such a chain would run forever.
+/// Loops made by concurrent deploys on different nodes are not visible here; the hop bound on
+/// events stops those.
+pub(super) fn refuse_destination_loop(config: &FunctionConfig, destination_of: impl Fn(&str) -> Option<Destination>) -> Result<(), InvokerError> {
+    let mut chain = vec![config.name.clone()];
+    let mut next = config.events.on_success.clone();
+    while let Some(Destination::Function(name)) = next {
+        if chain.contains(&name) {
+            chain.push(name.clone());
+            let first = chain.iter().position(|n| *n == name).unwrap_or(0);
+            return Err(InvokerError::invalid(format!(
+                "on-success destinations would form a loop: {}",
+                chain[first..].join(" → ")
+            )));
+        }
+        next = destination_of(&name);
+        chain.push(name);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn destination_loops_are_refused_with_their_path() {
+        let mut a = merged(&DeployRequest { name: "a".into(), ..Default::default() }, None, wasm(), None, 0).unwrap();
+        let to = |n: &str| Some(Destination::Function(n.into()));
+        a.events.on_success = to("b");
+        let deployed = |links: &'static [(&'static str, &'static str)]| {
+            move |name: &str| links.iter().find(|(from, _)| *from == name).map(|(_, to)| Destination::Function((*to).into()))
+        };
+        let err = refuse_destination_loop(&a, deployed(&[("b", "c"), ("c", "a")])).unwrap_err();
+        assert!(err.to_string().contains("a → b → c → a"), "{err}");
+        assert!(refuse_destination_loop(&a, deployed(&[("b", "c"), ("c", "d")])).is_ok());
+        // A loop further down that does not come back to `a` is not a's to refuse, and ends.
+        let err = refuse_destination_loop(&a, deployed(&[("b", "c"), ("c", "b")])).unwrap_err();
+        assert!(err.to_string().contains("b → c → b"), "{err}");
+        a.events.on_success = Some(Destination::Queue("q".into()));
+        assert!(refuse_destination_loop(&a, deployed(&[])).is_ok());
+    }
+
     use super::*;
     use skiff_api::function::WasmFormat;
 

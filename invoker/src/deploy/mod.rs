@@ -88,6 +88,7 @@ impl Deployer {
             None => self.resolve(&request, old).await?,
         };
         let config = merge::merged(&request, old, code, zip, now_ms())?;
+        merge::refuse_destination_loop(&config, |name| self.registry.get(name).and_then(|d| d.config.events.on_success.clone()))?;
         // A change the running worker does not bake in (concurrency, event settings, a
         // description) keeps it: the registry carries it over, so nothing is built here.
         if !old.is_some_and(|o| o.runs_like(&config)) {

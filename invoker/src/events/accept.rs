@@ -7,10 +7,16 @@ use crate::InvokerError;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use skiff_api::invocation::MAX_ASYNC_PAYLOAD;
-use skiff_api::{now_ms, InvocationState, InvocationStatus, VersionRef};
+use skiff_api::{InvocationState, InvocationStatus, VersionRef};
 
 /// See [`Events::enqueue`](super::Events::enqueue).
 pub(super) async fn enqueue(ctx: &Context, function: &str, version: VersionRef, payload: Bytes, callback_url: Option<String>) -> Result<String, InvokerError> {
+    let event = admit(ctx, function, version, payload, callback_url)?;
+    publish(ctx, event).await
+}
+
+/// Checks what a caller sent and makes it an event; nothing is stored yet.
+pub(super) fn admit(ctx: &Context, function: &str, version: VersionRef, payload: Bytes, callback_url: Option<String>) -> Result<Event, InvokerError> {
     ctx.registry.lookup_version(function, version)?;
     if payload.len() > MAX_ASYNC_PAYLOAD {
         return Err(InvokerError::TooLarge(format!(
@@ -30,30 +36,22 @@ pub(super) async fn enqueue(ctx: &Context, function: &str, version: VersionRef, 
     if let Some(url) = &callback_url {
         callback::validate(url)?;
     }
-    let event = Event {
-        // Time-ordered (UUIDv7): status records are keyed by it, so they are written at the
-        // end of the tree and expire from its start.
-        request_id: uuid::Uuid::now_v7().to_string(),
-        function: function.to_string(),
-        version,
-        payload,
-        attempts: 0,
-        redrives: 0,
-        accepted_ms: now_ms(),
-        callback_url,
-        last_error: None,
-        condition: None,
-        dead_lettered_ms: None,
-    };
+    // Time-ordered (UUIDv7): status records are keyed by it, so they are written at the end of
+    // the tree and expire from its start.
+    Ok(Event::accepted(uuid::Uuid::now_v7().to_string(), function.to_string(), version, payload, callback_url))
+}
+
+/// Makes an admitted event durable on its function's queue and answers its request id.
+pub(super) async fn publish(ctx: &Context, event: Event) -> Result<String, InvokerError> {
     // The record goes first (see `status`): a consumer may finish the event before the
     // publish call even returns.
     ctx.status.record(event.status(InvocationState::Queued));
-    let request_id = event.request_id.clone();
+    let (request_id, function) = (event.request_id.clone(), event.function.clone());
     if let Err(e) = ctx.coalescer.publish(&ctx.queue, event).await {
         ctx.status.forget(&request_id);
         return Err(InvokerError::Queue(e));
     }
-    ctx.metrics.events_accepted.with_label_values(&[function]).inc();
+    ctx.metrics.events_accepted.with_label_values(&[&function]).inc();
     Ok(request_id)
 }
 

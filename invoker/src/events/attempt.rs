@@ -1,7 +1,8 @@
 //! One attempt at one event: run it, then make its outcome durable elsewhere (done and
 //! recorded, a retry scheduled, dead-lettered) — or give it back to run again.
 
-use super::event::Event;
+use super::accept::{admit, publish};
+use super::event::{Event, MAX_DESTINATION_HOPS};
 use super::record::success_record;
 use super::callback;
 use super::context::Context;
@@ -67,7 +68,7 @@ async fn attempt(ctx: &Context, event: Event) -> Fate {
                     if let Some(destination) = &settings.on_success {
                         let arn = function_arn(&inner.region, &event.function);
                         let record = success_record(&attempt, &arn, result.version, output);
-                        send_to_destination(ctx, destination, record).await;
+                        send_to_destination(ctx, &attempt, destination, record).await;
                     }
                     return finish(ctx, &attempt, done).await;
                 }
@@ -125,10 +126,23 @@ async fn finish(ctx: &Context, event: &Event, status: InvocationStatus) -> Fate 
     Fate::Recorded(committed)
 }
 
-async fn send_to_destination(ctx: &Context, destination: &Destination, record: serde_json::Value) {
-    let body = bytes::Bytes::from(serde_json::to_vec(&record).expect("json"));
+/// Sends an on-success record on. To a function it is a new event one hop further down the
+/// chain; past [`MAX_DESTINATION_HOPS`] that event is dead-lettered instead of run, which
+/// stops a loop of destinations (A → B → A) that no single deploy could see.
+async fn send_to_destination(ctx: &Context, from: &Event, destination: &Destination, record: Vec<u8>) {
+    let body = bytes::Bytes::from(record);
     let sent = match destination {
-        Destination::Function(name) => super::accept::enqueue(ctx, name, VersionRef::Latest, body, None).await.map(|_| ()),
+        Destination::Function(name) => match admit(ctx, name, VersionRef::Latest, body, None) {
+            Ok(next) => {
+                let next = Event { hops: from.hops + 1, ..next };
+                if next.hops > MAX_DESTINATION_HOPS {
+                    stop_loop(ctx, from, next).await;
+                    return;
+                }
+                publish(ctx, next).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        },
         Destination::Queue(queue) => {
             let message = Message { id: uuid::Uuid::new_v4().to_string(), headers: Default::default(), body };
             ctx.queue.publish(&QueueRef::destination(queue), &message, None).await.map_err(InvokerError::Queue)
@@ -137,4 +151,15 @@ async fn send_to_destination(ctx: &Context, destination: &Destination, record: s
     if let Err(e) = sent {
         tracing::warn!(%destination, "on-success destination not reached: {e}");
     }
+}
+
+async fn stop_loop(ctx: &Context, from: &Event, stopped: Event) {
+    tracing::warn!(
+        function = %from.function,
+        destination = %stopped.function,
+        request_id = %from.request_id,
+        "a chain of on-success destinations reached {MAX_DESTINATION_HOPS} hops: stopped, its next event is dead-lettered"
+    );
+    ctx.metrics.destination_loops.with_label_values(&[&stopped.function]).inc();
+    let _ = dead_letter(ctx, stopped, DeadLetterCondition::RecursiveInvocationLoop).await;
 }

@@ -147,19 +147,8 @@ mod tests {
     use super::*;
 
     fn event(id: &str) -> Event {
-        Event {
-            request_id: id.into(),
-            function: "f".into(),
-            version: skiff_api::VersionRef::Latest,
-            payload: Some(serde_json::value::RawValue::from_string(format!("{{\"id\":\"{id}\"}}")).unwrap()),
-            attempts: 0,
-            redrives: 0,
-            accepted_ms: 1,
-            callback_url: None,
-            last_error: None,
-            condition: None,
-            dead_lettered_ms: None,
-        }
+        let payload = serde_json::value::RawValue::from_string(format!("{{\"id\":\"{id}\"}}")).unwrap();
+        Event { accepted_ms: 1, ..Event::accepted(id.into(), "f".into(), skiff_api::VersionRef::Latest, Some(payload), None) }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

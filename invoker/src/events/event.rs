@@ -20,6 +20,10 @@ pub(crate) struct Event {
     /// Attempts already made.
     #[serde(default)]
     pub(crate) attempts: u32,
+    /// How many on-success destinations led to this event: 0 for one a caller sent. A chain
+    /// of destinations (A → B → A …) is stopped at [`MAX_DESTINATION_HOPS`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) hops: u32,
     /// How often the event was redriven from the dead-letter queue.
     #[serde(default)]
     pub(crate) redrives: u32,
@@ -37,7 +41,32 @@ pub(crate) struct Event {
     pub(crate) dead_lettered_ms: Option<u64>,
 }
 
+/// Lambda stops a recursive loop after 16 invocations; so does Skiff.
+pub(crate) const MAX_DESTINATION_HOPS: u32 = 16;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Event {
+    /// A new event, as accepted now.
+    pub(crate) fn accepted(request_id: String, function: String, version: VersionRef, payload: Option<Box<RawValue>>, callback_url: Option<String>) -> Self {
+        Self {
+            request_id,
+            function,
+            version,
+            payload,
+            attempts: 0,
+            hops: 0,
+            redrives: 0,
+            accepted_ms: skiff_api::now_ms(),
+            callback_url,
+            last_error: None,
+            condition: None,
+            dead_lettered_ms: None,
+        }
+    }
+
     pub(crate) fn to_message(&self) -> Message {
         Message { id: self.request_id.clone(), headers: Default::default(), body: serde_json::to_vec(self).expect("json").into() }
     }
