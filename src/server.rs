@@ -88,13 +88,16 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         bail!("--init-timeout must be at least 1 second");
     }
     args.cluster.check(args.listen, token.as_deref())?;
+    // Everything the server writes (databases with users' env values, results, blobs, keys)
+    // is its own: files 0600, directories 0700, whatever the caller's umask.
+    // SAFETY: umask has no preconditions; it is set before any thread exists.
+    unsafe { libc::umask(0o077) };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        std::fs::create_dir_all(&args.data_dir)
-            .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+        private_dir(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
         let containers = match connect_docker(&args).await {
             Ok(backend) => Containers::Available(backend),
             Err(reason) => {
@@ -237,6 +240,13 @@ async fn connect_docker(args: &ServerArgs) -> Result<ContainerBackend, String> {
         init_timeout: Duration::from_secs(args.init_timeout),
     };
     ContainerBackend::connect(options).await.map_err(|e| e.to_string())
+}
+
+/// Creates the data dir, or makes an existing one (from before the umask) private again.
+fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
 }
 
 /// A random id made once per data dir: it labels this server's containers, so a restart finds

@@ -238,3 +238,35 @@ fn non_loopback_listen_needs_a_token_and_the_token_is_enforced() {
     assert_eq!(event["headers"]["x-custom"], "kept");
     assert!(event["headers"].get("authorization").is_none(), "the server's token reached the function: {event}");
 }
+
+/// The data dir holds users' env values, results and keys: nothing in it is readable by other
+/// local users, even when it existed before (0755) and the server was started with umask 022.
+#[test]
+fn nothing_in_the_data_dir_is_readable_by_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Server::start_in(&data, &[]);
+    server.deploy_fixture("secretive", "echo", json!({ "env": { "API_KEY": "hunter2" } }));
+    let resp = server.invoke_with("secretive", "{}", &[("x-amz-invocation-type", "Event")]);
+    assert_eq!(resp.status(), 202);
+    assert_eq!(server.invoke("secretive", "{}").status(), 200);
+    let mut open = Vec::new();
+    let mut walk = vec![data.clone()];
+    while let Some(dir) = walk.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.permissions().mode() & 0o077 != 0 {
+                open.push(format!("{} {:o}", path.display(), meta.permissions().mode() & 0o777));
+            }
+            if meta.is_dir() {
+                walk.push(path);
+            }
+        }
+    }
+    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    assert!(open.is_empty(), "readable by others: {open:?}");
+}
