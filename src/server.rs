@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use skiff_gateway::GatewayOptions;
+use skiff_gateway::{ConnectionLimits, GatewayOptions};
 use skiff_invoker::{Containers, Invoker, InvokerOptions, QueueChoice};
 use skiff_gateway::ClusterFleet;
 use skiff_services::fleet::LocalFleet;
@@ -38,6 +38,15 @@ pub struct ServerArgs {
     /// Seconds in-flight requests may take to finish after a shutdown signal.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
+    /// Client connections open at once; more wait in the listen backlog.
+    #[arg(long, env = "SKIFF_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Seconds a new connection may take to send its first request's headers.
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds a connection with no request in flight is kept open after its last one.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
     /// Seconds an idle function container is kept warm before it is removed.
     #[arg(long, env = "SKIFF_KEEP_WARM", default_value_t = 600)]
     keep_warm: u64,
@@ -83,6 +92,9 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
     }
     if args.max_concurrency == 0 {
         bail!("--max-concurrency must be at least 1");
+    }
+    if args.max_connections == 0 || args.header_read_timeout == 0 || args.idle_timeout == 0 {
+        bail!("--max-connections, --header-read-timeout and --idle-timeout must be at least 1");
     }
     if args.init_timeout == 0 {
         bail!("--init-timeout must be at least 1 second");
@@ -170,7 +182,13 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         std::io::stdout().flush()?;
         tracing::info!(%addr, node = %node.name, data_dir = %args.data_dir.display(), functions = invoker.list().len(), queue = invoker.events().queue_backend().as_str(), "serving");
         let members = cluster.as_ref().map(|c| c.members.clone());
-        let options = GatewayOptions { auth, drain_timeout: Duration::from_secs(args.drain_timeout), node, cluster, region: args.region.clone() };
+        let limits = ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+        };
+        let drain_timeout = Duration::from_secs(args.drain_timeout);
+        let options = GatewayOptions { auth, drain_timeout, node, cluster, region: args.region.clone(), limits };
         skiff_gateway::serve(listener, invoker.clone(), services.clone(), options, shutdown_signal()).await;
         if let Some(members) = members {
             members.leave().await;

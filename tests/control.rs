@@ -270,3 +270,83 @@ fn nothing_in_the_data_dir_is_readable_by_other_users() {
     assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
     assert!(open.is_empty(), "readable by others: {open:?}");
 }
+
+/// Without a token, a web page in a browser on this machine must not drive the server: a
+/// rebound DNS name (a foreign Host) is not served, and a cross-site "simple request" (a
+/// foreign Origin, a text/plain body) changes nothing.
+#[test]
+fn an_open_server_refuses_foreign_hosts_and_cross_site_requests() {
+    let server = Server::start();
+    server.deploy_fixture("target", "echo", json!({}));
+    let get = |host: &str| server.http().get(format!("{}/v1/functions", server.url)).header("host", host).send().unwrap().status().as_u16();
+    assert_eq!(get("evil.example"), 403);
+    assert_eq!(get("evil.example:80"), 403);
+    assert_eq!(get("localhost"), 200);
+    let trigger = json!({ "function": "target", "queue": "jobs" }).to_string();
+    let post = |headers: &[(&str, &str)]| {
+        let mut req = server.http().post(format!("{}/v1/triggers", server.url)).body(trigger.clone());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        json_body(req.send().unwrap())
+    };
+    let (code, body) = post(&[("content-type", "text/plain"), ("origin", "http://evil.example")]);
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = post(&[("content-type", "text/plain")]);
+    assert_eq!((code, body["__type"].as_str()), (415, Some("UnsupportedMediaTypeException")), "{body}");
+    let (code, body) = post(&[("content-type", "application/x-www-form-urlencoded")]);
+    assert_eq!(code, 415, "{body}");
+    let invoke = server.invoke_with("target", "{}", &[("origin", "http://evil.example")]);
+    assert_eq!(invoke.status(), 403, "a cross-site page cannot call functions either");
+    let (_, listed) = json_body(server.get("/v1/triggers"));
+    assert_eq!(listed["triggers"], json!([]), "nothing was created: {listed}");
+    // The server's own origin, and JSON, are fine.
+    let own = format!("http://{}", server.url.trim_start_matches("http://"));
+    let (code, body) = post(&[("content-type", "application/json"), ("origin", &own)]);
+    assert!(code != 403 && code != 415, "{code} {body}");
+}
+
+/// A client cannot hold the server with connections that say nothing: a silent connection and
+/// one that trickles its headers are closed at the header timeout, an idle keep-alive one at
+/// the idle timeout, and at the connection cap later clients wait rather than exhaust the server.
+#[test]
+fn silent_trickling_and_idle_connections_are_closed_and_capped() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+    let server = Server::start_with(&["--header-read-timeout", "1", "--idle-timeout", "2", "--max-connections", "8"]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let closed_after = |mut stream: TcpStream| {
+        let started = Instant::now();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        let read = stream.read_to_end(&mut rest);
+        assert!(read.is_ok() || read.as_ref().unwrap_err().kind() == std::io::ErrorKind::ConnectionReset, "{read:?}");
+        started.elapsed()
+    };
+    let silent = TcpStream::connect(&addr).unwrap();
+    let waited = closed_after(silent);
+    assert!(waited < Duration::from_secs(3), "silent connection kept {waited:?}");
+    let mut trickle = TcpStream::connect(&addr).unwrap();
+    trickle.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+    let waited = closed_after(trickle);
+    assert!(waited < Duration::from_secs(3), "trickling connection kept {waited:?}");
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut answer = [0u8; 17];
+    idle.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200 OK\r\n");
+    let waited = closed_after(idle);
+    assert!(waited > Duration::from_millis(1500) && waited < Duration::from_secs(5), "idle connection kept {waited:?}");
+
+    // Eight silent connections take every slot: a ninth client is served only once the header
+    // timeout has freed them.
+    let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let resp = reqwest::blocking::Client::new().get(format!("{}/healthz", server.url)).timeout(Duration::from_secs(10)).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(started.elapsed() > Duration::from_millis(500), "served past the cap after {:?}", started.elapsed());
+    drop(held);
+    assert!(server.get("/v1/functions").status().is_success(), "still serving");
+}

@@ -4,6 +4,7 @@ use crate::errors::AwsError;
 use crate::http::Resp;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
+use std::time::Duration;
 
 /// Why a request body could not be read.
 pub(crate) enum BodyError {
@@ -11,16 +12,22 @@ pub(crate) enum BodyError {
     Io(String),
 }
 
-/// Reads the whole body, refusing more than `limit` bytes without buffering past it.
+/// How long a whole request body may take to arrive: a client trickling a body holds a
+/// connection and a buffer, so it is cut off (72 MiB, the largest body, at 1 MiB/s fits).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Reads the whole body, refusing more than `limit` bytes without buffering past it, and a body
+/// that takes longer than [`BODY_READ_TIMEOUT`].
 pub(crate) async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, BodyError>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<crate::http::BoxError>,
 {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(e) => Err(BodyError::Io(e.to_string())),
+    match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Ok(Err(e)) => Err(BodyError::Io(e.to_string())),
+        Err(_) => Err(BodyError::Io(format!("the request body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs()))),
     }
 }
 
@@ -41,3 +48,16 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(text).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_never_ends_is_cut_off() {
+        let (_sender, body) = http_body_util::channel::Channel::<Bytes, std::convert::Infallible>::new(1);
+        let started = tokio::time::Instant::now();
+        let read = read_body(body, 1024).await;
+        assert!(matches!(read, Err(BodyError::Io(ref e)) if e.contains("did not arrive")));
+        assert_eq!(started.elapsed().as_secs(), BODY_READ_TIMEOUT.as_secs());
+    }
+}

@@ -25,6 +25,8 @@ pub(crate) enum AwsError {
     UnrecognizedClient,
     /// The key's policy does not allow the action.
     AccessDenied,
+    /// A control request whose body is not JSON.
+    UnsupportedMediaType,
     Service,
     /// A dependency (the message broker) is down: retry later. Same type name as `Service`,
     /// which is what SDKs map to a retryable ServiceException.
@@ -53,6 +55,7 @@ impl AwsError {
             AwsError::InvalidSignature => (StatusCode::FORBIDDEN, "InvalidSignatureException"),
             AwsError::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
             AwsError::AccessDenied => (StatusCode::FORBIDDEN, "AccessDeniedException"),
+            AwsError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaTypeException"),
             AwsError::Service => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),
             AwsError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceException"),
             AwsError::BadGateway => (StatusCode::BAD_GATEWAY, "ServiceException"),

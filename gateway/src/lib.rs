@@ -7,6 +7,7 @@
 mod auth;
 mod body;
 mod cluster;
+mod connections;
 mod errors;
 mod http;
 mod proxy;
@@ -18,4 +19,5 @@ mod server;
 pub use cluster::fleet::ClusterFleet;
 pub use cluster::ClusterGateway;
 pub use auth::Auth;
+pub use connections::ConnectionLimits;
 pub use server::{serve, GatewayOptions};

@@ -42,6 +42,15 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<crate::h
             false => internal::handle(cluster, &state.invoker, &state.services, *internal, req).await,
         };
     }
+    if state_token.is_none() && caller == Caller::Client {
+        if let Err(refusal) = auth::local::check(&route, req.method(), req.headers(), req.uri().authority().map(|a| a.as_str())) {
+            let kind = match refusal {
+                auth::local::Refusal::NotJson(_) => AwsError::UnsupportedMediaType,
+                _ => AwsError::AccessDenied,
+            };
+            return kind.response(refusal.to_string());
+        }
+    }
     // A call another node forwarded was authenticated where it entered (and its Host, which
     // a signature covers, has changed since).
     let req = if caller == Caller::Peer {

@@ -1,10 +1,11 @@
 use crate::cluster::forward::Forwarder;
 use crate::cluster::{ClusterGateway, Node};
 use crate::auth::Auth;
+use crate::connections::{Activity, ConnectionLimits, Tracked};
 use crate::router::{route, State};
 use skiff_api::NodeInfo;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use skiff_invoker::Invoker;
@@ -27,6 +28,8 @@ pub struct GatewayOptions {
     pub cluster: Option<ClusterGateway>,
     /// The region in the ARNs the Lambda API shows.
     pub region: String,
+    /// What one client can hold: connections, header and idle time, body time.
+    pub limits: ConnectionLimits,
 }
 
 /// Serves HTTP/1.1 and HTTP/2 on `listener` until `shutdown` resolves, then stops accepting and
@@ -41,9 +44,20 @@ pub async fn serve(
     let node = Node { info: options.node, cluster: options.cluster, forwarder: Forwarder::new() };
     let state = Arc::new(State { invoker, services, auth: options.auth, proxy: crate::proxy::Proxy::new(), node, region: options.region });
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let limits = options.limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The connection watchdog bounds header reads and idleness for both protocols alike (see
+    // `connections`); hyper's own HTTP/1 header timer would also cut keep-alive waits short.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
+    builder.http2().timer(TokioTimer::new());
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
+        // At the cap, the next client waits in the kernel's backlog rather than costing a task.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -58,16 +72,25 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let activity = Activity::new();
+        let watched = activity.clone();
         let service = service_fn(move |req| {
-            let state = state.clone();
+            let (state, in_flight) = (state.clone(), activity.begin());
             let req = req.map(crate::http::request_body);
-            async move { Ok::<_, Infallible>(route(&state, peer, req).await) }
+            async move {
+                let resp = route(&state, peer, req).await;
+                Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, in_flight)))
+            }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let _slot = slot;
+            tokio::select! {
+                ended = conn => if let Err(e) = ended {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                },
+                () = watched.expired(&limits) => tracing::debug!(%peer, "closed a connection that sent no request in its allowance"),
             }
         });
     }

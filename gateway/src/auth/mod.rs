@@ -12,6 +12,7 @@
 
 pub(crate) mod actions;
 pub(crate) mod keys;
+pub(crate) mod local;
 pub(crate) mod sigv4;
 
 use crate::body::read_body;
@@ -66,8 +67,8 @@ impl Auth {
         let Some(header) = header else {
             return Err(AwsError::Unauthorized.response("missing credentials: a bearer token or an AWS SigV4 signature is required"));
         };
-        if let Some(presented) = header.strip_prefix("Bearer ") {
-            return match constant_time_eq(presented.trim().as_bytes(), token.as_bytes()) {
+        if let Some(presented) = bearer(&header) {
+            return match constant_time_eq(presented.as_bytes(), token.as_bytes()) {
                 true => Ok((Identity::Admin, req)),
                 false => Err(AwsError::Unauthorized.response("invalid token")),
             };
@@ -130,6 +131,33 @@ pub(crate) fn strip_credential(token: Option<&str>, headers: &mut HeaderMap) {
     }
 }
 
+/// Compares digests, not the secrets themselves: the time taken says nothing about the
+/// secret, not even its length.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The credentials of `Authorization: Bearer <token>`; the scheme name is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_tokens_compare_exactly() {
+        for header in ["Bearer t0k", "bearer t0k", "BEARER  t0k "] {
+            assert_eq!(bearer(header), Some("t0k"), "{header}");
+        }
+        assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
+        assert!(constant_time_eq(b"t0k", b"t0k"));
+        assert!(!constant_time_eq(b"t0k", b"t0"));
+        assert!(!constant_time_eq(b"t0k", b"t0k "));
+    }
 }
