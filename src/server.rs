@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use skiff_gateway::{ConnectionLimits, GatewayOptions};
-use skiff_invoker::{Containers, Invoker, InvokerOptions, QueueChoice};
+use skiff_invoker::{CallbackPolicy, Containers, Invoker, InvokerOptions, QueueChoice};
 use skiff_gateway::ClusterFleet;
 use skiff_services::fleet::LocalFleet;
 use skiff_services::{FleetMaker, Services, StartOptions};
@@ -47,6 +47,11 @@ pub struct ServerArgs {
     /// Seconds a connection with no request in flight is kept open after its last one.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
+    /// Where `X-Callback-Url` callbacks may go besides public addresses: a CIDR block, an
+    /// address or a host name (repeatable, or comma-separated in the variable). Loopback,
+    /// link-local and private addresses are refused unless allowed here.
+    #[arg(long = "callback-allow", value_name = "CIDR|HOST", env = "SKIFF_CALLBACK_ALLOW", value_delimiter = ',')]
+    callback_allow: Vec<String>,
     /// Seconds an idle function container is kept warm before it is removed.
     #[arg(long, env = "SKIFF_KEEP_WARM", default_value_t = 600)]
     keep_warm: u64,
@@ -100,6 +105,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         bail!("--init-timeout must be at least 1 second");
     }
     args.cluster.check(args.listen, token.as_deref())?;
+    let callback_policy = CallbackPolicy::parse(&args.callback_allow).map_err(anyhow::Error::msg)?;
     // Everything the server writes (databases with users' env values, results, blobs, keys)
     // is its own: files 0600, directories 0700, whatever the caller's umask.
     // SAFETY: umask has no preconditions; it is set before any thread exists.
@@ -151,6 +157,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
                 region: args.region.clone(),
                 node_label: cluster.as_ref().map(|_| node.name.clone()),
                 shares,
+                callback_policy,
             },
             store,
             blobs,

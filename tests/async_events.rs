@@ -297,3 +297,69 @@ fn chains_of_destinations_stop_at_sixteen_hops() {
     }
     assert_eq!(record, json!({ "start": true }), "{stopped}");
 }
+
+/// A receiver that answers every request with `answer` and records each request line.
+fn receiver(answer: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            record.lock().unwrap().push(line.trim().to_string());
+            let _ = reader.get_mut().write_all(answer.as_bytes());
+        }
+    });
+    (format!("127.0.0.1:{port}"), seen)
+}
+
+/// The callback URL is the caller's choice, so the server must not become their proxy: private,
+/// loopback and link-local addresses in any spelling are refused unless the operator allowed
+/// them, redirects are not followed, and URLs are logged without their credentials.
+#[test]
+fn callbacks_go_only_where_the_operator_allows() {
+    let closed = Server::start();
+    closed.deploy_fixture("hooked", "echo", json!({}));
+    for url in ["http://127.0.0.1:9/x", "http://0x7f000001/x", "http://2130706433/x", "http://localhost:9/x", "http://[::1]/x", "http://169.254.169.254/latest", "http://a:b@10.0.0.1/x"] {
+        let (code, _) = send_event(&closed, "hooked", "{}", Some(url));
+        assert_eq!(code, 400, "{url} accepted");
+    }
+    assert!(!closed.stderr().contains("a:b@"), "credentials logged");
+    drop(closed);
+
+    let server = Backend::Embedded.start();
+    server.deploy_fixture("hooked", "echo", json!({}));
+    let (redirector, redirected) = receiver("HTTP/1.1 307 Temporary Redirect\r\nlocation: /elsewhere\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let (failing, failed) = receiver("HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let (_, a) = send_event(&server, "hooked", "{}", Some(&format!("http://{redirector}/done")));
+    let (_, b) = send_event(&server, "hooked", "{}", Some(&format!("http://hook:s3cret@{failing}/done")));
+    assert!(wait_states(&server, &[a, b], "succeeded", Duration::from_secs(20)).is_empty());
+    // Failed tries are retried after 1 s, then 2 s.
+    assert!(eventually(Duration::from_secs(15), || redirected.lock().unwrap().len() >= 2 && failed.lock().unwrap().len() >= 2));
+    assert!(redirected.lock().unwrap().iter().all(|line| line.starts_with("POST /done ")), "a redirect was followed: {redirected:?}");
+    let log = server.stderr();
+    assert!(log.contains("callback failed, will retry"), "{log}");
+    assert!(!log.contains("s3cret") && !log.contains("hook:"), "credentials logged: {log}");
+}
+
+/// A callback receiver that never answers delays only its own callbacks: the event's execution
+/// slot is free as soon as the invocation ends, so with concurrency 1 the next events run at once.
+#[test]
+fn a_slow_callback_does_not_hold_the_functions_slot() {
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/never", blackhole.local_addr().unwrap());
+    let server = Backend::Embedded.start();
+    server.deploy_fixture("single", "echo", json!({ "concurrency": 1 }));
+    let (_, first) = send_event(&server, "single", r#"{"n":0}"#, Some(&url));
+    assert!(wait_states(&server, std::slice::from_ref(&first), "succeeded", Duration::from_secs(10)).is_empty());
+    let later: Vec<String> = (1..4).map(|n| send_event(&server, "single", &format!("{{\"n\":{n}}}"), None).1).collect();
+    // Less than the receiver's first try may take (5 s): nothing waits for it.
+    let late = wait_states(&server, &later, "succeeded", Duration::from_secs(4));
+    assert!(late.is_empty(), "events waited for another event's callback: {late:?}");
+    let retried = "skiff_callbacks_total{outcome=\"retried\"}";
+    assert!(eventually(Duration::from_secs(15), || metric(&server, retried) >= 1.0), "{}", server.stderr());
+}

@@ -59,7 +59,7 @@ impl Invoker {
         let builder = Arc::new(WorkerBuilder::new(wasm, options.containers, options.keep_warm, blobs.clone(), metrics.clone()));
         let admission = Box::new(NodeAdmission::new(options.max_concurrency, options.shares.clone()));
         let runner = Runner::new(registry.clone(), admission, builder.clone(), logs.clone(), metrics.clone());
-        let events = Events::new(runner.clone(), registry.clone(), queue.clone(), status, metrics.clone(), options.region, options.max_concurrency);
+        let events = Events::new(runner.clone(), registry.clone(), queue.clone(), status, metrics.clone(), options.region, options.max_concurrency, options.callback_policy);
         let functions = Typed::new(store.clone(), Collection::Functions);
         let versions = Typed::new(store.clone(), Collection::Versions);
         let aliases = Typed::new(store.clone(), Collection::Aliases);

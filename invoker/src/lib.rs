@@ -30,6 +30,7 @@ mod triggers;
 pub use deploy::{Deployer, PublishRequest};
 pub use error::InvokerError;
 pub(crate) use error::blocking;
+pub use events::callback::policy::{CallbackPolicy, Cidr};
 pub use events::Events;
 pub use facade::Invoker;
 pub use metrics::Metrics;

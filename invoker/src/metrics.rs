@@ -22,6 +22,7 @@ pub struct Metrics {
     pub(crate) events_accepted: IntCounterVec,
     pub(crate) dead_letters: IntCounterVec,
     pub(crate) destination_loops: IntCounterVec,
+    pub(crate) callbacks: IntCounterVec,
     pub(crate) trigger_messages: IntCounterVec,
 }
 
@@ -74,6 +75,7 @@ impl Metrics {
             warm_containers: m.gauge("skiff_warm_containers", "Idle containers ready to serve a call without a cold start.", f),
             events_accepted: m.counter("skiff_async_events_accepted_total", "Asynchronous invocations accepted (durable in the queue).", f),
             dead_letters: m.counter("skiff_dead_letters_total", "Events and trigger messages sent to a dead-letter queue.", f),
+            callbacks: m.counter("skiff_callbacks_total", "Callback tries by outcome: delivered, retried, given_up, refused.", &["outcome"]),
             destination_loops: m.counter(
                 "skiff_destination_loops_stopped_total",
                 "Chains of on-success destinations stopped at their bound (the stopped event is dead-lettered).",

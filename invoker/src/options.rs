@@ -50,4 +50,6 @@ pub struct InvokerOptions {
     pub node_label: Option<String>,
     /// This node's part of each function's reserved concurrency.
     pub shares: Arc<dyn ConcurrencyShares>,
+    /// Where `X-Callback-Url` callbacks may be sent beyond public addresses.
+    pub callback_policy: crate::CallbackPolicy,
 }

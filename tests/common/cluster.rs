@@ -98,7 +98,8 @@ pub fn start_node(etcd: &Etcd, name: &str, data_dir: &Path, extra: &[&str]) -> S
 /// Like [`start_node`], reaching etcd only through `endpoints`.
 pub fn start_node_via(endpoints: &str, name: &str, data_dir: &Path, extra: &[&str]) -> Server {
     let ttl = LEASE_TTL_S.to_string();
-    let mut args = vec!["--etcd", endpoints, "--node", name, "--cluster-secret", SECRET, "--lease-ttl", &ttl];
+    // Test callbacks go to receivers on loopback.
+    let mut args = vec!["--etcd", endpoints, "--node", name, "--cluster-secret", SECRET, "--lease-ttl", &ttl, "--callback-allow", "127.0.0.1"];
     args.extend_from_slice(extra);
     Server::start_in(data_dir, &args)
 }

@@ -23,11 +23,14 @@ impl Backend {
     /// Server arguments for this backend. Function names in these tests are unique per test
     /// (see [`unique`]), so tests can share the broker's default vhost without seeing each
     /// other's queues.
+    /// Callbacks go to receivers on loopback ([`Callbacks`]), which the server must be told
+    /// to allow.
     pub fn args(self) -> Vec<String> {
-        match self {
-            Backend::Embedded => vec![],
-            Backend::RabbitMq => vec!["--amqp-url".into(), RABBITMQ_URL.into()],
+        let mut args = vec!["--callback-allow".to_string(), "127.0.0.1".to_string()];
+        if let Backend::RabbitMq = self {
+            args.extend(["--amqp-url".into(), RABBITMQ_URL.into()]);
         }
+        args
     }
 
     pub fn start(self) -> Server {

@@ -11,12 +11,12 @@ use skiff_api::{InvocationState, InvocationStatus, VersionRef};
 
 /// See [`Events::enqueue`](super::Events::enqueue).
 pub(super) async fn enqueue(ctx: &Context, function: &str, version: VersionRef, payload: Bytes, callback_url: Option<String>) -> Result<String, InvokerError> {
-    let event = admit(ctx, function, version, payload, callback_url)?;
+    let event = admit(ctx, function, version, payload, callback_url).await?;
     publish(ctx, event).await
 }
 
 /// Checks what a caller sent and makes it an event; nothing is stored yet.
-pub(super) fn admit(ctx: &Context, function: &str, version: VersionRef, payload: Bytes, callback_url: Option<String>) -> Result<Event, InvokerError> {
+pub(super) async fn admit(ctx: &Context, function: &str, version: VersionRef, payload: Bytes, callback_url: Option<String>) -> Result<Event, InvokerError> {
     ctx.registry.lookup_version(function, version)?;
     if payload.len() > MAX_ASYNC_PAYLOAD {
         return Err(InvokerError::TooLarge(format!(
@@ -34,7 +34,7 @@ pub(super) fn admit(ctx: &Context, function: &str, version: VersionRef, payload:
         )
     };
     if let Some(url) = &callback_url {
-        callback::validate(url)?;
+        callback::check(url, &ctx.callback_policy).await?;
     }
     // Time-ordered (UUIDv7): status records are keyed by it, so they are written at the end of
     // the tree and expire from its start.

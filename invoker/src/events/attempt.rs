@@ -117,11 +117,14 @@ async fn dead_letter(ctx: &Context, mut event: Event, condition: DeadLetterCondi
     finish(ctx, &event, failed).await
 }
 
-/// Records the final status and calls back.
+/// Records the final status and queues its callback (sent by the deliverer, not here: a slow
+/// receiver must not hold this event's execution slot).
 async fn finish(ctx: &Context, event: &Event, status: InvocationStatus) -> Fate {
     let committed = ctx.status.record_durably(status.clone());
     if let Some(url) = &event.callback_url {
-        callback::deliver(&ctx.http, url, &status).await;
+        if let Err(e) = callback::enqueue(&*ctx.queue, url, &status).await {
+            tracing::warn!(request_id = %event.request_id, "cannot queue the callback, it is not sent: {e}");
+        }
     }
     Fate::Recorded(committed)
 }
@@ -132,7 +135,7 @@ async fn finish(ctx: &Context, event: &Event, status: InvocationStatus) -> Fate 
 async fn send_to_destination(ctx: &Context, from: &Event, destination: &Destination, record: Vec<u8>) {
     let body = bytes::Bytes::from(record);
     let sent = match destination {
-        Destination::Function(name) => match admit(ctx, name, VersionRef::Latest, body, None) {
+        Destination::Function(name) => match admit(ctx, name, VersionRef::Latest, body, None).await {
             Ok(next) => {
                 let next = Event { hops: from.hops + 1, ..next };
                 if next.hops > MAX_DESTINATION_HOPS {

@@ -1,5 +1,6 @@
 //! What every part of the async path shares: the runner, the queue, the status store.
 
+use super::callback::policy::CallbackPolicy;
 use super::coalesce::Coalescer;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -18,8 +19,8 @@ pub(super) struct Context {
     /// The running dispatchers, by function; each remembers its concurrency.
     pub(super) dispatchers: StoppableTasks<u16>,
     pub(super) metrics: Arc<Metrics>,
-    /// For callbacks.
-    pub(super) http: reqwest::Client,
+    /// Where callbacks may be sent.
+    pub(super) callback_policy: Arc<CallbackPolicy>,
     pub(super) region: String,
     pub(super) max_concurrency: u32,
 }

@@ -6,7 +6,7 @@
 
 mod accept;
 mod attempt;
-mod callback;
+pub(crate) mod callback;
 mod coalesce;
 mod context;
 mod dispatcher;
@@ -24,9 +24,13 @@ use coalesce::Coalescer;
 use context::Context;
 use skiff_api::{now_ms, DeadLetter, DeadLetterPage, FunctionConfig, InvocationStatus, VersionRef};
 use skiff_state::queue::{QueueBackend, SharedQueue};
+use callback::policy::CallbackPolicy;
 use skiff_state::status::StatusStore;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The callback deliverer's key among the dispatchers: no function has a dot in its name.
+const CALLBACK_DELIVERER: &str = "skiff.callbacks";
 
 /// The asynchronous side of functions. Cheap to clone.
 #[derive(Clone)]
@@ -43,7 +47,9 @@ impl Events {
         metrics: Arc<Metrics>,
         region: String,
         max_concurrency: u32,
+        callback_policy: CallbackPolicy,
     ) -> Self {
+        let callback_policy = Arc::new(callback_policy);
         let inner = Context {
             runner,
             registry,
@@ -52,12 +58,13 @@ impl Events {
             coalescer: Coalescer::default(),
             dispatchers: StoppableTasks::default(),
             metrics,
-            http: callback::client(),
+            callback_policy: callback_policy.clone(),
             region,
             max_concurrency,
         };
         let events = Self { inner: Arc::new(inner) };
         events.spawn_status_expiry();
+        events.deliver_callbacks();
         events
     }
 
@@ -114,6 +121,13 @@ impl Events {
     /// retry budget and age. Returns how many went back; an unknown id is `UnknownResource`.
     pub async fn redrive(&self, function: &str, id: Option<&str>) -> Result<u64, InvokerError> {
         dlq::redrive(&self.inner, function, id).await
+    }
+
+    /// Starts the callback deliverer; it stops with the dispatchers.
+    fn deliver_callbacks(&self) {
+        let ctx = &self.inner;
+        let deliverer = callback::Deliverer { queue: ctx.queue.clone(), policy: ctx.callback_policy.clone(), metrics: ctx.metrics.clone() };
+        ctx.dispatchers.start(CALLBACK_DELIVERER, 0, |_| true, move |stop| callback::start(deliverer, stop));
     }
 
     /// Drops expired invocation records once a minute, for as long as the events live.

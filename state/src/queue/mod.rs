@@ -104,6 +104,11 @@ impl QueueRef {
     }
 
     /// A user's queue that receives destination records.
+    /// The callbacks waiting to be sent (see the invoker's `events::callback`).
+    pub fn callbacks() -> Self {
+        Self { name: "skiff.callbacks".into(), key: "callbacks".into(), kind: QueueKind::Work }
+    }
+
     pub fn destination(queue: &str) -> Self {
         Self { name: queue.to_string(), key: format!("queue.{queue}"), kind: QueueKind::External { bind: None } }
     }
