@@ -81,6 +81,15 @@ impl ClusterArgs {
         Some(sha2::Sha256::digest(format!("skiff access-key secrets\0{secret}")).into())
     }
 
+    /// The cluster's namespace on the message broker: the same on every node (it derives from
+    /// the secret and the etcd prefix they share), different for another cluster.
+    pub fn queue_namespace(&self) -> Option<String> {
+        use sha2::Digest as _;
+        let secret = self.cluster_secret.as_deref().filter(|_| self.enabled())?;
+        let digest = sha2::Sha256::digest(format!("skiff queue namespace\0{secret}\0{}", self.etcd_prefix));
+        Some(format!("c{}", &hex::encode(digest)[..12]))
+    }
+
     pub fn enabled(&self) -> bool {
         !self.etcd.is_empty()
     }

@@ -142,9 +142,16 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         let auth = Arc::new(skiff_gateway::Auth::start(token.clone(), store.clone(), &secrets_key, args.region.clone()).await.context("loading access keys")?);
         let services = Services::new(store.clone(), leases, &args.region);
         let queue = match &args.amqp_url {
-            Some(url) => QueueChoice::RabbitMq { url: url.clone() },
+            Some(url) => {
+                let namespace = match args.cluster.queue_namespace() {
+                    Some(cluster) => cluster,
+                    None => owner_id(&args.data_dir).context("reading the server's id")?[..12].to_string(),
+                };
+                QueueChoice::RabbitMq { url: url.clone(), namespace }
+            }
             None => QueueChoice::Embedded,
         };
+        let queue_key = derived_key("skiff queue messages", &secrets_key);
         let invoker = Invoker::open(
             InvokerOptions {
                 data_dir: args.data_dir.clone(),
@@ -158,6 +165,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
                 node_label: cluster.as_ref().map(|_| node.name.clone()),
                 shares,
                 callback_policy,
+                queue_key,
             },
             store,
             blobs,
@@ -207,6 +215,17 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
 }
 
 /// The key access keys' secrets are sealed under: see `--secrets-key-file`.
+/// A key for one purpose, derived from the secrets key (so it needs no file of its own and is
+/// the same on every node of a cluster).
+fn derived_key(purpose: &str, secrets_key: &[u8; 32]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    hash.update(purpose.as_bytes());
+    hash.update([0]);
+    hash.update(secrets_key);
+    hash.finalize().into()
+}
+
 fn secrets_key(args: &ServerArgs) -> anyhow::Result<[u8; 32]> {
     if let Some(path) = &args.secrets_key_file {
         let text = std::fs::read(path).with_context(|| format!("reading the secrets key {}", path.display()))?;

@@ -159,3 +159,53 @@ fn a_trigger_delivers_batches_and_retries_only_reported_failures() {
     assert!(rm.status.success());
     assert_eq!(json_body(server.get("/v1/triggers")).1["triggers"], json!([]));
 }
+
+/// Publishes one message straight into a queue (the default exchange), as anyone who can reach
+/// the broker could.
+fn pika_to_queue(queue: &str, id: &str, body: &str) {
+    let script = r#"
+import sys, pika
+conn = pika.BlockingConnection(pika.URLParameters(sys.argv[4]))
+ch = conn.channel()
+ch.confirm_delivery()
+ch.basic_publish(exchange="", routing_key=sys.argv[1], body=sys.argv[3].encode(),
+    properties=pika.BasicProperties(message_id=sys.argv[2], delivery_mode=2), mandatory=True)
+conn.close()
+"#;
+    let out = Command::new("python3").args(["-c", script, queue, id, body, RABBITMQ_URL]).output().unwrap();
+    assert!(out.status.success(), "pika: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Two servers on one broker each keep their own queues (named by the server's id), so events
+/// sent to one run there, never on the other's function of the same name; and a message someone
+/// else publishes into a server's queue is dead-lettered unrun: it cannot set a callback URL or
+/// pose as an event Skiff accepted.
+#[test]
+fn servers_sharing_a_broker_keep_their_events_and_refuse_forged_ones() {
+    let args = ["--amqp-url", RABBITMQ_URL, "--callback-allow", "127.0.0.1"];
+    let (a, b) = (Server::start_with(&args), Server::start_with(&args));
+    let f = unique("shared-name");
+    for server in [&a, &b] {
+        server.deploy_fixture(&f, "echo", json!({}));
+    }
+    let ids: Vec<String> = (0..20).map(|i| send_event(&a, &f, &format!("{{\"i\":{i}}}"), None).1).collect();
+    assert!(wait_states(&a, &ids, "succeeded", Duration::from_secs(30)).is_empty(), "{}", a.stderr());
+    let runs = |s: &Server| metric(s, &format!("skiff_invocations_total{{function=\"{f}\",outcome=\"success\"}}"));
+    assert_eq!((runs(&a), runs(&b)), (20.0, 0.0));
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let forged = json!({
+        "request_id": "forged-1", "function": f, "payload": { "i": 99 }, "attempts": 0, "accepted_ms": 1,
+        "callback_url": format!("http://{}/stolen", listener.local_addr().unwrap()),
+    });
+    let queue = format!("skiff.{}.fn.{f}", &a.owner()[..12]);
+    pika_to_queue(&queue, "forged-1", &forged.to_string());
+    let dlq = format!("/v1/functions/{f}/dlq?limit=10");
+    assert!(eventually(Duration::from_secs(20), || json_body(a.get(&dlq)).1["total"] == 1), "{}", a.stderr());
+    let (_, page) = json_body(a.get(&dlq));
+    assert!(page["messages"][0]["headers"]["x-skiff-error"].as_str().unwrap().contains("signature"), "{page}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(runs(&a), 20.0, "the forged event ran");
+    assert!(listener.accept().is_err(), "the forged callback was called");
+}

@@ -44,9 +44,10 @@ impl Invoker {
     /// call, from the compiled-artifact cache, so start-up cost does not grow with the fleet.
     pub async fn open(options: InvokerOptions, store: Arc<dyn ConfigStore>, blobs: Arc<dyn BlobStore>) -> Result<Self, InvokerError> {
         let queue = match &options.queue {
-            QueueChoice::RabbitMq { url } => queue::rabbitmq(url)?,
+            QueueChoice::RabbitMq { url, namespace } => queue::rabbitmq(url, namespace)?,
             QueueChoice::Embedded => queue::embedded(&options.data_dir)?,
         };
+        let queue = queue::signed(queue, options.queue_key);
         let status = Arc::new(StatusStore::open(&options.data_dir, options.status_retention, options.status_max_records)?);
         let wasm = WasmBackend::new(EngineOptions {
             enforce_limits: true,

@@ -26,8 +26,9 @@ impl Containers {
 /// The durable queue under asynchronous invocations and triggers.
 #[derive(Clone, Debug)]
 pub enum QueueChoice {
-    /// RabbitMQ at this URL.
-    RabbitMq { url: String },
+    /// RabbitMQ at this URL; Skiff's queues there are under `namespace`, this server's or
+    /// cluster's id, so servers sharing a broker never take each other's events.
+    RabbitMq { url: String, namespace: String },
     /// The embedded queue in the data dir.
     Embedded,
 }
@@ -50,6 +51,9 @@ pub struct InvokerOptions {
     pub node_label: Option<String>,
     /// This node's part of each function's reserved concurrency.
     pub shares: Arc<dyn ConcurrencyShares>,
+    /// The key messages in Skiff's own queues are signed with: what fails the check was not
+    /// enqueued by this server (or cluster) and is dead-lettered unrun.
+    pub queue_key: [u8; 32],
     /// Where `X-Callback-Url` callbacks may be sent beyond public addresses.
     pub callback_policy: crate::CallbackPolicy,
 }

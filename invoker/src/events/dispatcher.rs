@@ -78,6 +78,9 @@ fn take_turn(turns: &mpsc::UnboundedSender<Turn>) -> oneshot::Receiver<OwnedSema
 
 /// The events of a delivery of `function`'s queue, or why it holds none that can run.
 fn decode(function: &str, delivery: &Delivery) -> Result<Vec<Event>, String> {
+    if !delivery.authentic {
+        return Err("not enqueued by this server: its signature does not hold".into());
+    }
     match super::coalesce::decode(&delivery.message) {
         Ok(events) if events.iter().all(|e| e.function == function) => Ok(events),
         Ok(_) => Err("an event of another function".into()),

@@ -157,6 +157,7 @@ impl EmbeddedQueue {
                     redelivered,
                     exchange: String::new(),
                     routing_key: queue.name.clone(),
+                    authentic: true,
                     settle: Box::new(acker),
                 };
                 if tx.send(delivery).await.is_err() {

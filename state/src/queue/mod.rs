@@ -11,9 +11,11 @@
 mod amqp;
 mod embedded;
 mod headers;
+mod signed;
 
 pub use amqp::AmqpQueue;
 pub use embedded::EmbeddedQueue;
+pub use signed::signed;
 
 use crate::StoreError;
 use async_trait::async_trait;
@@ -124,6 +126,9 @@ pub struct Delivery {
     pub redelivered: bool,
     pub exchange: String,
     pub routing_key: String,
+    /// Whether Skiff itself put the message there (see [`signed`]); true for every message of a
+    /// queue that is not checked.
+    pub authentic: bool,
     settle: Box<dyn Settle>,
 }
 
@@ -221,10 +226,12 @@ pub trait Queue: Send + Sync {
 /// The queue in use, shared by everyone who publishes or consumes.
 pub type SharedQueue = Arc<dyn Queue>;
 
-/// RabbitMQ at `url`. The URL is checked now; the connection is made (and remade after any
-/// outage) in the background, and operations fail with `Unavailable` while there is none.
-pub fn rabbitmq(url: &str) -> Result<SharedQueue, QueueError> {
-    Ok(Arc::new(AmqpQueue::start(url)?))
+/// RabbitMQ at `url`, Skiff's queues and exchanges under `namespace` (the id of one server or
+/// cluster: see `amqp::names`). The URL is checked now; the connection is made (and remade
+/// after any outage) in the background, and operations fail with `Unavailable` while there is
+/// none.
+pub fn rabbitmq(url: &str, namespace: &str) -> Result<SharedQueue, QueueError> {
+    Ok(Arc::new(AmqpQueue::start(url, amqp::Namespace::new(namespace)?)?))
 }
 
 /// The embedded queue in `dir`.

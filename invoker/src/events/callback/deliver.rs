@@ -62,6 +62,10 @@ enum Sent {
 }
 
 async fn send(deliverer: Arc<Deliverer>, client: reqwest::Client, delivery: Delivery) {
+    if !delivery.authentic {
+        tracing::warn!(message = %delivery.message.id, "dropped a callback this server did not enqueue (its signature does not hold)");
+        return settle(delivery).await;
+    }
     let Ok(mut job) = serde_json::from_slice::<CallbackJob>(&delivery.message.body) else {
         tracing::warn!(message = %delivery.message.id, "dropped a malformed message from the callback queue");
         return settle(delivery).await;

@@ -153,6 +153,7 @@ fn from_amqp(d: lapin::message::Delivery, out: Arc<AtomicUsize>) -> Delivery {
         redelivered: d.redelivered,
         exchange: d.exchange.as_str().to_string(),
         routing_key: d.routing_key.as_str().to_string(),
+        authentic: true,
         settle: Box::new(AmqpSettle { acker: d.acker, _out: Out(out) }),
     }
 }

@@ -1,6 +1,7 @@
 //! One live connection to RabbitMQ and what was declared on it, and the supervisor that keeps
 //! one up.
 
+use super::names::Namespace;
 use crate::queue::{QueueError, QueueKind, QueueRef};
 use dashmap::DashSet;
 use futures_util::StreamExt;
@@ -12,8 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub(super) const EVENTS_EXCHANGE: &str = "skiff.events";
-pub(super) const DELAY_EXCHANGE: &str = "skiff.delay";
 
 pub(super) type Result<T> = std::result::Result<T, QueueError>;
 
@@ -29,15 +28,16 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> QueueError {
 /// refuses is skipped without waiting out the backoff.
 pub(super) struct Connector {
     uris: Vec<String>,
+    pub(super) names: Arc<Namespace>,
     link: watch::Sender<Option<Arc<Link>>>,
     closed: AtomicBool,
 }
 
 impl Connector {
     /// `uris`: one AMQP URL, or several nodes of one cluster separated by commas.
-    pub(super) fn start(uris: &str) -> Result<Arc<Self>> {
+    pub(super) fn start(uris: &str, names: Namespace) -> Result<Arc<Self>> {
         let uris = parse_uris(uris)?;
-        let connector = Arc::new(Self { uris, link: watch::channel(None).0, closed: AtomicBool::new(false) });
+        let connector = Arc::new(Self { uris, names: Arc::new(names), link: watch::channel(None).0, closed: AtomicBool::new(false) });
         tokio::spawn(supervise(connector.clone()));
         Ok(connector)
     }
@@ -82,6 +82,7 @@ pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// without a lock on every publish; the async mutexes are taken only to declare something new,
 /// so publishes to declared queues never wait behind another queue's declaration round trip.
 pub(super) struct Link {
+    names: Arc<Namespace>,
     pub(super) conn: Connection,
     pub(super) publisher: Channel,
     declared: DashSet<QueueRef>,
@@ -97,7 +98,7 @@ async fn supervise(inner: Arc<Connector>) {
     while !inner.closed.load(Ordering::Acquire) {
         let uri = &inner.uris[next % inner.uris.len()];
         next += 1;
-        match tokio::time::timeout(CONNECT_TIMEOUT, connect(uri)).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect(uri, inner.names.clone())).await {
             Ok(Ok(link)) => {
                 backoff = Duration::from_millis(100);
                 let link = Arc::new(link);
@@ -166,19 +167,20 @@ fn redacted(uri: &str) -> String {
     }
 }
 
-async fn connect(uri: &str) -> Result<Link> {
+async fn connect(uri: &str, names: Arc<Namespace>) -> Result<Link> {
     let properties = ConnectionProperties::default().with_connection_name("skiff".into());
     let conn = Connection::connect(uri, properties).await.map_err(unavailable)?;
     let publisher = conn.create_channel().await.map_err(unavailable)?;
     let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    for exchange in [EVENTS_EXCHANGE, DELAY_EXCHANGE] {
+    for exchange in [names.events_exchange(), names.delay_exchange()] {
         publisher
-            .exchange_declare(exchange.into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
             .await
             .map_err(unavailable)?;
     }
     publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
     Ok(Link {
+        names,
         conn,
         publisher,
         declared: DashSet::new(),
@@ -252,7 +254,7 @@ impl Link {
     async fn bind_for_delays(&self, channel: &Channel, queue: &QueueRef) -> Result<()> {
         let key = format!("*.{}", queue.key);
         channel
-            .queue_bind(queue.name.as_str().into(), EVENTS_EXCHANGE.into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(queue.name.as_str().into(), self.names.events_exchange().as_str().into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
             .await
             .map_err(unavailable)
     }
@@ -266,10 +268,10 @@ impl Link {
             return Ok(());
         }
         let channel = self.conn.create_channel().await.map_err(unavailable)?;
-        let name = format!("skiff.delay.{bucket}");
+        let name = self.names.delay_queue(bucket);
         let args = table(&[
             ("x-queue-type", AMQPValue::LongString("quorum".into())),
-            ("x-dead-letter-exchange", AMQPValue::LongString(EVENTS_EXCHANGE.into())),
+            ("x-dead-letter-exchange", AMQPValue::LongString(self.names.events_exchange().into())),
             ("x-dead-letter-strategy", AMQPValue::LongString("at-least-once".into())),
             ("x-overflow", AMQPValue::LongString("reject-publish".into())),
         ]);
@@ -277,7 +279,7 @@ impl Link {
         channel.queue_declare(name.as_str().into(), durable, args).await.map_err(|e| QueueError::Refused(format!("{name}: {e}")))?;
         let key = format!("{bucket}.#");
         channel
-            .queue_bind(name.as_str().into(), DELAY_EXCHANGE.into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(name.as_str().into(), self.names.delay_exchange().as_str().into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
             .await
             .map_err(unavailable)?;
         let _ = channel.close(200, "declared".into()).await;

@@ -14,6 +14,7 @@
 
 mod consume;
 mod link;
+mod names;
 
 use super::headers::to_table;
 use super::{Browsed, Consumer, Message, Queue, QueueBackend, QueueError, QueueRef, Rewrite};
@@ -22,7 +23,8 @@ use consume::message_of;
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation};
-use link::{unavailable, Connector, Link, Result, DELAY_EXCHANGE};
+use link::{unavailable, Connector, Link, Result};
+pub(crate) use names::Namespace;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,8 +37,13 @@ pub struct AmqpQueue {
 }
 
 impl AmqpQueue {
-    pub(crate) fn start(uri: &str) -> Result<Self> {
-        Ok(Self { connector: Connector::start(uri)? })
+    pub(crate) fn start(uri: &str, names: Namespace) -> Result<Self> {
+        Ok(Self { connector: Connector::start(uri, names)? })
+    }
+
+    /// `queue` as it is named on the broker.
+    fn named(&self, queue: &QueueRef) -> QueueRef {
+        self.connector.names.queue(queue)
     }
 
     fn link(&self) -> Result<Arc<Link>> {
@@ -62,7 +69,7 @@ impl AmqpQueue {
                 let bucket = ms.next_power_of_two();
                 link.ensure_delay(bucket).await?;
                 properties = properties.with_expiration(ms.to_string().into());
-                (DELAY_EXCHANGE.to_string(), format!("{bucket}.{}", queue.key))
+                (self.connector.names.delay_exchange(), format!("{bucket}.{}", queue.key))
             }
         };
         let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, async {
@@ -161,24 +168,25 @@ impl Queue for AmqpQueue {
     }
 
     async fn publish(&self, queue: &QueueRef, message: &Message, delay: Option<Duration>) -> Result<()> {
-        self.publish_message(queue, message, delay).await
+        self.publish_message(&self.named(queue), message, delay).await
     }
 
     fn consume(&self, queue: QueueRef, prefetch: u16) -> Consumer {
         let connector = self.connector.clone();
+        let queue = self.named(&queue);
         super::spawn_consumer(move |tx| consume::feed(connector, queue, prefetch.max(1), tx))
     }
 
     async fn declare(&self, queue: &QueueRef) -> Result<()> {
-        self.declare_queue(queue).await
+        self.declare_queue(&self.named(queue)).await
     }
 
     async fn browse(&self, queue: &QueueRef, limit: usize) -> Result<Browsed> {
-        self.browse_queue(queue, limit).await
+        self.browse_queue(&self.named(queue), limit).await
     }
 
     async fn transfer(&self, from: &QueueRef, id: Option<&str>, to: &QueueRef, rewrite: Rewrite<'_>) -> Result<u64> {
-        self.transfer_messages(from, id, to, rewrite).await
+        self.transfer_messages(&self.named(from), id, &self.named(to), rewrite).await
     }
 
     async fn wait_ready(&self, limit: Duration) -> bool {
