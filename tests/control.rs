@@ -23,9 +23,13 @@ fn bad_deploys_are_refused_with_the_reason_and_store_nothing() {
     std::fs::write(&garbage, b"\x00asm\x01\x00\x00\x00garbage").unwrap();
     let echo = common::fixture("echo");
     let no_start = common::fixture("no-start");
+    // Compiles, but its table is larger than the instance pool allows.
+    let huge_table = server.data_dir.join("huge-table.wat");
+    std::fs::write(&huge_table, r#"(module (table 10000000 funcref) (memory (export "memory") 1) (func (export "_start")))"#).unwrap();
     let cases: Vec<(&str, Option<&std::path::Path>, Value, &str)> = vec![
         ("bad-wasm", Some(&garbage), json!({}), "invalid wasm"),
         ("no-start", Some(&no_start), json!({}), "_start"),
+        ("huge-table", Some(&huge_table), json!({}), "instance limits"),
         ("bad.name", Some(&echo), json!({}), "[A-Za-z0-9_-]{1,64}"),
         ("low-mem", Some(&echo), json!({ "memory_mb": 64 }), "between 128 and 10240"),
         ("long", Some(&echo), json!({ "timeout_s": 901 }), "between 1 and 900"),
@@ -44,6 +48,7 @@ fn bad_deploys_are_refused_with_the_reason_and_store_nothing() {
     assert_eq!(status, 400);
     assert!(list_names(&server).is_empty());
     assert_eq!(files_in(&server.data_dir.join("code")), 0, "no code blob may be stored");
+    assert_eq!(files_in(&server.data_dir.join("compiled")), 0, "no compiled artifact may be left");
 
     // A bad update leaves the existing version serving, unchanged.
     server.deploy_fixture("echo", "echo", json!({ "memory_mb": 256 }));
@@ -138,8 +143,10 @@ fn delete_removes_the_function_and_its_code() {
     assert_eq!(del.status(), 204);
     assert_eq!(files_in(&server.data_dir.join("code")), 1, "still used by echo2");
     assert_eq!(server.invoke("echo", "{}").status(), 404);
+    assert_eq!(files_in(&server.data_dir.join("compiled")), 1);
     server.http().delete(format!("{}/v1/functions/echo2", server.url)).send().unwrap();
     assert_eq!(files_in(&server.data_dir.join("code")), 0);
+    assert_eq!(files_in(&server.data_dir.join("compiled")), 0, "artifacts go with their code");
     let again = server.http().delete(format!("{}/v1/functions/echo2", server.url)).send().unwrap();
     assert_eq!(again.status(), 404);
 }

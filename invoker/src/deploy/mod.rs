@@ -92,7 +92,16 @@ impl Deployer {
         // A change the running worker does not bake in (concurrency, event settings, a
         // description) keeps it: the registry carries it over, so nothing is built here.
         if !old.is_some_and(|o| o.runs_like(&config)) {
-            let worker = self.prepare(&config, resolved).await?;
+            let worker = match self.prepare(&config, resolved).await {
+                Ok(worker) => worker,
+                Err(e) => {
+                    // Its compiled artifact is left to no one, unless other functions run that code.
+                    if let Some(sha) = config.blob() {
+                        self.collect_code(sha).await?;
+                    }
+                    return Err(e);
+                }
+            };
             self.registry.stage(&config.name, config.version, worker);
         }
         if let (Some(code), Some(sha)) = (request.wasm.as_ref().or(request.zip.as_ref()), config.blob()) {
@@ -204,13 +213,14 @@ impl Deployer {
         Ok(())
     }
 
-    /// Removes a blob no stored config, the functions' or their versions', refers to any
-    /// more.
+    /// Removes a blob, and its compiled artifact, that no stored config (the functions' or
+    /// their versions') refers to any more.
     async fn collect_code(&self, sha256: &str) -> Result<(), InvokerError> {
         let (functions, _) = self.functions.list().await?;
         let (versions, _) = self.versions.list().await?;
         if !functions.iter().chain(&versions).any(|f| f.value.blob() == Some(sha256)) {
             self.blobs.remove(sha256).await?;
+            self.builder.wasm.forget(sha256);
         }
         Ok(())
     }

@@ -45,14 +45,40 @@ pub(crate) fn load_or_compile(
         CodeKind::Component => engine.precompile_component(&binary),
     }
     .map_err(|e| WorkerError::InvalidCode(format!("{e:#}")))?;
-
+    // Loading checks what compiling does not: that the code fits the instance pool (its tables,
+    // memories, instance sizes). Code that does not is the deployer's error, named as such, and
+    // never reaches the cache.
+    let loaded = deserialize_in_memory(engine, kind, &artifact)
+        .map_err(|e| WorkerError::InvalidCode(format!("the code exceeds the server's instance limits: {e}")))?;
     match write_atomically(cache_path, &artifact) {
-        Ok(()) => load_cached(engine, cache_path).ok_or_else(|| {
-            WorkerError::Internal(format!("cached artifact {} unreadable", cache_path.display()))
-        }),
+        // Mapped from the file: linear-memory images are then shared copy-on-write.
+        Ok(()) => Ok(load_cached(engine, cache_path).unwrap_or(loaded)),
         Err(e) => {
             tracing::warn!(path = %cache_path.display(), error = %e, "cannot cache compiled wasm");
-            deserialize_in_memory(engine, kind, &artifact)
+            Ok(loaded)
+        }
+    }
+}
+
+/// Removes one artifact; one already gone is fine.
+pub(crate) fn remove(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), "cannot remove a compiled artifact: {e}");
+        }
+    }
+}
+
+/// Removes what no engine of this configuration will load: artifacts of another wasmtime
+/// version or configuration (their fingerprint is in the name), and temporary files a crash
+/// left mid-write.
+pub(crate) fn sweep(dir: &Path, fingerprint: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let current = format!("-{fingerprint}.cwasm");
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(&current) {
+            remove(&entry.path());
         }
     }
 }

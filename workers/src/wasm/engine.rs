@@ -45,6 +45,7 @@ impl WasmBackend {
             WorkerError::Internal(format!("creating {}: {e}", options.cache_dir.display()))
         })?;
         let fingerprint = engine_fingerprint(&engine);
+        artifact::sweep(&options.cache_dir, &fingerprint);
         let linkers = Linkers::new(&engine)?;
         let ticker = options.enforce_limits.then(|| EpochTicker::start(engine.clone()));
         Ok(Self { inner: Arc::new(Inner { engine, options, fingerprint, linkers, _ticker: ticker }) })
@@ -68,6 +69,11 @@ impl WasmBackend {
     /// Loads a previously compiled artifact from the cache, if present and compatible.
     pub fn load_cached(&self, code_hash: &str) -> Option<CompiledCode> {
         artifact::load_cached(&self.inner.engine, &self.cache_path(code_hash))
+    }
+
+    /// Removes the compiled artifact of `code_hash`, once no function runs that code.
+    pub fn forget(&self, code_hash: &str) {
+        artifact::remove(&self.cache_path(code_hash));
     }
 
     /// Builds the per-version template: links WASI and checks the guest's ABI.
