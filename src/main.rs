@@ -16,6 +16,10 @@ struct Args {
     /// Shared auth token (client: sent as a bearer token; server: required from clients).
     #[arg(long, global = true, env = "SKIFF_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the token (keeps it out of the process list, which every local user can
+    /// read).
+    #[arg(long, global = true, env = "SKIFF_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<std::path::PathBuf>,
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -34,19 +38,19 @@ enum Command {
     /// List functions.
     Ls,
     /// Show one function.
-    Get { name: String },
+    Get { name: cli::name::Name },
     /// Delete a function.
-    Rm { name: String },
+    Rm { name: cli::name::Name },
     /// Show a function's recent invocation logs.
     Logs(cli::logs::LogsArgs),
     /// Show the status of an asynchronous invocation.
-    Status { id: String },
+    Status { id: cli::name::Name },
     /// Dead-lettered events: ls, show, redrive.
     Dlq(cli::events::DlqArgs),
     /// Publish the function's current code and configuration as its next version.
     Publish(cli::versions::PublishArgs),
     /// A function's versions: $LATEST and the published ones.
-    Versions { name: String },
+    Versions { name: cli::name::Name },
     /// Aliases: set (with an optional weighted second version), ls, rm.
     Alias(cli::versions::AliasArgs),
     /// Access keys for AWS SDKs and the AWS CLI, each limited by an IAM policy: create, ls, rm.
@@ -62,7 +66,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(path) = &args.token_file {
+        match cli::read_text(path) {
+            Ok(token) if !token.trim().is_empty() => args.token = Some(token.trim().to_string()),
+            Ok(_) => return fail(anyhow::anyhow!("{} holds no token", path.display())),
+            Err(e) => return fail(e),
+        }
+    }
     let client = || cli::Client::new(&args.url, args.token.clone());
     let result = match args.command {
         Command::Server(server_args) => server::run(server_args, args.token.clone()),
@@ -83,11 +94,10 @@ fn main() -> ExitCode {
         Command::Task(a) => client().and_then(|c| cli::tasks::run(&c, a, args.json)),
         Command::Nodes => client().and_then(|c| cli::nodes::list(&c, args.json)),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    result.unwrap_or_else(fail)
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
 }

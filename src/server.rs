@@ -82,11 +82,13 @@ pub struct ServerArgs {
 }
 
 pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> {
+    // bollard logs the bodies it sends at debug level, and container create bodies hold the
+    // functions' env values (users' secrets): whatever SKIFF_LOG asks, bollard says no more
+    // than warnings.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into());
+    let filter = filter.add_directive("bollard=warn".parse().expect("a valid directive"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     if !args.listen.ip().is_loopback() && token.is_none() {

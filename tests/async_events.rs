@@ -168,6 +168,10 @@ fn bad_async_requests_are_refused_and_change_nothing(backend: Backend) {
     assert_eq!((code, body["__type"].as_str()), (413, Some("RequestTooLargeException")), "{body}");
     let (code, body) = event("{nope".into(), &[]);
     assert_eq!((code, body["__type"].as_str()), (400, Some("InvalidRequestContentException")));
+    // Deeper than a status could later be shown.
+    let (code, body) = event(format!("{}{}", "[".repeat(129), "]".repeat(129)), &[]);
+    assert_eq!(code, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("nested deeper than 128"), "{body}");
     let (code, body) = event("{}".into(), &[("X-Callback-Url", "ftp://example")]);
     assert_eq!((code, body["__type"].as_str()), (400, Some("InvalidParameterValueException")), "{body}");
     let (code, _) = json_body(server.invoke_with("no-such-fn", "{}", &[("X-Amz-Invocation-Type", "Event")]));

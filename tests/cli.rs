@@ -116,3 +116,33 @@ fn versions_and_aliases_from_the_cli() {
     assert!(server.cli(&["alias", "rm", "web", "live"]).status.success());
     assert!(stdout(&server.cli(&["alias", "ls", "web"])).lines().count() <= 1, "only the header is left");
 }
+
+/// Names go into URL paths, so one that would leave its segment is refused before any request
+/// (`skiff rm ../services/x` must not reach `DELETE /v1/services/x`); files are read with a
+/// bound (a manifest naming `/dev/zero` fails at once); the token can come from a file, out of
+/// the process list.
+#[test]
+fn names_are_one_path_segment_files_are_bounded_and_the_token_may_be_a_file() {
+    let server = Server::start_with(&["--token", "file-token"]);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "file-token\n").unwrap();
+    let token_arg = token_file.to_str().unwrap();
+    let ok = server.cli(&["--token-file", token_arg, "deploy", "--name", "keep", "--wasm", common::fixture("echo").to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    for name in ["../functions/keep", "keep/../keep", "..", "keep?x=1"] {
+        let out = server.cli(&["--token-file", token_arg, "rm", name]);
+        assert!(!out.status.success(), "{name} accepted");
+        assert!(stderr(&out).contains("is not a name"), "{name}: {}", stderr(&out));
+    }
+    let listed = server.cli(&["--token-file", token_arg, "ls"]);
+    assert!(stdout(&listed).contains("keep"), "{}", stdout(&listed));
+    let no_token = server.cli(&["ls"]);
+    assert!(!no_token.status.success(), "the server needs its token");
+
+    let manifest = dir.path().join("skiff.toml");
+    std::fs::write(&manifest, "name = \"endless\"\nwasm = \"/dev/zero\"\n").unwrap();
+    let out = server.cli(&["--token-file", token_arg, "deploy", manifest.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+}

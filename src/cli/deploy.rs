@@ -108,7 +108,8 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         ..Default::default()
     };
     if let Some(path) = &m.wasm {
-        let code = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        // The server takes deploy bodies of at most 96 MiB, base64 included.
+        let code = super::read_bounded(path, 72 << 20)?;
         body = body.with_wasm(&code);
     }
     let resp = client.send(client.request(reqwest::Method::PUT, &format!("/v1/functions/{name}")).json(&body))?;

@@ -41,10 +41,10 @@ pub struct DlqArgs {
 struct Source {
     /// The function whose dead letters these are.
     #[arg(required_unless_present = "trigger")]
-    function: Option<String>,
+    function: Option<super::name::Name>,
     /// A trigger's dead letters instead.
     #[arg(long, conflicts_with = "function")]
-    trigger: Option<String>,
+    trigger: Option<super::name::Name>,
 }
 
 impl Source {
@@ -71,7 +71,7 @@ enum DlqCommand {
         #[command(flatten)]
         source: Source,
         #[arg(long)]
-        id: String,
+        id: super::name::Name,
     },
     /// Send dead-lettered messages back for another round of attempts.
     Redrive {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct InvokeArgs {
-    name: String,
+    name: super::name::Name,
     /// The event: inline JSON, @FILE, or - for stdin.
     #[arg(long, short = 'd')]
     data: Option<String>,
@@ -31,7 +31,7 @@ pub fn run(client: &Client, args: InvokeArgs) -> anyhow::Result<ExitCode> {
             buf
         }
         Some(d) if d.starts_with('@') => {
-            std::fs::read(&d[1..]).with_context(|| format!("reading the event from {}", &d[1..]))?
+            super::read_bounded(std::path::Path::new(&d[1..]), 6 << 20)?
         }
         Some(d) => d.as_bytes().to_vec(),
     };

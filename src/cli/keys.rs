@@ -29,13 +29,13 @@ enum KeysCommand {
     /// List keys (never their secrets).
     Ls,
     /// Delete a key: requests signed with it are refused from then on.
-    Rm { id: String },
+    Rm { id: super::name::Name },
 }
 
 pub fn run(client: &Client, args: KeysArgs, as_json: bool) -> anyhow::Result<ExitCode> {
     match args.command {
         KeysCommand::Create { name, policy } => {
-            let text_of = std::fs::read_to_string(&policy).with_context(|| format!("reading the policy {}", policy.display()))?;
+            let text_of = super::read_text(&policy)?;
             let document: Value = serde_json::from_str(&text_of).with_context(|| format!("{} is not JSON", policy.display()))?;
             let created: Value = client.send(client.request(Method::POST, "/v1/keys").json(&json!({ "name": name, "policy": document })))?.json()?;
             if as_json {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct LogsArgs {
-    name: String,
+    name: super::name::Name,
     /// Keep streaming new invocation logs.
     #[arg(long, short = 'f')]
     follow: bool,

@@ -60,7 +60,7 @@ pub fn load(path: &Path) -> anyhow::Result<Manifest> {
     if !file.exists() {
         bail!("no manifest at {}", file.display());
     }
-    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let text = super::read_text(&file)?;
     let mut manifest: Manifest =
         toml::from_str(&text).with_context(|| format!("invalid manifest {}", file.display()))?;
     let dir = file.parent().unwrap_or(Path::new("."));

@@ -7,6 +7,7 @@ pub mod invoke;
 pub mod keys;
 pub mod logs;
 mod manifest;
+pub mod name;
 pub mod nodes;
 mod placement;
 pub mod services;
@@ -63,4 +64,22 @@ fn service_error_message(status: reqwest::StatusCode, body: &str) -> String {
         ),
         _ => format!("server answered {status}: {}", body.trim()),
     }
+}
+
+/// Reads a file the user named, refusing one larger than `limit` bytes (or endless, like
+/// `/dev/zero`) instead of reading until memory runs out.
+pub fn read_bounded(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!("{} is larger than {} MiB, more than the server takes", path.display(), limit >> 20);
+    }
+    Ok(bytes)
+}
+
+/// A text file (manifest, policy, task definition) the user named, at most 1 MiB.
+pub fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
+    String::from_utf8(read_bounded(path, 1 << 20)?).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }

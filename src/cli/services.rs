@@ -24,19 +24,19 @@ enum ServiceCommand {
     /// List services.
     Ls,
     /// Show one service: definition, rollout, copies.
-    Get { name: String },
+    Get { name: super::name::Name },
     /// Set the desired number of copies.
-    Scale { name: String, count: u32 },
+    Scale { name: super::name::Name, count: u32 },
     /// Delete a service and stop its copies.
-    Rm { name: String },
+    Rm { name: super::name::Name },
     /// The last lines each copy wrote.
     Logs {
-        name: String,
+        name: super::name::Name,
         #[arg(long, default_value_t = 100)]
         tail: usize,
     },
     /// The copies, their addresses and states (service discovery).
-    Endpoints { name: String },
+    Endpoints { name: super::name::Name },
 }
 
 #[derive(Args)]
@@ -160,7 +160,7 @@ pub fn run(client: &Client, args: ServiceArgs, as_json: bool) -> anyhow::Result<
 /// The `[service]` table of a manifest, as the deploy API's JSON body.
 fn manifest(path: &Path) -> anyhow::Result<Map<String, Value>> {
     let file = if path.is_dir() { path.join("skiff.toml") } else { path.to_path_buf() };
-    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let text = super::read_text(&file)?;
     let doc: toml::Table = toml::from_str(&text).with_context(|| format!("invalid manifest {}", file.display()))?;
     let Some(service) = doc.get("service").and_then(|s| s.as_table()) else {
         bail!("{} has no [service] table", file.display());

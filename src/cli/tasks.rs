@@ -23,15 +23,15 @@ enum TaskCommand {
     /// List tasks, newest first.
     Ls,
     /// Show one task (ECS DescribeTasks fields).
-    Get { id: String },
+    Get { id: super::name::Name },
     /// What the task printed (kept after it stopped).
     Logs {
-        id: String,
+        id: super::name::Name,
         #[arg(long, default_value_t = 100)]
         tail: usize,
     },
     /// Stop a task (stop code UserInitiated).
-    Stop { id: String },
+    Stop { id: super::name::Name },
 }
 
 #[derive(Args)]
@@ -54,7 +54,7 @@ struct RunFlags {
 
 /// Reads a task definition file (JSON) into the request body's `task_definition`.
 pub fn read_task_definition(path: &Path) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = super::read_text(path)?;
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 

@@ -44,7 +44,7 @@ enum TriggerCommand {
     /// List triggers.
     Ls,
     /// Remove a trigger (its queue and dead letters stay).
-    Rm { id: String },
+    Rm { id: super::name::Name },
 }
 
 pub fn run(client: &Client, args: TriggerArgs, as_json: bool) -> anyhow::Result<ExitCode> {

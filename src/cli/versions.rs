@@ -14,7 +14,7 @@ const FUNCTIONS: &str = "/2015-03-31/functions";
 
 #[derive(Args)]
 pub struct PublishArgs {
-    name: String,
+    name: super::name::Name,
     /// The version's description (the function's by default).
     #[arg(long)]
     description: Option<String>,
@@ -41,9 +41,9 @@ enum AliasCommand {
         description: Option<String>,
     },
     /// List a function's aliases.
-    Ls { function: String },
+    Ls { function: super::name::Name },
     /// Remove an alias (the versions stay).
-    Rm { function: String, alias: String },
+    Rm { function: super::name::Name, alias: super::name::Name },
 }
 
 pub fn publish(client: &Client, args: PublishArgs, as_json: bool) -> anyhow::Result<ExitCode> {

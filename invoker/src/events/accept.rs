@@ -28,6 +28,11 @@ pub(super) async fn admit(ctx: &Context, function: &str, version: VersionRef, pa
     } else {
         let text = std::str::from_utf8(&payload)
             .map_err(|_| InvokerError::invalid("Could not parse request body into json: not UTF-8"))?;
+        if nesting(text) > MAX_NESTING {
+            return Err(InvokerError::invalid(format!(
+                "Could not parse request body into json: nested deeper than {MAX_NESTING} levels"
+            )));
+        }
         Some(
             RawValue::from_string(text.to_string())
                 .map_err(|e| InvokerError::invalid(format!("Could not parse request body into json: {e}")))?,
@@ -39,6 +44,31 @@ pub(super) async fn admit(ctx: &Context, function: &str, version: VersionRef, pa
     // Time-ordered (UUIDv7): status records are keyed by it, so they are written at the end of
     // the tree and expire from its start.
     Ok(Event::accepted(uuid::Uuid::now_v7().to_string(), function.to_string(), version, payload, callback_url))
+}
+
+/// How deep an event's JSON may nest: the status of an event is shown (and destination
+/// records read) as JSON trees, whose parsers stop at 128 levels.
+const MAX_NESTING: usize = 128;
+
+/// The deepest nesting of arrays and objects in `json` (brackets inside strings do not count).
+fn nesting(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in json.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Makes an admitted event durable on its function's queue and answers its request id.
@@ -60,4 +90,17 @@ pub(super) async fn status(ctx: &Context, request_id: &str) -> Result<Invocation
         .get(request_id)
         .await?
         .ok_or_else(|| InvokerError::UnknownResource(format!("no asynchronous invocation {request_id} (unknown, or past retention)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings() {
+        assert_eq!(nesting("1"), 0);
+        assert_eq!(nesting(r#"{"a":[1,{"b":2}]}"#), 3);
+        assert_eq!(nesting(r#"{"a":"[[[[\"]]]"}"#), 1);
+        assert_eq!(nesting(&format!("{}{}", "[".repeat(129), "]".repeat(129))), 129);
+    }
 }
