@@ -26,10 +26,14 @@ fn bad_deploys_are_refused_with_the_reason_and_store_nothing() {
     // Compiles, but its table is larger than the instance pool allows.
     let huge_table = server.data_dir.join("huge-table.wat");
     std::fs::write(&huge_table, r#"(module (table 10000000 funcref) (memory (export "memory") 1) (func (export "_start")))"#).unwrap();
+    // More functions than a deploy may ask the compiler for.
+    let many = server.data_dir.join("many.wat");
+    std::fs::write(&many, format!(r#"(module (memory (export "memory") 1) (func (export "_start")) {})"#, "(func)".repeat(50_000))).unwrap();
     let cases: Vec<(&str, Option<&std::path::Path>, Value, &str)> = vec![
         ("bad-wasm", Some(&garbage), json!({}), "invalid wasm"),
         ("no-start", Some(&no_start), json!({}), "_start"),
-        ("huge-table", Some(&huge_table), json!({}), "instance limits"),
+        ("huge-table", Some(&huge_table), json!({}), "10000000 elements"),
+        ("many-functions", Some(&many), json!({}), "more than 50000 functions"),
         ("bad.name", Some(&echo), json!({}), "[A-Za-z0-9_-]{1,64}"),
         ("low-mem", Some(&echo), json!({ "memory_mb": 64 }), "between 128 and 10240"),
         ("long", Some(&echo), json!({ "timeout_s": 901 }), "between 1 and 900"),
@@ -356,4 +360,27 @@ fn silent_trickling_and_idle_connections_are_closed_and_capped() {
     assert!(started.elapsed() > Duration::from_millis(500), "served past the cap after {:?}", started.elapsed());
     drop(held);
     assert!(server.get("/v1/functions").status().is_success(), "still serving");
+}
+
+/// Compiling happens outside the control lock: a small deploy is not held up by a large module
+/// compiling at the same time.
+#[test]
+fn a_slow_compile_does_not_hold_other_deploys() {
+    let server = Server::start();
+    let large = server.data_dir.join("large.wat");
+    std::fs::write(&large, format!(r#"(module (memory (export "memory") 1) (func (export "_start")) {})"#, "(func (drop (i32.add (i32.const 1) (i32.const 2))))".repeat(40_000))).unwrap();
+    let started = std::time::Instant::now();
+    let (large_done, small_done) = std::thread::scope(|s| {
+        let large_deploy = s.spawn(|| {
+            let (status, body) = json_body(server.deploy("large", Some(&large), json!({})));
+            assert!(status < 300, "{body}");
+            started.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        server.deploy_fixture("small", "echo", json!({}));
+        let small = started.elapsed();
+        (large_deploy.join().unwrap(), small)
+    });
+    assert!(small_done < large_done, "the small deploy waited for the large compile: {small_done:?} vs {large_done:?}");
+    assert_eq!(server.invoke("small", "1").text().unwrap(), "1");
 }

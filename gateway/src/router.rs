@@ -21,6 +21,20 @@ pub(crate) struct State {
     pub(crate) node: Node,
     /// The region in the ARNs the Lambda API shows.
     pub(crate) region: String,
+    /// Slots for requests that upload code (see [`MAX_UPLOADS`]).
+    pub(crate) uploads: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Code uploads handled at once. Each buffers a body of up to 96 MiB and compiles it, so more
+/// at once only multiplies memory, and the compiler already uses every core.
+pub(crate) const MAX_UPLOADS: usize = 2;
+/// How long an upload waits for a slot before it is told to retry (429).
+const UPLOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether the route's body may carry code to compile or build.
+fn carries_code(route: &Route<'_>) -> bool {
+    use crate::route::LambdaRoute;
+    matches!(route, Route::DeployFunction { .. } | Route::Lambda(LambdaRoute::CreateFunction | LambdaRoute::UpdateCode { .. }))
 }
 
 /// Everything but `/healthz` is behind the token, when one is set.
@@ -63,6 +77,14 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<crate::h
             },
             Err(refused) => return refused,
         }
+    };
+    // Bounded before any body is read: a slot, or 429 after a while.
+    let _upload = match carries_code(&route) {
+        true => match tokio::time::timeout(UPLOAD_WAIT, state.uploads.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => Some(slot),
+            _ => return AwsError::TooManyRequests.response(format!("{MAX_UPLOADS} code uploads are in progress: retry later")),
+        },
+        false => None,
     };
     let (invoker, query) = (&state.invoker, query.as_deref());
     let me = state.node.info.name.as_str();

@@ -42,7 +42,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let node = Node { info: options.node, cluster: options.cluster, forwarder: Forwarder::new() };
-    let state = Arc::new(State { invoker, services, auth: options.auth, proxy: crate::proxy::Proxy::new(), node, region: options.region });
+    let state = Arc::new(State { invoker, services, auth: options.auth, proxy: crate::proxy::Proxy::new(), node, region: options.region, uploads: Arc::new(tokio::sync::Semaphore::new(crate::router::MAX_UPLOADS)) });
     let graceful = GracefulShutdown::new();
     let limits = options.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());

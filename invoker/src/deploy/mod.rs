@@ -78,14 +78,21 @@ impl Deployer {
     /// finish on the old one, and the old version's idle containers are retired.
     pub async fn deploy(&self, request: DeployRequest) -> Result<FunctionConfig, InvokerError> {
         request.validate()?;
+        // Compiling is the slow part of a deploy: it happens before the control lock, so other
+        // deploys do not wait behind it (the artifact cache is keyed by the code's hash).
+        let compiled = match request.wasm.clone() {
+            Some(wasm) => Some(self.compile(wasm).await?),
+            None => None,
+        };
         let _guard = self.control.lock().await;
         let existing = self.registry.get(&request.name);
         let old = existing.as_ref().map(|d| &d.config);
         admissible(request.mode, request.if_revision.as_deref(), old.map(|o| o.revision_id.as_str()), "Function", &request.name)?;
         let zip = merge::zip_info(&request, old)?;
-        let (code, resolved) = match zip.as_ref().filter(|z| old.and_then(|o| o.zip.as_ref()) != Some(*z)) {
-            Some(changed) => self.build_zip(&request, changed).await?,
-            None => self.resolve(&request, old).await?,
+        let (code, resolved) = match (zip.as_ref().filter(|z| old.and_then(|o| o.zip.as_ref()) != Some(*z)), compiled) {
+            (Some(changed), _) => self.build_zip(&request, changed).await?,
+            (None, Some(compiled)) => compiled,
+            (None, None) => self.resolve(&request, old).await?,
         };
         let config = merge::merged(&request, old, code, zip, now_ms())?;
         merge::refuse_destination_loop(&config, |name| self.registry.get(name).and_then(|d| d.config.events.on_success.clone()))?;
@@ -122,23 +129,25 @@ impl Deployer {
         Ok(config)
     }
 
-    /// The code a deploy runs: new Wasm compiled, an image resolved in the local engine, or
+    /// New Wasm code, checked against the deploy bounds and compiled (or found in the cache).
+    async fn compile(&self, wasm: bytes::Bytes) -> Result<(CodeInfo, Resolved), InvokerError> {
+        let wasm_backend = self.builder.wasm.clone();
+        blocking("compiling wasm", move || {
+            let sha256 = hex::encode(Sha256::digest(&wasm));
+            let compiled = wasm_backend.compile(&sha256, &wasm).map_err(InvokerError::from_code)?;
+            let format = match compiled.kind() {
+                CodeKind::Module => WasmFormat::Module,
+                CodeKind::Component => WasmFormat::Component,
+            };
+            Ok((CodeInfo::Wasm { sha256, size: wasm.len() as u64, format }, Resolved::Wasm(compiled)))
+        })
+        .await
+    }
+
+    /// The code of a deploy that sends no new Wasm: an image resolved in the local engine, or
     /// (configuration-only update) the current code.
     async fn resolve(&self, request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<(CodeInfo, Resolved), InvokerError> {
         let old_code = old.map(|o| &o.code);
-        if let Some(wasm) = request.wasm.clone() {
-            let wasm_backend = self.builder.wasm.clone();
-            return blocking("compiling wasm", move || {
-                let sha256 = hex::encode(Sha256::digest(&wasm));
-                let compiled = wasm_backend.compile(&sha256, &wasm).map_err(InvokerError::from_code)?;
-                let format = match compiled.kind() {
-                    CodeKind::Module => WasmFormat::Module,
-                    CodeKind::Component => WasmFormat::Component,
-                };
-                Ok((CodeInfo::Wasm { sha256, size: wasm.len() as u64, format }, Resolved::Wasm(compiled)))
-            })
-            .await;
-        }
         let reference = match (&request.image, old_code) {
             (Some(reference), _) => Some((reference.clone(), None)),
             (None, Some(CodeInfo::Image { image, id })) => Some((image.clone(), Some(id.clone()))),

@@ -40,6 +40,7 @@ pub(crate) fn load_or_compile(
     }
     let binary = to_binary(code)?;
     let kind = code_kind(&binary)?;
+    super::bounds::check(&binary)?;
     let artifact = match kind {
         CodeKind::Module => engine.precompile_module(&binary),
         CodeKind::Component => engine.precompile_component(&binary),

@@ -10,7 +10,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 /// Largest linear memory a guest can have: wasm32's 4 GiB address space. A function configured
 /// with more memory than this still gets at most this much for its Wasm heap.
-const MAX_LINEAR_MEMORY: u64 = 4 << 30;
+pub(crate) const MAX_LINEAR_MEMORY: u64 = 4 << 30;
+/// Elements of one table (each instance's tables come out of the pool).
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 17;
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -105,7 +107,7 @@ fn engine_config(options: &EngineOptions) -> Result<Config, WorkerError> {
         .max_memories_per_component(16)
         .max_tables_per_component(64)
         .max_tables_per_module(8)
-        .table_elements(1 << 17)
+        .table_elements(MAX_TABLE_ELEMENTS)
         .max_core_instance_size(4 << 20)
         .max_component_instance_size(4 << 20)
         // Keep a few warm slots so a hot function reuses its already-faulted-in pages.

@@ -3,6 +3,7 @@
 //! which every invocation gets a fresh instance.
 
 mod artifact;
+mod bounds;
 mod engine;
 mod guest;
 mod limiter;
