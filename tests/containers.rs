@@ -316,6 +316,20 @@ fn the_sandbox_is_isolated() {
     assert_eq!(interfaces, ["eth0", "lo"], "{body}");
     let (_, _, _, body) = call(&server, "outbound", json!({ "op": "connect", "addr": format!("127.0.0.1:{port}") }));
     assert_eq!(body["connected"], false, "the gateway listens on the host's loopback only: {body}");
+    // Egress containers cannot reach each other: their network has inter-container traffic off,
+    // so a connection to another one is dropped (it times out) rather than refused by its kernel.
+    deploy_probe(&server, "neighbour", json!({ "egress": true }));
+    call(&server, "neighbour", json!({ "op": "echo" }));
+    let neighbour = &server.containers(&[("skiff.function", "neighbour")])[0];
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{(index .NetworkSettings.Networks \"skiff-egress\").IPAddress}}", neighbour])
+        .output()
+        .unwrap();
+    let ip = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "the neighbour is on skiff-egress: {ip:?} {}", String::from_utf8_lossy(&out.stderr));
+    let (_, _, _, body) = call(&server, "outbound", json!({ "op": "connect", "addr": format!("{ip}:8080") }));
+    assert_eq!(body["connected"], false, "{body}");
+    assert!(!body["error"].as_str().unwrap_or_default().contains("refused"), "the neighbour's kernel answered: {body}");
 
     let id = &server.containers(&[("skiff.function", "jail")])[0];
     let out = std::process::Command::new("docker")

@@ -57,6 +57,7 @@ impl ContainerBackend {
         let absolute = |p: &Path| std::path::absolute(p).map_err(|e| WorkerError::Internal(format!("{}: {e}", p.display())));
         options.run_dir = absolute(&options.run_dir)?;
         options.agent = absolute(&options.agent)?;
+        docker::ensure_egress_network(&docker).await?;
         let backend = Self { inner: Arc::new(BackendInner { docker, options }) };
         let removed = backend.remove_all().await?;
         if removed > 0 {

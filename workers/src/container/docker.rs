@@ -143,3 +143,25 @@ pub(crate) async fn first_pid(docker: &Docker, id: &str) -> Result<Option<u32>, 
     let state = docker.inspect_container(id, None).await.map_err(|e| internal("inspect container", e))?.state;
     Ok(state.and_then(|s| s.pid).and_then(|pid| u32::try_from(pid).ok()).filter(|pid| *pid > 0))
 }
+
+/// The network egress functions are attached to: a bridge with inter-container traffic off, so a
+/// function that may reach out cannot reach the other functions' containers.
+pub(crate) const EGRESS_NETWORK: &str = "skiff-egress";
+
+/// Creates [`EGRESS_NETWORK`] unless it exists (another server on this engine may have made it).
+pub(crate) async fn ensure_egress_network(docker: &Docker) -> Result<(), WorkerError> {
+    if docker.inspect_network(EGRESS_NETWORK, None).await.is_ok() {
+        return Ok(());
+    }
+    let options = HashMap::from([("com.docker.network.bridge.enable_icc".to_string(), "false".to_string())]);
+    let request = bollard::models::NetworkCreateRequest {
+        name: EGRESS_NETWORK.into(),
+        driver: Some("bridge".into()),
+        options: Some(options),
+        ..Default::default()
+    };
+    match docker.create_network(request).await {
+        Ok(_) | Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+        Err(e) => Err(internal("create the egress network", e)),
+    }
+}

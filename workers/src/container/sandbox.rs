@@ -24,7 +24,8 @@ const TMP_MOUNT_OPTIONS: &str = "rw,nosuid,nodev,size=512m";
 pub struct ContainerSpec {
     pub exec: ExecutionSpec,
     pub image: ImageSpec,
-    /// Attach the default bridge network so the function can make outbound connections.
+    /// Attach the egress network (a bridge without inter-container traffic) so the function can
+    /// make outbound connections.
     pub egress: bool,
 }
 
@@ -65,7 +66,7 @@ pub(crate) fn create_body(spec: &ContainerSpec, at: &Placement<'_>) -> Container
         security_opt: Some(vec!["no-new-privileges".into()]),
         readonly_rootfs: Some(true),
         tmpfs: Some(HashMap::from([("/tmp".to_string(), TMP_MOUNT_OPTIONS.to_string())])),
-        network_mode: Some(if spec.egress { "bridge" } else { "none" }.into()),
+        network_mode: Some(if spec.egress { super::docker::EGRESS_NETWORK } else { "none" }.into()),
         binds: Some(vec![
             format!("{}:{AGENT_PATH_IN_CONTAINER}:ro", at.agent),
             format!("{}:{SOCKET_PATH_IN_CONTAINER}", at.socket),
@@ -197,6 +198,6 @@ mod tests {
         assert!(env.contains(&"MODE=x".to_string()));
         assert!(env.contains(&"LAMBDA_TASK_ROOT=/app".to_string()), "the image's own task root is kept");
         assert!(!env.contains(&"LAMBDA_TASK_ROOT=/var/task".to_string()));
-        assert_eq!(create_body(&spec(true), &placement()).host_config.unwrap().network_mode.as_deref(), Some("bridge"));
+        assert_eq!(create_body(&spec(true), &placement()).host_config.unwrap().network_mode.as_deref(), Some("skiff-egress"));
     }
 }
