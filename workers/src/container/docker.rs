@@ -68,10 +68,12 @@ pub(crate) async fn inspect_image(docker: &Docker, reference: &str) -> Result<Im
     Ok(spec)
 }
 
+/// Creates a container, tells `created` its id (before anything in it runs), and starts it.
 pub(crate) async fn create_and_start(
     docker: &Docker,
     name: &str,
     body: ContainerCreateBody,
+    created_with: impl FnOnce(&str),
 ) -> Result<String, WorkerError> {
     let options = CreateContainerOptionsBuilder::default().name(name).build();
     let created = docker.create_container(Some(options), body).await.map_err(|e| {
@@ -81,6 +83,7 @@ pub(crate) async fn create_and_start(
             internal("create container", e)
         }
     })?;
+    created_with(&created.id);
     if let Err(e) = docker.start_container(&created.id, None).await {
         let _ = remove(docker, &created.id).await;
         return Err(internal("start container", e));
@@ -136,12 +139,6 @@ pub(crate) async fn set_cpu(docker: &Docker, id: &str, nano_cpus: i64) -> Result
 pub(crate) async fn exit_state(docker: &Docker, id: &str) -> Option<(i64, bool)> {
     let state = docker.inspect_container(id, None).await.ok()?.state?;
     Some((state.exit_code.unwrap_or(-1), state.oom_killed.unwrap_or(false)))
-}
-
-/// The host pid of a running container's first process; `None` once it has stopped.
-pub(crate) async fn first_pid(docker: &Docker, id: &str) -> Result<Option<u32>, WorkerError> {
-    let state = docker.inspect_container(id, None).await.map_err(|e| internal("inspect container", e))?.state;
-    Ok(state.and_then(|s| s.pid).and_then(|pid| u32::try_from(pid).ok()).filter(|pid| *pid > 0))
 }
 
 /// The network egress functions are attached to: a bridge with inter-container traffic off, so a

@@ -83,7 +83,7 @@ impl ContainerInstance {
         let name = format!("skiff-{}-{worker}", spec.exec.function);
         let started = Instant::now();
         let mut status = link.status.subscribe();
-        let container = match docker::create_and_start(&backend.inner.docker, &name, body).await {
+        let container = match docker::create_and_start(&backend.inner.docker, &name, body, |id| admit.container(id)).await {
             Ok(id) => id,
             Err(e) => {
                 accept.abort();
@@ -91,15 +91,6 @@ impl ContainerInstance {
                 return Err(StartError::Platform(e));
             }
         };
-        // A container that stopped at once has no pid: its init fails below, as the engine says.
-        let admitted = match docker::first_pid(&backend.inner.docker, &container).await {
-            Ok(Some(pid)) => admit.container(pid).map_err(|e| e.to_string()),
-            Ok(None) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = admitted {
-            tracing::warn!(%container, "cannot identify the container, its runtime cannot connect: {e}");
-        }
         let mut instance = Self {
             worker,
             container: Some(container),

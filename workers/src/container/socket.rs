@@ -4,13 +4,15 @@
 //! Whoever speaks on this socket receives the function's events (with their secrets) and
 //! answers for it, so two walls keep everyone else out: the socket is `0600` in a run directory
 //! that is `0700` (no other local user reaches it), and every connection's peer is checked with
-//! `SO_PEERCRED` to be a process of this very container — its pid namespace must be the one
-//! of the container's first process — so not even another container, or a process of the
-//! server's own user, can take its events.
+//! `SO_PEERCRED` to be a process of this very container — its cgroup must be the container's,
+//! which names the container's id — so not even another container, or a process of the
+//! server's own user, can take its events. The peer's cgroup is read the moment its connection
+//! is accepted (a runtime that fails its init may be gone a moment later, and its last log
+//! lines with it); the container's id is known from its creation, before anything in it runs.
 
 use super::link::Link;
 use super::runtime_api;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,19 +21,17 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-/// How long a connection may wait for the container's identity to be known: the agent can
-/// connect before the engine has told us the container's pid.
+/// How long a connection may wait for the container's identity to be known (it is told right
+/// after the container is created, before it starts: this only bounds a stray connection).
 const IDENTITY_WAIT: Duration = Duration::from_secs(30);
 
-/// The container whose processes may use the socket, told once the engine has started it.
-pub(crate) struct Admit(watch::Sender<Option<u64>>);
+/// The container whose processes may use the socket.
+pub(crate) struct Admit(watch::Sender<Option<String>>);
 
 impl Admit {
-    /// Admits the processes sharing `pid`'s pid namespace (the container's first process).
-    pub(crate) fn container(&self, pid: u32) -> std::io::Result<()> {
-        let namespace = pid_namespace(pid)?;
-        self.0.send_replace(Some(namespace));
-        Ok(())
+    /// Admits the processes of the container `id` (the engine's full 64-hex id).
+    pub(crate) fn container(&self, id: &str) {
+        self.0.send_replace(Some(id.to_string()));
     }
 }
 
@@ -50,7 +50,7 @@ pub(crate) fn listen(link: &Arc<Link>, path: &Path) -> std::io::Result<(AbortHan
     Ok((task.abort_handle(), Admit(admit)))
 }
 
-async fn serve(link: Arc<Link>, mut stream: UnixStream, admitted: watch::Receiver<Option<u64>>) {
+async fn serve(link: Arc<Link>, mut stream: UnixStream, admitted: watch::Receiver<Option<String>>) {
     if !from_the_container(&stream, admitted).await {
         return;
     }
@@ -67,22 +67,37 @@ async fn serve(link: Arc<Link>, mut stream: UnixStream, admitted: watch::Receive
 
 /// Whether the peer is a process of the admitted container; a refusal is logged with the
 /// peer's pid and uid, since it means someone tried to take a function's events.
-async fn from_the_container(stream: &UnixStream, mut admitted: watch::Receiver<Option<u64>>) -> bool {
+async fn from_the_container(stream: &UnixStream, mut admitted: watch::Receiver<Option<String>>) -> bool {
     let Ok(cred) = stream.peer_cred() else { return false };
-    let Some(pid) = cred.pid().and_then(|p| u32::try_from(p).ok()) else { return false };
+    let Some(pid) = cred.pid() else { return false };
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     let expected = match tokio::time::timeout(IDENTITY_WAIT, admitted.wait_for(Option::is_some)).await {
-        Ok(Ok(namespace)) => *namespace,
+        Ok(Ok(id)) => id.clone(),
         _ => None,
     };
-    let peer = pid_namespace(pid).ok();
-    let admitted = expected.is_some() && peer == expected;
+    let admitted = expected.is_some_and(|id| in_container(&cgroup, &id));
     if !admitted {
         tracing::warn!(pid, uid = cred.uid(), "refused a runtime socket connection from outside the container");
     }
     admitted
 }
 
-/// The inode of `pid`'s pid namespace: equal for exactly the processes of one container.
-fn pid_namespace(pid: u32) -> std::io::Result<u64> {
-    Ok(std::fs::metadata(format!("/proc/{pid}/ns/pid"))?.ino())
+/// Whether a process whose `/proc/PID/cgroup` reads `cgroup` belongs to container `id`: the
+/// engine names each container's cgroup by its id (`/docker/<id>`, `docker-<id>.scope`).
+fn in_container(cgroup: &str, id: &str) -> bool {
+    id.len() == 64 && cgroup.lines().any(|line| line.contains(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_container;
+
+    #[test]
+    fn a_process_is_in_the_container_its_cgroup_names() {
+        let id = "a25466a5f92227e3422a81f5a315ffc44767f0545e463b83a3fab03575bf8dd4";
+        assert!(in_container(&format!("0::/docker/{id}\n"), id));
+        assert!(in_container(&format!("0::/system.slice/docker-{id}.scope\n"), id));
+        assert!(!in_container("0::/user.slice/user-0.slice/session-1.scope\n", id));
+        assert!(!in_container(&format!("0::/docker/{id}"), "a25466a5f922"), "a short id is never enough");
+    }
 }

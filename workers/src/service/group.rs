@@ -27,7 +27,7 @@ impl ServiceRuntime {
                     self.wait_for(&started[*dep], &spec.containers[*dep].name, *condition, spec.containers[*dep].health.as_ref().map(|h| h.deadline())).await?;
                 }
                 let name = if i == 0 { base.clone() } else { format!("{base}-{}", c.name) };
-                docker::create_and_start(&self.docker, &name, self.create_body(spec, c, started.first().map(String::as_str))).await
+                docker::create_and_start(&self.docker, &name, self.create_body(spec, c, started.first().map(String::as_str)), |_| {}).await
             }
             .await;
             match result {

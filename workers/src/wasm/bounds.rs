@@ -3,9 +3,14 @@
 //! is scanned first (a pass that allocates nothing per function) and refused with the bound
 //! it exceeds, before any compiling.
 
-use super::engine::{MAX_LINEAR_MEMORY, MAX_TABLE_ELEMENTS};
 use crate::WorkerError;
 use wasmparser::{Parser, Payload};
+
+/// Largest linear memory a guest can have: wasm32's 4 GiB address space. A function configured
+/// with more memory than this still gets at most this much for its Wasm heap.
+pub(crate) const MAX_LINEAR_MEMORY: u64 = 4 << 30;
+/// Elements of one table (each instance's tables come out of the pool).
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 17;
 
 /// Function bodies in one module or component (all its modules together). The Python
 /// component built by componentize-py, CPython and all, has 13,572; a module of 100,000 empty

@@ -1,4 +1,5 @@
 use super::artifact::{self, CompiledCode};
+use super::bounds::{MAX_LINEAR_MEMORY, MAX_TABLE_ELEMENTS};
 use super::guest::WasmFunction;
 use super::limiter::EPOCH_TICK;
 use super::linking::Linkers;
@@ -7,12 +8,6 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-
-/// Largest linear memory a guest can have: wasm32's 4 GiB address space. A function configured
-/// with more memory than this still gets at most this much for its Wasm heap.
-pub(crate) const MAX_LINEAR_MEMORY: u64 = 4 << 30;
-/// Elements of one table (each instance's tables come out of the pool).
-pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 17;
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
