@@ -62,6 +62,8 @@ impl Skiff {
                 .args(["server", "--listen", "127.0.0.1:0", "--max-concurrency", "512", "--data-dir"])
                 .arg(data.path())
                 .args(extra)
+                // The async bench's callbacks go to a receiver on loopback.
+                .env("SKIFF_CALLBACK_ALLOW", "127.0.0.1")
                 .env("SKIFF_LOG", "warn"),
         )?;
         Ok(Self { proc, _data: data, http: reqwest::Client::new() })
