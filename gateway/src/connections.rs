@@ -10,12 +10,8 @@
 //! its allowance — `header_read_timeout` before its first request, `idle_timeout` after.
 //! (A body sent too slowly is bounded where bodies are read: [`crate::body`].)
 
-use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -100,35 +96,6 @@ impl Drop for InFlight {
         let now = self.0.opened.get().elapsed().as_millis() as u64;
         self.0.last_ms.store(now, Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A response body that keeps its request in flight until it has been sent or dropped.
-pub(crate) struct Tracked<B> {
-    inner: B,
-    _in_flight: InFlight,
-}
-
-impl<B> Tracked<B> {
-    pub(crate) fn new(inner: B, in_flight: InFlight) -> Self {
-        Self { inner, _in_flight: in_flight }
-    }
-}
-
-impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -73,3 +73,37 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
 pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query_pairs(query).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
+
+/// A body that keeps `guard` alive until the body has been sent or dropped: whatever the guard
+/// counts (a request in flight on a connection, a claim on a service copy) lasts as long as the
+/// answer, not just its head.
+pub(crate) struct Guarded<B, G> {
+    inner: B,
+    _guard: G,
+}
+
+impl<B, G> Guarded<B, G> {
+    pub(crate) fn new(inner: B, guard: G) -> Self {
+        Self { inner, _guard: guard }
+    }
+}
+
+impl<B: hyper::body::Body<Data = Bytes> + Unpin, G: Unpin> hyper::body::Body for Guarded<B, G> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, B::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}

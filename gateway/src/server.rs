@@ -1,7 +1,8 @@
 use crate::cluster::forward::Forwarder;
 use crate::cluster::{ClusterGateway, Node};
 use crate::auth::Auth;
-use crate::connections::{Activity, ConnectionLimits, Tracked};
+use crate::connections::{Activity, ConnectionLimits};
+use crate::http::Guarded;
 use crate::router::{route, State};
 use skiff_api::NodeInfo;
 use hyper::service::service_fn;
@@ -79,7 +80,7 @@ pub async fn serve(
             let req = req.map(crate::http::request_body);
             async move {
                 let resp = route(&state, peer, req).await;
-                Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, in_flight)))
+                Ok::<_, Infallible>(resp.map(|body| Guarded::new(body, in_flight)))
             }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();

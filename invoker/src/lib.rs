@@ -13,6 +13,7 @@
 mod admission;
 mod applied;
 mod build;
+mod callback_policy;
 mod dead_letters;
 mod deploy;
 mod error;
@@ -30,7 +31,7 @@ mod triggers;
 pub use deploy::{Deployer, PublishRequest};
 pub use error::InvokerError;
 pub(crate) use error::blocking;
-pub use events::callback::policy::{CallbackPolicy, Cidr};
+pub use callback_policy::{CallbackPolicy, Cidr};
 pub use events::Events;
 pub use facade::Invoker;
 pub use metrics::Metrics;

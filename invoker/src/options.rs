@@ -55,5 +55,5 @@ pub struct InvokerOptions {
     /// enqueued by this server (or cluster) and is dead-lettered unrun.
     pub queue_key: [u8; 32],
     /// Where `X-Callback-Url` callbacks may be sent beyond public addresses.
-    pub callback_policy: crate::CallbackPolicy,
+    pub callback_policy: crate::callback_policy::CallbackPolicy,
 }

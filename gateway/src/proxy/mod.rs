@@ -11,18 +11,14 @@
 mod upstream;
 
 use crate::errors::AwsError;
-use crate::http::{BoxError, Resp};
-use upstream::{Lease, Pool, SendError};
-use bytes::Bytes;
+use crate::http::{BoxError, Guarded, Resp};
+use upstream::{Pool, SendError};
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use hyper::{Request, Response, Uri, Version};
-use skiff_services::{InFlight, RouteLookup};
+use skiff_services::RouteLookup;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 pub(crate) struct Proxy {
     pool: Arc<Pool>,
@@ -118,7 +114,8 @@ pub(crate) async fn forward(
             Ok(Ok(resp)) => {
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
-                let body = Tracked { inner: body, _claim: claim }.map_err(|e| Box::new(e) as BoxError).boxed();
+                // The copy's in-flight claim lasts until its answer is done (or dropped).
+                let body = Guarded::new(body, claim).map_err(|e| Box::new(e) as BoxError).boxed();
                 return Response::from_parts(parts, body);
             }
         }
@@ -127,25 +124,3 @@ pub(crate) async fn forward(
     AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection ({why})"))
 }
 
-/// A copy's answer, holding the copy's in-flight claim until the body is done (or dropped).
-struct Tracked {
-    inner: Lease,
-    _claim: InFlight,
-}
-
-impl Body for Tracked {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}

@@ -1,6 +1,6 @@
 //! What every part of the async path shares: the runner, the queue, the status store.
 
-use super::callback::policy::CallbackPolicy;
+use crate::callback_policy::CallbackPolicy;
 use super::coalesce::Coalescer;
 use crate::metrics::Metrics;
 use crate::registry::Registry;

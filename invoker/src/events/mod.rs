@@ -6,7 +6,7 @@
 
 mod accept;
 mod attempt;
-pub(crate) mod callback;
+mod callback;
 mod coalesce;
 mod context;
 mod dispatcher;
@@ -24,7 +24,7 @@ use coalesce::Coalescer;
 use context::Context;
 use skiff_api::{now_ms, DeadLetter, DeadLetterPage, FunctionConfig, InvocationStatus, VersionRef};
 use skiff_state::queue::{QueueBackend, SharedQueue};
-use callback::policy::CallbackPolicy;
+use crate::callback_policy::CallbackPolicy;
 use skiff_state::status::StatusStore;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The deliverer: consumes the callback queue and sends each callback once; a failure goes back
 //! to the queue with a delay for the next try, until [`ATTEMPTS`] are spent.
 
-use super::policy::CallbackPolicy;
+use crate::callback_policy::CallbackPolicy;
 use super::target::{literal, redact, PolicyResolver};
 use super::{CallbackJob, ATTEMPTS};
 use crate::metrics::Metrics;

@@ -6,11 +6,11 @@
 //! like the invocation) and releases its execution slot at once; the deliverer sends it, and
 //! when the receiver fails or is slow, schedules the next try through the queue with backoff.
 //! A receiver that never answers therefore delays nobody's events, only its own callbacks.
-//! Where a callback may go is the operator's policy (see `policy`); redirects are not followed
-//! (they would carry the body elsewhere), and URLs are logged without their credentials.
+//! Where a callback may go is the operator's policy (see `crate::callback_policy`); redirects
+//! are not followed (they would carry the body elsewhere), and URLs are logged without their
+//! credentials.
 
 mod deliver;
-pub mod policy;
 mod target;
 
 pub(crate) use deliver::{start, Deliverer};

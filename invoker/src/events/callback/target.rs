@@ -1,7 +1,7 @@
 //! A callback URL checked against the policy: when the event is accepted (a bad one is a 400
 //! then, not a silent failure later) and again, by address, when the callback is sent.
 
-use super::policy::CallbackPolicy;
+use crate::callback_policy::CallbackPolicy;
 use crate::InvokerError;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;

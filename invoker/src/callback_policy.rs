@@ -4,7 +4,7 @@
 //! addresses are allowed; the operator opens more with `--callback-allow CIDR|host`.
 //!
 //! The check is on addresses, after resolution, and the connection goes to an address that
-//! passed it (see `resolver`), so a name that resolves differently the second time (DNS
+//! passed it (see `events::callback::target::PolicyResolver`), so a name that resolves differently the second time (DNS
 //! rebinding) gains nothing; IP literals in any spelling (`0x7f000001`, `2130706433`) are
 //! normalised by the URL parser before they are checked.
 
