@@ -1,7 +1,7 @@
 //! Code blobs across nodes. A blob is kept on the node that deployed it and copied to one more
 //! ready node before the deploy is acknowledged, so one node's loss never loses code; any other
 //! node fetches a blob on its first call, from the nodes in the blob's rendezvous order, checks
-//! its SHA-256 and keeps it. Removal is local: each node drops its own copy when the definitions
+//! its SHA-256 and keeps it. A node whose own copy is damaged fetches an intact one the same way. Removal is local: each node drops its own copy when the definitions
 //! that name it go.
 
 use crate::members::Membership;
@@ -9,8 +9,7 @@ use crate::peers::Peers;
 use crate::placement;
 use async_trait::async_trait;
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
-use skiff_state::blobs::BlobStore;
+use skiff_state::blobs::{verify, BlobStore};
 use skiff_state::StoreError;
 use std::sync::Arc;
 
@@ -32,7 +31,7 @@ impl ClusterBlobs {
 
     /// Stores a blob another node sent, if it is what its name says.
     pub async fn put_checked(&self, sha256: &str, bytes: Bytes) -> Result<(), StoreError> {
-        check(sha256, &bytes)?;
+        verify(sha256, &bytes)?;
         self.local.put(sha256, bytes).await
     }
 
@@ -45,7 +44,7 @@ impl ClusterBlobs {
     async fn fetch(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
         for node in self.others(sha256) {
             match self.peers.fetch_blob(&node, sha256).await {
-                Ok(Some(bytes)) => match check(sha256, &bytes) {
+                Ok(Some(bytes)) => match verify(sha256, &bytes) {
                     Ok(()) => {
                         self.local.put(sha256, bytes.clone()).await?;
                         return Ok(bytes.to_vec());
@@ -58,14 +57,6 @@ impl ClusterBlobs {
         }
         Err(StoreError::Unavailable(format!("code blob {sha256} is on no reachable node")))
     }
-}
-
-fn check(sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
-    let actual = hex::encode(Sha256::digest(bytes));
-    if actual == sha256 {
-        return Ok(());
-    }
-    Err(StoreError::Unavailable(format!("code blob {sha256} arrived with hash {actual}")))
 }
 
 #[async_trait]
@@ -90,11 +81,17 @@ impl BlobStore for ClusterBlobs {
     async fn get(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
         match self.local.get(sha256).await {
             Err(e) if e.is_missing_file() => self.fetch(sha256).await,
+            // A damaged copy here is replaced by an intact one from a peer (`put` overwrites it).
+            Err(e) if e.is_corrupt_blob() => self.fetch(sha256).await.map_err(|_| e),
             other => other,
         }
     }
 
     async fn remove(&self, sha256: &str) -> Result<(), StoreError> {
         self.local.remove(sha256).await
+    }
+
+    async fn check(&self, sha256: &str) -> Result<(), StoreError> {
+        self.local.check(sha256).await
     }
 }

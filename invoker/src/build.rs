@@ -64,6 +64,14 @@ impl WorkerBuilder {
         Ok(ContainerPool::new(self.containers()?.clone(), spec, self.keep_warm, config.provisioned, warm))
     }
 
+    /// What is wrong with the stored code this config runs, as kept on this node: a damaged blob
+    /// is reported whether or not a cold start has needed it yet.
+    pub(crate) async fn code_fault(&self, config: &FunctionConfig) -> Option<String> {
+        let zip = config.zip.as_ref().map(|z| z.sha256.as_str());
+        let sha = config.code.sha256().or(zip)?;
+        self.blobs.check(sha).await.err().map(|e| e.to_string())
+    }
+
     /// The compiled code for stored code: from the artifact cache, or compiled from the stored
     /// blob if the cache was lost or made by another engine.
     pub(crate) async fn compiled(&self, code: &CodeInfo) -> Result<CompiledCode, InvokerError> {

@@ -102,6 +102,11 @@ impl Invoker {
         &self.metrics
     }
 
+    /// What is wrong with the function's stored code on this node (a damaged blob), if anything.
+    pub async fn code_fault(&self, config: &FunctionConfig) -> Option<String> {
+        self.builder.code_fault(config).await
+    }
+
     /// Whether `name` has a worker built on this node, so a call here starts no cold worker.
     pub fn is_warm(&self, name: &str) -> bool {
         self.registry.lookup(name).is_ok_and(|d| d.worker.get().is_some())

@@ -54,6 +54,9 @@ pub fn get(client: &Client, name: &str, as_json: bool) -> anyhow::Result<ExitCod
         rows.push(vec!["sha256".into(), text(&code["sha256"])]);
         rows.push(vec!["size".into(), format!("{} bytes", text(&code["size"]))]);
     }
+    if let Some(fault) = f["code_fault"].as_str() {
+        rows.push(vec!["code fault".into(), fault.to_string()]);
+    }
     rows.extend([
         vec!["memory".into(), format!("{} MB", text(&f["memory_mb"]))],
         vec!["timeout".into(), format!("{} s", text(&f["timeout_s"]))],

@@ -2,12 +2,17 @@
 //! single-node adapter keeps files under `<data>/code/`; a cluster adapter also fetches from a
 //! peer that holds the blob (and checks the hash).
 //!
+//! Every read is checked against the name: a blob that does not hash to its name is
+//! `StoreError::CorruptBlob`, never returned as code, so damaged or swapped files can never run
+//! as another function's code.
+//!
 //! Invariant (kept by the deployer): a definition is committed only after its blob is durable,
 //! so every stored definition can be served after a crash; a blob no definition refers to is
 //! garbage, removed when the last reference goes.
 
 use crate::StoreError;
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +23,18 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, sha256: &str) -> Result<Vec<u8>, StoreError>;
     /// Removes the blob; removing one that is not there is not an error.
     async fn remove(&self, sha256: &str) -> Result<(), StoreError>;
+    /// Checks this node's copy without fetching one: `CorruptBlob` if it is damaged; a blob
+    /// this node does not hold is not an error.
+    async fn check(&self, sha256: &str) -> Result<(), StoreError>;
+}
+
+/// Checks that `bytes` are what the name `sha256` says they are.
+pub fn verify(sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let actual = hex::encode(Sha256::digest(bytes));
+    if actual == sha256 {
+        return Ok(());
+    }
+    Err(StoreError::CorruptBlob { sha256: sha256.to_string(), actual })
 }
 
 pub struct LocalBlobs {
@@ -35,9 +52,11 @@ impl LocalBlobs {
         self.dir.join(sha256)
     }
 
-    /// Temp file, fsync, rename, fsync the directory: the blob is whole or absent.
-    fn write(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        if path.exists() {
+    /// Temp file, fsync, rename, fsync the directory: the blob is whole or absent. A blob that
+    /// is already there is kept if it is intact and replaced if it is not, so deploying the
+    /// same code again repairs a damaged copy.
+    fn write(dir: &Path, path: &Path, sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if std::fs::read(path).is_ok_and(|stored| verify(sha256, &stored).is_ok()) {
             return Ok(());
         }
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(StoreError::io(dir))?;
@@ -55,13 +74,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> +
 #[async_trait]
 impl BlobStore for LocalBlobs {
     async fn put(&self, sha256: &str, bytes: bytes::Bytes) -> Result<(), StoreError> {
-        let (dir, path) = (self.dir.clone(), self.path(sha256));
-        blocking(move || Self::write(&dir, &path, &bytes)).await
+        let (dir, path, sha256) = (self.dir.clone(), self.path(sha256), sha256.to_string());
+        blocking(move || Self::write(&dir, &path, &sha256, &bytes)).await
     }
 
     async fn get(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
-        let path = self.path(sha256);
-        blocking(move || std::fs::read(&path).map_err(StoreError::io(&path))).await
+        let (path, sha256) = (self.path(sha256), sha256.to_string());
+        blocking(move || {
+            let bytes = std::fs::read(&path).map_err(StoreError::io(&path))?;
+            verify(&sha256, &bytes).inspect_err(|e| tracing::error!(path = %path.display(), "{e}"))?;
+            Ok(bytes)
+        })
+        .await
     }
 
     async fn remove(&self, sha256: &str) -> Result<(), StoreError> {
@@ -72,22 +96,48 @@ impl BlobStore for LocalBlobs {
         })
         .await
     }
+
+    async fn check(&self, sha256: &str) -> Result<(), StoreError> {
+        match self.get(sha256).await {
+            Err(e) if e.is_missing_file() => Ok(()),
+            other => other.map(drop),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
     #[tokio::test]
     async fn blobs_are_written_once_read_back_and_removed() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = LocalBlobs::open(dir.path()).unwrap();
-        blobs.put("abc", bytes::Bytes::from_static(b"code")).await.unwrap();
-        blobs.put("abc", bytes::Bytes::from_static(b"other")).await.unwrap();
-        assert_eq!(blobs.get("abc").await.unwrap(), b"code");
-        blobs.remove("abc").await.unwrap();
-        blobs.remove("abc").await.unwrap();
-        let missing = blobs.get("abc").await.unwrap_err().to_string();
-        assert!(missing.contains("code/abc"), "the error names the file: {missing}");
+        let name = sha(b"code");
+        blobs.put(&name, bytes::Bytes::from_static(b"code")).await.unwrap();
+        blobs.put(&name, bytes::Bytes::from_static(b"code")).await.unwrap();
+        assert_eq!(blobs.get(&name).await.unwrap(), b"code");
+        blobs.remove(&name).await.unwrap();
+        blobs.remove(&name).await.unwrap();
+        let missing = blobs.get(&name).await.unwrap_err().to_string();
+        assert!(missing.contains(&format!("code/{name}")), "the error names the file: {missing}");
+    }
+
+    #[tokio::test]
+    async fn a_swapped_blob_is_refused_and_a_new_put_repairs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        let name = sha(b"code");
+        blobs.put(&name, bytes::Bytes::from_static(b"code")).await.unwrap();
+        std::fs::write(dir.path().join("code").join(&name), b"other code").unwrap();
+        let refused = blobs.get(&name).await.unwrap_err();
+        assert!(refused.is_corrupt_blob(), "{refused}");
+        assert!(refused.to_string().contains(&sha(b"other code")), "names the hash found: {refused}");
+        blobs.put(&name, bytes::Bytes::from_static(b"code")).await.unwrap();
+        assert_eq!(blobs.get(&name).await.unwrap(), b"code");
     }
 }

@@ -19,7 +19,7 @@ pub(crate) async fn handle(invoker: &Invoker, route: Route<'_>, query: Option<&s
     match route {
         Route::ListFunctions => list(invoker),
         Route::DeployFunction { name } => deploy(invoker, name, req).await,
-        Route::GetFunction { name } => reply(StatusCode::OK, invoker.get(name)),
+        Route::GetFunction { name } => get(invoker, name).await,
         Route::DeleteFunction { name } => match invoker.deployer().delete(name).await {
             Ok(()) => empty(StatusCode::NO_CONTENT),
             Err(e) => error_response(&e),
@@ -42,6 +42,24 @@ async fn deploy(invoker: &Invoker, name: &str, req: Request<crate::http::ReqBody
     let existed = invoker.get(name).is_ok();
     let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
     reply(status, invoker.deployer().deploy(request).await)
+}
+
+/// A function as `GET` shows it: its config and, when its stored code is damaged, why.
+#[derive(serde::Serialize)]
+struct FunctionView {
+    #[serde(flatten)]
+    config: skiff_api::FunctionConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code_fault: Option<String>,
+}
+
+async fn get(invoker: &Invoker, name: &str) -> Resp {
+    let config = match invoker.get(name) {
+        Ok(config) => config,
+        Err(e) => return error_response(&e),
+    };
+    let code_fault = invoker.code_fault(&config).await;
+    json(StatusCode::OK, &FunctionView { config, code_fault })
 }
 
 fn list(invoker: &Invoker) -> Resp {

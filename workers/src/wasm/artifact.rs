@@ -1,3 +1,4 @@
+use super::checksum;
 use crate::WorkerError;
 use std::io::Write;
 use std::path::Path;
@@ -61,11 +62,13 @@ pub(crate) fn load_or_compile(
     }
 }
 
-/// Removes one artifact; one already gone is fine.
+/// Removes one artifact and its checksum; one already gone is fine.
 pub(crate) fn remove(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), "cannot remove a compiled artifact: {e}");
+    for path in [path.to_path_buf(), checksum::sum_path(path)] {
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %path.display(), "cannot remove a compiled artifact: {e}");
+            }
         }
     }
 }
@@ -76,22 +79,30 @@ pub(crate) fn remove(path: &Path) {
 pub(crate) fn sweep(dir: &Path, fingerprint: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let current = format!("-{fingerprint}.cwasm");
+    let current_sum = format!("{current}.sha256");
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(&current) {
+        if !name.ends_with(&current) && !name.ends_with(&current_sum) {
             remove(&entry.path());
         }
     }
 }
 
-/// Returns the cached artifact if it exists and this engine can run it. Anything else (missing,
-/// truncated, another engine's) is treated as a cache miss.
+/// Returns the cached artifact if it exists, is intact and this engine can run it. Anything else
+/// (missing, truncated, damaged, another engine's) is treated as a cache miss; a damaged one is
+/// removed, so the code is compiled again from its blob.
 pub(crate) fn load_cached(engine: &Engine, cache_path: &Path) -> Option<CompiledCode> {
     let kind = Engine::detect_precompiled_file(cache_path).ok().flatten()?;
+    if let Err(e) = checksum::verify(cache_path) {
+        tracing::error!(path = %cache_path.display(), "not loading a compiled artifact, compiling again: {e}");
+        remove(cache_path);
+        return None;
+    }
     // SAFETY: deserialization trusts the artifact's machine code. Files under the cache directory
     // are written only by `write_atomically` from `Engine::precompile_*` output of an engine with
-    // the same compatibility fingerprint (it is part of the file name), and wasmtime re-checks
-    // compatibility in the header before mapping anything.
+    // the same compatibility fingerprint (it is part of the file name), the bytes were just
+    // checked against the sum written with them, and wasmtime re-checks compatibility in the
+    // header before mapping anything.
     let loaded = unsafe {
         match kind {
             Precompiled::Module => Module::deserialize_file(engine, cache_path).map(CompiledCode::Module),
@@ -155,5 +166,5 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    checksum::write(path, bytes)
 }

@@ -4,6 +4,7 @@
 
 mod artifact;
 mod bounds;
+mod checksum;
 mod engine;
 mod guest;
 mod limiter;
