@@ -137,9 +137,21 @@ pub(crate) async fn set_cpu(docker: &Docker, id: &str, nano_cpus: i64) -> Result
 /// How a stopped container ended, from the engine's point of view: `(exit code, OOM-killed)`.
 /// Used when the agent could not report the exit itself (it was killed too).
 pub(crate) async fn exit_state(docker: &Docker, id: &str) -> Option<(i64, bool)> {
-    let state = docker.inspect_container(id, None).await.ok()?.state?;
-    Some((state.exit_code.unwrap_or(-1), state.oom_killed.unwrap_or(false)))
+    // The runtime's socket closes before the engine records the exit; until then it reports the
+    // container running with exit code 0, which would pass a kill off as a clean exit.
+    for _ in 0..EXIT_STATE_POLLS {
+        let state = docker.inspect_container(id, None).await.ok()?.state?;
+        if state.running != Some(true) {
+            return Some((state.exit_code.unwrap_or(-1), state.oom_killed.unwrap_or(false)));
+        }
+        tokio::time::sleep(EXIT_STATE_POLL).await;
+    }
+    None
 }
+
+/// How long [`exit_state`] waits for the engine to record an exit: 3 s in all.
+const EXIT_STATE_POLLS: u32 = 60;
+const EXIT_STATE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The network egress functions are attached to: a bridge with inter-container traffic off, so a
 /// function that may reach out cannot reach the other functions' containers.

@@ -247,7 +247,8 @@ impl ContainerInstance {
         })
     }
 
-    /// "exit status N" / "signal: killed", and whether the memory cgroup's OOM killer did it.
+    /// "exit status N" / "signal: killed" (Lambda's wording), and whether the memory cgroup's
+    /// OOM killer did it.
     async fn describe_exit(&self, exit: Exit) -> (String, bool) {
         let (code, signal, oom) = if exit.reported {
             (exit.code, exit.signal, exit.oom)
@@ -259,12 +260,17 @@ impl ContainerInstance {
                 None => (None, None, false),
             }
         };
-        let description = match (code, signal) {
+        let mut description = match (code, signal) {
             (Some(code), _) => format!("exit status {code}"),
             (None, Some(9)) => "signal: killed".to_string(),
             (None, Some(signal)) => format!("signal: {signal}"),
             (None, None) => "the execution environment was lost".to_string(),
         };
+        // The agent reports the runtime's own exit; without its report, the whole container
+        // was ended from outside (`docker kill`, the engine stopping), which is worth saying.
+        if !exit.reported && (code, signal) != (None, None) {
+            description.push_str(" (the container was stopped from outside the runtime)");
+        }
         (description, oom)
     }
 
