@@ -21,9 +21,12 @@ pub struct Metrics {
     pub(crate) warm_containers: IntGaugeVec,
     pub(crate) events_accepted: IntCounterVec,
     pub(crate) dead_letters: IntCounterVec,
+    pub(crate) reruns: IntCounterVec,
     pub(crate) destination_loops: IntCounterVec,
     pub(crate) callbacks: IntCounterVec,
     pub(crate) trigger_messages: IntCounterVec,
+    storage_writable: IntGaugeVec,
+    storage_write_failures: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -75,6 +78,11 @@ impl Metrics {
             warm_containers: m.gauge("skiff_warm_containers", "Idle containers ready to serve a call without a cold start.", f),
             events_accepted: m.counter("skiff_async_events_accepted_total", "Asynchronous invocations accepted (durable in the queue).", f),
             dead_letters: m.counter("skiff_dead_letters_total", "Events and trigger messages sent to a dead-letter queue.", f),
+            reruns: m.counter(
+                "skiff_async_runs_cut_off_total",
+                "Runs of asynchronous events that were cut off (a crash, a broker outage) and start again: at-least-once delivery's duplicates.",
+                f,
+            ),
             callbacks: m.counter("skiff_callbacks_total", "Callback tries by outcome: delivered, retried, given_up, refused.", &["outcome"]),
             destination_loops: m.counter(
                 "skiff_destination_loops_stopped_total",
@@ -86,15 +94,31 @@ impl Metrics {
                 "Queue-trigger messages by outcome (acked, retried, dead_lettered).",
                 &["function", "outcome"],
             ),
+            storage_writable: m.gauge("skiff_storage_writable", "Whether each storage file (queue, status, config) takes writes now (1) or not (0).", &["store"]),
+            storage_write_failures: m.counter(
+                "skiff_storage_write_failures_total",
+                "Writes refused because a storage file could not be written (a full or failing disk).",
+                &["store"],
+            ),
             registry: m.registry,
         }
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        self.refresh_storage();
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("encoding to memory");
         String::from_utf8(out).expect("prometheus text is UTF-8")
+    }
+
+    /// Storage health is kept by the files themselves; it is copied in at scrape time.
+    fn refresh_storage(&self) {
+        for store in skiff_state::health::stores() {
+            self.storage_writable.with_label_values(&[store.store]).set(i64::from(store.writable));
+            let failures = self.storage_write_failures.with_label_values(&[store.store]);
+            failures.inc_by(store.write_failures.saturating_sub(failures.get()));
+        }
     }
 
     /// Drops every series labelled with `function`.
@@ -113,6 +137,7 @@ impl Metrics {
         let _ = self.warm_containers.remove_label_values(&[function]);
         let _ = self.events_accepted.remove_label_values(&[function]);
         let _ = self.dead_letters.remove_label_values(&[function]);
+        let _ = self.reruns.remove_label_values(&[function]);
         for outcome in TriggerOutcome::ALL {
             let _ = self.trigger_messages.remove_label_values(&[function, outcome.as_str()]);
         }

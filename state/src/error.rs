@@ -24,6 +24,16 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A blob whose content does not hash to its name: damaged on disk, or replaced.
+    #[error("code blob {sha256} is corrupt: its content hashes to {actual}")]
+    CorruptBlob { sha256: String, actual: String },
+    /// A storage file that cannot be written now (a full or failing disk). Writes are refused
+    /// until it can be reopened, which is retried by itself.
+    #[error("the {store} store cannot write {}: {reason}; it recovers by itself once the disk takes writes again", path.display())]
+    Unwritable { store: &'static str, path: PathBuf, reason: String },
+    /// A storage file that cannot be opened because its content is damaged.
+    #[error("{} is damaged ({reason}); Skiff will not start on it: move it aside to start with an empty one (what it held is lost), or restore it from a backup", path.display())]
+    Damaged { path: PathBuf, reason: String },
     #[error("the commit thread of {0} has stopped")]
     WriterStopped(&'static str),
     /// A compare-and-swap write found another revision than it expected.
@@ -44,6 +54,11 @@ impl StoreError {
         move |e| StoreError::Database { what, source: e.into() }
     }
 
+    /// Whether this is a blob that is there but not what its name says.
+    pub fn is_corrupt_blob(&self) -> bool {
+        matches!(self, StoreError::CorruptBlob { .. })
+    }
+
     /// Whether this is a file that is not there (a blob this node does not hold).
     pub fn is_missing_file(&self) -> bool {
         matches!(self, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
@@ -59,7 +74,13 @@ impl Kinded for StoreError {
     fn kind(&self) -> ErrorKind {
         match self {
             StoreError::Conflict { .. } | StoreError::Fenced { .. } => ErrorKind::Conflict,
-            StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::Unavailable(_) | StoreError::Unwritable { .. } => ErrorKind::Unavailable,
+            // A full disk is the operator's to fix and passes: retryable, like a store that is down.
+            StoreError::Io { source, .. }
+                if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) =>
+            {
+                ErrorKind::Unavailable
+            }
             _ => ErrorKind::Internal,
         }
     }

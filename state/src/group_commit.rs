@@ -9,9 +9,13 @@
 //! each gets its own answer. That is why a change is `Fn`, not `FnOnce`: it may run twice, and
 //! only the run that is committed counts.
 //!
+//! When the file itself fails (a full disk), the batch is not retried change by change: every
+//! change in it is answered `Unwritable` at once, and [`DbFile`] reopens the file later.
+//!
 //! A store whose writes need not be durable one by one (invocation status) can also *linger*:
 //! commit at most once per interval, so its fsyncs per second are bounded whatever the load.
 
+use crate::db_file::DbFile;
 use crate::StoreError;
 use redb::{Database, WriteTransaction};
 use std::sync::mpsc;
@@ -24,8 +28,8 @@ type Change = Box<dyn Fn(&WriteTransaction) -> Result<(), redb::Error> + Send>;
 struct Job {
     change: Change,
     done: Option<oneshot::Sender<Result<(), StoreError>>>,
-    /// Run once the change is committed (or its commit failed).
-    after: Option<Box<dyn FnOnce() + Send>>,
+    /// Run once the change is committed (`true`) or its commit failed (`false`).
+    after: Option<Box<dyn FnOnce(bool) + Send>>,
 }
 
 /// Most changes one transaction takes, so a flood cannot make a single commit unbounded.
@@ -38,7 +42,7 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(crate) fn start(db: Arc<Database>, name: &'static str, linger: Duration) -> Result<Self, StoreError> {
+    pub(crate) fn start(db: Arc<DbFile>, name: &'static str, linger: Duration) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name(format!("{name}-commit"))
@@ -60,17 +64,17 @@ impl GroupCommit {
     }
 
     /// Applies `change` in a coming commit without waiting for it; `after` runs once that
-    /// commit is done.
+    /// commit is done, told whether it committed.
     pub(crate) fn submit(
         &self,
         change: impl Fn(&WriteTransaction) -> Result<(), redb::Error> + Send + 'static,
-        after: impl FnOnce() + Send + 'static,
+        after: impl FnOnce(bool) + Send + 'static,
     ) {
         let _ = self.jobs.send(Job { change: Box::new(change), done: None, after: Some(Box::new(after)) });
     }
 }
 
-fn writer(db: &Database, name: &'static str, rx: &mpsc::Receiver<Job>, linger: Duration) {
+fn writer(db: &DbFile, name: &'static str, rx: &mpsc::Receiver<Job>, linger: Duration) {
     let mut last_commit = Instant::now() - linger;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -84,23 +88,30 @@ fn writer(db: &Database, name: &'static str, rx: &mpsc::Receiver<Job>, linger: D
                 Err(_) => break,
             }
         }
-        let results = match apply(db, batch.iter().map(|j| &j.change)) {
+        let commit = |changes: &[Job]| db.with(|db| apply(db, changes.iter().map(|j| &j.change)).map_err(StoreError::db(format!("committing to {name}"))));
+        let results: Vec<Result<(), StoreError>> = match commit(&batch) {
             Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+            Err(StoreError::Unwritable { store, path, reason }) => batch
+                .iter()
+                .map(|_| Err(StoreError::Unwritable { store, path: path.clone(), reason: reason.clone() }))
+                .collect(),
             Err(e) => {
                 tracing::warn!(store = name, error = %e, "a batch commit failed; committing its changes one by one");
-                batch.iter().map(|j| apply(db, std::iter::once(&j.change))).collect::<Vec<_>>()
+                batch.iter().map(|j| commit(std::slice::from_ref(j))).collect()
             }
         };
         last_commit = Instant::now();
         for (job, result) in batch.into_iter().zip(results) {
             if let Err(e) = &result {
-                tracing::error!(store = name, error = %e, "commit failed");
+                if !matches!(e, StoreError::Unwritable { .. }) {
+                    tracing::error!(store = name, error = %e, "commit failed");
+                }
             }
             if let Some(after) = job.after {
-                after();
+                after(result.is_ok());
             }
             if let Some(done) = job.done {
-                let _ = done.send(result.map_err(StoreError::db(format!("committing to {name}"))));
+                let _ = done.send(result);
             }
         }
     }
@@ -128,13 +139,13 @@ mod tests {
     #[tokio::test]
     async fn a_failing_change_fails_alone_and_every_callback_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
+        let file = DbFile::open(dir.path().join("db"), "test", |_| Ok(())).unwrap();
         // A long linger gathers all three changes into one batch.
-        let commits = GroupCommit::start(db.clone(), "test", Duration::from_millis(300)).unwrap();
+        let commits = GroupCommit::start(file.clone(), "test", Duration::from_millis(300)).unwrap();
         let afters = Arc::new(AtomicUsize::new(0));
         let counted = |afters: &Arc<AtomicUsize>| {
             let afters = afters.clone();
-            move || {
+            move |_| {
                 afters.fetch_add(1, Ordering::SeqCst);
             }
         };
@@ -148,10 +159,14 @@ mod tests {
         assert!(bad.is_err());
         commits.commit(|_| Ok(())).await.unwrap(); // a barrier
         assert_eq!(afters.load(Ordering::SeqCst), 2);
-        let read = db.begin_read().unwrap();
-        let table = read.open_table(T).unwrap();
-        for key in ["a", "b", "d"] {
-            assert!(table.get(key).unwrap().is_some(), "{key} lost with the failing change");
-        }
+        file.with(|db| {
+            let read = db.begin_read().unwrap();
+            let table = read.open_table(T).unwrap();
+            for key in ["a", "b", "d"] {
+                assert!(table.get(key).unwrap().is_some(), "{key} lost with the failing change");
+            }
+            Ok(())
+        })
+        .unwrap();
     }
 }

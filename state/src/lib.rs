@@ -18,8 +18,10 @@
 
 pub mod blobs;
 pub mod config;
+mod db_file;
 pub mod error;
 mod group_commit;
+pub mod health;
 pub mod lease;
 pub mod queue;
 pub mod shares;

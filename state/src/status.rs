@@ -15,7 +15,8 @@
 use crate::group_commit::GroupCommit;
 use crate::StoreError;
 use dashmap::DashMap;
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use crate::db_file::DbFile;
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use skiff_api::{InvocationState, InvocationStatus};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +30,11 @@ const STATUS: TableDefinition<&str, &[u8]> = TableDefinition::new("status");
 /// Status commits happen at most this often.
 const LINGER: Duration = Duration::from_millis(20);
 
+/// Longest pause between two tries of a record the disk refused.
+const RETRY_LONGEST: Duration = Duration::from_secs(5);
+
 pub struct StatusStore {
-    db: Arc<Database>,
+    db: Arc<DbFile>,
     /// The newest record of each event that is running or not yet committed, with a sequence
     /// number so a commit only clears the entry it wrote.
     recent: Arc<DashMap<String, (u64, InvocationStatus)>>,
@@ -42,12 +46,7 @@ pub struct StatusStore {
 
 impl StatusStore {
     pub fn open(dir: &Path, retention: Duration, max_records: u64) -> Result<Self, StoreError> {
-        let path = dir.join("invocations.redb");
-        let db = Database::create(&path).map_err(StoreError::db(format!("opening {}", path.display())))?;
-        let tx = db.begin_write().map_err(StoreError::db("creating the status table"))?;
-        tx.open_table(STATUS).map_err(StoreError::db("creating the status table"))?;
-        tx.commit().map_err(StoreError::db("creating the status table"))?;
-        let db = Arc::new(db);
+        let db = DbFile::open(dir.join("invocations.redb"), "status", create_tables)?;
         let commits = GroupCommit::start(db.clone(), "status", LINGER)?;
         Ok(Self { db, recent: Arc::default(), seq: AtomicU64::new(0), commits, retention, max_records })
     }
@@ -59,7 +58,8 @@ impl StatusStore {
 
     /// [`StatusStore::record`], and a receiver that completes once the record is committed: a
     /// final record must be, before its event is acked, or a crash could leave it "queued"
-    /// forever with nothing left to run.
+    /// forever with nothing left to run. A record the disk refuses stays in memory (lookups
+    /// see it) and is tried again with a growing pause until it is committed.
     pub fn record_durably(&self, status: InvocationStatus) -> oneshot::Receiver<()> {
         let (committed, done) = oneshot::channel();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -69,20 +69,10 @@ impl StatusStore {
             let _ = committed.send(());
             return done;
         }
-        self.recent.insert(id.clone(), (seq, status.clone()));
-        let recent = self.recent.clone();
-        let bytes = serde_json::to_vec(&status).expect("json");
-        let key = status.request_id;
-        self.commits.submit(
-            move |tx| {
-                tx.open_table(STATUS)?.insert(key.as_str(), bytes.as_slice())?;
-                Ok(())
-            },
-            move || {
-                recent.remove_if(&id, |_, (s, _)| *s == seq);
-                let _ = committed.send(());
-            },
-        );
+        let bytes = Arc::from(serde_json::to_vec(&status).expect("json"));
+        self.recent.insert(id.clone(), (seq, status));
+        let pending = Pending { commits: self.commits.clone(), recent: self.recent.clone(), id, seq, bytes };
+        pending.submit(committed, Duration::ZERO);
         done
     }
 
@@ -100,7 +90,7 @@ impl StatusStore {
                 tx.open_table(STATUS)?.remove(id.as_str())?;
                 Ok(())
             },
-            || {},
+            |_| {},
         );
     }
 
@@ -111,7 +101,7 @@ impl StatusStore {
             return Ok(Some(recent.1.clone()));
         }
         let (db, id) = (self.db.clone(), request_id.to_string());
-        tokio::task::spawn_blocking(move || read(&db, &id))
+        tokio::task::spawn_blocking(move || db.with(|db| read(db, &id)))
             .await
             .map_err(|e| StoreError::Unavailable(format!("status read task: {e}")))?
     }
@@ -141,6 +131,49 @@ impl StatusStore {
             })
             .await
     }
+}
+
+/// A record on its way to the disk.
+struct Pending {
+    commits: GroupCommit,
+    recent: Arc<DashMap<String, (u64, InvocationStatus)>>,
+    id: String,
+    seq: u64,
+    bytes: Arc<[u8]>,
+}
+
+impl Pending {
+    /// Submits the record; once committed it leaves memory and `committed` fires. Refused, it
+    /// is submitted again after a pause, unless a newer record of its event replaced it.
+    fn submit(self, committed: oneshot::Sender<()>, pause: Duration) {
+        let runtime = tokio::runtime::Handle::current();
+        let (key, bytes) = (self.id.clone(), self.bytes.clone());
+        let commits = self.commits.clone();
+        commits.submit(
+            move |tx| {
+                tx.open_table(STATUS)?.insert(key.as_str(), &bytes[..])?;
+                Ok(())
+            },
+            move |written| {
+                let newest = self.recent.get(&self.id).is_some_and(|r| r.0 == self.seq);
+                if written || !newest {
+                    self.recent.remove_if(&self.id, |_, (s, _)| *s == self.seq);
+                    let _ = committed.send(());
+                    return;
+                }
+                let pause = (pause * 2).clamp(Duration::from_millis(200), RETRY_LONGEST);
+                runtime.spawn(async move {
+                    tokio::time::sleep(pause).await;
+                    self.submit(committed, pause);
+                });
+            },
+        );
+    }
+}
+
+fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(STATUS)?;
+    Ok(())
 }
 
 fn read(db: &Database, request_id: &str) -> Result<Option<InvocationStatus>, StoreError> {

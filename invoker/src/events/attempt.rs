@@ -9,7 +9,7 @@ use super::context::Context;
 use crate::InvokerError;
 use skiff_api::arn::function_arn;
 use skiff_api::{now_ms, DeadLetterCondition, Destination, InvocationState, InvocationStatus, VersionRef};
-use skiff_state::queue::{Message, QueueRef};
+use skiff_state::queue::{Delivery, Message, QueueRef};
 use skiff_workers::Outcome;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
@@ -23,17 +23,17 @@ pub(super) enum Fate {
     GiveBack(Event),
 }
 
-pub(super) async fn run_event(ctx: &Context, event: Event, slot: oneshot::Receiver<OwnedSemaphorePermit>) -> Fate {
+pub(super) async fn run_event(ctx: &Context, delivery: &Delivery, event: Event, slot: oneshot::Receiver<OwnedSemaphorePermit>) -> Fate {
     let slot = slot.await.expect("the slot queue outlives the dispatcher's deliveries");
     let id = event.request_id.clone();
-    let fate = attempt(ctx, event).await;
+    let fate = attempt(ctx, delivery, event).await;
     drop(slot); // the wait for the status commit holds no execution slot
     // However it ended (done, retried, dead-lettered, or given back), it is not running here.
     ctx.status.not_running(&id);
     fate
 }
 
-async fn attempt(ctx: &Context, event: Event) -> Fate {
+async fn attempt(ctx: &Context, delivery: &Delivery, event: Event) -> Fate {
     let Some(config) = ctx.registry.get(&event.function).map(|d| d.config.clone()) else {
         // Deleted while this event was on its way: it stays queued for a later deploy.
         return Fate::GiveBack(event);
@@ -49,6 +49,7 @@ async fn attempt(ctx: &Context, event: Event) -> Fate {
     let mut status = attempt.status(InvocationState::Running);
     status.started_ms = Some(started);
     inner.status.record(status.clone());
+    mark_started(delivery, &event).await;
 
     let deadline = event.accepted_ms + settings.max_age().as_millis() as u64;
     let result = match inner.runner.invoke_when_admitted(&event.function, event.version, &event.request_id, event.payload_bytes(), Some(deadline)).await {
@@ -98,6 +99,17 @@ async fn attempt(ctx: &Context, event: Event) -> Fate {
         return Fate::GiveBack(event);
     }
     Fate::Settled
+}
+
+/// Counts the run durably before it starts, so a crash from here on shows in the next
+/// delivery's `earlier_runs`. A store that cannot write it (a full disk) does not hold the run
+/// up: the count is then lost only if the server also crashes before the run settles.
+async fn mark_started(delivery: &Delivery, event: &Event) {
+    if let Err(e) = delivery.started().await {
+        if !e.is_unwritable() {
+            tracing::warn!(request_id = %event.request_id, "the start of a run is not counted: {e}");
+        }
+    }
 }
 
 /// The event ran out of retries or age: into the function's dead-letter queue.

@@ -38,6 +38,7 @@ async fn run(ctx: Arc<Context>, function: String, concurrency: u16, mut stop: wa
             delivery = consumer.next() => match delivery {
                 Some(d) => match decode(&function, &d) {
                     Ok(events) => {
+                        let events = count_cut_off_runs(&ctx, &function, &d, events);
                         let slots = events.iter().map(|_| take_turn(&turns)).collect();
                         running.spawn(handle(ctx.clone(), function.clone(), d, events, slots));
                     }
@@ -76,6 +77,22 @@ fn take_turn(turns: &mpsc::UnboundedSender<Turn>) -> oneshot::Receiver<OwnedSema
     slot
 }
 
+/// A message handed out before and never acked had its run cut off (a crash, a broker outage)
+/// or given back: each such delivery counts as an attempt, so the status, the destination
+/// record's `approximateInvokeCount` and the retry budget see the run that repeats.
+fn count_cut_off_runs(ctx: &Context, function: &str, delivery: &Delivery, mut events: Vec<Event>) -> Vec<Event> {
+    let earlier = delivery.earlier_runs;
+    if earlier == 0 {
+        return events;
+    }
+    for event in &mut events {
+        event.attempts += earlier;
+        tracing::info!(function, request_id = %event.request_id, earlier_runs = earlier, "an event whose run was cut off runs again");
+    }
+    ctx.metrics.reruns.with_label_values(&[function]).inc_by(u64::from(earlier) * events.len() as u64);
+    events
+}
+
 /// The events of a delivery of `function`'s queue, or why it holds none that can run.
 fn decode(function: &str, delivery: &Delivery) -> Result<Vec<Event>, String> {
     if !delivery.authentic {
@@ -95,7 +112,7 @@ fn decode(function: &str, delivery: &Delivery) -> Result<Vec<Event>, String> {
 /// never lost).
 async fn handle(ctx: Arc<Context>, function: String, delivery: Delivery, events: Vec<Event>, slots: Vec<oneshot::Receiver<OwnedSemaphorePermit>>) {
     let single = events.len() == 1;
-    let runs = events.into_iter().zip(slots).map(|(e, slot)| run_event(&ctx, e, slot));
+    let runs = events.into_iter().zip(slots).map(|(e, slot)| run_event(&ctx, &delivery, e, slot));
     let fates = futures_util::future::join_all(runs).await;
     let mut again = Vec::new();
     for fate in fates {

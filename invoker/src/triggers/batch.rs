@@ -50,7 +50,7 @@ impl Item {
             "headers": user_headers,
             "exchange": header(EXCHANGE_HEADER).unwrap_or_else(|| self.delivery.exchange.clone()),
             "routingKey": header(ROUTING_KEY_HEADER).unwrap_or_else(|| self.delivery.routing_key.clone()),
-            "redelivered": self.delivery.redelivered || self.attempts() > 0,
+            "redelivered": self.delivery.redelivered() || self.attempts() > 0,
             "attempt": self.attempts() + 1,
             "queue": trigger.queue,
             "eventSource": source,

@@ -14,7 +14,8 @@ use super::{Change, Collection, ConfigStore, Entry, Expect, Listing, Revision, W
 use crate::StoreError;
 use async_trait::async_trait;
 use bytes::Bytes;
-use redb::{Database, ReadableTable, TableDefinition};
+use crate::db_file::DbFile;
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -41,7 +42,7 @@ pub struct LocalConfigStore {
 }
 
 struct Inner {
-    db: Database,
+    db: Arc<DbFile>,
     /// Orders writes and their delivery to watchers.
     log: Mutex<Log>,
 }
@@ -54,15 +55,7 @@ struct Log {
 
 impl LocalConfigStore {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let path = data_dir.join("skiff.redb");
-        let db = Database::create(&path).map_err(StoreError::db(format!("opening {}", path.display())))?;
-        let tx = db.begin_write().map_err(StoreError::db("creating the config tables"))?;
-        for collection in Collection::ALL {
-            tx.open_table(table(collection)).map_err(StoreError::db("creating the config tables"))?;
-        }
-        tx.open_table(REVISIONS).map_err(StoreError::db("creating the config tables"))?;
-        tx.open_table(META).map_err(StoreError::db("creating the config tables"))?;
-        tx.commit().map_err(StoreError::db("creating the config tables"))?;
+        let db = DbFile::open(data_dir.join("skiff.redb"), "config", create_tables)?;
         Ok(Self { inner: Arc::new(Inner { db, log: Mutex::default() }) })
     }
 
@@ -79,83 +72,36 @@ impl LocalConfigStore {
     }
 }
 
+fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
+    for collection in Collection::ALL {
+        tx.open_table(table(collection))?;
+    }
+    tx.open_table(REVISIONS)?;
+    tx.open_table(META)?;
+    Ok(())
+}
+
 impl Inner {
     fn list(&self, collection: Collection) -> Result<Listing, StoreError> {
-        let what = || format!("listing {}", collection.as_str());
-        let tx = self.db.begin_read().map_err(StoreError::db(what()))?;
-        let values = tx.open_table(table(collection)).map_err(StoreError::db(what()))?;
-        let revisions = tx.open_table(REVISIONS).map_err(StoreError::db(what()))?;
-        let meta = tx.open_table(META).map_err(StoreError::db(what()))?;
-        let mut entries = Vec::new();
-        for row in values.iter().map_err(StoreError::db(what()))? {
-            let (key, value) = row.map_err(StoreError::db(what()))?;
-            let key = key.value().to_string();
-            let revision = revisions.get(revision_key(collection, &key).as_str()).map_err(StoreError::db(what()))?;
-            entries.push(Entry {
-                value: Bytes::copy_from_slice(value.value()),
-                revision: Revision(revision.map_or(0, |r| r.value())),
-                key,
-            });
-        }
-        let revision = Revision(meta.get(STORE_REVISION).map_err(StoreError::db(what()))?.map_or(0, |r| r.value()));
-        Ok(Listing { entries, revision })
+        self.db.with(|db| list(db, collection))
     }
 
     /// The store revision: that of the last write.
     fn revision(&self) -> Result<Revision, StoreError> {
-        let what = || "reading the store revision".to_string();
-        let tx = self.db.begin_read().map_err(StoreError::db(what()))?;
-        let meta = tx.open_table(META).map_err(StoreError::db(what()))?;
-        Ok(Revision(meta.get(STORE_REVISION).map_err(StoreError::db(what()))?.map_or(0, |r| r.value())))
+        self.db.with(revision)
     }
 
     fn get(&self, collection: Collection, key: &str) -> Result<Option<Entry>, StoreError> {
-        let what = || format!("reading {}/{key}", collection.as_str());
-        let tx = self.db.begin_read().map_err(StoreError::db(what()))?;
-        let values = tx.open_table(table(collection)).map_err(StoreError::db(what()))?;
-        let Some(value) = values.get(key).map_err(StoreError::db(what()))? else { return Ok(None) };
-        let revisions = tx.open_table(REVISIONS).map_err(StoreError::db(what()))?;
-        let revision = revisions.get(revision_key(collection, key).as_str()).map_err(StoreError::db(what()))?;
-        Ok(Some(Entry {
-            key: key.to_string(),
-            value: Bytes::copy_from_slice(value.value()),
-            revision: Revision(revision.map_or(0, |r| r.value())),
-        }))
+        self.db.with(|db| get(db, collection, key))
     }
 
     /// One compare-and-swap write (`value: None` deletes), committed before the watchers hear
     /// of it. `None` when there was nothing to delete.
     fn write(&self, collection: Collection, key: &str, value: Option<Bytes>, expect: Expect) -> Result<Option<Revision>, StoreError> {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let what = || format!("writing {}/{key}", collection.as_str());
-        let tx = self.db.begin_write().map_err(StoreError::db(what()))?;
-        let revision = {
-            let mut values = tx.open_table(table(collection)).map_err(StoreError::db(what()))?;
-            let mut revisions = tx.open_table(REVISIONS).map_err(StoreError::db(what()))?;
-            let mut meta = tx.open_table(META).map_err(StoreError::db(what()))?;
-            let rkey = revision_key(collection, key);
-            let exists = values.get(key).map_err(StoreError::db(what()))?.is_some();
-            let current = revisions.get(rkey.as_str()).map_err(StoreError::db(what()))?.map(|r| Revision(r.value()));
-            let found = exists.then(|| current.unwrap_or_default());
-            check(&expect, found, collection, key)?;
-            if value.is_none() && found.is_none() {
-                return Ok(None);
-            }
-            let next = Revision(meta.get(STORE_REVISION).map_err(StoreError::db(what()))?.map_or(0, |r| r.value()) + 1);
-            meta.insert(STORE_REVISION, next.0).map_err(StoreError::db(what()))?;
-            match &value {
-                Some(v) => {
-                    values.insert(key, v.as_ref()).map_err(StoreError::db(what()))?;
-                    revisions.insert(rkey.as_str(), next.0).map_err(StoreError::db(what()))?;
-                }
-                None => {
-                    values.remove(key).map_err(StoreError::db(what()))?;
-                    revisions.remove(rkey.as_str()).map_err(StoreError::db(what()))?;
-                }
-            }
-            next
+        let Some(revision) = self.db.with(|db| write(db, collection, key, value.as_ref(), &expect))? else {
+            return Ok(None);
         };
-        tx.commit().map_err(StoreError::db(what()))?;
         let change = match value {
             Some(value) => Change::Put(Entry { key: key.to_string(), value, revision }),
             None => Change::Deleted { key: key.to_string(), revision },
@@ -163,7 +109,6 @@ impl Inner {
         log.publish(collection, change);
         Ok(Some(revision))
     }
-
     fn watch(&self, collection: Collection, after: Revision) -> Result<Watch, WatchError> {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let oldest = log.history.front().map(|(_, c)| c.revision());
@@ -182,6 +127,83 @@ impl Inner {
         log.watchers.push((collection, tx));
         Ok(Watch::new(rx))
     }
+}
+
+fn list(db: &Database, collection: Collection) -> Result<Listing, StoreError> {
+    let what = || format!("listing {}", collection.as_str());
+    let tx = db.begin_read().map_err(StoreError::db(what()))?;
+    let values = tx.open_table(table(collection)).map_err(StoreError::db(what()))?;
+    let revisions = tx.open_table(REVISIONS).map_err(StoreError::db(what()))?;
+    let meta = tx.open_table(META).map_err(StoreError::db(what()))?;
+    let mut entries = Vec::new();
+    for row in values.iter().map_err(StoreError::db(what()))? {
+        let (key, value) = row.map_err(StoreError::db(what()))?;
+        let key = key.value().to_string();
+        let revision = revisions.get(revision_key(collection, &key).as_str()).map_err(StoreError::db(what()))?;
+        entries.push(Entry {
+            value: Bytes::copy_from_slice(value.value()),
+            revision: Revision(revision.map_or(0, |r| r.value())),
+            key,
+        });
+    }
+    let revision = Revision(meta.get(STORE_REVISION).map_err(StoreError::db(what()))?.map_or(0, |r| r.value()));
+    Ok(Listing { entries, revision })
+}
+
+fn revision(db: &Database) -> Result<Revision, StoreError> {
+    let what = || "reading the store revision".to_string();
+    let tx = db.begin_read().map_err(StoreError::db(what()))?;
+    let meta = tx.open_table(META).map_err(StoreError::db(what()))?;
+    Ok(Revision(meta.get(STORE_REVISION).map_err(StoreError::db(what()))?.map_or(0, |r| r.value())))
+}
+
+fn get(db: &Database, collection: Collection, key: &str) -> Result<Option<Entry>, StoreError> {
+    let what = || format!("reading {}/{key}", collection.as_str());
+    let tx = db.begin_read().map_err(StoreError::db(what()))?;
+    let values = tx.open_table(table(collection)).map_err(StoreError::db(what()))?;
+    let Some(value) = values.get(key).map_err(StoreError::db(what()))? else { return Ok(None) };
+    let revisions = tx.open_table(REVISIONS).map_err(StoreError::db(what()))?;
+    let revision = revisions.get(revision_key(collection, key).as_str()).map_err(StoreError::db(what()))?;
+    Ok(Some(Entry {
+        key: key.to_string(),
+        value: Bytes::copy_from_slice(value.value()),
+        revision: Revision(revision.map_or(0, |r| r.value())),
+    }))
+}
+
+/// The compare-and-swap write in one committed transaction; `None` when there was nothing to
+/// delete.
+fn write(db: &Database, collection: Collection, key: &str, value: Option<&Bytes>, expect: &Expect) -> Result<Option<Revision>, StoreError> {
+    let what = || format!("writing {}/{key}", collection.as_str());
+    let tx = db.begin_write().map_err(StoreError::db(what()))?;
+    let revision = {
+        let mut values = tx.open_table(table(collection)).map_err(StoreError::db(what()))?;
+        let mut revisions = tx.open_table(REVISIONS).map_err(StoreError::db(what()))?;
+        let mut meta = tx.open_table(META).map_err(StoreError::db(what()))?;
+        let rkey = revision_key(collection, key);
+        let exists = values.get(key).map_err(StoreError::db(what()))?.is_some();
+        let current = revisions.get(rkey.as_str()).map_err(StoreError::db(what()))?.map(|r| Revision(r.value()));
+        let found = exists.then(|| current.unwrap_or_default());
+        check(expect, found, collection, key)?;
+        if value.is_none() && found.is_none() {
+            return Ok(None);
+        }
+        let next = Revision(meta.get(STORE_REVISION).map_err(StoreError::db(what()))?.map_or(0, |r| r.value()) + 1);
+        meta.insert(STORE_REVISION, next.0).map_err(StoreError::db(what()))?;
+        match value {
+            Some(v) => {
+                values.insert(key, v.as_ref()).map_err(StoreError::db(what()))?;
+                revisions.insert(rkey.as_str(), next.0).map_err(StoreError::db(what()))?;
+            }
+            None => {
+                values.remove(key).map_err(StoreError::db(what()))?;
+                revisions.remove(rkey.as_str()).map_err(StoreError::db(what()))?;
+            }
+        }
+        next
+    };
+    tx.commit().map_err(StoreError::db(what()))?;
+    Ok(Some(revision))
 }
 
 impl Log {

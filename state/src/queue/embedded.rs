@@ -4,14 +4,27 @@
 //! group commit (fsync'd before anyone is answered). Which messages are out with a consumer is
 //! kept in memory only: after a crash every stored message is ready again, which is what
 //! at-least-once asks for.
+//!
+//! Every run that starts is counted durably before it starts (a `runs` table beside the
+//! messages, written by [`Delivery::started`]), so a message whose run a crash cut off comes
+//! back with `earlier_runs` saying so, and its attempt count stays honest; a message that was
+//! only handed out and never started is not counted.
+//!
+//! An ack that cannot be written (a full disk) does not give the message back: its run is done
+//! and must not repeat because of the disk. The message stays marked out and its removal is
+//! retried in the background with a growing pause until it is written; a crash meanwhile
+//! delivers it again, as at-least-once allows. Marked-out messages count against the
+//! consumer's prefetch, so while acks cannot be written, consumption slows to a stop instead
+//! of spinning.
 
 use super::{Browsed, Consumer, Delivery, Message, Queue, QueueBackend, QueueError, QueueRef, Rewrite, Settle};
+use crate::db_file::DbFile;
 use crate::group_commit::GroupCommit;
 use crate::StoreError;
 use async_trait::async_trait;
 use skiff_api::now_ms;
 use dashmap::DashMap;
-use redb::{Database, TableDefinition};
+use redb::{TableDefinition, WriteTransaction};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::path::Path;
@@ -24,8 +37,15 @@ type Key<'a> = (&'a str, u64, u64);
 /// A stored message with its (due, seq) position in its queue.
 type Positioned = ((u64, u64), Message);
 const MESSAGES: TableDefinition<Key, &[u8]> = TableDefinition::new("messages");
+/// How many runs of each message started, for messages with at least one.
+const RUNS: TableDefinition<Key, u32> = TableDefinition::new("runs");
+/// A stored message with its (due, seq) position and the runs of it that started.
+type Ready = ((u64, u64), Message, u32);
 /// A consumer with nothing due looks again at least this often (clock changes, missed wakeups).
 const IDLE_RESCAN: Duration = Duration::from_secs(1);
+/// First and longest pause between two tries of an ack that could not be written.
+const ACK_RETRY_FIRST: Duration = Duration::from_millis(200);
+const ACK_RETRY_LONGEST: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct EmbeddedQueue {
@@ -33,7 +53,7 @@ pub struct EmbeddedQueue {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    db: Arc<DbFile>,
     commits: GroupCommit,
     seq: AtomicU64,
     queues: DashMap<String, Arc<QueueState>>,
@@ -44,8 +64,6 @@ struct QueueState {
     notify: Notify,
     /// (due, seq) of messages out with a consumer.
     inflight: Mutex<HashSet<(u64, u64)>>,
-    /// Messages that were given back once, reported as redelivered.
-    requeued: Mutex<HashSet<(u64, u64)>>,
 }
 
 /// Settles one delivery. Dropped unsettled (a consumer that failed or was cancelled midway), it
@@ -55,6 +73,9 @@ struct Acker {
     queue: String,
     key: (u64, u64),
     settled: bool,
+    /// Runs started before this delivery; the start of this one is counted once.
+    earlier_runs: u32,
+    start_counted: tokio::sync::OnceCell<()>,
 }
 
 impl Drop for Acker {
@@ -67,28 +88,27 @@ impl Drop for Acker {
 
 #[async_trait]
 impl Settle for Acker {
+    /// Done once the removal is durable, or — when it cannot be written now — once its retry
+    /// is scheduled (see the module's doc).
     async fn ack(mut self: Box<Self>) -> Result<(), QueueError> {
         self.settled = true;
-        let (queue, (due, seq)) = (self.queue.clone(), self.key);
-        let result = self
-            .broker
-            .inner
-            .commits
-            .commit(move |tx| {
-                tx.open_table(MESSAGES)?.remove((queue.as_str(), due, seq))?;
-                Ok(())
-            })
-            .await
-            .map_err(QueueError::from);
-        let state = self.broker.state(&self.queue);
-        state.inflight.lock().expect("lock").remove(&self.key);
-        state.requeued.lock().expect("lock").remove(&self.key);
-        state.notify.notify_one();
-        result
+        let (broker, queue, key) = (self.broker.clone(), self.queue.clone(), self.key);
+        if broker.remove(&queue, key).await.is_ok() {
+            broker.removed(&queue, key);
+        } else {
+            tokio::spawn(async move { broker.remove_later(queue, key).await });
+        }
+        Ok(())
     }
 
     async fn requeue(self: Box<Self>) {
         drop(self); // unsettled: gives the message back
+    }
+
+    async fn started(&self) -> Result<(), QueueError> {
+        let count = || self.broker.count_run(&self.queue, self.key, self.earlier_runs + 1);
+        self.start_counted.get_or_try_init(count).await?;
+        Ok(())
     }
 }
 
@@ -96,24 +116,67 @@ impl Acker {
     fn give_back(&self) {
         let state = self.broker.state(&self.queue);
         state.inflight.lock().expect("lock").remove(&self.key);
-        state.requeued.lock().expect("lock").insert(self.key);
         state.notify.notify_one();
     }
 }
 
+fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
+    tx.open_table(MESSAGES)?;
+    tx.open_table(RUNS)?;
+    Ok(())
+}
+
 impl EmbeddedQueue {
     pub(crate) fn open(dir: &Path) -> Result<Self, QueueError> {
-        let path = dir.join("queue.redb");
-        let db = Database::create(&path).map_err(StoreError::db(format!("opening {}", path.display())))?;
-        let tx = db.begin_write().map_err(StoreError::db("creating the queue table"))?;
-        tx.open_table(MESSAGES).map_err(StoreError::db("creating the queue table"))?;
-        tx.commit().map_err(StoreError::db("creating the queue table"))?;
-        let db = Arc::new(db);
+        let db = DbFile::open(dir.join("queue.redb"), "queue", create_tables)?;
         let commits = GroupCommit::start(db.clone(), "queue", Duration::ZERO)?;
         // Sequence numbers only order messages with the same due time; starting from the clock
         // keeps them increasing across restarts without a scan.
         let seq = AtomicU64::new(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
         Ok(Self { inner: Arc::new(Inner { db, commits, seq, queues: DashMap::new() }) })
+    }
+
+    async fn remove(&self, queue: &str, (due, seq): (u64, u64)) -> Result<(), StoreError> {
+        let queue = queue.to_string();
+        self.inner
+            .commits
+            .commit(move |tx| {
+                tx.open_table(MESSAGES)?.remove((queue.as_str(), due, seq))?;
+                tx.open_table(RUNS)?.remove((queue.as_str(), due, seq))?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Retries an ack's removal until it is written; the message stays out meanwhile.
+    async fn remove_later(self, queue: String, key: (u64, u64)) {
+        let mut pause = ACK_RETRY_FIRST;
+        loop {
+            tokio::time::sleep(pause).await;
+            if self.remove(&queue, key).await.is_ok() {
+                return self.removed(&queue, key);
+            }
+            pause = (pause * 2).min(ACK_RETRY_LONGEST);
+        }
+    }
+
+    /// The message's removal is durable: it is no longer out, and a consumer may take another.
+    fn removed(&self, queue: &str, key: (u64, u64)) {
+        let state = self.state(queue);
+        state.inflight.lock().expect("lock").remove(&key);
+        state.notify.notify_one();
+    }
+
+    /// Records that `runs` runs of the message have started.
+    async fn count_run(&self, queue: &str, (due, seq): (u64, u64), runs: u32) -> Result<(), StoreError> {
+        let queue = queue.to_string();
+        self.inner
+            .commits
+            .commit(move |tx| {
+                tx.open_table(RUNS)?.insert((queue.as_str(), due, seq), runs)?;
+                Ok(())
+            })
+            .await
     }
 
     fn state(&self, queue: &str) -> Arc<QueueState> {
@@ -145,16 +208,18 @@ impl EmbeddedQueue {
             let (ready, next_due) = match self.ready(&queue.name, free, &state) {
                 Ok(found) => found,
                 Err(e) => {
-                    tracing::error!(queue = %queue.name, "reading the embedded queue: {e}");
+                    if !e.is_unwritable() {
+                        tracing::error!(queue = %queue.name, "reading the embedded queue: {e}");
+                    }
                     (Vec::new(), None)
                 }
             };
-            for (key, message) in ready {
-                let redelivered = state.requeued.lock().expect("lock").contains(&key);
-                let acker = Acker { broker: self.clone(), queue: queue.name.clone(), key, settled: false };
+            for (key, message, earlier_runs) in ready {
+                let start_counted = tokio::sync::OnceCell::new();
+                let acker = Acker { broker: self.clone(), queue: queue.name.clone(), key, settled: false, earlier_runs, start_counted };
                 let delivery = Delivery {
                     message,
-                    redelivered,
+                    earlier_runs,
                     exchange: String::new(),
                     routing_key: queue.name.clone(),
                     authentic: true,
@@ -175,14 +240,14 @@ impl EmbeddedQueue {
 
     /// Up to `free` due messages not out with a consumer (marked out before returning), and the
     /// due time of the first message that is not due yet.
-    fn ready(&self, queue: &str, free: usize, state: &QueueState) -> Result<(Vec<Positioned>, Option<u64>), QueueError> {
+    fn ready(&self, queue: &str, free: usize, state: &QueueState) -> Result<(Vec<Ready>, Option<u64>), QueueError> {
         let now = now_ms();
         // Lock before the snapshot: an ack commits its delete and only then leaves `inflight`,
         // so a message acked meanwhile is either gone from this snapshot or still marked out.
         let mut inflight = state.inflight.lock().expect("lock");
         let mut out = Vec::new();
         let mut next_due = None;
-        self.visit(queue, |due, seq, bytes| {
+        self.visit(queue, |due, seq, bytes, runs| {
             if due > now {
                 next_due = Some(due);
                 return Ok(false);
@@ -191,7 +256,7 @@ impl EmbeddedQueue {
                 return Ok(false);
             }
             if inflight.insert((due, seq)) {
-                out.push(((due, seq), decode(bytes)?));
+                out.push(((due, seq), decode(bytes)?, runs));
             }
             Ok(true)
         })?;
@@ -201,27 +266,38 @@ impl EmbeddedQueue {
     /// Every message of `queue`, in order.
     fn scan(&self, queue: &str) -> Result<Vec<Positioned>, QueueError> {
         let mut out = Vec::new();
-        self.visit(queue, |due, seq, bytes| {
+        self.visit(queue, |due, seq, bytes, _| {
             out.push(((due, seq), decode(bytes)?));
             Ok(true)
         })?;
         Ok(out)
     }
 
-    /// Calls `f(due, seq, record)` for `queue`'s messages in order, from one read snapshot,
-    /// until it returns false.
-    fn visit(&self, queue: &str, mut f: impl FnMut(u64, u64, &[u8]) -> Result<bool, QueueError>) -> Result<(), QueueError> {
+    /// Calls `f(due, seq, record, runs started)` for `queue`'s messages in order, from one read
+    /// snapshot, until it returns false.
+    fn visit(&self, queue: &str, mut f: impl FnMut(u64, u64, &[u8], u32) -> Result<bool, QueueError>) -> Result<(), QueueError> {
         let what = || format!("reading queue {queue}");
-        let tx = self.inner.db.begin_read().map_err(StoreError::db(what()))?;
-        let table = tx.open_table(MESSAGES).map_err(StoreError::db(what()))?;
-        for row in table.range((queue, 0, 0)..=(queue, u64::MAX, u64::MAX)).map_err(StoreError::db(what()))? {
-            let (key, value) = row.map_err(StoreError::db(what()))?;
-            let (_, due, seq) = key.value();
-            if !f(due, seq, value.value())? {
-                break;
+        let mut refused = None;
+        self.inner.db.with(|db| {
+            let tx = db.begin_read().map_err(StoreError::db(what()))?;
+            let table = tx.open_table(MESSAGES).map_err(StoreError::db(what()))?;
+            let runs = tx.open_table(RUNS).map_err(StoreError::db(what()))?;
+            for row in table.range((queue, 0, 0)..=(queue, u64::MAX, u64::MAX)).map_err(StoreError::db(what()))? {
+                let (key, value) = row.map_err(StoreError::db(what()))?;
+                let (_, due, seq) = key.value();
+                let started = runs.get((queue, due, seq)).map_err(StoreError::db(what()))?.map_or(0, |n| n.value());
+                match f(due, seq, value.value(), started) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        refused = Some(e);
+                        break;
+                    }
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })?;
+        refused.map_or(Ok(()), Err)
     }
 
     fn browse_queue(&self, queue: &QueueRef, limit: usize) -> Result<Browsed, QueueError> {
@@ -256,6 +332,7 @@ impl EmbeddedQueue {
                 let mut table = tx.open_table(MESSAGES)?;
                 for ((due, seq), new_seq, bytes) in &moves {
                     if table.remove((source.as_str(), *due, *seq))?.is_some() {
+                        tx.open_table(RUNS)?.remove((source.as_str(), *due, *seq))?;
                         table.insert((target.as_str(), now, *new_seq), bytes.as_slice())?;
                         counter.fetch_add(1, Ordering::Relaxed);
                     }
@@ -358,13 +435,15 @@ mod tests {
             let (tx, mut rx) = mpsc::channel(4);
             let task = tokio::spawn(broker.clone().feed(q.clone(), 4, tx));
             let first = rx.recv().await.unwrap();
-            assert_eq!(first.message.id, "now");
+            assert_eq!((first.message.id.as_str(), first.earlier_runs), ("now", 0));
             let started = std::time::Instant::now();
             let second = rx.recv().await.unwrap();
             assert_eq!(second.message.id, "later");
             assert!(started.elapsed() >= Duration::from_millis(200), "delay not held");
             first.ack().await.unwrap();
-            drop(second); // never acked
+            second.started().await.unwrap();
+            second.started().await.unwrap(); // counted once
+            drop(second); // never acked: a crash cut its run off
             task.abort();
             let _ = task.await;
         }
@@ -383,5 +462,14 @@ mod tests {
         let Browsed { messages: left, total } = broker.browse(&q, 10).await.unwrap();
         assert_eq!((left.len(), total), (1, 1));
         assert_eq!(left[0].id, "later");
+        // Its run was counted on disk before it started: the cut-off run is visible, once.
+        let (tx, mut rx) = mpsc::channel(4);
+        let task = tokio::spawn(broker.clone().feed(q.clone(), 4, tx));
+        let again = rx.recv().await.unwrap();
+        assert_eq!((again.message.id.as_str(), again.earlier_runs), ("later", 1));
+        drop(again); // handed out, never started: not counted
+        let third = rx.recv().await.unwrap();
+        assert_eq!(third.earlier_runs, 1);
+        task.abort();
     }
 }

@@ -47,11 +47,19 @@ impl From<StoreError> for QueueError {
     }
 }
 
+impl QueueError {
+    /// Whether the embedded queue's file cannot be written now (logged by the file itself).
+    pub fn is_unwritable(&self) -> bool {
+        matches!(self, QueueError::Storage(e) if matches!(**e, StoreError::Unwritable { .. }))
+    }
+}
+
 impl Kinded for QueueError {
     fn kind(&self) -> ErrorKind {
         match self {
             QueueError::Unavailable(_) => ErrorKind::Unavailable,
-            QueueError::Refused(_) | QueueError::Storage(_) => ErrorKind::Internal,
+            QueueError::Storage(e) => e.kind(),
+            QueueError::Refused(_) => ErrorKind::Internal,
         }
     }
 }
@@ -123,7 +131,11 @@ impl QueueRef {
 /// One message handed to a consumer, owned by it until acked or requeued.
 pub struct Delivery {
     pub message: Message,
-    pub redelivered: bool,
+    /// Runs of this message that started before and never settled: cut off by a crash or a
+    /// broker outage. The embedded queue counts starts durably ([`Delivery::started`]), so this
+    /// is exact; RabbitMQ's quorum queues count deliveries (`x-delivery-count`), which also
+    /// counts a message that was prefetched and not yet started when its consumer went away.
+    pub earlier_runs: u32,
     pub exchange: String,
     pub routing_key: String,
     /// Whether Skiff itself put the message there (see [`signed`]); true for every message of a
@@ -134,12 +146,27 @@ pub struct Delivery {
 
 /// How a backend settles one of its deliveries.
 #[async_trait]
-trait Settle: Send {
+trait Settle: Send + Sync {
     async fn ack(self: Box<Self>) -> Result<(), QueueError>;
     async fn requeue(self: Box<Self>);
+    /// Records durably that a run of the message starts; once per delivery.
+    async fn started(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
 }
 
 impl Delivery {
+    /// Whether a run of this message started before.
+    pub fn redelivered(&self) -> bool {
+        self.earlier_runs > 0
+    }
+
+    /// Says a run of the message starts, before it does: a crash from here on leaves the
+    /// message with one more `earlier_runs`. Calls after the first are free.
+    pub async fn started(&self) -> Result<(), QueueError> {
+        self.settle.started().await
+    }
+
     /// Removes the message for good. Fails when its channel is gone, in which case the broker
     /// delivers it again.
     pub async fn ack(self) -> Result<(), QueueError> {

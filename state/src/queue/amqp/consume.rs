@@ -148,9 +148,12 @@ impl Drop for Out {
 
 fn from_amqp(d: lapin::message::Delivery, out: Arc<AtomicUsize>) -> Delivery {
     out.fetch_add(1, Ordering::AcqRel);
+    let message = message_of(&d);
+    // Quorum queues count returned deliveries; a classic queue only says whether there was one.
+    let counted = message.headers.get("x-delivery-count").and_then(serde_json::Value::as_u64);
     Delivery {
-        message: message_of(&d),
-        redelivered: d.redelivered,
+        earlier_runs: counted.map_or(u32::from(d.redelivered), |n| n.min(u64::from(u32::MAX)) as u32),
+        message,
         exchange: d.exchange.as_str().to_string(),
         routing_key: d.routing_key.as_str().to_string(),
         authentic: true,
