@@ -13,8 +13,11 @@
 use crate::StoreError;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -39,13 +42,31 @@ pub fn verify(sha256: &str, bytes: &[u8]) -> Result<(), StoreError> {
 
 pub struct LocalBlobs {
     dir: PathBuf,
+    /// Blobs `check` found intact, with the stamp of the file it read: checked again only once
+    /// the file changes, so showing a function does not hash its code every time.
+    intact: Arc<Mutex<HashMap<String, Stamp>>>,
+}
+
+/// What changes whenever a file's content does: its inode, size and change time (which, unlike
+/// the modification time, cannot be set back by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    inode: u64,
+    size: u64,
+    changed: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self { inode: meta.ino(), size: meta.size(), changed: (meta.ctime(), meta.ctime_nsec()) }
+    }
 }
 
 impl LocalBlobs {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let dir = data_dir.join("code");
         std::fs::create_dir_all(&dir).map_err(StoreError::io(&dir))?;
-        Ok(Self { dir })
+        Ok(Self { dir, intact: Arc::default() })
     }
 
     fn path(&self, sha256: &str) -> PathBuf {
@@ -90,6 +111,7 @@ impl BlobStore for LocalBlobs {
 
     async fn remove(&self, sha256: &str) -> Result<(), StoreError> {
         let path = self.path(sha256);
+        self.intact.lock().expect("lock").remove(sha256);
         blocking(move || match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io { path, source: e }),
             _ => Ok(()),
@@ -98,10 +120,22 @@ impl BlobStore for LocalBlobs {
     }
 
     async fn check(&self, sha256: &str) -> Result<(), StoreError> {
-        match self.get(sha256).await {
-            Err(e) if e.is_missing_file() => Ok(()),
-            other => other.map(drop),
-        }
+        let (path, sha256, intact) = (self.path(sha256), sha256.to_string(), self.intact.clone());
+        blocking(move || {
+            let stamp = match std::fs::metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(StoreError::Io { path, source: e }),
+                Ok(meta) => Stamp::of(&meta),
+            };
+            if intact.lock().expect("lock").get(&sha256) == Some(&stamp) {
+                return Ok(());
+            }
+            let bytes = std::fs::read(&path).map_err(StoreError::io(&path))?;
+            verify(&sha256, &bytes).inspect_err(|e| tracing::error!(path = %path.display(), "{e}"))?;
+            intact.lock().expect("lock").insert(sha256, stamp);
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -133,7 +167,9 @@ mod tests {
         let blobs = LocalBlobs::open(dir.path()).unwrap();
         let name = sha(b"code");
         blobs.put(&name, bytes::Bytes::from_static(b"code")).await.unwrap();
+        blobs.check(&name).await.unwrap();
         std::fs::write(dir.path().join("code").join(&name), b"other code").unwrap();
+        assert!(blobs.check(&name).await.unwrap_err().is_corrupt_blob(), "a changed file is checked again");
         let refused = blobs.get(&name).await.unwrap_err();
         assert!(refused.is_corrupt_blob(), "{refused}");
         assert!(refused.to_string().contains(&sha(b"other code")), "names the hash found: {refused}");
