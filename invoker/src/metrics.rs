@@ -27,6 +27,7 @@ pub struct Metrics {
     pub(crate) trigger_messages: IntCounterVec,
     storage_writable: IntGaugeVec,
     storage_write_failures: IntCounterVec,
+    storage_refresh: std::sync::Mutex<()>,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -97,9 +98,10 @@ impl Metrics {
             storage_writable: m.gauge("skiff_storage_writable", "Whether each storage file (queue, status, config) takes writes now (1) or not (0).", &["store"]),
             storage_write_failures: m.counter(
                 "skiff_storage_write_failures_total",
-                "Writes refused because a storage file could not be written (a full or failing disk).",
+                "Failures of a storage file to write (a full or failing disk); each starts or extends an outage in which writes are refused.",
                 &["store"],
             ),
+            storage_refresh: std::sync::Mutex::default(),
             registry: m.registry,
         }
     }
@@ -114,6 +116,8 @@ impl Metrics {
 
     /// Storage health is kept by the files themselves; it is copied in at scrape time.
     fn refresh_storage(&self) {
+        // Two scrapes at once would both add the same difference to the counter.
+        let _one_at_a_time = self.storage_refresh.lock().unwrap_or_else(|p| p.into_inner());
         for store in skiff_state::health::stores() {
             self.storage_writable.with_label_values(&[store.store]).set(i64::from(store.writable));
             let failures = self.storage_write_failures.with_label_values(&[store.store]);

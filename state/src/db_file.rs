@@ -82,13 +82,16 @@ impl DbFile {
         self.reopen()
     }
 
-    /// Opens the file again if the backoff allows; only one caller tries at a time.
+    /// Opens the file again if the backoff allows. One caller tries at a time; the others are
+    /// answered at once rather than wait behind a reopen (which may repair the file).
     fn reopen(&self) -> Result<Arc<Database>, StoreError> {
-        let mut outage = self.outage.lock().expect("lock");
+        let Ok(mut outage) = self.outage.try_lock() else {
+            return Err(self.unwritable_because("it is being reopened"));
+        };
         if let Some(db) = self.current.read().expect("lock").as_ref() {
-            return Ok(db.clone()); // reopened while this caller waited
+            return Ok(db.clone()); // reopened meanwhile
         }
-        let Some(o) = outage.as_mut() else { return Err(self.unwritable()) };
+        let Some(o) = outage.as_mut() else { return Err(self.unwritable_because("it failed")) };
         if Instant::now() < o.next_attempt {
             return Err(self.unwritable_because(&o.reason));
         }
@@ -141,8 +144,10 @@ impl DbFile {
     }
 
     fn unwritable(&self) -> StoreError {
-        let outage = self.outage.lock().expect("lock");
-        self.unwritable_because(outage.as_ref().map_or("it failed", |o| o.reason.as_str()))
+        match self.outage.try_lock() {
+            Ok(outage) => self.unwritable_because(outage.as_ref().map_or("it failed", |o| o.reason.as_str())),
+            Err(_) => self.unwritable_because("it is being reopened"),
+        }
     }
 
     fn unwritable_because(&self, reason: &str) -> StoreError {
@@ -175,21 +180,27 @@ fn open_database(path: &Path, init: Init) -> Result<Database, StoreError> {
     Ok(db)
 }
 
+thread_local! {
+    /// Set while this thread runs something whose panic is caught and reported as an error.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `f`, catching a panic without printing it: the caller turns it into an error that says
-/// what to do. Panics on other threads meanwhile are still reported by the usual hook.
+/// what to do. A hook installed once, around the usual one, stays silent only for the thread
+/// inside `quietly`; panics anywhere else are reported as ever.
 fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    static SWAP: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = SWAP.lock().unwrap_or_else(|p| p.into_inner());
-    let me = std::thread::current().id();
-    let usual: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync> = Arc::from(std::panic::take_hook());
-    let others = usual.clone();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().id() != me {
-            others(info);
-        }
-    }));
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let usual = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.get() {
+                usual(info);
+            }
+        }));
+    });
+    QUIET.set(true);
     let result = std::panic::catch_unwind(AssertUnwindSafe(f));
-    std::panic::set_hook(Box::new(move |info| usual(info)));
+    QUIET.set(false);
     result
 }
 

@@ -38,6 +38,9 @@ pub struct StatusStore {
     /// The newest record of each event that is running or not yet committed, with a sequence
     /// number so a commit only clears the entry it wrote.
     recent: Arc<DashMap<String, (u64, InvocationStatus)>>,
+    /// The sequence number of each event's newest record on its way to the disk: an older one
+    /// still waiting (its write was refused) is never written over it.
+    unwritten: Arc<DashMap<String, u64>>,
     seq: AtomicU64,
     commits: GroupCommit,
     retention: Duration,
@@ -48,7 +51,7 @@ impl StatusStore {
     pub fn open(dir: &Path, retention: Duration, max_records: u64) -> Result<Self, StoreError> {
         let db = DbFile::open(dir.join("invocations.redb"), "status", create_tables)?;
         let commits = GroupCommit::start(db.clone(), "status", LINGER)?;
-        Ok(Self { db, recent: Arc::default(), seq: AtomicU64::new(0), commits, retention, max_records })
+        Ok(Self { db, recent: Arc::default(), unwritten: Arc::default(), seq: AtomicU64::new(0), commits, retention, max_records })
     }
 
     /// Records `status`: in memory while running, otherwise written in submission order.
@@ -71,7 +74,8 @@ impl StatusStore {
         }
         let bytes = Arc::from(serde_json::to_vec(&status).expect("json"));
         self.recent.insert(id.clone(), (seq, status));
-        let pending = Pending { commits: self.commits.clone(), recent: self.recent.clone(), id, seq, bytes };
+        self.unwritten.insert(id.clone(), seq);
+        let pending = Pending { commits: self.commits.clone(), recent: self.recent.clone(), unwritten: self.unwritten.clone(), id, seq, bytes };
         pending.submit(committed, Duration::ZERO);
         done
     }
@@ -85,6 +89,7 @@ impl StatusStore {
     pub fn forget(&self, request_id: &str) {
         let id = request_id.to_string();
         self.recent.remove(request_id);
+        self.unwritten.remove(request_id);
         self.commits.submit(
             move |tx| {
                 tx.open_table(STATUS)?.remove(id.as_str())?;
@@ -137,6 +142,7 @@ impl StatusStore {
 struct Pending {
     commits: GroupCommit,
     recent: Arc<DashMap<String, (u64, InvocationStatus)>>,
+    unwritten: Arc<DashMap<String, u64>>,
     id: String,
     seq: u64,
     bytes: Arc<[u8]>,
@@ -144,30 +150,38 @@ struct Pending {
 
 impl Pending {
     /// Submits the record; once committed it leaves memory and `committed` fires. Refused, it
-    /// is submitted again after a pause, unless a newer record of its event replaced it.
+    /// is submitted again after a pause — unless a newer record of its event was submitted or
+    /// the event was forgotten meanwhile, checked in the writer (which applies changes in
+    /// order), so an old record never lands over a newer one.
     fn submit(self, committed: oneshot::Sender<()>, pause: Duration) {
-        let runtime = tokio::runtime::Handle::current();
-        let (key, bytes) = (self.id.clone(), self.bytes.clone());
+        let (key, seq, bytes, unwritten) = (self.id.clone(), self.seq, self.bytes.clone(), self.unwritten.clone());
         let commits = self.commits.clone();
+        // Taken here, on the runtime: the writer thread that settles it is not a runtime thread.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         commits.submit(
             move |tx| {
-                tx.open_table(STATUS)?.insert(key.as_str(), &bytes[..])?;
+                if unwritten.get(&key).is_some_and(|newest| *newest == seq) {
+                    tx.open_table(STATUS)?.insert(key.as_str(), &bytes[..])?;
+                }
                 Ok(())
             },
-            move |written| {
-                let newest = self.recent.get(&self.id).is_some_and(|r| r.0 == self.seq);
-                if written || !newest {
-                    self.recent.remove_if(&self.id, |_, (s, _)| *s == self.seq);
-                    let _ = committed.send(());
-                    return;
-                }
-                let pause = (pause * 2).clamp(Duration::from_millis(200), RETRY_LONGEST);
-                runtime.spawn(async move {
-                    tokio::time::sleep(pause).await;
-                    self.submit(committed, pause);
-                });
-            },
+            move |written| self.settle(written, committed, runtime, pause),
         );
+    }
+
+    fn settle(self, written: bool, committed: oneshot::Sender<()>, runtime: Option<tokio::runtime::Handle>, pause: Duration) {
+        let newest = self.unwritten.get(&self.id).is_some_and(|n| *n == self.seq);
+        let Some(runtime) = runtime.filter(|_| !written && newest) else {
+            self.unwritten.remove_if(&self.id, |_, n| *n == self.seq);
+            self.recent.remove_if(&self.id, |_, (s, _)| *s == self.seq);
+            let _ = committed.send(());
+            return;
+        };
+        let pause = (pause * 2).clamp(Duration::from_millis(200), RETRY_LONGEST);
+        runtime.spawn(async move {
+            tokio::time::sleep(pause).await;
+            self.submit(committed, pause);
+        });
     }
 }
 

@@ -24,7 +24,7 @@ use crate::StoreError;
 use async_trait::async_trait;
 use skiff_api::now_ms;
 use dashmap::DashMap;
-use redb::{TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::path::Path;
@@ -173,7 +173,10 @@ impl EmbeddedQueue {
         self.inner
             .commits
             .commit(move |tx| {
-                tx.open_table(RUNS)?.insert((queue.as_str(), due, seq), runs)?;
+                // A message acked meanwhile keeps no count.
+                if tx.open_table(MESSAGES)?.get((queue.as_str(), due, seq))?.is_some() {
+                    tx.open_table(RUNS)?.insert((queue.as_str(), due, seq), runs)?;
+                }
                 Ok(())
             })
             .await
@@ -247,7 +250,7 @@ impl EmbeddedQueue {
         let mut inflight = state.inflight.lock().expect("lock");
         let mut out = Vec::new();
         let mut next_due = None;
-        self.visit(queue, |due, seq, bytes, runs| {
+        let scanned = self.visit(queue, |due, seq, bytes, runs| {
             if due > now {
                 next_due = Some(due);
                 return Ok(false);
@@ -256,10 +259,23 @@ impl EmbeddedQueue {
                 return Ok(false);
             }
             if inflight.insert((due, seq)) {
-                out.push(((due, seq), decode(bytes)?, runs));
+                match decode(bytes) {
+                    Ok(message) => out.push(((due, seq), message, runs)),
+                    Err(e) => {
+                        inflight.remove(&(due, seq));
+                        return Err(e);
+                    }
+                }
             }
             Ok(true)
-        })?;
+        });
+        if let Err(e) = scanned {
+            // Nothing taken in a failed scan stays marked out, or it would never be delivered.
+            for (key, _, _) in &out {
+                inflight.remove(key);
+            }
+            return Err(e);
+        }
         Ok((out, next_due))
     }
 

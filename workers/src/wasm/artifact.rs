@@ -93,10 +93,19 @@ pub(crate) fn sweep(dir: &Path, fingerprint: &str) {
 /// removed, so the code is compiled again from its blob.
 pub(crate) fn load_cached(engine: &Engine, cache_path: &Path) -> Option<CompiledCode> {
     let kind = Engine::detect_precompiled_file(cache_path).ok().flatten()?;
-    if let Err(e) = checksum::verify(cache_path) {
-        tracing::error!(path = %cache_path.display(), "not loading a compiled artifact, compiling again: {e}");
-        remove(cache_path);
-        return None;
+    match checksum::verify(cache_path) {
+        Ok(()) => {}
+        // Artifacts written before sums were kept: expected once, after an upgrade.
+        Err(e @ checksum::Untrusted::NoSum(_)) => {
+            tracing::info!(path = %cache_path.display(), "compiling a cached artifact again: {e}");
+            remove(cache_path);
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(path = %cache_path.display(), "not loading a compiled artifact, compiling again: {e}");
+            remove(cache_path);
+            return None;
+        }
     }
     // SAFETY: deserialization trusts the artifact's machine code. Files under the cache directory
     // are written only by `write_atomically` from `Engine::precompile_*` output of an engine with
