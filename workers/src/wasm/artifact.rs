@@ -79,7 +79,7 @@ pub(crate) fn remove(path: &Path) {
 pub(crate) fn sweep(dir: &Path, fingerprint: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let current = format!("-{fingerprint}.cwasm");
-    let current_sum = format!("{current}.sha256");
+    let current_sum = format!("{current}.blake3");
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.ends_with(&current) && !name.ends_with(&current_sum) {
