@@ -11,6 +11,7 @@ mod limits;
 mod load;
 mod nginx;
 mod reschedule;
+mod restart;
 mod server;
 mod services;
 mod versions;
@@ -37,6 +38,8 @@ enum Command {
     Versions,
     /// First-invoke latency of freshly deployed, precompiled functions.
     FirstInvoke,
+    /// The first call after a server restart: artifact untouched, touched, or gone.
+    Restart,
     /// Cost of epoch interruption + memory limiter (on vs off) in the Wasm worker.
     Limits,
     /// Container functions: cold start vs `docker run`, warm invoke overhead and throughput.
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         Command::HelloServer => rt.block_on(hello::serve()),
         Command::Invoke => rt.block_on(server::invoke_throughput(phase)),
         Command::FirstInvoke => rt.block_on(server::first_invoke()),
+        Command::Restart => rt.block_on(restart::run()),
         Command::Versions => rt.block_on(versions::run(phase)),
         Command::Limits => rt.block_on(limits::run(phase)),
         Command::Containers => rt.block_on(containers::run(phase)),
@@ -77,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::All => rt.block_on(async {
             server::invoke_throughput(phase).await?;
             server::first_invoke().await?;
+            restart::run().await?;
             versions::run(phase).await?;
             limits::run(phase).await?;
             containers::run(phase).await?;

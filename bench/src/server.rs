@@ -46,7 +46,8 @@ fn fixture(name: &str) -> PathBuf {
 
 pub(crate) struct Skiff {
     proc: Spawned,
-    _data: tempfile::TempDir,
+    /// The data dir, when this server owns it (`start_in` servers share the caller's).
+    _data: Option<tempfile::TempDir>,
     pub(crate) http: reqwest::Client,
 }
 
@@ -57,16 +58,27 @@ impl Skiff {
 
     pub(crate) fn start_with(extra: &[&str]) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
+        let mut skiff = Self::launch(data.path(), extra)?;
+        skiff._data = Some(data);
+        Ok(skiff)
+    }
+
+    /// A server on `data`, which outlives it: the next one started there finds its functions.
+    pub(crate) fn start_in(data: &Path) -> anyhow::Result<Self> {
+        Self::launch(data, &[])
+    }
+
+    fn launch(data: &Path, extra: &[&str]) -> anyhow::Result<Self> {
         let proc = spawn(
             Command::new(sibling("skiff")?)
                 .args(["server", "--listen", "127.0.0.1:0", "--max-concurrency", "512", "--data-dir"])
-                .arg(data.path())
+                .arg(data)
                 .args(extra)
                 // The async bench's callbacks go to a receiver on loopback.
                 .env("SKIFF_CALLBACK_ALLOW", "127.0.0.1")
                 .env("SKIFF_LOG", "warn"),
         )?;
-        Ok(Self { proc, _data: data, http: reqwest::Client::new() })
+        Ok(Self { proc, _data: None, http: reqwest::Client::new() })
     }
 
     async fn deploy(&self, name: &str, fixture_name: &str) -> anyhow::Result<()> {
@@ -74,7 +86,11 @@ impl Skiff {
     }
 
     pub(crate) async fn deploy_with(&self, name: &str, fixture_name: &str, settings: serde_json::Value) -> anyhow::Result<()> {
-        let code = std::fs::read(fixture(fixture_name))?;
+        self.deploy_code(name, &std::fs::read(fixture(fixture_name))?, settings).await
+    }
+
+    /// Deploys Wasm (binary or WAT) as `name`.
+    pub(crate) async fn deploy_code(&self, name: &str, code: &[u8], settings: serde_json::Value) -> anyhow::Result<()> {
         let mut body = settings;
         body["wasm_base64"] = base64::engine::general_purpose::STANDARD.encode(code).into();
         let resp = self.http.put(format!("http://{}/v1/functions/{name}", self.proc.addr)).json(&body).send().await?;
