@@ -72,3 +72,17 @@ pub fn load(path: &Path) -> anyhow::Result<Manifest> {
     }
     Ok(manifest)
 }
+
+#[cfg(test)]
+mod fuzz {
+    /// Input: a `skiff.toml`.
+    #[test]
+    fn manifests_never_panic_the_loader() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("skiff.toml");
+        skiff_fuzz::run("manifest", skiff_fuzz::ROUNDS / 4, |input| {
+            std::fs::write(&file, input).unwrap();
+            let _ = super::load(&file);
+        });
+    }
+}

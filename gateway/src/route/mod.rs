@@ -212,6 +212,26 @@ fn tasks_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
 }
 
 #[cfg(test)]
+mod fuzz {
+    use hyper::Method;
+
+    /// Input: `METHOD path?query`, as a request line without its version.
+    #[test]
+    fn routes_never_panic() {
+        skiff_fuzz::run("route", skiff_fuzz::ROUNDS, |input| {
+            let line = String::from_utf8_lossy(input);
+            let (method, target) = line.split_once(' ').unwrap_or(("GET", &line));
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+            let (path, query) = match target.split_once('?') {
+                Some((path, query)) => (path, Some(query)),
+                None => (&*target, None),
+            };
+            let _ = super::parse(&method, path, query);
+        });
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

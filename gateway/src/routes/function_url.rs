@@ -169,6 +169,8 @@ fn shaped_response(map: Map<String, Value>) -> Resp {
     let status = map
         .get("statusCode")
         .and_then(Value::as_u64)
+        // RFC 9110's range; a wider number must not wrap into it (65736 as u16 is 200).
+        .filter(|s| (100..600).contains(s))
         .and_then(|s| StatusCode::from_u16(s as u16).ok());
     let Some(status) = status else {
         return bad_result("statusCode must be an HTTP status code");
@@ -217,6 +219,23 @@ fn bad_result(why: &str) -> Resp {
         "application/json",
         serde_json::to_vec(&json!({"message": format!("invalid function response: {why}")})).expect("json"),
     )
+}
+
+#[cfg(test)]
+mod fuzz {
+    /// Input: a function's result, mapped to an HTTP response by the payload 2.0 rules.
+    #[test]
+    fn any_function_result_maps_to_a_response() {
+        skiff_fuzz::run("url_response", skiff_fuzz::ROUNDS, |input| {
+            let response = super::http_response(&bytes::Bytes::copy_from_slice(input));
+            assert!((100..600).contains(&response.status().as_u16()));
+            // A status the result asks for is the one it gets, or the result is refused (502).
+            let asked = serde_json::from_slice::<serde_json::Value>(input).ok().and_then(|v| v.get("statusCode")?.as_u64());
+            if let Some(asked) = asked {
+                assert!(u64::from(response.status().as_u16()) == asked || response.status() == 502, "asked {asked}, got {}", response.status());
+            }
+        });
+    }
 }
 
 #[cfg(test)]

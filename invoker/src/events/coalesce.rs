@@ -143,6 +143,20 @@ pub(crate) fn decode(message: &Message) -> Result<Vec<Event>, serde_json::Error>
 }
 
 #[cfg(test)]
+mod fuzz {
+    use skiff_state::queue::Message;
+
+    /// Input: the body of a message in a function's queue (one event or a JSON array of them).
+    #[test]
+    fn queued_messages_never_panic_the_decoder() {
+        skiff_fuzz::run("event_message", skiff_fuzz::ROUNDS, |input| {
+            let message = Message { id: "m".into(), headers: Default::default(), body: bytes::Bytes::copy_from_slice(input) };
+            let _ = super::decode(&message);
+        });
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -26,7 +26,7 @@ pub(crate) enum Status {
 
 /// How the runtime process ended. `reported` is false when the agent vanished without saying
 /// (it was killed with the container); then the engine's view has to be asked for.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Exit {
     pub code: Option<i32>,
     pub signal: Option<i32>,
@@ -128,6 +128,7 @@ impl Link {
         logs.extend_from_slice(&bytes[bytes.len().saturating_sub(2 * MAX_LOG_BYTES)..]);
     }
 
+    /// Serves the agent's log connection: frames of output, fence acks and the runtime's exit.
     pub(crate) async fn log_channel(self: Arc<Self>, stream: UnixStream) {
         let (tx, mut rx) = mpsc::unbounded_channel::<u64>();
         if self.fence_tx.set(tx).is_err() {
@@ -149,28 +150,67 @@ impl Link {
             if len > payload.len() || reader.read_exact(&mut payload).await.is_err() {
                 break;
             }
-            match header[0] {
-                STDOUT_FRAME | STDERR_FRAME => self.append_log(&payload),
-                FENCE_ACK_FRAME if len == 8 => {
-                    let id = u64::from_le_bytes(payload.try_into().expect("8 bytes"));
+            match Frame::decode(header[0], &payload) {
+                Frame::Output(bytes) => self.append_log(bytes),
+                Frame::FenceAck(id) => {
                     let mut fences = self.fences.lock().unwrap_or_else(|p| p.into_inner());
                     if let Some(done) = fences.waiting.remove(&id) {
                         let _ = done.send(());
                     }
                 }
-                EXIT_FRAME if len == 11 => {
-                    let int = |at: usize| i32::from_le_bytes(payload[at..at + 4].try_into().expect("4 bytes"));
-                    exit = Exit {
-                        code: (payload[0] == 1).then(|| int(1)),
-                        signal: (payload[5] == 1).then(|| int(6)),
-                        oom: payload[10] == 1,
-                        reported: true,
-                    };
-                }
-                _ => {}
+                Frame::Exit(reported) => exit = reported,
+                Frame::Nothing => {}
             }
         }
         self.fences.lock().unwrap_or_else(|p| p.into_inner()).waiting.clear();
         self.status.send_replace(Status::Exited(exit));
+    }
+}
+
+/// What one frame from the agent says. The container is not trusted: a frame of an unknown kind
+/// or the wrong length says nothing, and decoding never panics.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Frame<'a> {
+    Output(&'a [u8]),
+    FenceAck(u64),
+    Exit(Exit),
+    Nothing,
+}
+
+impl<'a> Frame<'a> {
+    pub(crate) fn decode(kind: u8, payload: &'a [u8]) -> Self {
+        match kind {
+            STDOUT_FRAME | STDERR_FRAME => Frame::Output(payload),
+            FENCE_ACK_FRAME => payload.try_into().map_or(Frame::Nothing, |id| Frame::FenceAck(u64::from_le_bytes(id))),
+            EXIT_FRAME if payload.len() == 11 => {
+                let int = |at: usize| i32::from_le_bytes([payload[at], payload[at + 1], payload[at + 2], payload[at + 3]]);
+                Frame::Exit(Exit {
+                    code: (payload[0] == 1).then(|| int(1)),
+                    signal: (payload[5] == 1).then(|| int(6)),
+                    oom: payload[10] == 1,
+                    reported: true,
+                })
+            }
+            _ => Frame::Nothing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// Input: the frame's kind byte, then its payload.
+    #[test]
+    fn agent_frames_never_panic_and_say_only_what_they_can() {
+        skiff_fuzz::run("agent_frames", skiff_fuzz::ROUNDS, |input| {
+            let Some((&kind, payload)) = input.split_first() else { return };
+            match Frame::decode(kind, payload) {
+                Frame::FenceAck(_) => assert_eq!(payload.len(), 8),
+                Frame::Exit(exit) => assert!(payload.len() == 11 && exit.reported),
+                Frame::Output(bytes) => assert_eq!(bytes, payload),
+                Frame::Nothing => {}
+            }
+        });
     }
 }
