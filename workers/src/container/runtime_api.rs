@@ -35,15 +35,37 @@ pub(crate) async fn serve(link: Arc<Link>, stream: UnixStream) {
         .await;
 }
 
+/// What a runtime asks for, parsed from the request line alone (no state, no body), so the
+/// parsing can be tested and fuzzed without a container behind it.
+#[derive(Debug, PartialEq)]
+enum RuntimeCall {
+    Next,
+    Response { id: String },
+    Error { id: String },
+    InitError,
+}
+
+impl RuntimeCall {
+    /// `None` for anything that is not one of the Runtime API's routes.
+    fn parse(method: &Method, path: &str) -> Option<Self> {
+        let segments: Vec<&str> = path.strip_prefix(PREFIX)?.split('/').collect();
+        match (method, segments.as_slice()) {
+            (&Method::GET, ["invocation", "next"]) => Some(Self::Next),
+            (&Method::POST, ["invocation", id, "response"]) => Some(Self::Response { id: id.to_string() }),
+            (&Method::POST, ["invocation", id, "error"]) => Some(Self::Error { id: id.to_string() }),
+            (&Method::POST, ["init", "error"]) => Some(Self::InitError),
+            _ => None,
+        }
+    }
+}
+
 async fn route(link: &Arc<Link>, req: Request<Incoming>) -> Resp {
-    let Some(path) = req.uri().path().strip_prefix(PREFIX).map(str::to_owned) else {
-        return error(StatusCode::NOT_FOUND, "NotFound", "unknown path");
+    let Some(call) = RuntimeCall::parse(req.method(), req.uri().path()) else {
+        return error(StatusCode::NOT_FOUND, "NotFound", "unknown Runtime API route");
     };
-    let segments: Vec<&str> = path.split('/').collect();
-    match (req.method(), segments.as_slice()) {
-        (&Method::GET, ["invocation", "next"]) => next(link).await,
-        (&Method::POST, ["invocation", id, "response"]) => {
-            let id = id.to_string();
+    match call {
+        RuntimeCall::Next => next(link).await,
+        RuntimeCall::Response { id } => {
             match Limited::new(req.into_body(), MAX_RESPONSE_BYTES).collect().await {
                 Ok(body) => complete(link, &id, Reply::Response(body.to_bytes())),
                 Err(_) => {
@@ -56,15 +78,14 @@ async fn route(link: &Arc<Link>, req: Request<Incoming>) -> Resp {
                 }
             }
         }
-        (&Method::POST, ["invocation", id, "error"]) => {
-            let id = id.to_string();
+        RuntimeCall::Error { id } => {
             let error_type = header(&req, "lambda-runtime-function-error-type");
             match Limited::new(req.into_body(), MAX_ERROR_BYTES).collect().await {
                 Ok(body) => complete(link, &id, Reply::Error { document: body.to_bytes(), error_type }),
                 Err(_) => error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "error document too large"),
             }
         }
-        (&Method::POST, ["init", "error"]) => {
+        RuntimeCall::InitError => {
             let body = Limited::new(req.into_body(), MAX_ERROR_BYTES).collect().await;
             let document = body.map(|b| b.to_bytes()).unwrap_or_default();
             *link.init_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(document);
@@ -77,7 +98,6 @@ async fn route(link: &Arc<Link>, req: Request<Incoming>) -> Resp {
             });
             accepted()
         }
-        _ => error(StatusCode::NOT_FOUND, "NotFound", "unknown Runtime API route"),
     }
 }
 
@@ -146,4 +166,33 @@ fn json(status: StatusCode, body: String) -> Resp {
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// Input: `METHOD path`, as a runtime in a container may send it.
+    #[test]
+    fn runtime_api_requests_never_panic_and_ids_are_one_segment() {
+        skiff_fuzz::run("runtime_api", skiff_fuzz::ROUNDS, |input| {
+            let line = String::from_utf8_lossy(input);
+            let (method, path) = line.split_once(' ').unwrap_or(("GET", &line));
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+            if let Some(RuntimeCall::Response { id } | RuntimeCall::Error { id }) = RuntimeCall::parse(&method, path) {
+                assert!(!id.contains('/'), "{id}");
+            }
+        });
+    }
+
+    #[test]
+    fn the_runtime_api_routes_parse() {
+        let parse = |m: &Method, p: &str| RuntimeCall::parse(m, p);
+        assert_eq!(parse(&Method::GET, "/2018-06-01/runtime/invocation/next"), Some(RuntimeCall::Next));
+        assert_eq!(parse(&Method::POST, "/2018-06-01/runtime/invocation/abc/response"), Some(RuntimeCall::Response { id: "abc".into() }));
+        assert_eq!(parse(&Method::POST, "/2018-06-01/runtime/invocation/abc/error"), Some(RuntimeCall::Error { id: "abc".into() }));
+        assert_eq!(parse(&Method::POST, "/2018-06-01/runtime/init/error"), Some(RuntimeCall::InitError));
+        assert_eq!(parse(&Method::POST, "/2018-06-01/runtime/invocation/next"), None);
+        assert_eq!(parse(&Method::GET, "/runtime/invocation/next"), None);
+    }
 }
