@@ -21,7 +21,7 @@ pub const ROUNDS: usize = 20_000;
 pub fn run(target: &str, rounds: usize, mut check: impl FnMut(&[u8])) {
     let corpus = corpus(target);
     assert!(!corpus.is_empty(), "the corpus of {target} is empty: add seed inputs under {}", dir(target).display());
-    let mut rng = Rng(0x5eed_0f_5b1ff ^ fnv(target.as_bytes()));
+    let mut rng = Rng(0x05ee_d0f5_b1ff ^ fnv(target.as_bytes()));
     let mutations = (0..rounds).map(|_| mutate(&mut rng, &corpus));
     for input in corpus.clone().into_iter().chain(mutations) {
         if catch_unwind(AssertUnwindSafe(|| check(&input))).is_err() {

@@ -224,7 +224,7 @@ mod fuzz {
             let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
             let (path, query) = match target.split_once('?') {
                 Some((path, query)) => (path, Some(query)),
-                None => (&*target, None),
+                None => (target, None),
             };
             let _ = super::parse(&method, path, query);
         });
