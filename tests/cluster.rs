@@ -4,7 +4,7 @@
 mod common;
 
 use common::cluster::{all_ready, executed_on, node_dir, node_states, wait_all_ready, start_node, start_nodes, Etcd, LEASE_TTL_S, SECRET};
-use common::{eventually, Server};
+use common::{eventually, json_body, Server};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -407,9 +407,15 @@ fn versions_and_aliases_made_on_one_node_are_served_by_every_node() {
     };
     let (status, v1) = lambda(b, "versions", json!({}));
     assert_eq!((status, v1["Version"].as_str()), (201, Some("1")), "{v1}");
-    c.deploy_fixture("canary", "trap", json!({}));
+    let trap = c.deploy_fixture("canary", "trap", json!({}));
     let (status, alias) = lambda(a, "aliases", json!({ "Name": "live", "FunctionVersion": "1" }));
     assert_eq!(status, 201, "{alias}");
+    // Every node learns of the alias and the update through its watch, a moment later.
+    let known = |node: &Server| {
+        node.get("/2015-03-31/functions/canary/aliases/live").status() == 200
+            && json_body(node.get("/v1/functions/canary")).1["code"] == trap["code"]
+    };
+    assert!(eventually(Duration::from_secs(5), || [a, b, c].into_iter().all(known)), "the alias and the update did not reach every node");
     for node in [a, b, c] {
         let resp = node.invoke("canary:live", r#"{"n":1}"#);
         assert_eq!(resp.headers()["x-amz-executed-version"], "1");
