@@ -94,7 +94,7 @@ impl Settle for Acker {
         self.settled = true;
         let (broker, queue, key) = (self.broker.clone(), self.queue.clone(), self.key);
         if broker.remove(&queue, key).await.is_ok() {
-            broker.removed(&queue, key);
+            broker.release(&queue, key);
         } else {
             tokio::spawn(async move { broker.remove_later(queue, key).await });
         }
@@ -114,9 +114,7 @@ impl Settle for Acker {
 
 impl Acker {
     fn give_back(&self) {
-        let state = self.broker.state(&self.queue);
-        state.inflight.lock().expect("lock").remove(&self.key);
-        state.notify.notify_one();
+        self.broker.release(&self.queue, self.key);
     }
 }
 
@@ -154,14 +152,15 @@ impl EmbeddedQueue {
         loop {
             tokio::time::sleep(pause).await;
             if self.remove(&queue, key).await.is_ok() {
-                return self.removed(&queue, key);
+                return self.release(&queue, key);
             }
             pause = (pause * 2).min(ACK_RETRY_LONGEST);
         }
     }
 
-    /// The message's removal is durable: it is no longer out, and a consumer may take another.
-    fn removed(&self, queue: &str, key: (u64, u64)) {
+    /// The message is no longer out (acked durably, or given back): a consumer may take the
+    /// next one, or this one again.
+    fn release(&self, queue: &str, key: (u64, u64)) {
         let state = self.state(queue);
         state.inflight.lock().expect("lock").remove(&key);
         state.notify.notify_one();
@@ -250,7 +249,7 @@ impl EmbeddedQueue {
         let mut inflight = state.inflight.lock().expect("lock");
         let mut out = Vec::new();
         let mut next_due = None;
-        let scanned = self.visit(queue, |due, seq, bytes, runs| {
+        self.visit(queue, |due, seq, bytes, runs| {
             if due > now {
                 next_due = Some(due);
                 return Ok(false);
@@ -258,24 +257,13 @@ impl EmbeddedQueue {
             if out.len() >= free {
                 return Ok(false);
             }
-            if inflight.insert((due, seq)) {
-                match decode(bytes) {
-                    Ok(message) => out.push(((due, seq), message, runs)),
-                    Err(e) => {
-                        inflight.remove(&(due, seq));
-                        return Err(e);
-                    }
-                }
+            if !inflight.contains(&(due, seq)) {
+                out.push(((due, seq), decode(bytes)?, runs));
             }
             Ok(true)
-        });
-        if let Err(e) = scanned {
-            // Nothing taken in a failed scan stays marked out, or it would never be delivered.
-            for (key, _, _) in &out {
-                inflight.remove(key);
-            }
-            return Err(e);
-        }
+        })?;
+        // Marked out only once the whole scan succeeded: a failed one leaves nothing stranded.
+        inflight.extend(out.iter().map(|(key, _, _)| *key));
         Ok((out, next_due))
     }
 
