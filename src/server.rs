@@ -13,7 +13,7 @@ use skiff_state::blobs::{BlobStore, LocalBlobs};
 use skiff_state::config::{ConfigStore, LocalConfigStore};
 use skiff_state::lease::{Leases, LocalLeases};
 use skiff_state::shares::{ConcurrencyShares, WholeShare};
-use skiff_workers::container::{agent_near, BackendOptions, ContainerBackend};
+use skiff_workers::container::{agent_near, BackendOptions, BudgetLimits, ContainerBackend};
 use std::sync::Arc;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -58,6 +58,14 @@ pub struct ServerArgs {
     /// Seconds a container's runtime may take from start to asking for its first event.
     #[arg(long, default_value_t = 10)]
     init_timeout: u64,
+    /// MiB the memory limits of all function containers together may add up to (default: three
+    /// quarters of the machine's memory). A start past it evicts idle containers, else gets 429.
+    #[arg(long, env = "SKIFF_CONTAINER_MEMORY_BUDGET_MB", value_parser = clap::value_parser!(u64).range(1..))]
+    container_memory_budget_mb: Option<u64>,
+    /// Processes the pids limits of all function containers together may add up to (default:
+    /// three quarters of the kernel's `pid_max`; each container may run 1024).
+    #[arg(long, env = "SKIFF_CONTAINER_PIDS_BUDGET", value_parser = clap::value_parser!(u64).range(1..))]
+    container_pids_budget: Option<u64>,
     /// The static skiff-agent binary mounted into function containers (default:
     /// `skiff-agent-static` beside this binary, else `../<arch>-unknown-linux-gnu/release/skiff-agent`
     /// relative to it, where scripts/build-functions.sh builds it).
@@ -284,8 +292,18 @@ async fn connect_docker(args: &ServerArgs) -> Result<ContainerBackend, String> {
         owner: owner_id(&args.data_dir).map_err(|e| format!("owner id: {e}"))?,
         region: args.region.clone(),
         init_timeout: Duration::from_secs(args.init_timeout),
+        budget: container_budget(args),
     };
     ContainerBackend::connect(options).await.map_err(|e| e.to_string())
+}
+
+/// The host budget for function containers: the machine's, with what the operator set instead.
+fn container_budget(args: &ServerArgs) -> BudgetLimits {
+    let machine = BudgetLimits::from_machine();
+    BudgetLimits {
+        memory_mib: args.container_memory_budget_mb.unwrap_or(machine.memory_mib),
+        pids: args.container_pids_budget.unwrap_or(machine.pids),
+    }
 }
 
 /// Creates the data dir, or makes an existing one (from before the umask) private again.

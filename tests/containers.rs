@@ -127,6 +127,37 @@ fn scales_out_to_the_concurrency_limit_and_no_further() {
     assert_eq!(server.containers(&[("skiff.function", "wide")]).len(), 3);
 }
 
+/// Every container reserves its memory and pids limits from the host's budget: a start that
+/// does not fit evicts idle containers of any function, least recently used first, and when
+/// nothing idle is left it is a 429 naming the budget.
+#[test]
+fn container_starts_stay_within_the_host_budget() {
+    let server = Server::start_with(&["--container-memory-budget-mb", "256"]);
+    deploy_probe(&server, "first", json!({ "memory_mb": 128, "timeout_s": 30 }));
+    deploy_probe(&server, "second", json!({ "memory_mb": 128, "timeout_s": 30 }));
+    let results: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| call(&server, "first", json!({ "op": "sleep", "ms": 2500 }))))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).map(|(status, _, _, body)| (status, body)).collect()
+    });
+    let refused: Vec<_> = results.iter().filter(|r| r.0 == 429).collect();
+    assert_eq!((results.len() - refused.len(), refused.len()), (2, 1), "two 128 MiB containers fill 256 MiB: {results:?}");
+    assert_eq!(refused[0].1["Reason"], "HostMemoryLimitExceeded", "{results:?}");
+    assert_eq!(server.containers(&[("skiff.function", "first")]).len(), 2);
+
+    // Both of `first`'s containers are idle now: `second` gets room by evicting one of them.
+    let (status, _, cold, body) = call(&server, "second", json!({ "op": "whoami" }));
+    assert_eq!((status, cold), (200, true), "{body}");
+    assert_eq!(server.containers(&[("skiff.function", "first")]).len(), 1, "one idle container was evicted");
+    let (status, _, cold, _) = call(&server, "first", json!({ "op": "whoami" }));
+    assert_eq!((status, cold), (200, false), "the container left to `first` still serves it warm");
+
+    let metrics = server.get("/metrics").text().unwrap();
+    let line = r#"skiff_throttles_total{function="first",scope="host_memory"} 1"#;
+    assert!(metrics.contains(line), "{line} in\n{metrics}");
+}
+
 #[test]
 fn timeout_oom_and_crash_replace_the_container() {
     let server = Server::start();

@@ -15,14 +15,43 @@ pub enum ThrottleScope {
     Function,
     /// The platform-wide concurrency limit is used up.
     Global,
+    /// A new container's memory limit does not fit in the host's budget for containers.
+    HostMemory,
+    /// A new container's pids limit does not fit in the host's budget for containers.
+    HostPids,
 }
 
 impl ThrottleScope {
+    pub const ALL: [ThrottleScope; 4] = [ThrottleScope::Function, ThrottleScope::Global, ThrottleScope::HostMemory, ThrottleScope::HostPids];
+
     /// The metric label of this scope.
     pub fn as_str(self) -> &'static str {
         match self {
             ThrottleScope::Function => "function",
             ThrottleScope::Global => "global",
+            ThrottleScope::HostMemory => "host_memory",
+            ThrottleScope::HostPids => "host_pids",
+        }
+    }
+
+    /// The limit that was reached, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ThrottleScope::Function => "the function's concurrency limit is reached",
+            ThrottleScope::Global => "the server's concurrency limit is reached",
+            ThrottleScope::HostMemory => "the host's memory budget for containers is spent",
+            ThrottleScope::HostPids => "the host's process budget for containers is spent",
+        }
+    }
+
+    /// Lambda's `Reason` in a 429; the host budget has no Lambda counterpart, so it is named in
+    /// Lambda's style.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ThrottleScope::Function => "ReservedFunctionConcurrentInvocationLimitExceeded",
+            ThrottleScope::Global => "ConcurrentInvocationLimitExceeded",
+            ThrottleScope::HostMemory => "HostMemoryLimitExceeded",
+            ThrottleScope::HostPids => "HostProcessLimitExceeded",
         }
     }
 }

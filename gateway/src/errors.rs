@@ -5,7 +5,6 @@ use crate::http::{full, Resp};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use skiff_api::error::{ErrorKind, Kinded};
-use skiff_api::ThrottleScope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AwsError {
@@ -96,10 +95,7 @@ pub(crate) fn error_response<E: Kinded + std::fmt::Display>(e: &E) -> Resp {
         ErrorKind::PreconditionFailed => AwsError::PreconditionFailed.response(message),
         ErrorKind::Throttled(scope) => AwsError::TooManyRequests.response_with(
             "Rate Exceeded.",
-            Some(match scope {
-                ThrottleScope::Function => "ReservedFunctionConcurrentInvocationLimitExceeded",
-                ThrottleScope::Global => "ConcurrentInvocationLimitExceeded",
-            }),
+            Some(scope.reason()),
         ),
         ErrorKind::Unavailable => {
             tracing::warn!(error = %message, "dependency unavailable");

@@ -29,7 +29,7 @@ pub enum InvokerError {
     /// The request itself is wrong (bad name, out-of-range setting, invalid code): nothing changed.
     #[error(transparent)]
     Invalid(#[from] Invalid),
-    #[error("Rate exceeded: {}", match .0 { ThrottleScope::Function => "the function's concurrency limit is reached", ThrottleScope::Global => "the server's concurrency limit is reached" })]
+    #[error("Rate exceeded: {}", .0.describe())]
     Throttled(ThrottleScope),
     /// Definitions, code or status records could not be read or written.
     #[error("storage failure: {0}")]

@@ -131,7 +131,7 @@ impl Metrics {
         for outcome in outcomes {
             let _ = self.invocations.remove_label_values(&[function, outcome]);
         }
-        for scope in [ThrottleScope::Function, ThrottleScope::Global] {
+        for scope in ThrottleScope::ALL {
             let _ = self.throttles.remove_label_values(&[function, scope.as_str()]);
         }
         let _ = self.cold_starts.remove_label_values(&[function]);

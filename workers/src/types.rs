@@ -148,6 +148,10 @@ pub enum WorkerError {
     /// No Docker engine is reachable, so container functions cannot run.
     #[error("container functions are unavailable: {0}")]
     Unavailable(String),
+    /// A new container does not fit in the host's budget, even with every idle one evicted: a
+    /// throttle, not a failure.
+    #[error(transparent)]
+    HostBudget(#[from] crate::container::Exhausted),
     #[error("worker failure: {0}")]
     Internal(String),
 }

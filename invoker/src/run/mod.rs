@@ -10,8 +10,9 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::InvokerError;
 use bytes::Bytes;
-use skiff_api::{now_ms, FunctionConfig, LogEntry, VersionRef};
-use skiff_workers::{Execution, Invocation, Outcome};
+use skiff_api::{now_ms, FunctionConfig, LogEntry, ThrottleScope, VersionRef};
+use skiff_workers::container::Exhausted;
+use skiff_workers::{Execution, Invocation, Outcome, WorkerError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,7 +85,15 @@ impl Runner {
             let result = worker.invoke(invocation).await;
             gauge.dec();
             metrics.concurrent_total.dec();
-            Ok(this.record(config, request_id, result?))
+            let execution = result.map_err(|e| match e {
+                WorkerError::HostBudget(spent) => {
+                    let scope = host_scope(spent);
+                    metrics.throttles.with_label_values(&[&config.name, scope.as_str()]).inc();
+                    InvokerError::Throttled(scope)
+                }
+                other => InvokerError::Worker(other),
+            })?;
+            Ok(this.record(config, request_id, execution))
         })
         .await
         .map_err(|source| InvokerError::Task { what: "invocation task", source })?
@@ -140,5 +149,13 @@ impl Runner {
             text: log.clone(),
         });
         InvokeResult { request_id, version: config.executed_version(), execution, log }
+    }
+}
+
+/// Which throttle a container start refused by the host budget is.
+fn host_scope(spent: Exhausted) -> ThrottleScope {
+    match spent {
+        Exhausted::Memory { .. } => ThrottleScope::HostMemory,
+        Exhausted::Pids { .. } => ThrottleScope::HostPids,
     }
 }

@@ -1,5 +1,6 @@
 //! The connection to the Docker engine and what every container of this server shares.
 
+use super::budget::{BudgetLimits, HostBudget};
 use super::docker::{self, ImageSpec};
 use super::labels;
 use crate::WorkerError;
@@ -20,6 +21,8 @@ pub struct BackendOptions {
     pub region: String,
     /// How long a runtime may take from container start to its first `/invocation/next`.
     pub init_timeout: Duration,
+    /// What all function containers together may reserve (memory and pids).
+    pub budget: BudgetLimits,
 }
 
 /// Cheap to clone: one Docker client and one set of options for the whole server.
@@ -31,6 +34,7 @@ pub struct ContainerBackend {
 pub(crate) struct BackendInner {
     pub(crate) docker: Docker,
     pub(crate) options: BackendOptions,
+    pub(crate) budget: Arc<HostBudget>,
 }
 
 /// Unix socket paths are limited to 108 bytes; keep ours well inside.
@@ -58,7 +62,8 @@ impl ContainerBackend {
         options.run_dir = absolute(&options.run_dir)?;
         options.agent = absolute(&options.agent)?;
         docker::ensure_egress_network(&docker).await?;
-        let backend = Self { inner: Arc::new(BackendInner { docker, options }) };
+        let budget = HostBudget::new(options.budget);
+        let backend = Self { inner: Arc::new(BackendInner { docker, options, budget }) };
         let removed = backend.remove_all().await?;
         if removed > 0 {
             tracing::info!(removed, "removed containers left by an earlier run");
@@ -68,6 +73,11 @@ impl ContainerBackend {
 
     pub fn options(&self) -> &BackendOptions {
         &self.inner.options
+    }
+
+    /// The host budget every function container of this server reserves its caps from.
+    pub fn budget(&self) -> &Arc<HostBudget> {
+        &self.inner.budget
     }
 
     /// Resolves an image in the local engine. Functions run the image's id, not its tag, so a

@@ -5,7 +5,8 @@
 use super::backend::ContainerBackend;
 use super::docker;
 use super::link::{Exit, Job, Link, Reply, Status};
-use super::sandbox::{create_body, function_arn, ContainerSpec, Placement};
+use super::budget::Reservation;
+use super::sandbox::{caps, create_body, function_arn, ContainerSpec, Placement};
 use crate::{ErrorType, FunctionError, Invocation, Outcome, WorkerError};
 use bytes::Bytes;
 use std::path::PathBuf;
@@ -27,6 +28,8 @@ pub struct ContainerInstance {
     socket: PathBuf,
     backend: ContainerBackend,
     spec: Arc<ContainerSpec>,
+    /// Its share of the host budget; returned once the container has been removed.
+    reservation: Option<Reservation>,
     /// Create + start + runtime init, up to its first `/invocation/next`.
     pub init_duration: Duration,
 }
@@ -65,6 +68,7 @@ impl ContainerInstance {
         provisioned: bool,
     ) -> Result<Self, StartError> {
         let options = backend.options();
+        let reservation = backend.budget().reserve(caps(&spec)).await.map_err(|e| StartError::Platform(e.into()))?;
         let worker = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
         let socket = options.run_dir.join(format!("{worker}.sock"));
         let (link, jobs) = Link::new(function_arn(&options.region, &spec.exec.function));
@@ -100,6 +104,7 @@ impl ContainerInstance {
             socket,
             backend: backend.clone(),
             spec,
+            reservation: Some(reservation),
             init_duration: Duration::ZERO,
         };
         let waited = tokio::time::timeout(options.init_timeout, instance.wait_init(&mut status)).await;
@@ -240,10 +245,12 @@ impl ContainerInstance {
         self.accept.abort();
         let _ = std::fs::remove_file(&self.socket);
         let docker = self.backend.inner.docker.clone();
+        let reservation = self.reservation.take();
         Some(async move {
             if let Err(e) = docker::remove(&docker, &id).await {
                 tracing::warn!(container = %id, "could not remove container: {e}");
             }
+            drop(reservation);
         })
     }
 

@@ -7,6 +7,7 @@
 //! container serving one invocation at a time; [`pool::ContainerPool`] keeps the warm containers of one function version.
 
 mod backend;
+mod budget;
 mod build;
 pub(crate) mod docker;
 mod instance;
@@ -19,6 +20,7 @@ mod socket;
 mod zip_image;
 
 pub use backend::{agent_near, BackendOptions, ContainerBackend};
+pub use budget::{fits, BudgetLimits, Caps, Exhausted, HostBudget};
 pub use build::build_image;
 pub use registry::{is_pullable, push_image};
 pub use docker::ImageSpec;

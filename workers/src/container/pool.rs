@@ -11,6 +11,7 @@
 //! pool (the version was replaced or deleted) destroys its idle containers at once and the busy
 //! ones when their call ends.
 
+use super::budget::IdleHolder;
 use super::{ContainerBackend, ContainerInstance, ContainerSpec, StartError};
 use crate::{Execution, Invocation, Worker, WorkerError, WorkerFuture};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -66,6 +67,8 @@ impl ContainerPool {
             provisioned: provisioned as usize,
             warm,
         });
+        let holder: Weak<dyn IdleHolder> = Arc::downgrade(&inner) as Weak<PoolInner>;
+        inner.backend.budget().register(holder);
         tokio::spawn(keeper(Arc::downgrade(&inner)));
         Self { inner }
     }
@@ -223,6 +226,27 @@ impl PoolInner {
             }
         });
         futures_util::future::join_all(starts).await.into_iter().all(|ok| ok)
+    }
+}
+
+/// The host budget takes idle containers from any pool when a start elsewhere needs room, but
+/// never below the provisioned count (the keeper would only start them again).
+impl IdleHolder for PoolInner {
+    fn oldest_idle(&self) -> Option<Instant> {
+        let idle = self.idle();
+        let above_floor = self.live.load(Ordering::SeqCst) > self.provisioned;
+        idle.first().filter(|_| above_floor).map(|oldest| oldest.since)
+    }
+
+    fn evict_oldest(&self) -> Option<ContainerInstance> {
+        let mut idle = self.idle();
+        if idle.is_empty() || self.live.load(Ordering::SeqCst) <= self.provisioned {
+            return None;
+        }
+        let oldest = idle.remove(0);
+        self.warm.add(-1);
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        Some(oldest.instance)
     }
 }
 

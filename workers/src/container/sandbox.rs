@@ -6,6 +6,7 @@
 //! gain privileges, and has no network unless the function asks for egress — its only way out is
 //! its own Runtime API socket.
 
+use super::budget::Caps;
 use super::docker::ImageSpec;
 use super::labels;
 use crate::ExecutionSpec;
@@ -38,6 +39,11 @@ pub(crate) struct Placement<'a> {
     pub socket: &'a str,
     /// Started ahead of demand (provisioned concurrency) rather than for a waiting call.
     pub provisioned: bool,
+}
+
+/// What one container of `spec` reserves from the host budget: exactly its limits.
+pub(crate) fn caps(spec: &ContainerSpec) -> Caps {
+    Caps { memory_mib: u64::from(spec.exec.memory_mb), pids: PIDS_LIMIT as u64 }
 }
 
 /// Lambda's CPU share: proportional to memory, one vCPU at 1769 MB.
