@@ -71,6 +71,12 @@ if ! python3 -c "import pika" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check "pika==1.*"
 fi
 
+if ! command -v st >/dev/null 2>&1 || ! python3 -c "import schemathesis" 2>/dev/null; then
+  echo "installing schemathesis (drives the native API from docs/openapi.json in the test suite)"
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==4.32.*"
+  hash -r
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi

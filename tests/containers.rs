@@ -408,7 +408,7 @@ fn without_docker_container_deploys_are_refused_and_wasm_still_works() {
     let docker_host = format!("unix://{}/no-docker.sock", tmp.path().display());
     let server = Server::try_start_env(&data, &[], &[("DOCKER_HOST", &docker_host)]).unwrap();
     let (status, body) = json_body(server.deploy("boxed", None, json!({ "image": PROBE })));
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 503, "a missing engine is a dependency down, not a server fault: {body}");
     assert!(body["message"].as_str().unwrap().contains("container functions are unavailable"), "{body}");
     assert_eq!(server.get("/v1/functions/boxed").status(), 404);
     server.deploy_fixture("plain", "echo", json!({}));

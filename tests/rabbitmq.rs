@@ -94,6 +94,13 @@ fn a_trigger_delivers_batches_and_retries_only_reported_failures() {
     assert!(!bad.status.success());
     let bad = server.cli(&["trigger", "add", "--function", &f, "--queue", &queue, "--exchange", "no-such-exchange"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no-such-exchange"), "{bad:?}");
+    let resp = server
+        .http()
+        .post(format!("{}/v1/triggers", server.url))
+        .json(&json!({ "function": f, "queue": queue, "exchange": "no-such-exchange" }))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 400, "a missing exchange is the caller's mistake, not a server error");
     assert_eq!(json_body(server.get("/v1/triggers")).1["triggers"], json!([]));
 
     let add = server.cli(&[

@@ -227,7 +227,8 @@ fn units(v: &Value, field: &str, per_unit: f64) -> Result<f64, Invalid> {
 
 /// The containers' own `cpu` units, summed, in vCPUs.
 fn containers_cpu(list: &[Value]) -> Result<f64, Invalid> {
-    Ok(list.iter().filter_map(|c| c.get("cpu")?.as_u64()).sum::<u64>() as f64 / 1024.0)
+    // Summed as floats: units past u64's range must not wrap into a small, valid-looking share.
+    Ok(list.iter().filter_map(|c| c.get("cpu")?.as_u64()).map(|units| units as f64).sum::<f64>() / 1024.0)
 }
 
 fn container(v: &Value, at: &str) -> Result<ContainerDefinition, Invalid> {
@@ -236,15 +237,17 @@ fn container(v: &Value, at: &str) -> Result<ContainerDefinition, Invalid> {
     only(c, CONTAINER_FIELDS, &path)?;
     let name = string(c, "name", &path)?.ok_or_else(|| invalid(format!("{path}name is required")))?;
     let image = string(c, "image", &path)?.ok_or_else(|| invalid(format!("{path}image is required")))?;
+    crate::names::check_image_reference(&image).map_err(|e| invalid(format!("{path}image: {e}")))?;
     let essential = match c.get("essential") {
         None => true,
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(invalid(format!("{path}essential must be true or false"))),
     };
-    let memory_mb = number(c, "memory", &path)?.map(|m| m as u32);
-    if memory_mb.is_some_and(|m| !(6..=65536).contains(&m)) {
-        return Err(invalid(format!("{path}memory must be 6..65536 MiB")));
-    }
+    let memory_mb = match number(c, "memory", &path)? {
+        Some(m @ 6..=65536) => Some(m as u32),
+        Some(_) => return Err(invalid(format!("{path}memory must be 6..65536 MiB"))),
+        None => None,
+    };
     number(c, "cpu", &path)?;
     Ok(ContainerDefinition {
         env: environment(c.get("environment"), &path)?,
@@ -399,5 +402,19 @@ mod tests {
             d.as_object_mut().unwrap().remove("memory");
         })
         .contains("memory is required"));
+    }
+
+    /// Found by fuzzing the live API: 4294967312 MiB was cut to 16 by a cast and accepted.
+    #[test]
+    fn numbers_past_their_type_are_refused_not_wrapped() {
+        let mut def = app_and_sidecar();
+        def["containerDefinitions"][1]["memory"] = json!(4_294_967_312u64);
+        let e = TaskDefinition::parse(&def).unwrap_err().to_string();
+        assert!(e.contains("containerDefinitions[1].memory must be 6..65536"), "{e}");
+        let mut def = app_and_sidecar();
+        def.as_object_mut().unwrap().remove("cpu");
+        def["containerDefinitions"][0]["cpu"] = json!(u64::MAX);
+        def["containerDefinitions"][1]["cpu"] = json!(2);
+        assert!(TaskDefinition::parse(&def).is_err(), "a sum past u64 must not wrap into a small share");
     }
 }

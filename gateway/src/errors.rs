@@ -26,6 +26,8 @@ pub(crate) enum AwsError {
     AccessDenied,
     /// A control request whose body is not JSON.
     UnsupportedMediaType,
+    /// The path exists, but not with this method.
+    MethodNotAllowed,
     Service,
     /// A dependency (the message broker) is down: retry later. Same type name as `Service`,
     /// which is what SDKs map to a retryable ServiceException.
@@ -55,6 +57,7 @@ impl AwsError {
             AwsError::UnrecognizedClient => (StatusCode::FORBIDDEN, "UnrecognizedClientException"),
             AwsError::AccessDenied => (StatusCode::FORBIDDEN, "AccessDeniedException"),
             AwsError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaTypeException"),
+            AwsError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowedException"),
             AwsError::Service => (StatusCode::INTERNAL_SERVER_ERROR, "ServiceException"),
             AwsError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceException"),
             AwsError::BadGateway => (StatusCode::BAD_GATEWAY, "ServiceException"),

@@ -134,7 +134,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<crate::h
         Route::ServiceProxy { service, target } => {
             proxy::forward(&state.proxy, &state.services, state_token, service, &target, peer, req).await
         }
-        Route::Unknown => AwsError::ResourceNotFound.response(format!("no route for {} {path}", req.method())),
+        Route::Unknown => unknown(req.method(), &path),
         function_route @ (Route::ListFunctions
         | Route::DeployFunction { .. }
         | Route::GetFunction { .. }
@@ -175,4 +175,16 @@ fn walk_path<'s>(state: &'s State, function: Option<&str>) -> Option<(&'s Cluste
 fn patience(invoker: &Invoker, function: Option<&str>) -> std::time::Duration {
     let timeout = function.and_then(|f| invoker.timeout(f)).unwrap_or(std::time::Duration::from_secs(900));
     timeout + std::time::Duration::from_secs(30)
+}
+
+/// 405 with `Allow` when the path has routes for other methods, else 404.
+fn unknown(method: &hyper::Method, path: &str) -> Resp {
+    let allowed = crate::route::allowed_methods(path);
+    if allowed.is_empty() {
+        return AwsError::ResourceNotFound.response(format!("no route for {method} {path}"));
+    }
+    let allow = allowed.iter().map(hyper::Method::as_str).collect::<Vec<_>>().join(", ");
+    let mut resp = AwsError::MethodNotAllowed.response(format!("{path} does not take {method}; it takes {allow}"));
+    resp.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_str(&allow).expect("method names are header-safe"));
+    resp
 }

@@ -75,6 +75,8 @@ impl Kinded for InvokerError {
             InvokerError::Invalid(_) => ErrorKind::Invalid,
             InvokerError::Throttled(scope) => ErrorKind::Throttled(*scope),
             InvokerError::Storage(e) => e.kind(),
+            // No Docker engine: a dependency of the server is missing, not a fault in it.
+            InvokerError::Worker(WorkerError::Unavailable(_)) => ErrorKind::Unavailable,
             InvokerError::Worker(_) | InvokerError::Task { .. } => ErrorKind::Internal,
         }
     }

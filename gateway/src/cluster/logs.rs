@@ -6,6 +6,7 @@
 use super::ClusterGateway;
 use crate::errors::error_response;
 use crate::http::{json, query_param, BoxError, Resp};
+use crate::routes::counts::LOG_LIMIT;
 use crate::routes::functions::local_logs;
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -23,7 +24,10 @@ use tokio::sync::mpsc;
 const ASK_WITHIN: Duration = Duration::from_secs(2);
 
 pub(crate) async fn gather(cluster: &ClusterGateway, me: &str, invoker: &Invoker, name: &str, query: Option<&str>) -> Resp {
-    let limit = query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(20usize);
+    let limit = match LOG_LIMIT.read(query) {
+        Ok(limit) => limit,
+        Err(refused) => return refused,
+    };
     let follow = query_param(query, "follow").is_some_and(|f| f == "true" || f == "1");
     let mine = match invoker.recent_logs(name, limit) {
         Ok(entries) => entries,

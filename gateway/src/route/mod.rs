@@ -2,6 +2,8 @@
 //! Unit-tested without a server; the router only dispatches what this returns.
 
 mod lambda;
+#[cfg(test)]
+mod openapi;
 
 pub(crate) use lambda::LambdaRoute;
 use hyper::Method;
@@ -101,7 +103,10 @@ fn path_after<'a>(path: &'a str, prefix: &str, name: &str) -> &'a str {
 
 pub(crate) fn parse<'a>(method: &Method, path: &'a str, query: Option<&str>) -> Route<'a> {
     if path == "/healthz" {
-        return Route::Health;
+        return match *method {
+            Method::GET | Method::HEAD => Route::Health,
+            _ => Route::Unknown,
+        };
     }
     let segments: Vec<&'a str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
@@ -131,6 +136,15 @@ pub(crate) fn parse<'a>(method: &Method, path: &'a str, query: Option<&str>) -> 
         ["internal", "v1", rest @ ..] => internal_api(method, rest),
         _ => Route::Unknown,
     }
+}
+
+/// The methods `path` has routes for: a request with another method on it is answered 405 with
+/// these in `Allow`, not 404 (empty when the path itself is unknown).
+pub(crate) fn allowed_methods(path: &str) -> Vec<Method> {
+    [Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE]
+        .into_iter()
+        .filter(|m| parse(m, path, None) != Route::Unknown)
+        .collect()
 }
 
 /// `/internal/v1/...`.
@@ -163,7 +177,8 @@ fn functions_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
         (Method::POST, ["functions", function, "events"]) => Route::AcceptEvent { function },
         (Method::GET, ["invocations", id]) => Route::InvocationStatus { id },
         (Method::GET, ["functions", function, "dlq"]) => Route::FunctionDeadLetters { function },
-        (Method::GET, ["functions", function, "dlq", id]) => Route::FunctionDeadLetter { function, id },
+        // `redrive` names the action, never a message: ids are UUIDs.
+        (Method::GET, ["functions", function, "dlq", id]) if *id != "redrive" => Route::FunctionDeadLetter { function, id },
         (Method::POST, ["functions", function, "dlq", "redrive"]) => Route::RedriveFunction { function, id: None },
         (Method::POST, ["functions", function, "dlq", id, "redrive"]) => Route::RedriveFunction { function, id: Some(id) },
         _ => Route::Unknown,
@@ -178,7 +193,7 @@ fn triggers_api<'a>(method: &Method, rest: &[&'a str]) -> Route<'a> {
         (Method::GET, [id]) => Route::GetTrigger { id },
         (Method::DELETE, [id]) => Route::RemoveTrigger { id },
         (Method::GET, [id, "dlq"]) => Route::TriggerDeadLetters { id },
-        (Method::GET, [id, "dlq", message]) => Route::TriggerDeadLetter { id, message },
+        (Method::GET, [id, "dlq", message]) if *message != "redrive" => Route::TriggerDeadLetter { id, message },
         (Method::POST, [id, "dlq", "redrive"]) => Route::RedriveTrigger { id, message: None },
         (Method::POST, [id, "dlq", message, "redrive"]) => Route::RedriveTrigger { id, message: Some(message) },
         _ => Route::Unknown,
@@ -278,5 +293,15 @@ mod tests {
             assert_eq!(get(unknown), Route::Unknown, "{unknown}");
         }
         assert_eq!(parse(&Method::PATCH, "/v1/services/web", None), Route::Unknown);
+        assert_eq!(parse(&Method::DELETE, "/healthz", None), Route::Unknown);
+    }
+
+    #[test]
+    fn a_known_path_names_the_methods_it_takes() {
+        assert_eq!(allowed_methods("/v1/functions/f"), [Method::GET, Method::PUT, Method::DELETE]);
+        assert_eq!(allowed_methods("/healthz"), [Method::GET, Method::HEAD]);
+        assert_eq!(allowed_methods("/v1/tasks"), [Method::GET, Method::POST]);
+        assert_eq!(allowed_methods("/v1/functions/f/dlq/redrive"), [Method::POST], "redrive is an action, not a message id");
+        assert!(allowed_methods("/v1/nothing").is_empty());
     }
 }

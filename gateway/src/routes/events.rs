@@ -10,8 +10,9 @@
 
 use crate::errors::{error_response, reply, AwsError};
 use crate::body::{read_body, BodyError};
-use crate::http::{json, query_param, Resp};
+use crate::http::{json, Resp};
 use crate::route::Route;
+use crate::routes::counts::DEAD_LETTER_LIMIT;
 use crate::routes::lambda::check_json;
 use hyper::{Request, StatusCode};
 use skiff_api::invocation::MAX_ASYNC_PAYLOAD;
@@ -21,7 +22,10 @@ pub(crate) async fn handle(events: &Events, route: Route<'_>, query: Option<&str
     match route {
         Route::AcceptEvent { function } => accept(events, function, req).await,
         Route::InvocationStatus { id } => reply(StatusCode::OK, events.status(id).await),
-        Route::FunctionDeadLetters { function } => reply(StatusCode::OK, events.dead_letters(function, limit(query)).await),
+        Route::FunctionDeadLetters { function } => match DEAD_LETTER_LIMIT.read(query) {
+            Ok(limit) => reply(StatusCode::OK, events.dead_letters(function, limit).await),
+            Err(refused) => refused,
+        },
         Route::FunctionDeadLetter { function, id } => reply(StatusCode::OK, events.dead_letter(function, id).await),
         Route::RedriveFunction { function, id } => redriven(events.redrive(function, id).await),
         other => unreachable!("not an events route: {other:?}"),
@@ -29,7 +33,11 @@ pub(crate) async fn handle(events: &Events, route: Route<'_>, query: Option<&str
 }
 
 async fn accept(events: &Events, function: &str, req: Request<crate::http::ReqBody>) -> Resp {
-    let callback = req.headers().get("x-callback-url").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let callback = match req.headers().get("x-callback-url").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(url)) => Some(url.to_owned()),
+        Some(Err(_)) => return AwsError::InvalidParameterValue.response("X-Callback-Url must be a URL in visible ASCII"),
+    };
     let payload = match read_body(req.into_body(), MAX_ASYNC_PAYLOAD).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
@@ -45,10 +53,6 @@ async fn accept(events: &Events, function: &str, req: Request<crate::http::ReqBo
         Ok(request_id) => json(StatusCode::ACCEPTED, &serde_json::json!({ "request_id": request_id })),
         Err(e) => error_response(&e),
     }
-}
-
-pub(crate) fn limit(query: Option<&str>) -> usize {
-    query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(100)
 }
 
 pub(crate) fn redriven<E: skiff_api::error::Kinded + std::fmt::Display>(result: Result<u64, E>) -> Resp {

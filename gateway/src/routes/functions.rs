@@ -5,6 +5,7 @@ use crate::errors::{error_response, reply, AwsError};
 use crate::body::read_json;
 use crate::http::{empty, json, query_param, Resp};
 use crate::route::Route;
+use crate::routes::counts::LOG_LIMIT;
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
@@ -70,7 +71,10 @@ fn list(invoker: &Invoker) -> Resp {
 /// following, newline-delimited JSON entries streamed as invocations finish — of this node's
 /// executions (a cluster node gathers every node's in its cluster module).
 pub(crate) fn local_logs(invoker: &Invoker, name: &str, query: Option<&str>) -> Resp {
-    let limit = query_param(query, "limit").and_then(|l| l.parse().ok()).unwrap_or(20usize);
+    let limit = match LOG_LIMIT.read(query) {
+        Ok(limit) => limit,
+        Err(refused) => return refused,
+    };
     let follow = query_param(query, "follow").is_some_and(|f| f == "true" || f == "1");
     if !follow {
         return match invoker.recent_logs(name, limit) {

@@ -7,6 +7,6 @@ pub(crate) mod keys;
 pub(crate) mod lambda;
 pub(crate) mod lambda_api;
 pub(crate) mod services;
-mod tail;
+pub(crate) mod counts;
 pub(crate) mod tasks;
 pub(crate) mod triggers;

@@ -46,7 +46,7 @@ async fn scale(services: &Services, name: &str, req: Request<crate::http::ReqBod
 }
 
 async fn logs(services: &Services, name: &str, query: Option<&str>) -> Resp {
-    let lines = match super::tail::lines(query) {
+    let lines = match super::counts::TAIL.read(query) {
         Ok(n) => n,
         Err(resp) => return resp,
     };

@@ -22,7 +22,7 @@ pub(crate) async fn handle(services: &Services, route: Route<'_>, query: Option<
         Route::ListTasks => reply(StatusCode::OK, services.tasks().await.map(listed)),
         Route::GetTask { id } => reply(StatusCode::OK, services.task(id).await),
         Route::StopTask { id } => reply(StatusCode::OK, services.stop_task(id).await),
-        Route::TaskLogs { id } => match super::tail::lines(query) {
+        Route::TaskLogs { id } => match super::counts::TAIL.read(query) {
             Ok(lines) => match services.task_logs(id, lines).await {
                 Ok(text) => bytes_response(StatusCode::OK, "text/plain; charset=utf-8", text),
                 Err(e) => error_response(&e),

@@ -4,7 +4,8 @@ use crate::errors::{error_response, reply};
 use crate::body::read_json;
 use crate::http::{empty, Resp};
 use crate::route::Route;
-use crate::routes::events::{limit, redriven};
+use crate::routes::counts::DEAD_LETTER_LIMIT;
+use crate::routes::events::redriven;
 use hyper::{Request, StatusCode};
 use skiff_api::TriggerRequest;
 use skiff_invoker::Triggers;
@@ -23,7 +24,10 @@ pub(crate) async fn handle(triggers: &Triggers, route: Route<'_>, query: Option<
             Ok(()) => empty(StatusCode::NO_CONTENT),
             Err(e) => error_response(&e),
         },
-        Route::TriggerDeadLetters { id } => reply(StatusCode::OK, triggers.dead_letters(id, limit(query)).await),
+        Route::TriggerDeadLetters { id } => match DEAD_LETTER_LIMIT.read(query) {
+            Ok(limit) => reply(StatusCode::OK, triggers.dead_letters(id, limit).await),
+            Err(refused) => refused,
+        },
         Route::TriggerDeadLetter { id, message } => reply(StatusCode::OK, triggers.dead_letter(id, message).await),
         Route::RedriveTrigger { id, message } => redriven(triggers.redrive(id, message).await),
         other => unreachable!("not a trigger route: {other:?}"),

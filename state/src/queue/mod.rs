@@ -35,6 +35,10 @@ pub enum QueueError {
     /// The broker refused the message or the operation.
     #[error("the message broker refused the operation: {0}")]
     Refused(String),
+    /// The broker refused a queue or binding the caller named, because of what the caller
+    /// named: an exchange that does not exist, a queue that exists with other arguments.
+    #[error("the message broker refused it: {0}")]
+    Mismatch(String),
     /// The embedded queue's storage failed (shared: one failed publish answers every event
     /// coalesced into it).
     #[error("queue storage failure: {0}")]
@@ -60,6 +64,7 @@ impl Kinded for QueueError {
             QueueError::Unavailable(_) => ErrorKind::Unavailable,
             QueueError::Storage(e) => e.kind(),
             QueueError::Refused(_) => ErrorKind::Internal,
+            QueueError::Mismatch(_) => ErrorKind::Invalid,
         }
     }
 }

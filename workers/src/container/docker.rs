@@ -39,14 +39,15 @@ pub(crate) fn not_found(e: &DockerError) -> bool {
 }
 
 pub(crate) async fn inspect_image(docker: &Docker, reference: &str) -> Result<ImageSpec, WorkerError> {
-    let image = docker.inspect_image(reference).await.map_err(|e| {
-        if not_found(&e) {
-            WorkerError::InvalidImage(format!(
-                "image {reference:?} is not in the local Docker engine; build or load it first (docker build -t {reference} DIR)"
-            ))
-        } else {
-            internal("inspect image", e)
+    let image = docker.inspect_image(reference).await.map_err(|e| match e {
+        e if not_found(&e) => WorkerError::InvalidImage(format!(
+            "image {reference:?} is not in the local Docker engine; build or load it first (docker build -t {reference} DIR)"
+        )),
+        // The engine parses the reference and refuses what is not one (too long, upper case).
+        DockerError::DockerResponseServerError { status_code: 400, message } => {
+            WorkerError::InvalidImage(format!("invalid image reference {reference:?}: {message}"))
         }
+        e => internal("inspect image", e),
     })?;
     let config = image.config.unwrap_or_default();
     let spec = ImageSpec {

@@ -215,7 +215,10 @@ impl Link {
         let channel = self.conn.create_channel().await.map_err(unavailable)?;
         let durable = QueueDeclareOptions { durable: true, ..Default::default() };
         let name = queue.name.as_str();
-        let refused = |what: &str, e: lapin::Error| QueueError::Refused(format!("{what}: {e}"));
+        let refused = |what: &str, e: lapin::Error| match named_wrongly(&e) {
+            true => QueueError::Mismatch(format!("{what}: {e}")),
+            false => QueueError::Refused(format!("{what}: {e}")),
+        };
         let channel = match &queue.kind {
             QueueKind::Work => {
                 let args = table(&[("x-queue-type", AMQPValue::LongString("quorum".into()))]);
@@ -309,5 +312,17 @@ mod tests {
         assert!(e.contains("http://x") && !e.contains("secret"), "{e}");
         assert!(parse_uris(" , ").is_err());
         assert_eq!(redacted("amqp://u:secret@h:1/v"), "amqp://h:1/v");
+    }
+}
+
+/// Whether the broker refused a declaration because of what it names (NOT_FOUND: no such
+/// exchange; PRECONDITION_FAILED: the queue exists with other arguments), not because of us.
+fn named_wrongly(e: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => {
+            matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND | AMQPSoftError::PRECONDITIONFAILED))
+        }
+        _ => false,
     }
 }
