@@ -362,7 +362,21 @@ fn the_sandbox_is_isolated() {
     assert_eq!(body["connected"], false, "{body}");
     assert!(!body["error"].as_str().unwrap_or_default().contains("refused"), "the neighbour's kernel answered: {body}");
 
+    // Not root: Lambda's unprivileged uid, which also owns the runtime socket (0600) it uses.
     let id = &server.containers(&[("skiff.function", "jail")])[0];
+    let inspect = |format: &str| {
+        let out = std::process::Command::new("docker").args(["inspect", "--format", format, id]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(inspect("{{.Config.User}}"), "993:990");
+    let pid = inspect("{{.State.Pid}}");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_string();
+    assert_eq!(uid_line.split_whitespace().nth(1), Some("993"), "{uid_line}");
+    let socket = inspect(r#"{{range .Mounts}}{{if eq .Destination "/opt/skiff/runtime.sock"}}{{.Source}}{{end}}{{end}}"#);
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (993, 0o600), "{socket}");
     let out = std::process::Command::new("docker")
         .args(["inspect", "--format", "{{json .HostConfig}}", id])
         .output()

@@ -9,6 +9,8 @@ py=/usr/bin/python3.11
 root="${1:-$here/rootfs}"
 rm -rf "$root"
 mkdir -p "$root/usr/bin" "$root/usr/lib" "$root/var/task" "$root/var/runtime" "$root/opt" "$root/tmp"
+# The function runs as an unprivileged user: /tmp (a tmpfs that takes this mode) is everyone's.
+chmod 1777 "$root/tmp"
 cp "$py" "$root/usr/bin/python3.11"
 # The standard library, without what a function never imports.
 tar -C /usr/lib --exclude='python3.11/test' --exclude='python3.11/idlelib' --exclude='python3.11/tkinter' \
@@ -26,3 +28,5 @@ find "$root" -name '*.so*' -type f -print0 | xargs -0 -r ldd 2>/dev/null | cat -
   done
 mkdir -p "$root/lib64"
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+# Readable by the unprivileged user the function runs as, whatever umask built it.
+chmod -R a+rX "$root"

@@ -6,7 +6,7 @@ use super::backend::ContainerBackend;
 use super::docker;
 use super::link::{Exit, Job, Link, Reply, Status};
 use super::budget::Reservation;
-use super::sandbox::{caps, create_body, function_arn, ContainerSpec, Placement};
+use super::sandbox::{caps, container_user, create_body, function_arn, ContainerSpec, Placement};
 use crate::{ErrorType, FunctionError, Invocation, Outcome, WorkerError};
 use bytes::Bytes;
 use std::path::PathBuf;
@@ -73,7 +73,7 @@ impl ContainerInstance {
         let socket = options.run_dir.join(format!("{worker}.sock"));
         let (link, jobs) = Link::new(function_arn(&options.region, &spec.exec.function));
         let platform = |e: std::io::Error| StartError::Platform(WorkerError::Internal(format!("runtime socket: {e}")));
-        let (accept, admit) = super::socket::listen(&link, &socket).map_err(platform)?;
+        let (accept, admit) = super::socket::listen(&link, &socket, container_user(&spec)).map_err(platform)?;
         let (agent, socket_str) = (options.agent.to_string_lossy(), socket.to_string_lossy());
         let placement = Placement {
             worker: &worker,

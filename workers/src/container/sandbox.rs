@@ -18,7 +18,12 @@ pub const SOCKET_PATH_IN_CONTAINER: &str = "/opt/skiff/runtime.sock";
 /// `AWS_LAMBDA_RUNTIME_API` inside every container: the agent listens here.
 pub const RUNTIME_API_ADDR: &str = "127.0.0.1:9001";
 const PIDS_LIMIT: i64 = 1024;
-const TMP_MOUNT_OPTIONS: &str = "rw,nosuid,nodev,size=512m";
+/// Lambda runs its runtimes as an unprivileged user (`sbx_user1051`, uid 993); so does every
+/// function container whose image names no user of its own. An image that sets `USER` keeps it.
+pub const SANDBOX_USER: &str = "993:990";
+/// `/tmp` is the one writable place, for whichever user the container runs as (sticky, as a
+/// `/tmp` is everywhere).
+const TMP_MOUNT_OPTIONS: &str = "rw,nosuid,nodev,size=512m,mode=1777";
 
 /// A container function version, as the container backend runs it.
 #[derive(Debug, Clone)]
@@ -39,6 +44,11 @@ pub(crate) struct Placement<'a> {
     pub socket: &'a str,
     /// Started ahead of demand (provisioned concurrency) rather than for a waiting call.
     pub provisioned: bool,
+}
+
+/// The user the container's processes run as: the image's own, else [`SANDBOX_USER`].
+pub(crate) fn container_user(spec: &ContainerSpec) -> &str {
+    spec.image.user.as_deref().filter(|u| !u.is_empty()).unwrap_or(SANDBOX_USER)
 }
 
 /// What one container of `spec` reserves from the host budget: exactly its limits.
@@ -87,7 +97,7 @@ pub(crate) fn create_body(spec: &ContainerSpec, at: &Placement<'_>) -> Container
         cmd: Some(spec.image.command()),
         env: Some(environment(spec, at)),
         working_dir: spec.image.working_dir.clone(),
-        user: spec.image.user.clone(),
+        user: Some(container_user(spec).to_string()),
         labels: Some(HashMap::from([
             (labels::OWNER.to_string(), at.owner.to_string()),
             (labels::FUNCTION.to_string(), spec.exec.function.clone()),

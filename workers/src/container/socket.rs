@@ -2,8 +2,9 @@
 //! the role byte it opens with — `R` to the relayed Runtime API, `L` to the log channel.
 //!
 //! Whoever speaks on this socket receives the function's events (with their secrets) and
-//! answers for it, so two walls keep everyone else out: the socket is `0600` in a run directory
-//! that is `0700` (no other local user reaches it), and every connection's peer is checked with
+//! answers for it, so two walls keep everyone else out: the socket is `0600`, owned by the
+//! container's user (the unprivileged one by default), in a run directory that is `0700` (no
+//! other local user reaches it), and every connection's peer is checked with
 //! `SO_PEERCRED` to be a process of this very container — its cgroup must be the container's,
 //! which names the container's id — so not even another container, or a process of the
 //! server's own user, can take its events. The peer's cgroup is read the moment its connection
@@ -37,9 +38,17 @@ impl Admit {
 
 /// Binds the container's socket and serves `link` on it until the returned handle is aborted.
 /// No connection is served before [`Admit::container`] has named the container.
-pub(crate) fn listen(link: &Arc<Link>, path: &Path) -> std::io::Result<(AbortHandle, Admit)> {
+pub(crate) fn listen(link: &Arc<Link>, path: &Path, user: &str) -> std::io::Result<(AbortHandle, Admit)> {
     let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    match numeric_user(user) {
+        Some((uid, gid)) => {
+            std::os::unix::fs::chown(path, Some(uid), gid)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        // A user the image names (`USER app`) has a uid only inside the image: the socket is
+        // open to any user, still behind the run directory's 0700 and the peer check.
+        None => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?,
+    }
     let (admit, admitted) = watch::channel(None);
     let link = link.clone();
     let task = tokio::spawn(async move {
@@ -48,6 +57,18 @@ pub(crate) fn listen(link: &Arc<Link>, path: &Path) -> std::io::Result<(AbortHan
         }
     });
     Ok((task.abort_handle(), Admit(admit)))
+}
+
+/// `uid[:gid]` of a container user given by number (`root` is uid 0); `None` for a name.
+fn numeric_user(user: &str) -> Option<(u32, Option<u32>)> {
+    if user == "root" {
+        return Some((0, Some(0)));
+    }
+    let (uid, gid) = match user.split_once(':') {
+        Some((uid, gid)) => (uid, Some(gid.parse().ok()?)),
+        None => (user, None),
+    };
+    Some((uid.parse().ok()?, gid))
 }
 
 async fn serve(link: Arc<Link>, mut stream: UnixStream, admitted: watch::Receiver<Option<String>>) {
@@ -90,7 +111,16 @@ fn in_container(cgroup: &str, id: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::in_container;
+    use super::{in_container, numeric_user};
+
+    #[test]
+    fn users_given_by_number_own_their_socket() {
+        assert_eq!(numeric_user("993:990"), Some((993, Some(990))));
+        assert_eq!(numeric_user("1000"), Some((1000, None)));
+        assert_eq!(numeric_user("root"), Some((0, Some(0))));
+        assert_eq!(numeric_user("app"), None);
+        assert_eq!(numeric_user("app:staff"), None);
+    }
 
     #[test]
     fn a_process_is_in_the_container_its_cgroup_names() {
