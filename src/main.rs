@@ -63,6 +63,15 @@ enum Command {
     Task(cli::tasks::TaskArgs),
     /// The cluster's nodes: name, address, state, capacity, executions in flight.
     Nodes,
+    /// The server's Wasm compiler, run by the server in a child process with limits: code on
+    /// stdin, the compiled artifact on stdout.
+    #[command(hide = true)]
+    CompileWasm {
+        #[arg(long)]
+        max_instances: u32,
+        #[arg(long, action = clap::ArgAction::Set)]
+        enforce_limits: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -93,8 +102,16 @@ fn main() -> ExitCode {
         Command::Service(a) => client().and_then(|c| cli::services::run(&c, a, args.json)),
         Command::Task(a) => client().and_then(|c| cli::tasks::run(&c, a, args.json)),
         Command::Nodes => client().and_then(|c| cli::nodes::list(&c, args.json)),
+        Command::CompileWasm { max_instances, enforce_limits } => return compile_wasm(max_instances, enforce_limits),
     };
     result.unwrap_or_else(fail)
+}
+
+fn compile_wasm(max_instances: u32, enforce_limits: bool) -> ExitCode {
+    match skiff_workers::wasm::compiler_engine(max_instances, enforce_limits) {
+        Ok(engine) => ExitCode::from(skiff_workers::wasm::child_main(&engine) as u8),
+        Err(e) => fail(e.into()),
+    }
 }
 
 fn fail(e: anyhow::Error) -> ExitCode {

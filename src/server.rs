@@ -14,6 +14,7 @@ use skiff_state::config::{ConfigStore, LocalConfigStore};
 use skiff_state::lease::{Leases, LocalLeases};
 use skiff_state::shares::{ConcurrencyShares, WholeShare};
 use skiff_workers::container::{agent_near, BackendOptions, BudgetLimits, ContainerBackend};
+use skiff_workers::wasm::{CompileLimits, Compiler};
 use std::sync::Arc;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -66,6 +67,13 @@ pub struct ServerArgs {
     /// three quarters of the kernel's `pid_max`; each container may run 1024).
     #[arg(long, env = "SKIFF_CONTAINER_PIDS_BUDGET", value_parser = clap::value_parser!(u64).range(1..))]
     container_pids_budget: Option<u64>,
+    /// CPU seconds one deploy's Wasm compile may take (all compiler threads together); code that
+    /// needs more is refused with 400.
+    #[arg(long, env = "SKIFF_COMPILE_CPU_LIMIT_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    compile_cpu_limit_s: u64,
+    /// MiB of memory one deploy's Wasm compile may take; code that needs more is refused with 400.
+    #[arg(long, env = "SKIFF_COMPILE_MEMORY_LIMIT_MB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(64..))]
+    compile_memory_limit_mb: u64,
     /// The static skiff-agent binary mounted into function containers (default:
     /// `skiff-agent-static` beside this binary, else `../<arch>-unknown-linux-gnu/release/skiff-agent`
     /// relative to it, where scripts/build-functions.sh builds it).
@@ -176,6 +184,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
                 shares,
                 callback_policy,
                 queue_key,
+                compiler: compiler(&args)?,
             },
             store,
             blobs,
@@ -295,6 +304,13 @@ async fn connect_docker(args: &ServerArgs) -> Result<ContainerBackend, String> {
         budget: container_budget(args),
     };
     ContainerBackend::connect(options).await.map_err(|e| e.to_string())
+}
+
+/// Deploys compile in a child process of this binary, under the configured limits.
+fn compiler(args: &ServerArgs) -> anyhow::Result<Compiler> {
+    let exe = std::env::current_exe().context("locating this binary to run the Wasm compiler")?;
+    let limits = CompileLimits { cpu_seconds: args.compile_cpu_limit_s, memory_mib: args.compile_memory_limit_mb };
+    Ok(Compiler::Subprocess { exe, limits })
 }
 
 /// The host budget for function containers: the machine's, with what the operator set instead.

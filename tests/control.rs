@@ -368,6 +368,26 @@ fn silent_trickling_and_idle_connections_are_closed_and_capped() {
     assert!(server.get("/v1/functions").status().is_success(), "still serving");
 }
 
+/// Deploys compile in a child process under CPU-time and memory limits: code that needs more is
+/// refused with a 400 naming the limit, nothing is stored, and the server serves on.
+#[test]
+fn compiles_past_their_cpu_or_memory_limit_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let large = tmp.path().join("large.wat");
+    std::fs::write(&large, format!(r#"(module (memory (export "memory") 1) (func (export "_start")) {})"#, "(func (drop (i32.add (i32.const 1) (i32.const 2))))".repeat(40_000))).unwrap();
+    for (flag, limit, says) in [("--compile-cpu-limit-s", "1", "1 s of CPU time"), ("--compile-memory-limit-mb", "64", "64 MiB of memory")] {
+        let server = Server::start_with(&[flag, limit]);
+        let (status, body) = json_body(server.deploy("large", Some(&large), json!({})));
+        assert_eq!(status, 400, "{flag} {limit}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(says), "{body}");
+        assert_eq!(server.get("/v1/functions/large").status(), 404, "a refused deploy stores nothing");
+        let artifacts = std::fs::read_dir(server.data_dir.join("compiled")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(artifacts, 0, "no artifact of refused code is kept");
+        server.deploy_fixture("small", "echo", json!({}));
+        assert_eq!(server.invoke("small", "1").text().unwrap(), "1", "{flag}: small code compiles within the limit");
+    }
+}
+
 /// Compiling happens outside the control lock: a small deploy is not held up by a large module
 /// compiling at the same time.
 #[test]

@@ -12,6 +12,7 @@ fn function(enforce: bool, cache: &std::path::Path, fixture: &str) -> anyhow::Re
         enforce_limits: enforce,
         max_instances: 64,
         cache_dir: cache.join(if enforce { "on" } else { "off" }),
+        compiler: skiff_workers::wasm::Compiler::InProcess,
     })?;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions/fixtures").join(format!("{fixture}.wat"));
     let code = std::fs::read(path)?;

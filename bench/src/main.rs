@@ -3,6 +3,7 @@
 
 mod asyncs;
 mod cluster;
+mod compile;
 mod containers;
 mod cpu;
 mod etcd;
@@ -42,6 +43,8 @@ enum Command {
     Restart,
     /// Cost of epoch interruption + memory limiter (on vs off) in the Wasm worker.
     Limits,
+    /// Compiling a deploy in a limited child process vs in-process.
+    Compile,
     /// Container functions: cold start vs `docker run`, warm invoke overhead and throughput.
     Containers,
     /// Async end to end on RabbitMQ vs raw lapin publish + consume; latency at half the rate.
@@ -70,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Command::Restart => rt.block_on(restart::run()),
         Command::Versions => rt.block_on(versions::run(phase)),
         Command::Limits => rt.block_on(limits::run(phase)),
+        Command::Compile => rt.block_on(compile::run()),
         Command::Containers => rt.block_on(containers::run(phase)),
         Command::Async => rt.block_on(asyncs::run(phase)),
         Command::Services { handler } => rt.block_on(services::run(phase, handler.as_deref())),
@@ -84,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             restart::run().await?;
             versions::run(phase).await?;
             limits::run(phase).await?;
+            compile::run().await?;
             containers::run(phase).await?;
             asyncs::run(phase).await?;
             services::run(phase, None).await?;

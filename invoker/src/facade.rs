@@ -53,6 +53,7 @@ impl Invoker {
             enforce_limits: true,
             max_instances: options.max_concurrency,
             cache_dir: options.data_dir.join("compiled"),
+            compiler: options.compiler.clone(),
         })?;
         let metrics = Arc::new(Metrics::new(options.node_label.as_deref()));
         let logs = Arc::new(LogBook::default());

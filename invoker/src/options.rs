@@ -56,4 +56,6 @@ pub struct InvokerOptions {
     pub queue_key: [u8; 32],
     /// Where `X-Callback-Url` callbacks may be sent beyond public addresses.
     pub callback_policy: crate::callback_policy::CallbackPolicy,
+    /// Where deploys compile Wasm: a limited child process of the server's binary.
+    pub compiler: skiff_workers::wasm::Compiler,
 }

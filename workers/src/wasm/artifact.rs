@@ -1,4 +1,5 @@
 use super::checksum;
+use super::compiler::Compiler;
 use crate::WorkerError;
 use std::io::Write;
 use std::path::Path;
@@ -33,20 +34,19 @@ impl CompiledCode {
 
 pub(crate) fn load_or_compile(
     engine: &Engine,
+    compiler: (&Compiler, &[String]),
     cache_path: &Path,
     code: &[u8],
 ) -> Result<CompiledCode, WorkerError> {
     if let Some(compiled) = load_cached(engine, cache_path) {
         return Ok(compiled);
     }
-    let binary = to_binary(code)?;
-    let kind = code_kind(&binary)?;
-    super::bounds::check(&binary)?;
-    let artifact = match kind {
-        CodeKind::Module => engine.precompile_module(&binary),
-        CodeKind::Component => engine.precompile_component(&binary),
-    }
-    .map_err(|e| WorkerError::InvalidCode(format!("{e:#}")))?;
+    let artifact = compiler.0.precompile(engine, compiler.1, code)?;
+    let kind = match Engine::detect_precompiled(&artifact) {
+        Some(Precompiled::Module) => CodeKind::Module,
+        Some(Precompiled::Component) => CodeKind::Component,
+        None => return Err(WorkerError::Internal("the compiler's output is not a compiled artifact".into())),
+    };
     // Loading checks what compiling does not: that the code fits the instance pool (its tables,
     // memories, instance sizes). Code that does not is the deployer's error, named as such, and
     // never reaches the cache.
@@ -60,6 +60,19 @@ pub(crate) fn load_or_compile(
             Ok(loaded)
         }
     }
+}
+
+/// Checks `code` (binary or WAT) against the deploy bounds and compiles it for `engine`: the
+/// work a compiler child does.
+pub(crate) fn precompile(engine: &Engine, code: &[u8]) -> Result<Vec<u8>, WorkerError> {
+    let binary = to_binary(code)?;
+    let kind = code_kind(&binary)?;
+    super::bounds::check(&binary)?;
+    match kind {
+        CodeKind::Module => engine.precompile_module(&binary),
+        CodeKind::Component => engine.precompile_component(&binary),
+    }
+    .map_err(|e| WorkerError::InvalidCode(format!("{e:#}")))
 }
 
 /// Removes one artifact and its checksum; one already gone is fine.
@@ -134,7 +147,8 @@ fn deserialize_in_memory(
     kind: CodeKind,
     artifact: &[u8],
 ) -> Result<CompiledCode, WorkerError> {
-    // SAFETY: `artifact` was produced a moment ago by this very engine's precompile_*.
+    // SAFETY: `artifact` was produced a moment ago by this engine's precompile_*, or by a
+    // compiler child of this binary with the same engine settings (wasmtime checks the header).
     let loaded = unsafe {
         match kind {
             CodeKind::Module => Module::deserialize(engine, artifact).map(CompiledCode::Module),

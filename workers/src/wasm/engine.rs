@@ -1,4 +1,5 @@
 use super::artifact::{self, CompiledCode};
+use super::compiler::Compiler;
 use super::bounds::{MAX_LINEAR_MEMORY, MAX_TABLE_ELEMENTS};
 use super::guest::WasmFunction;
 use super::limiter::EPOCH_TICK;
@@ -18,6 +19,26 @@ pub struct EngineOptions {
     pub max_instances: u32,
     /// Where compiled artifacts are cached, keyed by code hash and engine fingerprint.
     pub cache_dir: PathBuf,
+    /// Where code is compiled: in a limited child process (the server) or in this process.
+    pub compiler: Compiler,
+}
+
+impl EngineOptions {
+    /// The settings a compiler child needs to build an engine whose artifacts this one loads.
+    fn child_args(&self) -> Vec<String> {
+        vec!["--max-instances".into(), self.max_instances.to_string(), "--enforce-limits".into(), self.enforce_limits.to_string()]
+    }
+}
+
+/// The engine a compiler child compiles with: configured as the server's, from the arguments
+/// [`EngineOptions::child_args`] gave it, except that it allocates instances on demand — it
+/// never instantiates, and the pool's gigabytes of reserved tables would count against its
+/// memory limit. The artifacts are the same (a test holds the two engines' fingerprints equal).
+pub fn compiler_engine(max_instances: u32, enforce_limits: bool) -> Result<Engine, WorkerError> {
+    let options = EngineOptions { enforce_limits, max_instances, cache_dir: PathBuf::new(), compiler: Compiler::InProcess };
+    let mut config = engine_config(&options)?;
+    config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    Engine::new(&config).map_err(|e| WorkerError::Internal(format!("creating wasm engine: {e:#}")))
 }
 
 /// The shared Wasm engine. Cheap to clone.
@@ -29,6 +50,7 @@ pub struct WasmBackend {
 struct Inner {
     engine: Engine,
     options: EngineOptions,
+    child_args: Vec<String>,
     fingerprint: String,
     linkers: Linkers,
     _ticker: Option<EpochTicker>,
@@ -45,7 +67,8 @@ impl WasmBackend {
         artifact::sweep(&options.cache_dir, &fingerprint);
         let linkers = Linkers::new(&engine)?;
         let ticker = options.enforce_limits.then(|| EpochTicker::start(engine.clone()));
-        Ok(Self { inner: Arc::new(Inner { engine, options, fingerprint, linkers, _ticker: ticker }) })
+        let child_args = options.child_args();
+        Ok(Self { inner: Arc::new(Inner { engine, options, child_args, fingerprint, linkers, _ticker: ticker }) })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -60,7 +83,8 @@ impl WasmBackend {
     /// This is the validation step of a deploy: code that fails here is never stored.
     /// CPU-heavy for large modules: call it from a blocking context.
     pub fn compile(&self, code_hash: &str, code: &[u8]) -> Result<CompiledCode, WorkerError> {
-        artifact::load_or_compile(&self.inner.engine, &self.cache_path(code_hash), code)
+        let compiler = (&self.inner.options.compiler, self.inner.child_args.as_slice());
+        artifact::load_or_compile(&self.inner.engine, compiler, &self.cache_path(code_hash), code)
     }
 
     /// Loads a previously compiled artifact from the cache, if present and compatible.
@@ -151,5 +175,21 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compiler_child_makes_artifacts_the_server_loads() {
+        let options = EngineOptions { enforce_limits: true, max_instances: 4, cache_dir: PathBuf::new(), compiler: Compiler::InProcess };
+        let server = Engine::new(&engine_config(&options).unwrap()).unwrap();
+        let child = compiler_engine(4, true).unwrap();
+        assert_eq!(engine_fingerprint(&server), engine_fingerprint(&child));
+        let artifact = artifact::precompile(&child, br#"(module (func (export "_start")))"#).unwrap();
+        // SAFETY: made just above by an engine of the same settings.
+        unsafe { wasmtime::Module::deserialize(&server, &artifact) }.expect("the server loads the child's artifact");
     }
 }

@@ -5,6 +5,7 @@
 mod artifact;
 mod bounds;
 mod checksum;
+mod compiler;
 mod engine;
 mod guest;
 mod limiter;
@@ -12,5 +13,6 @@ mod linking;
 mod run;
 
 pub use artifact::{CodeKind, CompiledCode};
-pub use engine::{EngineOptions, WasmBackend};
+pub use compiler::{child_main, CompileLimits, Compiler};
+pub use engine::{compiler_engine, EngineOptions, WasmBackend};
 pub use guest::WasmFunction;
