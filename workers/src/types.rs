@@ -134,6 +134,15 @@ pub struct Execution {
     pub max_memory_bytes: u64,
 }
 
+/// Why a container could not be started within the host budget (see `container::budget`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Exhausted {
+    #[error("the host's memory budget for function containers is spent: {used} of {limit} MiB reserved, {needed} MiB more needed")]
+    Memory { needed: u64, used: u64, limit: u64 },
+    #[error("the host's process budget for function containers is spent: {used} of {limit} pids reserved, {needed} more needed")]
+    Pids { needed: u64, used: u64, limit: u64 },
+}
+
 /// Failures of the platform (not of the guest): these become service errors, never `Unhandled`.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -151,7 +160,7 @@ pub enum WorkerError {
     /// A new container does not fit in the host's budget, even with every idle one evicted: a
     /// throttle, not a failure.
     #[error(transparent)]
-    HostBudget(#[from] crate::container::Exhausted),
+    HostBudget(#[from] Exhausted),
     #[error("worker failure: {0}")]
     Internal(String),
 }

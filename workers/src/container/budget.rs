@@ -11,7 +11,9 @@
 //! Reservations count what containers *may* use, not what they use: a budget of configured limits
 //! is the only one that holds when every container peaks at once.
 
-use super::ContainerInstance;
+pub use crate::types::Exhausted;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -50,15 +52,6 @@ fn proc_number(path: &str, key: Option<&str>) -> Option<u64> {
     line.split_whitespace().next()?.parse().ok()
 }
 
-/// Why a container could not be started within the budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Exhausted {
-    #[error("the host's memory budget for function containers is spent: {used} of {limit} MiB reserved, {needed} MiB more needed")]
-    Memory { needed: u64, used: u64, limit: u64 },
-    #[error("the host's process budget for function containers is spent: {used} of {limit} pids reserved, {needed} more needed")]
-    Pids { needed: u64, used: u64, limit: u64 },
-}
-
 /// Whether `caps` fit beside `used` within `limits`: the whole admission decision.
 pub fn fits(used: Caps, caps: Caps, limits: BudgetLimits) -> Result<(), Exhausted> {
     if used.memory_mib + caps.memory_mib > limits.memory_mib {
@@ -70,12 +63,15 @@ pub fn fits(used: Caps, caps: Caps, limits: BudgetLimits) -> Result<(), Exhauste
     Ok(())
 }
 
+/// The removal of an evicted container; its reservation is returned when it completes.
+pub(crate) type Removal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Something that keeps idle containers and can give its least recently used one up.
 pub(crate) trait IdleHolder: Send + Sync {
     /// Since when its least recently used evictable container has been idle, if it has one.
     fn oldest_idle(&self) -> Option<Instant>;
-    /// Takes that container out; the caller destroys it.
-    fn evict_oldest(&self) -> Option<ContainerInstance>;
+    /// Takes that container out and hands back its removal, for the caller to await.
+    fn evict_oldest(&self) -> Option<Removal>;
 }
 
 pub struct HostBudget {
@@ -135,14 +131,13 @@ impl HostBudget {
                 Ok(reservation) => return Ok(reservation),
                 Err(refused) => refused,
             };
-            let Some(victim) = self.least_recently_used() else { return Err(refused) };
-            tracing::info!(worker = victim.worker_id(), "evicting an idle container to make room in the host budget");
+            let Some(removal) = self.least_recently_used() else { return Err(refused) };
             // Its reservation is returned once the removal is done.
-            victim.destroy().await;
+            removal.await;
         }
     }
 
-    fn least_recently_used(&self) -> Option<ContainerInstance> {
+    fn least_recently_used(&self) -> Option<Removal> {
         let holders: Vec<Arc<dyn IdleHolder>> =
             self.holders.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade).collect();
         let oldest = holders.iter().filter_map(|h| Some((h.oldest_idle()?, h))).min_by_key(|(since, _)| *since)?;

@@ -11,7 +11,7 @@
 //! pool (the version was replaced or deleted) destroys its idle containers at once and the busy
 //! ones when their call ends.
 
-use super::budget::IdleHolder;
+use super::budget::{IdleHolder, Removal};
 use super::{ContainerBackend, ContainerInstance, ContainerSpec, StartError};
 use crate::{Execution, Invocation, Worker, WorkerError, WorkerFuture};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -238,7 +238,7 @@ impl IdleHolder for PoolInner {
         idle.first().filter(|_| above_floor).map(|oldest| oldest.since)
     }
 
-    fn evict_oldest(&self) -> Option<ContainerInstance> {
+    fn evict_oldest(&self) -> Option<Removal> {
         let mut idle = self.idle();
         if idle.is_empty() || self.live.load(Ordering::SeqCst) <= self.provisioned {
             return None;
@@ -246,7 +246,9 @@ impl IdleHolder for PoolInner {
         let oldest = idle.remove(0);
         self.warm.add(-1);
         self.live.fetch_sub(1, Ordering::SeqCst);
-        Some(oldest.instance)
+        let worker = oldest.instance.worker_id();
+        tracing::info!(function = %self.spec.exec.function, worker, "evicting an idle container to make room in the host budget");
+        Some(Box::pin(oldest.instance.destroy()))
     }
 }
 

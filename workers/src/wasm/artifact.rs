@@ -1,19 +1,11 @@
 use super::checksum;
 use super::compiler::Compiler;
+use super::precompile::CodeKind;
 use crate::WorkerError;
 use std::io::Write;
 use std::path::Path;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module, Precompiled};
-
-/// Which of the two accepted shapes a guest has (brief §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeKind {
-    /// A WASI preview 1 core module exporting `_start`.
-    Module,
-    /// A WASI preview 2 component in the `wasi:cli/command` world.
-    Component,
-}
 
 /// Compiled guest code, backed by a memory-mapped artifact in the cache when one could be written,
 /// so linear-memory images are copy-on-write and shared by all instances.
@@ -60,19 +52,6 @@ pub(crate) fn load_or_compile(
             Ok(loaded)
         }
     }
-}
-
-/// Checks `code` (binary or WAT) against the deploy bounds and compiles it for `engine`: the
-/// work a compiler child does.
-pub(crate) fn precompile(engine: &Engine, code: &[u8]) -> Result<Vec<u8>, WorkerError> {
-    let binary = to_binary(code)?;
-    let kind = code_kind(&binary)?;
-    super::bounds::check(&binary)?;
-    match kind {
-        CodeKind::Module => engine.precompile_module(&binary),
-        CodeKind::Component => engine.precompile_component(&binary),
-    }
-    .map_err(|e| WorkerError::InvalidCode(format!("{e:#}")))
 }
 
 /// Removes one artifact and its checksum; one already gone is fine.
@@ -158,29 +137,6 @@ fn deserialize_in_memory(
         }
     };
     loaded.map_err(|e| WorkerError::Internal(format!("loading compiled wasm: {e:#}")))
-}
-
-/// Binary Wasm as is; anything else must be WAT text (handy for small functions and fixtures).
-fn to_binary(code: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, WorkerError> {
-    if code.starts_with(b"\0asm") {
-        return Ok(code.into());
-    }
-    wat::parse_bytes(code).map_err(|e| {
-        let first_line = e.to_string().lines().next().unwrap_or_default().to_string();
-        WorkerError::InvalidCode(format!(
-            "neither a wasm binary (no \\0asm header) nor valid WAT text ({first_line})"
-        ))
-    })
-}
-
-/// Tells a core module from a component by the binary header's version/layer field.
-pub(crate) fn code_kind(binary: &[u8]) -> Result<CodeKind, WorkerError> {
-    match binary {
-        [0, b'a', b's', b'm', 1, 0, 0, 0, ..] => Ok(CodeKind::Module),
-        [0, b'a', b's', b'm', _, _, 1, 0, ..] => Ok(CodeKind::Component),
-        [0, b'a', b's', b'm', ..] => Err(WorkerError::InvalidCode("unsupported wasm binary version".into())),
-        _ => Err(WorkerError::InvalidCode("not a wasm binary (bad magic number)".into())),
-    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

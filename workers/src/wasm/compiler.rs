@@ -8,7 +8,7 @@
 //!
 //! In-process compiling stays for tests and benchmarks, which have no `skiff` binary to run.
 
-use super::artifact::precompile;
+use super::precompile::precompile;
 use crate::WorkerError;
 use std::io::{Read, Write};
 use std::path::PathBuf;

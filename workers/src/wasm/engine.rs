@@ -188,7 +188,7 @@ mod tests {
         let server = Engine::new(&engine_config(&options).unwrap()).unwrap();
         let child = compiler_engine(4, true).unwrap();
         assert_eq!(engine_fingerprint(&server), engine_fingerprint(&child));
-        let artifact = artifact::precompile(&child, br#"(module (func (export "_start")))"#).unwrap();
+        let artifact = crate::wasm::precompile::precompile(&child, br#"(module (func (export "_start")))"#).unwrap();
         // SAFETY: made just above by an engine of the same settings.
         unsafe { wasmtime::Module::deserialize(&server, &artifact) }.expect("the server loads the child's artifact");
     }

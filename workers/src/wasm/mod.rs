@@ -10,9 +10,11 @@ mod engine;
 mod guest;
 mod limiter;
 mod linking;
+mod precompile;
 mod run;
 
-pub use artifact::{CodeKind, CompiledCode};
+pub use artifact::CompiledCode;
+pub use precompile::CodeKind;
 pub use compiler::{child_main, CompileLimits, Compiler};
 pub use engine::{compiler_engine, EngineOptions, WasmBackend};
 pub use guest::WasmFunction;
