@@ -119,3 +119,15 @@ fn boto3_runs_zip_functions_on_the_managed_python_runtime() {
     let server = Server::start();
     run_sdk_script("boto3_zip.py", &[&server.url]);
 }
+
+/// Function URL configs managed by boto3 on a server with a token: `AuthType: NONE` opens
+/// `/fn/NAME/` to callers without credentials, `AWS_IAM` (and no config at all) needs them, and
+/// refused requests change nothing.
+#[test]
+fn boto3_manages_function_url_configs_and_who_may_call_the_url() {
+    let server = Server::start_with(&["--token", "s3cret"]);
+    let fixture = common::fixture("echo");
+    let out = server.cli(&["--token", "s3cret", "deploy", "--name", "web", "--wasm", fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run_sdk_script("boto3_urls.py", &[&server.url, "s3cret", "web"]);
+}

@@ -59,6 +59,9 @@ pub struct FunctionConfig {
     /// never reused, even after its version was deleted.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub last_published: u32,
+    /// Who may call the function's URL; `None`: no URL config (the server's authentication).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<crate::url_config::UrlConfig>,
     /// Unix milliseconds.
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
@@ -178,6 +181,8 @@ pub struct DeployRequest {
     pub concurrency: Option<Option<u32>>,
     pub env: Option<BTreeMap<String, String>>,
     pub events: EventConfigUpdate,
+    /// The URL config: `Some(Some(auth))` sets it, `Some(None)` removes it, `None` keeps it.
+    pub url: Option<Option<crate::url_config::UrlAuth>>,
 }
 
 impl DeployRequest {
@@ -341,6 +346,7 @@ impl DeployBody {
             timeout_s: self.timeout_s,
             concurrency: self.concurrency,
             env: self.env,
+            url: None,
             events: EventConfigUpdate {
                 max_retries: self.events.max_retries,
                 max_event_age_s: self.events.max_event_age_s,

@@ -21,6 +21,7 @@ pub mod task;
 pub mod taskdef;
 pub mod time;
 pub mod trigger;
+pub mod url_config;
 pub mod version;
 
 pub use error::{ErrorKind, Invalid, ThrottleScope};
@@ -33,4 +34,5 @@ pub use placement::{Constraint, Placement, Strategy};
 pub use service::{CopyState, EndpointView, ServiceConfig, ServiceRequest, ServiceView};
 pub use time::now_ms;
 pub use trigger::{TriggerConfig, TriggerRequest};
+pub use url_config::{UrlAuth, UrlConfig};
 pub use version::{Alias, Qualifier, VersionRef};

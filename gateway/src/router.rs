@@ -67,7 +67,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<crate::h
     }
     // A call another node forwarded was authenticated where it entered (and its Host, which
     // a signature covers, has changed since).
-    let req = if caller == Caller::Peer {
+    let req = if caller == Caller::Peer || public_url(&state.invoker, &route) {
         req
     } else {
         match state.auth.authenticate(req).await {
@@ -187,4 +187,9 @@ fn unknown(method: &hyper::Method, path: &str) -> Resp {
     let mut resp = AwsError::MethodNotAllowed.response(format!("{path} does not take {method}; it takes {allow}"));
     resp.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_str(&allow).expect("method names are header-safe"));
     resp
+}
+
+/// A function URL whose config says `AuthType: NONE` takes calls without credentials.
+fn public_url(invoker: &skiff_invoker::Invoker, route: &Route<'_>) -> bool {
+    matches!(route, Route::FunctionUrl { function, .. } if invoker.url_is_public(function))
 }

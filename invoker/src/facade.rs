@@ -129,6 +129,12 @@ impl Invoker {
     }
 
     /// The function's config: also Lambda's DryRun (the call could be made).
+    /// Whether the function's URL takes calls without credentials (its URL config says
+    /// `AuthType: NONE`); read without copying its config, on every function URL call.
+    pub fn url_is_public(&self, name: &str) -> bool {
+        self.registry.lookup(name).is_ok_and(|d| d.config.url.as_ref().is_some_and(skiff_api::UrlConfig::is_public))
+    }
+
     pub fn get(&self, name: &str) -> Result<FunctionConfig, InvokerError> {
         Ok(self.registry.lookup(name)?.config.clone())
     }

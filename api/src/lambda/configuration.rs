@@ -249,6 +249,7 @@ mod tests {
             zip: None,
             published: None,
             last_published: 2,
+            url: None,
             created_at_ms: 0,
             updated_at_ms: 1_764_703_235_054,
         }

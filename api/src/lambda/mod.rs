@@ -9,6 +9,7 @@
 pub mod aliases;
 pub mod configuration;
 pub mod event_invoke;
+pub mod function_url;
 pub mod page;
 pub mod reference;
 pub mod requests;
@@ -16,6 +17,7 @@ pub mod requests;
 pub use aliases::{AliasConfiguration, CreateAlias, PublishVersion, UpdateAlias};
 pub use configuration::{code_sha256, AccountSettings, FunctionConfiguration, GetFunctionResponse};
 pub use event_invoke::{EventInvokeConfig, PutEventInvokeConfig};
+pub use function_url::{FunctionUrlConfig, PutFunctionUrlConfig};
 pub use page::{Page, PageRequest};
 pub use reference::FunctionRef;
 pub use requests::{CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration};

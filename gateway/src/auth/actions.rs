@@ -71,6 +71,11 @@ fn lambda(operation: &LambdaRoute<'_>, function: &dyn Fn(&str) -> String) -> (&'
         GetAlias { function: f, .. } => ("lambda:GetAlias", function(f)),
         UpdateAlias { function: f, .. } => ("lambda:UpdateAlias", function(f)),
         DeleteAlias { function: f, .. } => ("lambda:DeleteAlias", function(f)),
+        CreateUrlConfig { function: f } => ("lambda:CreateFunctionUrlConfig", function(f)),
+        GetUrlConfig { function: f } => ("lambda:GetFunctionUrlConfig", function(f)),
+        UpdateUrlConfig { function: f } => ("lambda:UpdateFunctionUrlConfig", function(f)),
+        DeleteUrlConfig { function: f } => ("lambda:DeleteFunctionUrlConfig", function(f)),
+        ListUrlConfigs { function: f } => ("lambda:ListFunctionUrlConfigs", function(f)),
     }
 }
 

@@ -26,6 +26,11 @@ pub(crate) enum LambdaRoute<'a> {
     GetAlias { function: &'a str, alias: &'a str },
     UpdateAlias { function: &'a str, alias: &'a str },
     DeleteAlias { function: &'a str, alias: &'a str },
+    CreateUrlConfig { function: &'a str },
+    GetUrlConfig { function: &'a str },
+    UpdateUrlConfig { function: &'a str },
+    DeleteUrlConfig { function: &'a str },
+    ListUrlConfigs { function: &'a str },
     AccountSettings,
 }
 
@@ -53,6 +58,11 @@ pub(crate) fn parse<'a>(method: &Method, segments: &[&'a str]) -> Option<LambdaR
         (Method::GET, ["2015-03-31", "functions", function, "aliases", alias]) => GetAlias { function, alias },
         (Method::PUT, ["2015-03-31", "functions", function, "aliases", alias]) => UpdateAlias { function, alias },
         (Method::DELETE, ["2015-03-31", "functions", function, "aliases", alias]) => DeleteAlias { function, alias },
+        (Method::POST, ["2021-10-31", "functions", function, "url"]) => CreateUrlConfig { function },
+        (Method::GET, ["2021-10-31", "functions", function, "url"]) => GetUrlConfig { function },
+        (Method::PUT, ["2021-10-31", "functions", function, "url"]) => UpdateUrlConfig { function },
+        (Method::DELETE, ["2021-10-31", "functions", function, "url"]) => DeleteUrlConfig { function },
+        (Method::GET, ["2021-10-31", "functions", function, "urls"]) => ListUrlConfigs { function },
         (Method::GET, ["2016-08-19", "account-settings"]) => AccountSettings,
         _ => return None,
     };
@@ -80,5 +90,8 @@ mod tests {
         assert_eq!(p(Method::POST, "/2015-03-31/functions/f/versions"), Some(LambdaRoute::PublishVersion { function: "f" }));
         assert_eq!(p(Method::PUT, "/2015-03-31/functions/f/aliases/live"), Some(LambdaRoute::UpdateAlias { function: "f", alias: "live" }));
         assert_eq!(p(Method::PUT, "/2015-03-31/functions/f/aliases"), None);
+        assert_eq!(p(Method::POST, "/2021-10-31/functions/f/url"), Some(LambdaRoute::CreateUrlConfig { function: "f" }));
+        assert_eq!(p(Method::GET, "/2021-10-31/functions/f/urls"), Some(LambdaRoute::ListUrlConfigs { function: "f" }));
+        assert_eq!(p(Method::GET, "/2015-03-31/functions/f/url"), None);
     }
 }

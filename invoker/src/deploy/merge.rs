@@ -4,7 +4,7 @@
 use crate::InvokerError;
 use skiff_api::function::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
 use sha2::{Digest, Sha256};
-use skiff_api::{CodeInfo, DeployRequest, Destination, FunctionConfig, ZipInfo};
+use skiff_api::{CodeInfo, DeployRequest, Destination, FunctionConfig, UrlConfig, ZipInfo};
 
 /// The zip package `request` leaves the function with: a new zip (its runtime and handler from
 /// the request or else the function's), the current one with a changed handler, or none (the
@@ -54,6 +54,11 @@ pub(crate) fn merged(request: &DeployRequest, old: Option<&FunctionConfig>, code
         zip,
         published: None,
         last_published: old.map_or(0, |o| o.last_published),
+        url: match request.url {
+            None => old.and_then(|o| o.url.clone()),
+            Some(None) => None,
+            Some(Some(auth)) => Some(UrlConfig::set(old.and_then(|o| o.url.as_ref()), auth, now)),
+        },
         created_at_ms: old.map_or(now, |o| o.created_at_ms),
         updated_at_ms: now,
     };

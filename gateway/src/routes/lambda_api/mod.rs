@@ -6,6 +6,7 @@
 mod aliases;
 mod functions;
 mod settings;
+mod urls;
 mod versions;
 
 use crate::errors::{error_response, AwsError};
@@ -47,6 +48,11 @@ pub(crate) async fn handle(api: &LambdaApi<'_>, route: LambdaRoute<'_>, query: O
         GetAlias { function, alias } => aliases::get(api, function, alias),
         UpdateAlias { function, alias } => aliases::update(api, function, alias, req).await,
         DeleteAlias { function, alias } => aliases::delete(api, function, alias).await,
+        CreateUrlConfig { function } => urls::create(api, function, req).await,
+        GetUrlConfig { function } => urls::get(api, function, &req),
+        UpdateUrlConfig { function } => urls::update(api, function, req).await,
+        DeleteUrlConfig { function } => urls::delete(api, function).await,
+        ListUrlConfigs { function } => urls::list(api, function, &req),
         AccountSettings => Ok(settings::account(api)),
     };
     answer.unwrap_or_else(|error| error)
