@@ -216,3 +216,17 @@ fn servers_sharing_a_broker_keep_their_events_and_refuse_forged_ones() {
     assert_eq!(runs(&a), 20.0, "the forged event ran");
     assert!(listener.accept().is_err(), "the forged callback was called");
 }
+
+/// Lambda's event source mappings, made with unmodified boto3, are queue triggers: pika's
+/// messages in the mapped queue run the function; what a trigger cannot do is refused by name.
+#[test]
+fn boto3_event_source_mappings_are_queue_triggers() {
+    let server = Server::start_with(&["--amqp-url", RABBITMQ_URL]);
+    let f = unique("mapped");
+    server.deploy_fixture(&f, "echo", json!({}));
+    let queue = unique("mapped-q");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/boto3_mappings.py");
+    let out = Command::new("python3").arg(script).args([&server.url, RABBITMQ_URL, &f, &queue]).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("all checks passed"), "{text}\n{}", server.stderr());
+}

@@ -5,7 +5,7 @@
 //! events always go to the function's own dead-letter store, so `OnFailure` is refused.
 
 use super::field_error;
-use crate::arn::function_arn;
+use crate::arn::{function_arn, queue_arn, queue_of_arn};
 use crate::events::{Destination, EventConfig, EventConfigUpdate};
 use crate::Invalid;
 use serde::{Deserialize, Serialize};
@@ -72,13 +72,15 @@ impl PutEventInvokeConfig {
 
 /// A destination ARN as a Skiff destination.
 fn destination_of(arn: &str) -> Result<Destination, Invalid> {
+    if let Some(queue) = queue_of_arn(arn) {
+        return format!("queue:{queue}").parse();
+    }
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
         ["arn", _, "lambda", _, _, rest] => match rest.strip_prefix("function:") {
             Some(name) => format!("function:{name}").parse(),
             None => Err(Invalid(format!("{arn:?} is not a function ARN"))),
         },
-        ["arn", _, "sqs", _, _, queue] => format!("queue:{queue}").parse(),
         _ => Err(Invalid(format!("{arn:?}: expected a function ARN or a queue ARN (arn:aws:sqs:REGION:ACCOUNT:QUEUE)"))),
     }
 }
@@ -87,7 +89,7 @@ fn destination_of(arn: &str) -> Result<Destination, Invalid> {
 fn arn_of(destination: &Destination, region: &str) -> String {
     match destination {
         Destination::Function(name) => function_arn(region, name),
-        Destination::Queue(queue) => format!("arn:aws:sqs:{region}:{}:{queue}", crate::arn::ACCOUNT),
+        Destination::Queue(queue) => queue_arn(region, queue),
     }
 }
 

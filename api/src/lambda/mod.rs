@@ -9,6 +9,7 @@
 pub mod aliases;
 pub mod configuration;
 pub mod event_invoke;
+pub mod event_source;
 pub mod function_url;
 pub mod page;
 pub mod reference;
@@ -17,6 +18,7 @@ pub mod requests;
 pub use aliases::{AliasConfiguration, CreateAlias, PublishVersion, UpdateAlias};
 pub use configuration::{code_sha256, AccountSettings, FunctionConfiguration, GetFunctionResponse};
 pub use event_invoke::{EventInvokeConfig, PutEventInvokeConfig};
+pub use event_source::EventSourceMapping;
 pub use function_url::{FunctionUrlConfig, PutFunctionUrlConfig};
 pub use page::{Page, PageRequest};
 pub use reference::FunctionRef;

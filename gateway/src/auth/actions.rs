@@ -76,6 +76,9 @@ fn lambda(operation: &LambdaRoute<'_>, function: &dyn Fn(&str) -> String) -> (&'
         UpdateUrlConfig { function: f } => ("lambda:UpdateFunctionUrlConfig", function(f)),
         DeleteUrlConfig { function: f } => ("lambda:DeleteFunctionUrlConfig", function(f)),
         ListUrlConfigs { function: f } => ("lambda:ListFunctionUrlConfigs", function(f)),
+        CreateEventSourceMapping => ("lambda:CreateEventSourceMapping", "*".into()),
+        ListEventSourceMappings | GetEventSourceMapping { .. } => ("lambda:ListEventSourceMappings", "*".into()),
+        DeleteEventSourceMapping { .. } => ("lambda:DeleteEventSourceMapping", "*".into()),
     }
 }
 

@@ -31,6 +31,10 @@ pub(crate) enum LambdaRoute<'a> {
     UpdateUrlConfig { function: &'a str },
     DeleteUrlConfig { function: &'a str },
     ListUrlConfigs { function: &'a str },
+    CreateEventSourceMapping,
+    ListEventSourceMappings,
+    GetEventSourceMapping { id: &'a str },
+    DeleteEventSourceMapping { id: &'a str },
     AccountSettings,
 }
 
@@ -63,6 +67,10 @@ pub(crate) fn parse<'a>(method: &Method, segments: &[&'a str]) -> Option<LambdaR
         (Method::PUT, ["2021-10-31", "functions", function, "url"]) => UpdateUrlConfig { function },
         (Method::DELETE, ["2021-10-31", "functions", function, "url"]) => DeleteUrlConfig { function },
         (Method::GET, ["2021-10-31", "functions", function, "urls"]) => ListUrlConfigs { function },
+        (Method::POST, ["2015-03-31", "event-source-mappings"]) => CreateEventSourceMapping,
+        (Method::GET, ["2015-03-31", "event-source-mappings"]) => ListEventSourceMappings,
+        (Method::GET, ["2015-03-31", "event-source-mappings", id]) => GetEventSourceMapping { id },
+        (Method::DELETE, ["2015-03-31", "event-source-mappings", id]) => DeleteEventSourceMapping { id },
         (Method::GET, ["2016-08-19", "account-settings"]) => AccountSettings,
         _ => return None,
     };
@@ -93,5 +101,7 @@ mod tests {
         assert_eq!(p(Method::POST, "/2021-10-31/functions/f/url"), Some(LambdaRoute::CreateUrlConfig { function: "f" }));
         assert_eq!(p(Method::GET, "/2021-10-31/functions/f/urls"), Some(LambdaRoute::ListUrlConfigs { function: "f" }));
         assert_eq!(p(Method::GET, "/2015-03-31/functions/f/url"), None);
+        assert_eq!(p(Method::POST, "/2015-03-31/event-source-mappings/"), Some(LambdaRoute::CreateEventSourceMapping));
+        assert_eq!(p(Method::DELETE, "/2015-03-31/event-source-mappings/u1"), Some(LambdaRoute::DeleteEventSourceMapping { id: "u1" }));
     }
 }

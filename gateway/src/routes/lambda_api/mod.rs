@@ -5,6 +5,7 @@
 
 mod aliases;
 mod functions;
+mod mappings;
 mod settings;
 mod urls;
 mod versions;
@@ -53,6 +54,10 @@ pub(crate) async fn handle(api: &LambdaApi<'_>, route: LambdaRoute<'_>, query: O
         UpdateUrlConfig { function } => urls::update(api, function, req).await,
         DeleteUrlConfig { function } => urls::delete(api, function).await,
         ListUrlConfigs { function } => urls::list(api, function, &req),
+        CreateEventSourceMapping => mappings::create(api, req).await,
+        ListEventSourceMappings => mappings::list(api, query).await,
+        GetEventSourceMapping { id } => mappings::get(api, id).await,
+        DeleteEventSourceMapping { id } => mappings::delete(api, id).await,
         AccountSettings => Ok(settings::account(api)),
     };
     answer.unwrap_or_else(|error| error)
