@@ -65,10 +65,7 @@ impl Runner {
         let inner = &self.inner;
         let function = inner.registry.lookup(name)?;
         let deployed = inner.registry.version_of(function.clone(), version)?;
-        let admitted = inner.admission.admit(&function).map_err(|scope| {
-            inner.metrics.throttles.with_label_values(&[name, scope.as_str()]).inc();
-            InvokerError::Throttled(scope)
-        })?;
+        let admitted = inner.admission.admit(&function).map_err(|scope| throttled(&inner.metrics, name, scope))?;
         let worker = inner.builder.worker_for(&deployed).await?;
         let request_id = request_id.to_string();
         let invocation = Invocation { request_id: request_id.clone(), payload };
@@ -86,11 +83,7 @@ impl Runner {
             gauge.dec();
             metrics.concurrent_total.dec();
             let execution = result.map_err(|e| match e {
-                WorkerError::HostBudget(spent) => {
-                    let scope = host_scope(spent);
-                    metrics.throttles.with_label_values(&[&config.name, scope.as_str()]).inc();
-                    InvokerError::Throttled(scope)
-                }
+                WorkerError::HostBudget(spent) => throttled(metrics, &config.name, host_scope(spent)),
                 other => InvokerError::Worker(other),
             })?;
             Ok(this.record(config, request_id, execution))
@@ -150,6 +143,12 @@ impl Runner {
         });
         InvokeResult { request_id, version: config.executed_version(), execution, log }
     }
+}
+
+/// Counts a throttle of `function` and answers it.
+fn throttled(metrics: &Metrics, function: &str, scope: ThrottleScope) -> InvokerError {
+    metrics.throttles.with_label_values(&[function, scope.as_str()]).inc();
+    InvokerError::Throttled(scope)
 }
 
 /// Which throttle a container start refused by the host budget is.

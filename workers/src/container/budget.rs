@@ -99,10 +99,6 @@ impl HostBudget {
         Arc::new(Self { limits, used: Mutex::new(Caps::default()), holders: Mutex::new(Vec::new()) })
     }
 
-    pub fn limits(&self) -> BudgetLimits {
-        self.limits
-    }
-
     /// What the containers that exist now have reserved.
     pub fn used(&self) -> std::sync::MutexGuard<'_, Caps> {
         self.used.lock().unwrap_or_else(|p| p.into_inner())
