@@ -215,6 +215,9 @@ fn elf_section(elf: &[u8], name: &str) -> Option<std::ops::Range<usize>> {
     })
 }
 
+/// Where the test cuts a database file: past redb's header page, inside what it holds.
+const TRUNCATED_TO: usize = 4096;
+
 #[test]
 fn a_damaged_database_stops_start_up_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,7 +232,9 @@ fn a_damaged_database_stops_start_up_with_a_clear_message() {
         let intact = std::fs::read(&path).unwrap();
         for damage in ["truncated", "flipped header"] {
             match damage {
-                "truncated" => std::fs::write(&path, &intact[..intact.len() / 2]).unwrap(),
+                // Cut to the header page: redb keeps slack past its last region, so cutting
+                // half a file can drop only unused space, which is no damage at all.
+                "truncated" => std::fs::write(&path, &intact[..TRUNCATED_TO]).unwrap(),
                 _ => {
                     let mut flipped = intact.clone();
                     flipped[0] ^= 0xff;
