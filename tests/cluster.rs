@@ -429,3 +429,38 @@ fn versions_and_aliases_made_on_one_node_are_served_by_every_node() {
     let (status, v2) = lambda(c, "versions", json!({}));
     assert_eq!((status, v2["Version"].as_str()), (201, Some("2")), "{v2}");
 }
+
+/// A zip function deployed through one node runs on the others after that node is gone and the
+/// engine has lost its image: the node that takes the call builds the image again from the
+/// stored zip (fetched from the peer that kept the second copy). Deleting the function then
+/// removes the image.
+#[test]
+fn a_zip_function_outlives_its_deploying_node_and_its_image() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = start_nodes(&etcd, root.path());
+    let name = common::queues::unique("zipnode");
+    let code = root.path().join("code");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(code.join("app.py"), "def handler(event, context):\n    return {'zipped': event}\n").unwrap();
+    let deploy = ["deploy", "--name", &name, "--runtime", "python3.11", "--handler", "app.handler", "--code", code.to_str().unwrap(), "--timeout", "10"];
+    let out = nodes[0].cli(&deploy);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = json_body(nodes[0].get(&format!("/v1/functions/{name}"))).1;
+    let image = config["code"]["image"].as_str().unwrap().to_string();
+    drop(nodes.remove(0));
+    let removed = std::process::Command::new("docker").args(["rmi", "-f", &image]).output().unwrap();
+    assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
+    let (b, c) = (&nodes[0], &nodes[1]);
+    let a_gone = |node: &Server| node_states(node).iter().any(|(name, state)| name == "a" && state != "ready");
+    assert!(eventually(Duration::from_secs(LEASE_TTL_S + 5), || a_gone(b) && a_gone(c)), "{:?}", node_states(b));
+    for node in [b, c] {
+        let (status, body) = json_body(node.invoke(&name, r#"{"n":1}"#));
+        assert_eq!((status, &body), (200, &json!({ "zipped": { "n": 1 } })), "{}", node.stderr());
+    }
+    let present = || std::process::Command::new("docker").args(["image", "inspect", &image]).output().unwrap().status.success();
+    assert!(present(), "the image was built again under its tag");
+    assert_eq!(c.get(&format!("/v1/functions/{name}")).status(), 200);
+    assert!(c.cli(&["rm", &name]).status.success());
+    assert!(eventually(Duration::from_secs(60), || !present()), "the image outlived its function");
+}

@@ -113,6 +113,15 @@ impl FunctionConfig {
         self.code.sha256().or(self.zip.as_ref().map(|z| z.sha256.as_str()))
     }
 
+    /// The image a zip function runs (built from its runtime's with the zip); `None` for any
+    /// other function.
+    pub fn zip_image(&self) -> Option<&str> {
+        match (&self.code, &self.zip) {
+            (CodeInfo::Image { image, .. }, Some(_)) => Some(image),
+            _ => None,
+        }
+    }
+
     /// Whether a worker built for `self` can serve `other` unchanged: same code and the same
     /// settings the worker bakes in. A change of anything else (concurrency, event settings,
     /// description, the publish counter) keeps the warm instances and containers.
@@ -260,6 +269,15 @@ pub struct DeployBody {
     /// A container image in the server's Docker engine (exclusive with `wasm_base64`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// A zip of the code for a managed runtime, base64-encoded (exclusive with the other codes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_base64: Option<String>,
+    /// A zip function's runtime (`python3.11`); required with a new zip function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// A zip function's handler, `MODULE.FUNCTION` (`app.handler`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
     /// Container functions: give the container a network for outbound calls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<bool>,
@@ -308,9 +326,9 @@ fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Resul
 /// Why a deploy body could not be decoded into a request.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployBodyError {
-    /// The body itself is malformed.
-    #[error("wasm_base64 is not valid base64: {0}")]
-    Base64(#[from] base64::DecodeError),
+    /// The body itself is malformed: a code field is not base64.
+    #[error("{field} is not valid base64: {source}")]
+    Base64 { field: &'static str, source: base64::DecodeError },
     /// A setting is not acceptable.
     #[error(transparent)]
     Setting(#[from] Invalid),
@@ -320,10 +338,8 @@ impl DeployBody {
     /// Decodes the code and the destination; the settings themselves are checked by
     /// [`DeployRequest::validate`].
     pub fn into_request(self, name: &str) -> Result<DeployRequest, DeployBodyError> {
-        let wasm = match self.wasm_base64 {
-            None => None,
-            Some(b64) => Some(Bytes::from(base64::engine::general_purpose::STANDARD.decode(b64)?)),
-        };
+        let wasm = decoded("wasm_base64", self.wasm_base64)?;
+        let zip = decoded("zip_base64", self.zip_base64)?;
         let on_success = match self.events.on_success {
             None => None,
             Some(None) => Some(None),
@@ -332,9 +348,9 @@ impl DeployBody {
         Ok(DeployRequest {
             name: name.to_string(),
             wasm,
-            zip: None,
-            runtime: None,
-            handler: None,
+            zip,
+            runtime: self.runtime,
+            handler: self.handler,
             mode: DeployMode::Upsert,
             if_revision: None,
             role: None,
@@ -362,6 +378,18 @@ impl DeployBody {
         self.wasm_base64 = Some(base64::engine::general_purpose::STANDARD.encode(code));
         self
     }
+
+    /// Sets the code from a zip's bytes, for the managed runtime in `runtime`.
+    pub fn with_zip(mut self, zip: &[u8]) -> Self {
+        self.zip_base64 = Some(base64::engine::general_purpose::STANDARD.encode(zip));
+        self
+    }
+}
+
+/// The bytes of a base64 code field, if given.
+fn decoded(field: &'static str, b64: Option<String>) -> Result<Option<Bytes>, DeployBodyError> {
+    b64.map(|b| base64::engine::general_purpose::STANDARD.decode(b).map(Bytes::from).map_err(|source| DeployBodyError::Base64 { field, source }))
+        .transpose()
 }
 
 #[cfg(test)]
@@ -382,6 +410,11 @@ mod tests {
         assert_eq!(serde_json::to_string(&absent).unwrap(), "{}");
         let bad = DeployBody { wasm_base64: Some("!!".into()), ..Default::default() };
         assert!(bad.into_request("f").is_err());
+        let zip = DeployBody { runtime: Some("python3.11".into()), handler: Some("app.handler".into()), ..Default::default() }.with_zip(b"PK");
+        let request = zip.into_request("f").unwrap();
+        assert_eq!((request.zip.as_deref(), request.runtime.as_deref()), (Some(&b"PK"[..]), Some("python3.11")));
+        let bad = DeployBody { zip_base64: Some("!!".into()), ..Default::default() };
+        assert!(bad.into_request("f").unwrap_err().to_string().starts_with("zip_base64 "));
         assert!(serde_json::from_str::<DeployBody>(r#"{"colour":1}"#).is_err());
     }
 

@@ -70,9 +70,9 @@ impl Invoker {
         let triggers = Triggers::new(runner.clone(), queue.clone(), metrics.clone(), trigger_defs.clone(), registry.clone(), control.clone());
         let stores = DefinitionStores { functions: functions.clone(), versions: versions.clone(), aliases: aliases.clone(), triggers: trigger_defs.clone() };
         let deployer = Deployer::new(registry.clone(), builder.clone(), stores, blobs, control);
-        let follower = FunctionsFollower { registry: registry.clone(), events: events.clone(), logs: logs.clone(), metrics: metrics.clone() };
+        let follower = FunctionsFollower { registry: registry.clone(), builder: builder.clone(), events: events.clone(), logs: logs.clone(), metrics: metrics.clone() };
         feed::start(functions, follower).await?;
-        feed::start(versions, VersionsFollower { registry: registry.clone() }).await?;
+        feed::start(versions, VersionsFollower { registry: registry.clone(), builder: builder.clone() }).await?;
         feed::start(aliases, AliasesFollower { registry: registry.clone() }).await?;
         feed::start(trigger_defs, TriggersFollower { triggers: triggers.clone() }).await?;
         let concurrency_limit = options.max_concurrency;

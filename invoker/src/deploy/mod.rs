@@ -17,7 +17,7 @@ use skiff_api::function::WasmFormat;
 use skiff_api::{now_ms, Alias, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig, ZipInfo};
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::{Expect, Typed};
-use skiff_workers::container::{ImageSpec, ZipCode};
+use skiff_workers::container::ImageSpec;
 use skiff_workers::wasm::{CodeKind, CompiledCode};
 use skiff_workers::Worker;
 use std::sync::Arc;
@@ -90,11 +90,30 @@ impl Deployer {
         admissible(request.mode, request.if_revision.as_deref(), old.map(|o| o.revision_id.as_str()), "Function", &request.name)?;
         let zip = merge::zip_info(&request, old)?;
         let (code, resolved) = match (zip.as_ref().filter(|z| old.and_then(|o| o.zip.as_ref()) != Some(*z)), compiled) {
-            (Some(changed), _) => self.build_zip(&request, changed).await?,
+            (Some(changed), _) => {
+                let built = self.build_zip(&request, changed).await?;
+                let tag = match &built.0 {
+                    CodeInfo::Image { image, .. } => image.clone(),
+                    CodeInfo::Wasm { .. } => unreachable!("a zip builds an image"),
+                };
+                let stored = self.store(&request, existing, built, zip).await;
+                // An image built for a deploy that stored nothing is nobody's.
+                if stored.is_err() {
+                    self.builder.release_zip_image(&tag, &self.registry);
+                }
+                return stored;
+            }
             (None, Some(compiled)) => compiled,
             (None, None) => self.resolve(&request, old).await?,
         };
-        let config = merge::merged(&request, old, code, zip, now_ms())?;
+        self.store(&request, existing, (code, resolved), zip).await
+    }
+
+    /// The second half of a deploy, under the control lock with the code resolved: the config
+    /// merged and checked, its worker staged, the blob and then the config stored.
+    async fn store(&self, request: &DeployRequest, existing: Option<Arc<Deployed>>, (code, resolved): (CodeInfo, Resolved), zip: Option<ZipInfo>) -> Result<FunctionConfig, InvokerError> {
+        let old = existing.as_ref().map(|d| &d.config);
+        let config = merge::merged(request, old, code, zip, now_ms())?;
         merge::refuse_destination_loop(&config, |name| self.registry.get(name).and_then(|d| d.config.events.on_success.clone()))?;
         // A change the running worker does not bake in (concurrency, event settings, a
         // description) keeps it: the registry carries it over, so nothing is built here.
@@ -147,6 +166,11 @@ impl Deployer {
     /// The code of a deploy that sends no new Wasm: an image resolved in the local engine, or
     /// (configuration-only update) the current code.
     async fn resolve(&self, request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<(CodeInfo, Resolved), InvokerError> {
+        if let (None, Some((old, zip))) = (&request.image, old.and_then(|o| Some((o, o.zip.as_ref()?)))) {
+            let image = self.builder.zip_image(old, zip).await?;
+            let tag = old.zip_image().unwrap_or_default().to_string();
+            return Ok((CodeInfo::Image { image: tag, id: image.id.clone() }, Resolved::Image(image)));
+        }
         let old_code = old.map(|o| &o.code);
         let reference = match (&request.image, old_code) {
             (Some(reference), _) => Some((reference.clone(), None)),
@@ -167,16 +191,8 @@ impl Deployer {
     /// A zip function's image, built from its runtime's with the zip (sent now, or stored when
     /// only the handler changed) in `/var/task`.
     async fn build_zip(&self, request: &DeployRequest, zip: &ZipInfo) -> Result<(CodeInfo, Resolved), InvokerError> {
-        let bytes = match &request.zip {
-            Some(sent) => sent.clone(),
-            None => bytes::Bytes::from(self.blobs.get(&zip.sha256).await?),
-        };
-        let containers = self.builder.containers()?;
-        let variant = hex::encode(&Sha256::digest(format!("{}\0{}\0{}", zip.sha256, zip.runtime, zip.handler))[..6]);
-        let tag = format!("skiff-zip/{}:{variant}", request.name.to_ascii_lowercase());
-        let code = ZipCode { runtime: &zip.runtime, handler: &zip.handler, zip: &bytes };
-        let image = containers.build_zip_image(&code, &tag).await.map_err(InvokerError::from_code)?;
-        Ok((CodeInfo::Image { image: tag, id: image.id.clone() }, Resolved::Image(image)))
+        let (code, image) = self.builder.build_zip_image(&request.name, zip, request.zip.clone()).await?;
+        Ok((code, Resolved::Image(image)))
     }
 
     /// The worker of the new version, built before anything is stored.

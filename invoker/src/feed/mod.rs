@@ -10,6 +10,7 @@ mod published;
 
 pub(crate) use published::{AliasesFollower, VersionsFollower};
 
+use crate::build::WorkerBuilder;
 use crate::events::Events;
 use crate::logs::LogBook;
 use crate::metrics::Metrics;
@@ -25,9 +26,20 @@ use std::sync::Arc;
 /// Functions: the registry, the event dispatchers, and what is kept per function.
 pub(crate) struct FunctionsFollower {
     pub(crate) registry: Arc<Registry>,
+    /// Lets go of the zip images no function or version here runs any more.
+    pub(crate) builder: Arc<WorkerBuilder>,
     pub(crate) events: Events,
     pub(crate) logs: Arc<LogBook>,
     pub(crate) metrics: Arc<Metrics>,
+}
+
+impl FunctionsFollower {
+    /// `config` is served here no more.
+    fn left(&self, config: &FunctionConfig) {
+        if let Some(image) = config.zip_image() {
+            self.builder.release_zip_image(image, &self.registry);
+        }
+    }
 }
 
 impl Follower for FunctionsFollower {
@@ -39,6 +51,7 @@ impl Follower for FunctionsFollower {
         // and give them back.
         if let Some(replaced) = self.registry.install(config.clone(), revision) {
             replaced.retire();
+            self.left(&replaced.config);
             tracing::info!(function = %name, version, "deployed");
         }
         self.events.dispatch(&config);
@@ -49,6 +62,7 @@ impl Follower for FunctionsFollower {
         self.events.stop_dispatching(name);
         if let Some(removed) = self.registry.remove(name) {
             removed.retire();
+            self.left(&removed.config);
             tracing::info!(function = %name, "deleted");
         }
         self.logs.forget(name);

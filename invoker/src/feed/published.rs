@@ -2,6 +2,7 @@
 //! Their keys are `function:number` and `function:alias`, so a deletion, which reports only
 //! the key, still says what it removes.
 
+use crate::build::WorkerBuilder;
 use crate::registry::Registry;
 use skiff_api::{Alias, FunctionConfig};
 use skiff_state::config::follow::Follower;
@@ -11,6 +12,15 @@ use std::sync::Arc;
 
 pub(crate) struct VersionsFollower {
     pub(crate) registry: Arc<Registry>,
+    pub(crate) builder: Arc<WorkerBuilder>,
+}
+
+impl VersionsFollower {
+    fn remove(&self, function: &str, number: u32) {
+        if let Some(image) = self.registry.published.remove_version(function, number).as_ref().and_then(FunctionConfig::zip_image) {
+            self.builder.release_zip_image(image, &self.registry);
+        }
+    }
 }
 
 impl Follower for VersionsFollower {
@@ -22,7 +32,7 @@ impl Follower for VersionsFollower {
 
     fn delete(&self, key: &str) {
         if let Some((function, number)) = key.split_once(':').and_then(|(f, n)| Some((f, n.parse().ok()?))) {
-            self.registry.published.remove_version(function, number);
+            self.remove(function, number);
         }
     }
 
@@ -30,7 +40,7 @@ impl Follower for VersionsFollower {
         for version in self.registry.published.all_versions() {
             let (function, number) = (&version.config.name, version.config.published.unwrap_or_default());
             if !keys.contains(&skiff_api::version::version_key(function, number)) {
-                self.registry.published.remove_version(function, number);
+                self.remove(function, number);
             }
         }
     }

@@ -80,6 +80,12 @@ impl Registry {
         all
     }
 
+    /// Whether a function or a published version known here runs the zip image `tag`.
+    pub(crate) fn runs_image(&self, tag: &str) -> bool {
+        let runs = |d: &Deployed| d.config.zip_image() == Some(tag);
+        self.functions.iter().any(|e| runs(e.value())) || self.published.all_versions().iter().any(|v| runs(v))
+    }
+
     pub(crate) fn all(&self) -> Vec<Arc<Deployed>> {
         self.functions.iter().map(|e| e.clone()).collect()
     }

@@ -50,10 +50,11 @@ impl Published {
         }
     }
 
-    pub(crate) fn remove_version(&self, function: &str, number: u32) {
-        if let Some((_, old)) = self.versions.remove(&(function.to_string(), number)) {
-            old.retire();
-        }
+    /// Stops serving a version; returns its config, if it was served.
+    pub(crate) fn remove_version(&self, function: &str, number: u32) -> Option<FunctionConfig> {
+        let (_, old) = self.versions.remove(&(function.to_string(), number))?;
+        old.retire();
+        Some(old.config.clone())
     }
 
     pub(crate) fn alias(&self, function: &str, name: &str) -> Option<Alias> {

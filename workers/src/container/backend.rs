@@ -113,6 +113,28 @@ impl ContainerBackend {
         docker::inspect_image(&self.inner.docker, &id).await
     }
 
+    /// Removes the image tagged `reference` in the background once no container uses it: a
+    /// retired function's containers finish their calls first, so a refusal is retried for up
+    /// to [`IMAGE_REMOVAL_PATIENCE`]. `unwanted` is asked before every attempt, so an image
+    /// wanted again meanwhile (the same code deployed anew) is kept.
+    pub fn remove_image_when_unused(&self, reference: String, unwanted: impl Fn() -> bool + Send + 'static) {
+        let docker = self.inner.docker.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + IMAGE_REMOVAL_PATIENCE;
+            loop {
+                if !unwanted() {
+                    return;
+                }
+                match docker::remove_image(&docker, &reference).await {
+                    Ok(true) => return tracing::info!(image = %reference, "removed an image no function uses"),
+                    Ok(false) if tokio::time::Instant::now() < deadline => tokio::time::sleep(IMAGE_REMOVAL_RETRY).await,
+                    Ok(false) => return tracing::warn!(image = %reference, "image still in use; left in the engine"),
+                    Err(e) => return tracing::warn!(image = %reference, "cannot remove an image no function uses: {e}"),
+                }
+            }
+        });
+    }
+
     /// Removes every function container of this server, running or not. Used at start-up (a
     /// crashed earlier run) and at shutdown. Service containers are not touched: they outlive
     /// the server and are adopted by the next one.
@@ -142,6 +164,11 @@ impl ContainerBackend {
     }
 
 }
+
+/// How long an unused image's removal waits for the containers still using it, and how often
+/// it asks again.
+pub const IMAGE_REMOVAL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+const IMAGE_REMOVAL_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where the static agent is expected relative to a Skiff executable (the server or the bench):
 /// `skiff-agent-static` beside it in an installed layout, else

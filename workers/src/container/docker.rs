@@ -4,7 +4,7 @@ use crate::WorkerError;
 use bollard::errors::Error as DockerError;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
     WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
@@ -101,6 +101,18 @@ pub(crate) async fn remove(docker: &Docker, id: &str) -> Result<(), WorkerError>
         // "removal already in progress": someone else is finishing the job.
         Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
         Err(e) => Err(internal("remove container", e)),
+    }
+}
+
+/// Removes the tag `reference`, and the image once no other tag holds it. `Ok(false)` while a
+/// container still uses the image; a tag already gone counts as removed.
+pub(crate) async fn remove_image(docker: &Docker, reference: &str) -> Result<bool, WorkerError> {
+    let options = RemoveImageOptionsBuilder::default().force(false).build();
+    match docker.remove_image(reference, Some(options), None).await {
+        Ok(_) => Ok(true),
+        Err(e) if not_found(&e) => Ok(true),
+        Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(false),
+        Err(e) => Err(internal("remove image", e)),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Building the worker that runs a version: a Wasm template from the compiled-artifact cache
 //! (compiled from the stored blob when the cache lost it), or a warm container pool.
 
+mod zip;
+
 use crate::metrics::Metrics;
 use crate::options::Containers;
 use crate::registry::Deployed;
@@ -35,7 +37,10 @@ impl WorkerBuilder {
                 let config = deployed.config.clone();
                 match &config.code {
                     CodeInfo::Image { image, id } => {
-                        let image = self.containers()?.resolve_image(image, Some(id)).await?;
+                        let image = match &config.zip {
+                            Some(zip) => self.zip_image(&config, zip).await?,
+                            None => self.containers()?.resolve_image(image, Some(id)).await?,
+                        };
                         Ok(Arc::new(self.container_pool(&config, image)?) as Arc<dyn Worker>)
                     }
                     CodeInfo::Wasm { .. } => {
