@@ -146,3 +146,79 @@ fn names_are_one_path_segment_files_are_bounded_and_the_token_may_be_a_file() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
 }
+
+/// `skiff deploy` of a folder with `runtime` and `handler`: the folder is zipped and runs on the
+/// managed runtime; `publish` and `[aliases]` publish a version and point aliases at it, an
+/// unchanged folder keeping its version. A manifest naming a version it does not publish, or a
+/// zip function missing its handler, is refused before anything changes. The engine's copy of
+/// the image is rebuilt from the stored zip when lost, and removed once the function is.
+#[test]
+fn a_folder_deploys_as_a_zip_function_and_the_manifest_publishes_and_points_aliases() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_in(&data.path().join("data"), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let write_app = |version: u32| std::fs::write(dir.path().join("app.py"), format!("VERSION = {version}\ndef handler(event, context):\n    return {{'version': VERSION, 'event': event}}\n")).unwrap();
+    let manifest = |aliases: &str, publish: bool| {
+        let text = format!("name = 'pyfolder'\nruntime = 'python3.11'\nhandler = 'app.handler'\ntimeout = 10\npublish = {publish}\n[aliases]\n{aliases}\n");
+        std::fs::write(dir.path().join("skiff.toml"), text).unwrap();
+    };
+    let folder = dir.path().to_str().unwrap();
+    let version_of = |server: &Server, target: &str| {
+        let out = server.cli(&["invoke", target, "--data", r#"{"n":1}"#]);
+        assert!(out.status.success(), "{target}: {}", stderr(&out));
+        let result: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(result["event"]["n"], 1, "{result}");
+        result["version"].as_u64().unwrap()
+    };
+    write_app(1);
+    manifest("live = 'published'", true);
+    let out = server.cli(&["deploy", folder]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(printed.contains("deployed pyfolder version 1") && printed.contains("published pyfolder version 1") && printed.contains("pyfolder:live -> 1"), "{printed}");
+    assert_eq!(version_of(&server, "pyfolder:live"), 1);
+    let config: Value = serde_json::from_str(&stdout(&server.cli(&["get", "pyfolder", "--json"]))).unwrap();
+    assert_eq!((config["zip"]["runtime"].as_str(), config["zip"]["handler"].as_str()), (Some("python3.11"), Some("app.handler")), "{config}");
+
+    write_app(2);
+    manifest("live = 'published'\nstable = 1\ncanary = { version = 1, weights = { published = 0.25 } }", true);
+    let out = server.cli(&["deploy", folder]);
+    let printed = stdout(&out);
+    assert!(printed.contains("published pyfolder version 2") && printed.contains("pyfolder:live -> 2"), "{printed}{}", stderr(&out));
+    assert!(printed.contains("pyfolder:canary -> 1 (0.75), 2 (0.25)"), "{printed}");
+    assert_eq!((version_of(&server, "pyfolder:live"), version_of(&server, "pyfolder:stable"), version_of(&server, "pyfolder")), (2, 1, 2));
+    let again = server.cli(&["deploy", folder]);
+    assert!(stdout(&again).contains("published pyfolder version 2"), "unchanged code keeps its version: {}", stdout(&again));
+
+    let refused = |aliases: &str, publish: bool, expected: &str| {
+        manifest(aliases, publish);
+        let out = server.cli(&["deploy", folder]);
+        assert!(!out.status.success() && stderr(&out).contains(expected), "{aliases}: {}", stderr(&out));
+    };
+    write_app(3);
+    refused("live = 'published'", false, "nothing is published");
+    refused("live = { version = 1, weights = { published = 0.5 } }", false, "nothing is published");
+    refused("live = { version = 1, colour = 'red' }", true, "a version");
+    std::fs::write(dir.path().join("skiff.toml"), "name = 'pyfolder'\nruntime = 'python3.11'\n").unwrap();
+    let out = server.cli(&["deploy", folder]);
+    assert!(!out.status.success() && stderr(&out).contains("needs a runtime, a handler"), "{}", stderr(&out));
+    assert_eq!(version_of(&server, "pyfolder:live"), 2, "a refused deploy changed nothing");
+    assert_eq!(version_of(&server, "pyfolder"), 2, "a refused deploy changed nothing");
+
+    // The engine loses both versions' images: a restarted server builds them again from the
+    // stored zips at their first calls.
+    let images = || {
+        let out = std::process::Command::new("docker").args(["images", "-q", "skiff-zip/pyfolder"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(images().len(), 2, "one image per zip: {:?}", images());
+    assert!(server.stop().success());
+    let lost = std::process::Command::new("docker").arg("rmi").arg("-f").args(images()).output().unwrap();
+    assert!(lost.status.success() && images().is_empty(), "{lost:?}");
+    let restarted = Server::start_in(&data.path().join("data"), &[]);
+    assert_eq!((version_of(&restarted, "pyfolder:stable"), version_of(&restarted, "pyfolder")), (1, 2), "rebuilt from the stored zips");
+    assert_eq!(images().len(), 2);
+
+    assert!(restarted.cli(&["rm", "pyfolder"]).status.success());
+    assert!(common::eventually(std::time::Duration::from_secs(60), || images().is_empty()), "left behind: {:?}", images());
+}

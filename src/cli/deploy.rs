@@ -1,4 +1,4 @@
-use super::{manifest, Client};
+use super::{manifest, versions, zip_folder, Client};
 use anyhow::{bail, Context};
 use clap::Args;
 use skiff_api::{DeployBody, EventsBody, FunctionConfig};
@@ -20,6 +20,18 @@ pub struct DeployArgs {
     /// Build the image from this folder's Dockerfile first (through the local Docker engine).
     #[arg(long, conflicts_with_all = ["wasm", "image"])]
     build: Option<PathBuf>,
+    /// A zip function: the managed runtime that runs it (python3.11).
+    #[arg(long, conflicts_with_all = ["wasm", "image", "build"])]
+    runtime: Option<String>,
+    /// A zip function: its handler, MODULE.FUNCTION (app.handler).
+    #[arg(long, conflicts_with_all = ["wasm", "image", "build"])]
+    handler: Option<String>,
+    /// A zip function: the folder zipped as its code (the manifest's folder by default).
+    #[arg(long, conflicts_with_all = ["wasm", "image", "build"])]
+    code: Option<PathBuf>,
+    /// Publish a version once deployed (an unchanged function keeps the version it has).
+    #[arg(long)]
+    publish: bool,
     /// An OCI registry the cluster's nodes pull from (HOST:PORT): a built image is pushed there
     /// and deployed by digest, so every node runs the same bytes.
     #[arg(long, env = "SKIFF_REGISTRY")]
@@ -65,11 +77,18 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
     m.name = args.name.or(m.name);
     // Code given on the command line replaces the manifest's, whichever kind it was.
     if args.wasm.is_some() || args.image.is_some() || args.build.is_some() {
+        (m.wasm, m.image, m.build, m.runtime, m.handler, m.code) = (None, None, None, None, None, None);
+    }
+    if args.runtime.is_some() || args.handler.is_some() || args.code.is_some() {
         (m.wasm, m.image, m.build) = (None, None, None);
     }
     m.wasm = args.wasm.or(m.wasm);
     m.image = args.image.or(m.image);
     m.build = args.build.or(m.build);
+    m.runtime = args.runtime.or(m.runtime);
+    m.handler = args.handler.or(m.handler);
+    m.code = args.code.or(m.code);
+    m.publish = Some(args.publish || m.publish.unwrap_or(false));
     m.egress = args.egress.or(m.egress);
     m.provisioned = args.provisioned.or(m.provisioned);
     m.memory = args.memory.or(m.memory);
@@ -83,7 +102,9 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
     m.events.max_event_age = args.max_event_age.or(m.events.max_event_age);
     m.events.retry_delay_ms = args.retry_delay_ms.or(m.events.retry_delay_ms);
     m.events.on_success = args.on_success.or(m.events.on_success);
-    let Some(name) = m.name else { bail!("a function name is required (--name or name in skiff.toml)") };
+    let Some(name) = m.name.clone() else { bail!("a function name is required (--name or name in skiff.toml)") };
+    check_code_kinds(&m)?;
+    check_aliases(&m)?;
     if let Some(context) = &m.build {
         let built = build_image(context, &name)?;
         m.image = Some(match &args.registry {
@@ -112,14 +133,78 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         let code = super::read_bounded(path, 72 << 20)?;
         body = body.with_wasm(&code);
     }
+    if let Some(folder) = &m.code {
+        let skip: Vec<PathBuf> = m.file.iter().cloned().collect();
+        body = body.with_zip(&zip_folder::pack(folder, &skip)?);
+        (body.runtime, body.handler) = (m.runtime.clone(), m.handler.clone());
+    }
     let resp = client.send(client.request(reqwest::Method::PUT, &format!("/v1/functions/{name}")).json(&body))?;
     let config: FunctionConfig = resp.json()?;
-    if as_json {
-        println!("{}", serde_json::to_string_pretty(&config)?);
-    } else {
+    // `--json` prints the function's config, with what was published and pointed beside it.
+    let mut shown = serde_json::to_value(&config)?;
+    if !as_json {
         println!("deployed {} version {}", config.name, config.version);
     }
+    let published = match m.publish {
+        Some(true) => {
+            let version = versions::publish_version(client, &name, None)?;
+            let number = version["Version"].as_str().unwrap_or_default().to_string();
+            if !as_json {
+                println!("published {name} version {number}");
+            }
+            shown["published_version"] = version;
+            Some(number)
+        }
+        _ => None,
+    };
+    for (alias, spec) in &m.aliases {
+        let alias_shown = point_alias(client, &name, alias, spec, published.as_deref())?;
+        if !as_json {
+            println!("{name}:{alias} -> {}", versions::routing(&alias_shown));
+        }
+        shown["aliases"][alias] = alias_shown;
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One kind of code: Wasm, an image (or a folder to build one from), or a zip function's
+/// runtime, handler and code folder, all three.
+fn check_code_kinds(m: &manifest::Manifest) -> anyhow::Result<()> {
+    let zip_parts = [m.runtime.is_some(), m.handler.is_some(), m.code.is_some()];
+    let zip = zip_parts.iter().any(|given| *given);
+    if zip && (m.wasm.is_some() || m.image.is_some() || m.build.is_some()) {
+        bail!("a zip function (runtime, handler) takes neither wasm nor an image: give one kind of code");
+    }
+    if zip && zip_parts.iter().any(|given| !*given) {
+        bail!("a zip function needs a runtime, a handler and its code folder (runtime and handler in skiff.toml, or --runtime, --handler and --code)");
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is deployed, an alias naming the version this deploy publishes
+/// when nothing is to be published.
+fn check_aliases(m: &manifest::Manifest) -> anyhow::Result<()> {
+    let publishing = m.publish == Some(true);
+    for (alias, spec) in &m.aliases {
+        let (version, weights, _) = spec.parts();
+        let names_published = version.is_published() || weights.iter().any(|(v, _)| v.is_published());
+        if names_published && !publishing {
+            bail!("alias {alias} names the \"{}\" version, but nothing is published: set publish = true (or --publish)", manifest::PUBLISHED);
+        }
+    }
+    Ok(())
+}
+
+/// Points `name:alias` as the manifest's `spec` says, `published` standing for the version
+/// this deploy published.
+fn point_alias(client: &Client, name: &str, alias: &str, spec: &manifest::AliasSpec, published: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let (version, weights, description) = spec.parts();
+    let weights = weights.iter().map(|(v, w)| Ok((v.resolve(published)?, *w))).collect::<anyhow::Result<Vec<_>>>()?;
+    let routing = versions::AliasRouting { version: version.resolve(published)?, weights, description: description.map(str::to_string) };
+    versions::set_alias(client, name, alias, routing).with_context(|| format!("pointing alias {alias}"))
 }
 
 /// Pushes a built image to `registry` as `skiff-fn-NAME` and returns its digest reference.

@@ -15,6 +15,7 @@ mod table;
 pub mod tasks;
 pub mod triggers;
 pub mod versions;
+mod zip_folder;
 
 use anyhow::{bail, Context};
 use reqwest::blocking::{RequestBuilder, Response};

@@ -47,12 +47,7 @@ enum AliasCommand {
 }
 
 pub fn publish(client: &Client, args: PublishArgs, as_json: bool) -> anyhow::Result<ExitCode> {
-    let body = match args.description {
-        Some(d) => json!({ "Description": d }),
-        None => json!({}),
-    };
-    let path = format!("{FUNCTIONS}/{}/versions", args.name);
-    let version: Value = client.send(client.request(Method::POST, &path).json(&body))?.json()?;
+    let version = publish_version(client, &args.name, args.description.as_deref())?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&version)?);
     } else {
@@ -74,28 +69,50 @@ pub fn list(client: &Client, name: &str, as_json: bool) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// Publishes `$LATEST` of `name` (an unchanged function gets the version it has); returns
+/// Lambda's description of the version.
+pub(super) fn publish_version(client: &Client, name: &str, description: Option<&str>) -> anyhow::Result<Value> {
+    let body = match description {
+        Some(d) => json!({ "Description": d }),
+        None => json!({}),
+    };
+    let path = format!("{FUNCTIONS}/{name}/versions");
+    Ok(client.send(client.request(Method::POST, &path).json(&body))?.json()?)
+}
+
+/// What an alias is to route to: a version, others with their shares, a description.
+pub(super) struct AliasRouting {
+    pub version: String,
+    pub weights: Vec<(String, f64)>,
+    pub description: Option<String>,
+}
+
+/// Points `function:alias` as `routing` says, creating it if needed; returns Lambda's
+/// description of the alias.
+pub(super) fn set_alias(client: &Client, function: &str, alias: &str, routing: AliasRouting) -> anyhow::Result<Value> {
+    let weights: Map<String, Value> = routing.weights.into_iter().map(|(v, w)| (v, w.into())).collect();
+    let mut body = Map::new();
+    body.insert("FunctionVersion".into(), routing.version.into());
+    body.insert("RoutingConfig".into(), json!({ "AdditionalVersionWeights": weights }));
+    if let Some(d) = routing.description {
+        body.insert("Description".into(), d.into());
+    }
+    let path = format!("{FUNCTIONS}/{function}/aliases/{alias}");
+    let exists = client.request(Method::GET, &path).send().context("reaching the server")?.status().is_success();
+    let request = if exists {
+        client.request(Method::PUT, &path)
+    } else {
+        body.insert("Name".into(), alias.into());
+        client.request(Method::POST, &format!("{FUNCTIONS}/{function}/aliases"))
+    };
+    Ok(client.send(request.json(&body))?.json()?)
+}
+
 pub fn alias(client: &Client, args: AliasArgs, as_json: bool) -> anyhow::Result<ExitCode> {
     match args.command {
         AliasCommand::Set { function, alias, version, weight, description } => {
-            let mut weights = Map::new();
-            if let Some((other, share)) = weight.as_deref().map(parse_weight).transpose()? {
-                weights.insert(other, share.into());
-            }
-            let mut body = Map::new();
-            body.insert("FunctionVersion".into(), version.into());
-            body.insert("RoutingConfig".into(), json!({ "AdditionalVersionWeights": weights }));
-            if let Some(d) = description {
-                body.insert("Description".into(), d.into());
-            }
-            let path = format!("{FUNCTIONS}/{function}/aliases/{alias}");
-            let exists = client.request(Method::GET, &path).send().context("reaching the server")?.status().is_success();
-            let request = if exists {
-                client.request(Method::PUT, &path)
-            } else {
-                body.insert("Name".into(), alias.clone().into());
-                client.request(Method::POST, &format!("{FUNCTIONS}/{function}/aliases"))
-            };
-            let shown: Value = client.send(request.json(&body))?.json()?;
+            let weights = weight.as_deref().map(parse_weight).transpose()?.into_iter().collect();
+            let shown = set_alias(client, &function, &alias, AliasRouting { version, weights, description })?;
             if as_json {
                 println!("{}", serde_json::to_string_pretty(&shown)?);
             } else {
@@ -129,7 +146,7 @@ fn parse_weight(raw: &str) -> anyhow::Result<(String, f64)> {
 }
 
 /// `1` or `1 (0.9), 2 (0.1)`.
-fn routing(alias: &Value) -> String {
+pub(super) fn routing(alias: &Value) -> String {
     let primary = text(&alias["FunctionVersion"]);
     let Some(weights) = alias["RoutingConfig"]["AdditionalVersionWeights"].as_object().filter(|w| !w.is_empty()) else {
         return primary;

@@ -37,7 +37,7 @@ async fn deploy(invoker: &Invoker, name: &str, req: Request<crate::http::ReqBody
     };
     let request = match body.into_request(name) {
         Ok(r) => r,
-        Err(e @ DeployBodyError::Base64(_)) => return AwsError::InvalidRequestContent.response(e.to_string()),
+        Err(e @ DeployBodyError::Base64 { .. }) => return AwsError::InvalidRequestContent.response(e.to_string()),
         Err(DeployBodyError::Setting(e)) => return AwsError::InvalidParameterValue.response(e.to_string()),
     };
     let existed = invoker.get(name).is_ok();
