@@ -248,3 +248,35 @@ fn function_urls_map_http_to_payload_v2_and_back() {
     assert_eq!(resp.headers()["set-cookie"], "session=abc; Path=/");
     assert_eq!(resp.text().unwrap(), "created");
 }
+
+/// A standard `wasi:http/proxy` component (Python, componentize-py) deploys like any Wasm
+/// function: through `/fn` it gets the HTTP request itself and answers with its own status,
+/// headers and body; through the Invoke API the event is a `POST /` and the response body the
+/// result, a 5xx a function error; its stderr is the call's log.
+#[test]
+fn a_wasi_http_component_answers_function_urls_and_invocations() {
+    let server = Server::start();
+    let (status, config) = json_body(server.deploy("web", Some(&common::example("hello-http-py")), json!({ "memory_mb": 256, "timeout_s": 10 })));
+    assert_eq!((status, config["code"]["format"].as_str()), (201, Some("component")), "{config}");
+
+    let resp = server.http().put(format!("{}/fn/web/items/7?q=1", server.url)).header("x-greeting", "ahoy").body("the body").send().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-skiff-example"], "hello-http-py");
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: serde_json::Value = resp.json().unwrap();
+    assert_eq!((body["method"].as_str(), body["path"].as_str()), (Some("PUT"), Some("/items/7?q=1")), "{body}");
+    assert_eq!((body["greeting"].as_str(), body["body"].as_str()), (Some("ahoy"), Some("the body")), "{body}");
+    let failed = server.get("/fn/web/fail");
+    assert_eq!(failed.status(), 500, "the component's own status passes through");
+    assert_eq!(failed.json::<serde_json::Value>().unwrap()["error"], "failing as asked");
+
+    let resp = server.invoke_with("web", r#"{"name":"Ada"}"#, &[("X-Amz-Log-Type", "Tail")]);
+    assert!(resp.headers().get("x-amz-function-error").is_none());
+    let tail = resp.headers()["x-amz-log-result"].to_str().unwrap().to_string();
+    let (status, body) = json_body(resp);
+    assert_eq!((status, body["method"].as_str(), body["path"].as_str()), (200, Some("POST"), Some("/")), "{body}");
+    assert_eq!(body["body"], r#"{"name":"Ada"}"#);
+    use base64::Engine as _;
+    let log = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(tail).unwrap()).unwrap();
+    assert!(log.contains("hello-http-py: POST /"), "{log}");
+}

@@ -8,6 +8,7 @@ mod checksum;
 mod compiler;
 mod engine;
 mod guest;
+mod http;
 mod limiter;
 mod linking;
 mod precompile;

@@ -27,7 +27,7 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    fn new_cap(&self) -> MemoryCap {
+    pub(crate) fn new_cap(&self) -> MemoryCap {
         MemoryCap::new((self.spec.memory_mb as usize) << 20)
     }
 }
@@ -36,7 +36,7 @@ impl Prepared {
 const STDERR_TAIL_IN_ERROR: usize = 1024;
 
 /// How a guest run ended, before classification.
-enum Ended {
+pub(crate) enum Ended {
     Returned,
     Exited(i32),
     Failed(wasmtime::Error),
@@ -50,6 +50,9 @@ pub(crate) async fn execute(
     invocation: Invocation,
     cold_init: Option<Duration>,
 ) -> Result<Execution, WorkerError> {
+    if let Template::Http(pre) = &function.template {
+        return super::http::execute(function, pre, invocation, cold_init).await;
+    }
     let started = Instant::now();
     // One byte over the limit tells an oversized result from one that exactly fits.
     let stdout = MemoryOutputPipe::new(MAX_RESPONSE_BYTES + 1);
@@ -96,6 +99,7 @@ pub(crate) async fn execute(
             let ended = with_deadline(enforce, timeout, run).await;
             (ended, instantiated_in, store.into_data().cap)
         }
+        Template::Http(_) => unreachable!("handled above"),
     };
 
     let logs = stderr.contents();
@@ -109,7 +113,7 @@ pub(crate) async fn execute(
     })
 }
 
-fn arm_limits<T: 'static>(
+pub(crate) fn arm_limits<T: 'static>(
     store: &mut Store<T>,
     enforce: bool,
     timeout: Duration,
@@ -135,7 +139,7 @@ fn arm_limits<T: 'static>(
 /// The timer is armed only once the guest actually parks (the run future returns `Pending`):
 /// a call that finishes within its first epoch tick without blocking in the host completes on
 /// its first poll and pays for no timer at all.
-async fn with_deadline(
+pub(crate) async fn with_deadline(
     enforce: bool,
     timeout: Duration,
     run: impl Future<Output = wasmtime::Result<()>>,
@@ -171,7 +175,7 @@ async fn with_deadline(
     }
 }
 
-fn classify(
+pub(crate) fn classify(
     ended: Ended,
     function: &Prepared,
     stdout: Bytes,

@@ -1,0 +1,67 @@
+"""A wasi:http/proxy component in Python (built with componentize-py): the same file runs on
+Skiff, `wasmtime serve` and Spin.
+
+It answers with the request's method, path, a header and its body, and counts its calls in a
+global: an instance that is kept warm remembers the count between calls. `/fail` answers 500."""
+import json
+import sys
+
+from componentize_py_types import Err, Ok
+from wit_world import exports
+from wit_world.imports.streams import StreamError_Closed
+from wit_world.imports.types import (
+    Fields, IncomingBody, IncomingRequest, Method_Other, OutgoingBody, OutgoingResponse, ResponseOutparam,
+)
+
+CALLS = 0
+
+
+def method_name(method) -> str:
+    if isinstance(method, Method_Other):
+        return method.value
+    return type(method).__name__.removeprefix("Method_").upper()
+
+
+def read_body(request: IncomingRequest) -> bytes:
+    body = request.consume()
+    chunks = []
+    with body.stream() as stream:
+        while True:
+            try:
+                chunks.append(stream.blocking_read(65536))
+            except Err as e:
+                if isinstance(e.value, StreamError_Closed):
+                    break
+                raise
+    IncomingBody.finish(body)
+    return b"".join(chunks)
+
+
+def respond(response_out: ResponseOutparam, status: int, text: str) -> None:
+    headers = Fields.from_list([("content-type", b"application/json"), ("x-skiff-example", b"hello-http-py")])
+    response = OutgoingResponse(headers)
+    response.set_status_code(status)
+    body = response.body()
+    ResponseOutparam.set(response_out, Ok(response))
+    data = text.encode()
+    with body.write() as stream:
+        for i in range(0, len(data), 4096):
+            stream.blocking_write_and_flush(data[i:i + 4096])
+    OutgoingBody.finish(body, None)
+
+
+class IncomingHandler(exports.IncomingHandler):
+    def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
+        global CALLS
+        CALLS += 1
+        method = method_name(request.method())
+        path = request.path_with_query() or "/"
+        headers = {name: value.decode() for name, value in request.headers().entries()}
+        body = read_body(request)
+        print(f"hello-http-py: {method} {path}", file=sys.stderr)
+        if path.startswith("/fail"):
+            return respond(response_out, 500, json.dumps({"error": "failing as asked"}))
+        respond(response_out, 200, json.dumps({
+            "method": method, "path": path, "greeting": headers.get("x-greeting"),
+            "body": body.decode(errors="replace"), "calls": CALLS,
+        }))
