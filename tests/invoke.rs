@@ -280,3 +280,48 @@ fn a_wasi_http_component_answers_function_urls_and_invocations() {
     let log = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(tail).unwrap()).unwrap();
     assert!(log.contains("hello-http-py: POST /"), "{log}");
 }
+
+/// With reuse on, a `wasi:http` component's instance serves the next call, so a counter in a
+/// global grows between calls (Lambda's execution environment), up to `max_calls`; a trap, a
+/// timeout or the memory cap gives the next call a fresh instance, an idle one expires, and
+/// reuse is refused on a WASI command (its `_start` cannot be called twice).
+#[test]
+fn reused_instances_keep_their_globals_until_they_fail_fill_up_or_expire() {
+    let server = Server::start();
+    let reuse = json!({ "memory_mb": 256, "timeout_s": 3, "reuse": { "max_calls": 4, "idle_s": 2 } });
+    let (status, config) = json_body(server.deploy("warm", Some(&common::example("hello-http-py")), reuse));
+    assert_eq!((status, &config["reuse"]), (201, &json!({ "max_calls": 4, "idle_s": 2 })), "{config}");
+    let call = |path: &str| {
+        let resp = server.get(&format!("/fn/warm{path}"));
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().unwrap_or_default();
+        (status, body["calls"].as_u64().unwrap_or(0))
+    };
+    let counts: Vec<u64> = (0..6).map(|_| call("/").1).collect();
+    assert_eq!(counts, [1, 2, 3, 4, 1, 2], "an instance serves max_calls calls, then a new one starts");
+
+    assert_eq!(call("/trap").0, 502, "a trap is a function error");
+    assert_eq!(call("/"), (200, 1), "a trapped instance is never reused");
+    assert_eq!(call("/sleep?s=5").0, 502, "a timeout is a function error");
+    assert_eq!(call("/"), (200, 1), "a timed-out instance is never reused");
+
+    // The memory cap holds across calls of one instance: what a global keeps adds up.
+    let grown: Vec<u16> = (0..3).map(|_| call("/grow?mb=100").0).collect();
+    assert_eq!(grown, [200, 200, 502], "the third 100 MB kept by one instance passes the 256 MB cap");
+    assert_eq!(call("/"), (200, 1), "an instance that hit its memory cap is never reused");
+    let invoked = json_body(server.invoke_with("warm", "{}", &[]));
+    assert_eq!(invoked.0, 200);
+
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert_eq!(call("/").1, 1, "an instance idle past idle_s was dropped");
+
+    let (status, body) = json_body(server.deploy("warm", None, json!({ "reuse": null })));
+    assert_eq!((status, body.get("reuse")), (200, None), "{body}");
+    assert_eq!((call("/").1, call("/").1), (1, 1), "without reuse every call has a fresh instance");
+
+    let (status, refused) = json_body(server.deploy("cmd", Some(&common::fixture("echo")), json!({ "reuse": {} })));
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("reuse needs a wasi:http component"), "{refused}");
+    let (status, refused) = json_body(server.deploy("warm", None, json!({ "reuse": { "max_calls": 0 } })));
+    assert!(status == 400 && refused["message"].as_str().unwrap().contains("reuse.max_calls"), "{refused}");
+}

@@ -62,6 +62,10 @@ pub struct FunctionConfig {
     /// Who may call the function's URL; `None`: no URL config (the server's authentication).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<crate::url_config::UrlConfig>,
+    /// Keep Wasm instances between calls (`wasi:http` components); `None`: a fresh instance
+    /// for every call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<Reuse>,
     /// Unix milliseconds.
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
@@ -75,6 +79,48 @@ pub struct ZipInfo {
     pub size: u64,
     pub runtime: String,
     pub handler: String,
+}
+
+/// Warm instance reuse: an instance serves at most `max_calls` calls, one at a time, and is
+/// dropped `idle_s` seconds after its last one (or at once after a trap, a timeout or hitting
+/// its memory cap). Globals survive between the calls of one instance, as in a Lambda
+/// execution environment.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Reuse {
+    #[serde(default = "Reuse::default_max_calls")]
+    pub max_calls: u32,
+    #[serde(default = "Reuse::default_idle_s")]
+    pub idle_s: u32,
+}
+
+impl Reuse {
+    pub const MAX_CALLS_RANGE: std::ops::RangeInclusive<u32> = 1..=1_000_000;
+    pub const IDLE_RANGE_S: std::ops::RangeInclusive<u32> = 1..=3600;
+
+    fn default_max_calls() -> u32 {
+        10_000
+    }
+
+    fn default_idle_s() -> u32 {
+        300
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
+        if !Self::MAX_CALLS_RANGE.contains(&self.max_calls) {
+            return Err(Invalid(format!("reuse.max_calls {} is outside {:?}", self.max_calls, Self::MAX_CALLS_RANGE)));
+        }
+        if !Self::IDLE_RANGE_S.contains(&self.idle_s) {
+            return Err(Invalid(format!("reuse.idle_s {} is outside {:?}", self.idle_s, Self::IDLE_RANGE_S)));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Reuse {
+    fn default() -> Self {
+        Self { max_calls: Self::default_max_calls(), idle_s: Self::default_idle_s() }
+    }
 }
 
 /// Lambda's limit on a zip sent in the request (50 MB).
@@ -134,6 +180,7 @@ impl FunctionConfig {
             && self.egress == other.egress
             && self.provisioned == other.provisioned
             && self.published == other.published
+            && self.reuse == other.reuse
     }
 
     /// Whether publishing `self` would make a version that differs from `published`: Lambda
@@ -145,6 +192,7 @@ impl FunctionConfig {
             && self.env == published.env
             && self.egress == published.egress
             && self.role == published.role
+            && self.reuse == published.reuse
     }
 }
 
@@ -192,6 +240,8 @@ pub struct DeployRequest {
     pub events: EventConfigUpdate,
     /// The URL config: `Some(Some(auth))` sets it, `Some(None)` removes it, `None` keeps it.
     pub url: Option<Option<crate::url_config::UrlAuth>>,
+    /// `Some(Some(..))` turns instance reuse on, `Some(None)` off, `None` keeps it.
+    pub reuse: Option<Option<Reuse>>,
 }
 
 impl DeployRequest {
@@ -227,6 +277,9 @@ impl DeployRequest {
             return Err(Invalid(format!(
                 "timeout {t} s is out of range: must be between 1 and 900 seconds"
             )));
+        }
+        if let Some(Some(reuse)) = &self.reuse {
+            reuse.check()?;
         }
         if let Some(Some(c)) = self.concurrency.filter(|c| c.is_some_and(|c| c > MAX_RESERVED)) {
             return Err(Invalid(format!("concurrency {c} is too high: at most {MAX_RESERVED}")));
@@ -291,6 +344,10 @@ pub struct DeployBody {
     /// A number sets reserved concurrency, `null` clears it, absent keeps it.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<Option<u32>>,
+    /// Instance reuse (Wasm `wasi:http` components): an object turns it on (`{}` takes the
+    /// defaults), `null` turns it off, absent keeps it.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<Option<Reuse>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
     /// Asynchronous invocation settings; absent fields keep their values.
@@ -363,6 +420,7 @@ impl DeployBody {
             concurrency: self.concurrency,
             env: self.env,
             url: None,
+            reuse: self.reuse,
             events: EventConfigUpdate {
                 max_retries: self.events.max_retries,
                 max_event_age_s: self.events.max_event_age_s,

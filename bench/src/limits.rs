@@ -23,6 +23,7 @@ fn function(enforce: bool, cache: &std::path::Path, fixture: &str) -> anyhow::Re
         memory_mb: 128,
         timeout: Duration::from_secs(60),
         env: vec![],
+        reuse: None,
     };
     Ok(backend.prepare(spec, &compiled)?)
 }

@@ -2,9 +2,13 @@
 Skiff, `wasmtime serve` and Spin.
 
 It answers with the request's method, path, a header and its body, and counts its calls in a
-global: an instance that is kept warm remembers the count between calls. `/fail` answers 500."""
+global: an instance that is kept warm remembers the count between calls. For the tests of
+failures: `/fail` answers 500, `/trap` raises (the instance traps), `/sleep?s=N` sleeps and
+`/grow?mb=N` keeps N more MB in a global."""
 import json
 import sys
+import time
+from urllib.parse import parse_qs, urlsplit
 
 from componentize_py_types import Err, Ok
 from wit_world import exports
@@ -14,6 +18,7 @@ from wit_world.imports.types import (
 )
 
 CALLS = 0
+KEPT = []
 
 
 def method_name(method) -> str:
@@ -59,9 +64,17 @@ class IncomingHandler(exports.IncomingHandler):
         headers = {name: value.decode() for name, value in request.headers().entries()}
         body = read_body(request)
         print(f"hello-http-py: {method} {path}", file=sys.stderr)
-        if path.startswith("/fail"):
+        route, query = urlsplit(path).path, parse_qs(urlsplit(path).query)
+        number = lambda name: int(query.get(name, ["0"])[0])
+        if route == "/fail":
             return respond(response_out, 500, json.dumps({"error": "failing as asked"}))
+        if route == "/trap":
+            raise RuntimeError("trapping as asked")
+        if route == "/sleep":
+            time.sleep(number("s"))
+        if route == "/grow":
+            KEPT.append(bytearray(number("mb") << 20))
         respond(response_out, 200, json.dumps({
             "method": method, "path": path, "greeting": headers.get("x-greeting"),
-            "body": body.decode(errors="replace"), "calls": CALLS,
+            "body": body.decode(errors="replace"), "calls": CALLS, "kept_mb": sum(map(len, KEPT)) >> 20,
         }))

@@ -32,6 +32,16 @@ pub struct DeployArgs {
     /// Publish a version once deployed (an unchanged function keeps the version it has).
     #[arg(long)]
     publish: bool,
+    /// Wasm wasi:http components: keep an instance after a call for the next one (its globals
+    /// survive between calls); --reuse=false turns it off.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    reuse: Option<bool>,
+    /// With reuse: calls one instance serves at most (default 10000).
+    #[arg(long)]
+    reuse_max_calls: Option<u32>,
+    /// With reuse: seconds an idle instance is kept (default 300).
+    #[arg(long)]
+    reuse_idle_s: Option<u32>,
     /// An OCI registry the cluster's nodes pull from (HOST:PORT): a built image is pushed there
     /// and deployed by digest, so every node runs the same bytes.
     #[arg(long, env = "SKIFF_REGISTRY")]
@@ -89,6 +99,9 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
     m.handler = args.handler.or(m.handler);
     m.code = args.code.or(m.code);
     m.publish = Some(args.publish || m.publish.unwrap_or(false));
+    m.reuse = args.reuse.or(m.reuse);
+    m.reuse_max_calls = args.reuse_max_calls.or(m.reuse_max_calls);
+    m.reuse_idle_s = args.reuse_idle_s.or(m.reuse_idle_s);
     m.egress = args.egress.or(m.egress);
     m.provisioned = args.provisioned.or(m.provisioned);
     m.memory = args.memory.or(m.memory);
@@ -119,6 +132,7 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         memory_mb: m.memory,
         timeout_s: m.timeout,
         concurrency: m.concurrency.map(Some),
+        reuse: reuse_of(&m)?,
         env: (!m.env.is_empty()).then(|| m.env.clone()),
         events: EventsBody {
             max_retries: m.events.max_retries,
@@ -168,6 +182,22 @@ pub fn run(client: &Client, args: DeployArgs, as_json: bool) -> anyhow::Result<E
         println!("{}", serde_json::to_string_pretty(&shown)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The reuse setting to send: on with its limits, off, or unchanged.
+fn reuse_of(m: &manifest::Manifest) -> anyhow::Result<Option<Option<skiff_api::Reuse>>> {
+    let limits_given = m.reuse_max_calls.is_some() || m.reuse_idle_s.is_some();
+    match m.reuse {
+        Some(false) if limits_given => bail!("reuse limits are given but reuse is off"),
+        Some(false) => Ok(Some(None)),
+        None if limits_given => bail!("reuse limits are given without reuse = true (--reuse)"),
+        None => Ok(None),
+        Some(true) => {
+            let defaults = skiff_api::Reuse::default();
+            let max_calls = m.reuse_max_calls.unwrap_or(defaults.max_calls);
+            Ok(Some(Some(skiff_api::Reuse { max_calls, idle_s: m.reuse_idle_s.unwrap_or(defaults.idle_s) })))
+        }
+    }
 }
 
 /// One kind of code: Wasm, an image (or a folder to build one from), or a zip function's

@@ -19,6 +19,9 @@
 //! [aliases]           # pointed after deploying and publishing
 //! live = "published"  # the version this deploy published; or a number, or "$LATEST"
 //! canary = { version = 1, weights = { published = 0.1 } }   # 10% of calls to the new one
+//! # reuse = true            # Wasm wasi:http components: keep instances between calls
+//! # reuse_max_calls = 10000 # calls one instance serves at most
+//! # reuse_idle_s = 300      # an idle instance is dropped after this
 //! [env]
 //! GREETING = "hi"
 //! [events]           # asynchronous invocations (all optional)
@@ -54,6 +57,10 @@ pub struct Manifest {
     pub code: Option<PathBuf>,
     /// Publish a version once deployed.
     pub publish: Option<bool>,
+    /// Keep Wasm instances between calls.
+    pub reuse: Option<bool>,
+    pub reuse_max_calls: Option<u32>,
+    pub reuse_idle_s: Option<u32>,
     #[serde(default)]
     pub aliases: BTreeMap<String, AliasSpec>,
     #[serde(default)]

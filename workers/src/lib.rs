@@ -12,5 +12,5 @@ pub mod wasm;
 
 pub use types::{
     ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError, WorkerFuture,
-    ExecutionSpec, Worker, MAX_LOG_BYTES, MAX_RESPONSE_BYTES,
+    ExecutionSpec, ReusePolicy, Worker, MAX_LOG_BYTES, MAX_RESPONSE_BYTES,
 };

@@ -19,6 +19,17 @@ pub struct ExecutionSpec {
     pub timeout: Duration,
     /// The function's configured environment; the Lambda variables are added by the backend.
     pub env: Vec<(String, String)>,
+    /// Keep an instance after a call for the next one (Wasm `wasi:http` components); `None`:
+    /// every call gets a fresh instance.
+    pub reuse: Option<ReusePolicy>,
+}
+
+/// How long a warm instance may serve: at most `max_calls` calls, and it is dropped after
+/// `idle` without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReusePolicy {
+    pub max_calls: u32,
+    pub idle: Duration,
 }
 
 /// One call of a function.

@@ -250,6 +250,7 @@ mod tests {
             published: None,
             last_published: 2,
             url: None,
+            reuse: None,
             created_at_ms: 0,
             updated_at_ms: 1_764_703_235_054,
         }

@@ -11,7 +11,7 @@ use skiff_api::{CodeInfo, FunctionConfig};
 use skiff_state::blobs::BlobStore;
 use skiff_workers::container::{ContainerBackend, ContainerPool, ContainerSpec, ImageSpec, WarmCount};
 use skiff_workers::wasm::{CompiledCode, WasmBackend};
-use skiff_workers::{ExecutionSpec, Worker, WorkerError};
+use skiff_workers::{ExecutionSpec, ReusePolicy, Worker, WorkerError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,5 +110,6 @@ pub(crate) fn execution_spec(config: &FunctionConfig) -> ExecutionSpec {
         memory_mb: config.memory_mb,
         timeout: Duration::from_secs(config.timeout_s.into()),
         env: config.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        reuse: config.reuse.map(|r| ReusePolicy { max_calls: r.max_calls, idle: Duration::from_secs(r.idle_s.into()) }),
     }
 }

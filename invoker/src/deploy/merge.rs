@@ -59,6 +59,7 @@ pub(crate) fn merged(request: &DeployRequest, old: Option<&FunctionConfig>, code
             Some(None) => None,
             Some(Some(auth)) => Some(UrlConfig::set(old.and_then(|o| o.url.as_ref()), auth, now)),
         },
+        reuse: request.reuse.unwrap_or(old.and_then(|o| o.reuse)),
         created_at_ms: old.map_or(now, |o| o.created_at_ms),
         updated_at_ms: now,
     };
@@ -75,6 +76,9 @@ fn check(config: &FunctionConfig) -> Result<(), InvokerError> {
         return Err(InvokerError::invalid(
             "provisioned concurrency and egress apply to container functions only (Wasm instances start in microseconds and have no network)",
         ));
+    }
+    if is_image && config.reuse.is_some() {
+        return Err(InvokerError::invalid("reuse applies to Wasm functions only (container functions keep their containers warm already)"));
     }
     if let Some(c) = config.concurrency.filter(|c| config.provisioned > *c) {
         return Err(InvokerError::invalid(format!("provisioned concurrency {} exceeds the function's concurrency {c}", config.provisioned)));

@@ -170,6 +170,7 @@ mod tests {
                 memory_mb: 1769,
                 timeout: Duration::from_secs(7),
                 env: vec![("MODE".into(), "x".into())],
+                reuse: None,
             },
             image: ImageSpec {
                 id: "sha256:abc".into(),

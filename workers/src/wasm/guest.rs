@@ -1,6 +1,7 @@
 use super::artifact::CompiledCode;
 use super::linking::{Linkers, Template};
 use super::run::{self, Prepared};
+use super::warm::WarmPool;
 use crate::{ExecutionSpec, Invocation, Worker, WorkerError, WorkerFuture};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,6 +27,15 @@ impl WasmFunction {
         code: &CompiledCode,
     ) -> Result<Self, WorkerError> {
         let template = Template::new(linkers, code)?;
+        let warm = match (spec.reuse, &template) {
+            (None, _) => None,
+            (Some(policy), Template::Http(_)) => Some(WarmPool::new(policy)),
+            (Some(_), _) => {
+                return Err(WorkerError::Abi(
+                    "reuse needs a wasi:http component (exporting wasi:http/incoming-handler): a WASI command's _start runs once per instance".into(),
+                ))
+            }
+        };
         let mut env = spec.env.clone();
         env.extend([
             ("AWS_LAMBDA_FUNCTION_NAME".to_string(), spec.function.clone()),
@@ -34,7 +44,7 @@ impl WasmFunction {
             ("AWS_LAMBDA_FUNCTION_TIMEOUT".to_string(), spec.timeout.as_secs().to_string()),
         ]);
         Ok(Self {
-            prepared: Arc::new(Prepared { engine, enforce_limits, spec, template, env }),
+            prepared: Arc::new(Prepared { engine, enforce_limits, spec, template, env, warm }),
             cold: Arc::new(AtomicBool::new(true)),
             load_time: Duration::ZERO,
         })
@@ -59,5 +69,11 @@ impl Worker for WasmFunction {
         // scheduler at every epoch tick (see `run::arm_limits`), so a busy guest holds a worker
         // for at most one tick at a time, and a no-op call pays for no thread hand-off.
         Box::pin(async move { run::execute(&prepared, invocation, cold_init).await })
+    }
+
+    fn retire(&self) {
+        if let Some(warm) = &self.prepared.warm {
+            warm.retire();
+        }
     }
 }

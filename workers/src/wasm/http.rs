@@ -25,8 +25,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime::Store;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use hyper::header::HeaderValue;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 /// How the call reached the function, which decides the shape of its result.
@@ -123,6 +125,39 @@ enum Answer {
     None,
 }
 
+/// One instance of a component with its store: made for a call, and kept for the next one when
+/// the function opts into reuse.
+pub(crate) struct HttpInstance {
+    store: Store<HttpState>,
+    /// `None` until the first call instantiates it (inside that call's limits).
+    proxy: Option<Proxy>,
+    /// The instance's stdout and stderr; each call's log is what it added.
+    logs: MemoryOutputPipe,
+    logged: usize,
+}
+
+/// A reused instance's log pipe holds this many calls' worth of log: one is retired once less
+/// than a call's worth is left.
+const LOG_CALLS_PER_PIPE: usize = 4;
+
+impl HttpInstance {
+    fn new(function: &Prepared, request_id: &str) -> Self {
+        let capacity = if function.warm.is_some() { LOG_CALLS_PER_PIPE * MAX_LOG_BYTES } else { MAX_LOG_BYTES };
+        let logs = MemoryOutputPipe::new(capacity);
+        let mut wasi = WasiCtxBuilder::new();
+        // A reused instance keeps the environment of the call that made it: the request id of
+        // each call is in its `x-amzn-requestid` header.
+        wasi.stdout(logs.clone()).stderr(logs.clone()).envs(&function.env).env("AWS_LAMBDA_REQUEST_ID", request_id);
+        let state = HttpState { ctx: wasi.build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), cap: function.new_cap(), hooks: NoOutgoingRequests };
+        Self { store: Store::new(&function.engine, state), proxy: None, logs, logged: 0 }
+    }
+
+    /// Whether another call's log still fits in its pipe.
+    fn has_log_room(&self) -> bool {
+        self.logged <= (LOG_CALLS_PER_PIPE - 1) * MAX_LOG_BYTES
+    }
+}
+
 pub(crate) async fn execute(
     function: &Prepared,
     pre: &ProxyPre<HttpState>,
@@ -130,78 +165,100 @@ pub(crate) async fn execute(
     cold_init: Option<Duration>,
 ) -> Result<Execution, WorkerError> {
     let started = Instant::now();
-    let logs = MemoryOutputPipe::new(MAX_LOG_BYTES);
-    let fail = |message: String| Execution {
-        outcome: Outcome::Error(FunctionError::new(ErrorType::Unhandled, message)),
-        logs: Bytes::new(),
-        duration: started.elapsed(),
-        init_duration: cold_init,
-        max_memory_bytes: 0,
-    };
-    let (request, shape) = match request_of(&invocation.payload) {
+    let (mut request, shape) = match request_of(&invocation.payload) {
         Ok(parsed) => parsed,
-        Err(why) => return Ok(fail(why)),
+        Err(why) => {
+            let outcome = Outcome::Error(FunctionError::new(ErrorType::Unhandled, why));
+            return Ok(Execution { outcome, logs: Bytes::new(), duration: started.elapsed(), init_duration: cold_init, max_memory_bytes: 0 });
+        }
     };
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(logs.clone()).stderr(logs.clone()).envs(&function.env).env("AWS_LAMBDA_REQUEST_ID", &invocation.request_id);
-    let state = HttpState { ctx: wasi.build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), cap: function.new_cap(), hooks: NoOutgoingRequests };
-    let mut store = Store::new(&function.engine, state);
-    let (enforce, timeout) = (function.enforce_limits, function.spec.timeout);
-    arm_limits(&mut store, enforce, timeout, |s| &mut s.cap);
-    let internal = |e: wasmtime::Error| WorkerError::Internal(format!("handing the request to the component: {e:#}"));
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let request = store.data_mut().http().new_incoming_request(Scheme::Http, request).map_err(internal)?;
-    let outparam = store.data_mut().http().new_response_outparam(sender).map_err(internal)?;
-    let mut instantiated_in = Duration::ZERO;
-    let run = async {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        instantiated_in = started.elapsed();
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, request, outparam).await
+    if let Ok(id) = HeaderValue::from_str(&invocation.request_id) {
+        request.headers_mut().insert(REQUEST_ID_HEADER, id);
+    }
+    let (mut instance, calls) = match function.warm.as_ref().and_then(|w| w.take()) {
+        Some(warm) => warm,
+        None => (HttpInstance::new(function, &invocation.request_id), 0),
     };
-    // The response body is read while the guest writes it: the two run side by side, and the
-    // body is given as long as the call may take.
-    let answer = async {
-        let read = async {
-            match receiver.await {
-                Ok(Ok(response)) => {
-                    let (parts, body) = response.into_parts();
-                    match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
-                        Ok(body) => Answer::Response { status: parts.status.as_u16(), headers: parts.headers, body: body.to_bytes() },
-                        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Answer::TooLarge,
-                        Err(e) => Answer::Refused(format!("the response body failed: {e}")),
-                    }
-                }
-                Ok(Err(code)) => Answer::Refused(format!("the handler answered with an error: {code:?}")),
-                Err(_) => Answer::None,
-            }
-        };
-        tokio::time::timeout(timeout, read).await.unwrap_or(Answer::None)
-    };
-    let (ended, answer) = tokio::join!(with_deadline(enforce, timeout, run), answer);
-    let cap = store.into_data().cap;
-    let logs = logs.contents();
+    let (ended, answer, instantiated_in) = serve(function, pre, &mut instance, request).await.map_err(|e| WorkerError::Internal(format!("handing the request to the component: {e:#}")))?;
+    let logs = instance.logs.contents().slice(instance.logged..);
+    instance.logged += logs.len();
+    let cap = &instance.store.data().cap;
+    let (refused, peak) = (cap.refused(), cap.peak_bytes() as u64);
+    let clean = matches!((&ended, &answer), (Ended::Returned, Answer::Response { .. })) && !refused;
     let outcome = match (ended, answer) {
         (Ended::Returned, Answer::Response { status, headers, body }) => result_of(shape, status, &headers, body),
         (Ended::Returned, Answer::TooLarge) => Outcome::Error(FunctionError::response_too_large()),
         (Ended::Returned, Answer::Refused(why)) => Outcome::Error(FunctionError::new(ErrorType::Unhandled, why)),
-        (Ended::Returned, Answer::None) => {
-            Outcome::Error(FunctionError::new(ErrorType::Unhandled, "the handler returned without setting a response"))
-        }
-        (ended, _) => classify(ended, function, Bytes::new(), &logs, cap.refused()),
+        (Ended::Returned, Answer::None) => Outcome::Error(FunctionError::new(ErrorType::Unhandled, "the handler returned without setting a response")),
+        (ended, _) => classify(ended, function, Bytes::new(), &logs, refused),
     };
+    if let Some(warm) = &function.warm {
+        let keep = clean && instance.has_log_room();
+        warm.put(instance, calls + 1, keep);
+    }
     Ok(Execution {
         outcome,
         logs,
         duration: started.elapsed(),
         init_duration: cold_init.map(|load| load + instantiated_in),
-        max_memory_bytes: cap.peak_bytes() as u64,
+        max_memory_bytes: peak,
     })
+}
+
+/// The header each request carries the invocation's id in.
+const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// Hands `request` to `instance` (instantiating it first if it is new) within the call's
+/// limits, reading the response body while the guest writes it. Returns how the guest run
+/// ended, what it answered, and how long instantiating took (zero for a warm instance).
+async fn serve(
+    function: &Prepared,
+    pre: &ProxyPre<HttpState>,
+    instance: &mut HttpInstance,
+    request: hyper::Request<Full<Bytes>>,
+) -> wasmtime::Result<(Ended, Answer, Duration)> {
+    let started = Instant::now();
+    let (enforce, timeout) = (function.enforce_limits, function.spec.timeout);
+    let store = &mut instance.store;
+    arm_limits(store, enforce, timeout, |s| &mut s.cap);
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let request = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+    let outparam = store.data_mut().http().new_response_outparam(sender)?;
+    let mut instantiated_in = Duration::ZERO;
+    let proxy = &mut instance.proxy;
+    let run = async {
+        if proxy.is_none() {
+            *proxy = Some(pre.instantiate_async(&mut *store).await?);
+            instantiated_in = started.elapsed();
+        }
+        let handler = proxy.as_ref().expect("instantiated above").wasi_http_incoming_handler();
+        handler.call_handle(&mut *store, request, outparam).await
+    };
+    // The body is given as long as the call may take.
+    let answer = async { tokio::time::timeout(timeout, read_answer(receiver)).await.unwrap_or(Answer::None) };
+    let (ended, answer) = tokio::join!(with_deadline(enforce, timeout, run), answer);
+    Ok((ended, answer, instantiated_in))
+}
+
+async fn read_answer(receiver: tokio::sync::oneshot::Receiver<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>) -> Answer {
+    match receiver.await {
+        Ok(Ok(response)) => {
+            let (parts, body) = response.into_parts();
+            match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
+                Ok(body) => Answer::Response { status: parts.status.as_u16(), headers: parts.headers, body: body.to_bytes() },
+                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Answer::TooLarge,
+                Err(e) => Answer::Refused(format!("the response body failed: {e}")),
+            }
+        }
+        Ok(Err(code)) => Answer::Refused(format!("the handler answered with an error: {code:?}")),
+        Err(_) => Answer::None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::{HeaderName, HeaderValue};
+    use hyper::header::HeaderName;
 
     fn body_of(outcome: Outcome) -> Value {
         match outcome {

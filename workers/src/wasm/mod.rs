@@ -13,6 +13,7 @@ mod limiter;
 mod linking;
 mod precompile;
 mod run;
+mod warm;
 
 pub use artifact::CompiledCode;
 pub use precompile::CodeKind;

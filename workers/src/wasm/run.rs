@@ -1,7 +1,10 @@
 //! One invocation of a Wasm function: a fresh store and instance, the event on stdin, the result
 //! from stdout, and the failure classified the way Lambda reports it.
 
+use super::http::HttpInstance;
 use super::limiter::EPOCH_TICK;
+use super::warm::WarmPool;
+use std::sync::Arc;
 use super::linking::{P1State, P2State, Template};
 use crate::ExecutionSpec;
 use crate::{ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError};
@@ -24,6 +27,8 @@ pub(crate) struct Prepared {
     pub(crate) template: Template,
     /// The function's env plus the Lambda variables that do not change per call.
     pub(crate) env: Vec<(String, String)>,
+    /// Instances kept between calls, when the function opts into reuse.
+    pub(crate) warm: Option<Arc<WarmPool<HttpInstance>>>,
 }
 
 impl Prepared {
