@@ -325,3 +325,21 @@ fn reused_instances_keep_their_globals_until_they_fail_fill_up_or_expire() {
     let (status, refused) = json_body(server.deploy("warm", None, json!({ "reuse": { "max_calls": 0 } })));
     assert!(status == 400 && refused["message"].as_str().unwrap().contains("reuse.max_calls"), "{refused}");
 }
+
+/// The smallest `wasi:http` component (a WAT core module wrapped by tools/wat-component, what
+/// the benchmarks compare with `wasmtime serve`) answers an empty 200, with and without reuse.
+#[test]
+fn a_no_op_wasi_http_component_answers_an_empty_200() {
+    let server = Server::start();
+    for (name, settings) in [("noop", json!({})), ("noop-warm", json!({ "reuse": {} }))] {
+        let (status, config) = json_body(server.deploy(name, Some(&common::example("noop-http")), settings));
+        assert_eq!(status, 201, "{config}");
+        for _ in 0..3 {
+            let resp = server.get(&format!("/fn/{name}/anything"));
+            assert_eq!(resp.status(), 200);
+            assert!(resp.bytes().unwrap().is_empty());
+        }
+        let (status, body) = (server.invoke(name, "{}").status(), ());
+        assert_eq!((status.as_u16(), body), (200, ()));
+    }
+}
