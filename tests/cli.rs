@@ -222,3 +222,27 @@ fn a_folder_deploys_as_a_zip_function_and_the_manifest_publishes_and_points_alia
     assert!(restarted.cli(&["rm", "pyfolder"]).status.success());
     assert!(common::eventually(std::time::Duration::from_secs(60), || images().is_empty()), "left behind: {:?}", images());
 }
+
+/// `--reuse` and the manifest's `reuse` keys reach the function's config; limits without reuse
+/// are refused before anything is sent; `--reuse=false` turns it off again.
+#[test]
+fn reuse_is_set_from_flags_and_the_manifest() {
+    let server = Server::start();
+    let component = common::example("noop-http");
+    let wasm = component.to_str().unwrap();
+    let reuse_of = |name: &str| serde_json::from_str::<Value>(&stdout(&server.cli(&["get", name, "--json"]))).unwrap()["reuse"].clone();
+    let out = server.cli(&["deploy", "--name", "flagged", "--wasm", wasm, "--reuse", "--reuse-max-calls", "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(reuse_of("flagged"), serde_json::json!({ "max_calls": 5, "idle_s": 300 }));
+    let out = server.cli(&["deploy", "--name", "flagged", "--reuse-idle-s", "9"]);
+    assert!(!out.status.success() && stderr(&out).contains("without reuse = true"), "{}", stderr(&out));
+    assert!(server.cli(&["deploy", "--name", "flagged", "--reuse=false"]).status.success());
+    assert_eq!(reuse_of("flagged"), Value::Null);
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = format!("name = 'manifested'\nwasm = '{wasm}'\nreuse = true\nreuse_idle_s = 60\n");
+    std::fs::write(dir.path().join("skiff.toml"), manifest).unwrap();
+    let out = server.cli(&["deploy", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(reuse_of("manifested"), serde_json::json!({ "max_calls": 10000, "idle_s": 60 }));
+}

@@ -16,6 +16,8 @@ mod restart;
 mod server;
 mod services;
 mod versions;
+mod wasi_http;
+mod wasmtime_serve;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
@@ -57,6 +59,8 @@ enum Command {
     },
     /// Cluster: forwarded vs local sync invoke; time to serve a dead or frozen node's functions.
     Cluster,
+    /// wasi:http components: `/fn` vs `wasmtime serve` on the same file; instance reuse.
+    WasiHttp,
     /// Internal: the bare hyper baseline server.
     #[command(hide = true)]
     HelloServer,
@@ -77,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Command::Containers => rt.block_on(containers::run(phase)),
         Command::Async => rt.block_on(asyncs::run(phase)),
         Command::Services { handler } => rt.block_on(services::run(phase, handler.as_deref())),
+        Command::WasiHttp => rt.block_on(wasi_http::run(phase)),
         Command::Cluster => rt.block_on(async {
             cluster::run(phase).await?;
             println!();
@@ -92,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             containers::run(phase).await?;
             asyncs::run(phase).await?;
             services::run(phase, None).await?;
+            wasi_http::run(phase).await?;
             cluster::run(phase).await
         }),
     }

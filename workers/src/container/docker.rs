@@ -172,9 +172,6 @@ pub(crate) const EGRESS_NETWORK: &str = "skiff-egress";
 
 /// Creates [`EGRESS_NETWORK`] unless it exists (another server on this engine may have made it).
 pub(crate) async fn ensure_egress_network(docker: &Docker) -> Result<(), WorkerError> {
-    if docker.inspect_network(EGRESS_NETWORK, None).await.is_ok() {
-        return Ok(());
-    }
     let options = HashMap::from([("com.docker.network.bridge.enable_icc".to_string(), "false".to_string())]);
     let request = bollard::models::NetworkCreateRequest {
         name: EGRESS_NETWORK.into(),
@@ -182,8 +179,34 @@ pub(crate) async fn ensure_egress_network(docker: &Docker) -> Result<(), WorkerE
         options: Some(options),
         ..Default::default()
     };
-    match docker.create_network(request).await {
-        Ok(_) | Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
-        Err(e) => Err(internal("create the egress network", e)),
+    ensure_network(docker, request).await
+}
+
+/// Creates the network `request` names unless one by that name exists, and leaves exactly one.
+///
+/// Servers that start at the same moment can each create it (Docker checks names only
+/// best-effort), and a name that matches two networks is then refused everywhere ("ambiguous"),
+/// which made every later server create yet another one until the engine ran out of address
+/// pools. So every server keeps the same one — the lowest id — and removes the others (one in
+/// use by a container stays, and the final inspect reports the ambiguity).
+pub(crate) async fn ensure_network(docker: &Docker, request: bollard::models::NetworkCreateRequest) -> Result<(), WorkerError> {
+    let name = request.name.clone();
+    match docker.inspect_network(&name, None).await {
+        Ok(_) => return Ok(()),
+        Err(e) if not_found(&e) => match docker.create_network(request).await {
+            // 409: another server created it meanwhile.
+            Ok(_) | Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => {}
+            Err(e) => return Err(internal(&format!("create the network {name}"), e)),
+        },
+        Err(_) => {}
     }
+    let filters = HashMap::from([("name".to_string(), vec![name.clone()])]);
+    let options = bollard::query_parameters::ListNetworksOptions { filters: Some(filters) };
+    let found = docker.list_networks(Some(options)).await.map_err(|e| internal("list networks", e))?;
+    let mut ids: Vec<String> = found.into_iter().filter(|n| n.name.as_deref() == Some(name.as_str())).filter_map(|n| n.id).collect();
+    ids.sort();
+    for duplicate in ids.iter().skip(1) {
+        let _ = docker.remove_network(duplicate).await;
+    }
+    docker.inspect_network(&name, None).await.map(drop).map_err(|e| internal(&format!("inspect the network {name}"), e))
 }

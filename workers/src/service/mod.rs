@@ -21,7 +21,7 @@ mod group;
 
 pub use copy::{ContainerExit, ContainerSpec, CopySpec, HealthCommand, Identity, StartAfter};
 
-use crate::container::docker::{self, internal, not_found};
+use crate::container::docker::{self, internal};
 use crate::container::{labels, ContainerBackend, ImageSpec};
 use crate::WorkerError;
 use bollard::models::{ContainerSummaryStateEnum, EndpointSettings, NetworkCreateRequest, PortSummary};
@@ -98,42 +98,13 @@ impl ServiceRuntime {
     }
 
     async fn ensure_network(&self) -> Result<(), WorkerError> {
-        match self.docker.inspect_network(NETWORK, None).await {
-            Ok(_) => return Ok(()),
-            Err(e) if not_found(&e) => {}
-            // "ambiguous": two servers created it at once (the engine does not stop that).
-            Err(_) => return self.settle_duplicate_networks().await,
-        }
         let request = NetworkCreateRequest {
             name: NETWORK.into(),
             driver: Some("bridge".into()),
             labels: Some(HashMap::from([("skiff.network".to_string(), "services".to_string())])),
             ..Default::default()
         };
-        match self.docker.create_network(request).await {
-            Ok(_) => {}
-            // Another server created it meanwhile.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
-            Err(e) => return Err(internal("create network", e)),
-        }
-        self.settle_duplicate_networks().await
-    }
-
-    /// Servers that start at the same moment can each create the network (Docker checks names
-    /// only best-effort), and a name that matches two networks is refused everywhere. Every
-    /// server keeps the same one — the lowest id — and removes the others (one in use by a
-    /// container stays, and the inspect below reports the ambiguity).
-    async fn settle_duplicate_networks(&self) -> Result<(), WorkerError> {
-        let filters = HashMap::from([("name".to_string(), vec![NETWORK.to_string()])]);
-        let options = bollard::query_parameters::ListNetworksOptions { filters: Some(filters) };
-        let found = self.docker.list_networks(Some(options)).await.map_err(|e| internal("list networks", e))?;
-        let mut ids: Vec<String> =
-            found.into_iter().filter(|n| n.name.as_deref() == Some(NETWORK)).filter_map(|n| n.id).collect();
-        ids.sort();
-        for duplicate in ids.iter().skip(1) {
-            let _ = self.docker.remove_network(duplicate).await;
-        }
-        self.docker.inspect_network(NETWORK, None).await.map(drop).map_err(|e| internal("inspect network", e))
+        docker::ensure_network(&self.docker, request).await
     }
 
     pub async fn inspect_image(&self, reference: &str) -> Result<ImageSpec, WorkerError> {
