@@ -2,7 +2,7 @@
 //! handles the gateway calls.
 
 use crate::admission::NodeAdmission;
-use crate::build::WorkerBuilder;
+use crate::builder::WorkerBuilder;
 use crate::deploy::{DefinitionStores, Deployer};
 use crate::events::Events;
 use crate::feed::{self, AliasesFollower, FunctionsFollower, TriggersFollower, VersionsFollower};

@@ -12,7 +12,7 @@
 
 mod admission;
 mod applied;
-mod build;
+mod builder;
 mod callback_policy;
 mod dead_letters;
 mod deploy;

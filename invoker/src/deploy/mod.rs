@@ -9,7 +9,7 @@ mod versions;
 
 pub use versions::PublishRequest;
 
-use crate::build::{execution_spec, WorkerBuilder};
+use crate::builder::{execution_spec, WorkerBuilder};
 use crate::registry::{Deployed, Registry};
 use crate::{blocking, InvokerError};
 use sha2::{Digest, Sha256};

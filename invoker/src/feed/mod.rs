@@ -10,7 +10,7 @@ mod published;
 
 pub(crate) use published::{AliasesFollower, VersionsFollower};
 
-use crate::build::WorkerBuilder;
+use crate::builder::WorkerBuilder;
 use crate::events::Events;
 use crate::logs::LogBook;
 use crate::metrics::Metrics;

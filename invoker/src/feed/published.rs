@@ -2,7 +2,7 @@
 //! Their keys are `function:number` and `function:alias`, so a deletion, which reports only
 //! the key, still says what it removes.
 
-use crate::build::WorkerBuilder;
+use crate::builder::WorkerBuilder;
 use crate::registry::Registry;
 use skiff_api::{Alias, FunctionConfig};
 use skiff_state::config::follow::Follower;

@@ -4,7 +4,7 @@
 mod log_record;
 
 use crate::admission::Admission;
-use crate::build::WorkerBuilder;
+use crate::builder::WorkerBuilder;
 use crate::logs::LogBook;
 use crate::metrics::Metrics;
 use crate::registry::Registry;

@@ -1,5 +1,6 @@
 use super::artifact::CompiledCode;
 use super::linking::{Linkers, Template};
+use super::http::{self, HttpInstance};
 use super::run::{self, Prepared};
 use super::warm::WarmPool;
 use crate::{ExecutionSpec, Invocation, Worker, WorkerError, WorkerFuture};
@@ -7,10 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A deployed Wasm function version. Cheap to clone; every invocation gets a fresh instance.
+/// A deployed Wasm function version. Cheap to clone; every invocation gets a fresh instance,
+/// unless the function reuses them (`wasi:http` components only).
 #[derive(Clone)]
 pub struct WasmFunction {
     prepared: Arc<Prepared>,
+    /// Instances kept between calls, when the function opts into reuse.
+    warm: Option<Arc<WarmPool<HttpInstance>>>,
     /// Cleared by the first invocation, which reports itself as the cold start.
     cold: Arc<AtomicBool>,
     /// Time spent loading this version before its first call (compile or cache load), counted
@@ -44,7 +48,8 @@ impl WasmFunction {
             ("AWS_LAMBDA_FUNCTION_TIMEOUT".to_string(), spec.timeout.as_secs().to_string()),
         ]);
         Ok(Self {
-            prepared: Arc::new(Prepared { engine, enforce_limits, spec, template, env, warm }),
+            prepared: Arc::new(Prepared { engine, enforce_limits, spec, template, env }),
+            warm,
             cold: Arc::new(AtomicBool::new(true)),
             load_time: Duration::ZERO,
         })
@@ -68,11 +73,17 @@ impl Worker for WasmFunction {
         // Guest code runs in the caller's task, on the runtime's workers: it yields back to the
         // scheduler at every epoch tick (see `run::arm_limits`), so a busy guest holds a worker
         // for at most one tick at a time, and a no-op call pays for no thread hand-off.
-        Box::pin(async move { run::execute(&prepared, invocation, cold_init).await })
+        let warm = self.warm.clone();
+        Box::pin(async move {
+            match &prepared.template {
+                Template::Http(pre) => http::execute(&prepared, pre, warm.as_ref(), invocation, cold_init).await,
+                _ => run::execute(&prepared, invocation, cold_init).await,
+            }
+        })
     }
 
     fn retire(&self) {
-        if let Some(warm) = &self.prepared.warm {
+        if let Some(warm) = &self.warm {
             warm.retire();
         }
     }

@@ -14,6 +14,8 @@
 
 use super::linking::{HttpState, NoOutgoingRequests};
 use super::run::{arm_limits, classify, with_deadline, Ended, Prepared};
+use super::warm::WarmPool;
+use std::sync::Arc;
 use crate::{ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError};
 use crate::{MAX_LOG_BYTES, MAX_RESPONSE_BYTES};
 use base64::Engine as _;
@@ -141,8 +143,9 @@ pub(crate) struct HttpInstance {
 const LOG_CALLS_PER_PIPE: usize = 4;
 
 impl HttpInstance {
-    fn new(function: &Prepared, request_id: &str) -> Self {
-        let capacity = if function.warm.is_some() { LOG_CALLS_PER_PIPE * MAX_LOG_BYTES } else { MAX_LOG_BYTES };
+    /// A new instance's store; one that may be `reused` gets room for several calls' logs.
+    fn new(function: &Prepared, request_id: &str, reused: bool) -> Self {
+        let capacity = if reused { LOG_CALLS_PER_PIPE * MAX_LOG_BYTES } else { MAX_LOG_BYTES };
         let logs = MemoryOutputPipe::new(capacity);
         let mut wasi = WasiCtxBuilder::new();
         // A reused instance keeps the environment of the call that made it: the request id of
@@ -158,9 +161,12 @@ impl HttpInstance {
     }
 }
 
+/// Calls the component with `invocation`, on an instance from `warm` when the function reuses
+/// them (given back there after a clean call), else on a fresh one.
 pub(crate) async fn execute(
     function: &Prepared,
     pre: &ProxyPre<HttpState>,
+    warm: Option<&Arc<WarmPool<HttpInstance>>>,
     invocation: Invocation,
     cold_init: Option<Duration>,
 ) -> Result<Execution, WorkerError> {
@@ -175,9 +181,9 @@ pub(crate) async fn execute(
     if let Ok(id) = HeaderValue::from_str(&invocation.request_id) {
         request.headers_mut().insert(REQUEST_ID_HEADER, id);
     }
-    let (mut instance, calls) = match function.warm.as_ref().and_then(|w| w.take()) {
-        Some(warm) => warm,
-        None => (HttpInstance::new(function, &invocation.request_id), 0),
+    let (mut instance, calls) = match warm.and_then(|w| w.take()) {
+        Some(taken) => taken,
+        None => (HttpInstance::new(function, &invocation.request_id, warm.is_some()), 0),
     };
     let (ended, answer, instantiated_in) = serve(function, pre, &mut instance, request).await.map_err(|e| WorkerError::Internal(format!("handing the request to the component: {e:#}")))?;
     let logs = instance.logs.contents().slice(instance.logged..);
@@ -192,7 +198,7 @@ pub(crate) async fn execute(
         (Ended::Returned, Answer::None) => Outcome::Error(FunctionError::new(ErrorType::Unhandled, "the handler returned without setting a response")),
         (ended, _) => classify(ended, function, Bytes::new(), &logs, refused),
     };
-    if let Some(warm) = &function.warm {
+    if let Some(warm) = warm {
         let keep = clean && instance.has_log_room();
         warm.put(instance, calls + 1, keep);
     }

@@ -1,10 +1,7 @@
 //! One invocation of a Wasm function: a fresh store and instance, the event on stdin, the result
 //! from stdout, and the failure classified the way Lambda reports it.
 
-use super::http::HttpInstance;
 use super::limiter::EPOCH_TICK;
-use super::warm::WarmPool;
-use std::sync::Arc;
 use super::linking::{P1State, P2State, Template};
 use crate::ExecutionSpec;
 use crate::{ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError};
@@ -27,8 +24,6 @@ pub(crate) struct Prepared {
     pub(crate) template: Template,
     /// The function's env plus the Lambda variables that do not change per call.
     pub(crate) env: Vec<(String, String)>,
-    /// Instances kept between calls, when the function opts into reuse.
-    pub(crate) warm: Option<Arc<WarmPool<HttpInstance>>>,
 }
 
 impl Prepared {
@@ -55,9 +50,6 @@ pub(crate) async fn execute(
     invocation: Invocation,
     cold_init: Option<Duration>,
 ) -> Result<Execution, WorkerError> {
-    if let Template::Http(pre) = &function.template {
-        return super::http::execute(function, pre, invocation, cold_init).await;
-    }
     let started = Instant::now();
     // One byte over the limit tells an oversized result from one that exactly fits.
     let stdout = MemoryOutputPipe::new(MAX_RESPONSE_BYTES + 1);
@@ -104,7 +96,7 @@ pub(crate) async fn execute(
             let ended = with_deadline(enforce, timeout, run).await;
             (ended, instantiated_in, store.into_data().cap)
         }
-        Template::Http(_) => unreachable!("handled above"),
+        Template::Http(_) => return Err(WorkerError::Internal("a wasi:http component is called through its handler, not run".into())),
     };
 
     let logs = stderr.contents();
