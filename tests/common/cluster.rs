@@ -24,8 +24,20 @@ pub struct Etcd {
 }
 
 impl Etcd {
-    /// Starts three members and waits until the cluster has a leader.
+    /// Starts three members and waits until the cluster has a leader. A port picked free can be
+    /// taken by another test before a member binds it, so a cluster that does not come up is
+    /// started again on new ports (the members' logs say why).
     pub fn start() -> Self {
+        for _ in 0..2 {
+            match Self::try_start() {
+                Ok(etcd) => return etcd,
+                Err(logs) => eprintln!("etcd did not become healthy; starting it again on new ports:\n{logs}"),
+            }
+        }
+        Self::try_start().unwrap_or_else(|logs| panic!("etcd did not become healthy:\n{logs}"))
+    }
+
+    fn try_start() -> Result<Self, String> {
         let dir = tempfile::tempdir().unwrap();
         let peers: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let clients: Vec<u16> = (0..3).map(|_| free_port()).collect();
@@ -52,8 +64,15 @@ impl Etcd {
             })
             .collect();
         let etcd = Self { members, client_urls: clients.iter().map(|p| format!("http://127.0.0.1:{p}")).collect(), dir };
-        assert!(eventually(Duration::from_secs(30), || etcd.healthy()), "etcd did not become healthy");
-        etcd
+        if eventually(Duration::from_secs(30), || etcd.healthy()) {
+            return Ok(etcd);
+        }
+        let tails = (0..3).map(|i| {
+            let log = std::fs::read_to_string(etcd.dir.path().join(format!("e{i}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(3).collect();
+            format!("e{i}: {}", tail.into_iter().rev().collect::<Vec<_>>().join("\n    "))
+        });
+        Err(tails.collect::<Vec<_>>().join("\n"))
     }
 
     pub fn endpoints(&self) -> String {
