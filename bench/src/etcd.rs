@@ -1,7 +1,7 @@
 //! A one-member etcd and Skiff nodes joined to it, for the cluster benchmarks.
 
 use crate::server::Skiff;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -31,13 +31,8 @@ impl Etcd {
             .spawn()
             .context("starting etcd (scripts/install-deps.sh installs etcd-server)")?;
         let etcd = Self { child, endpoint, _dir: dir };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(etcd.endpoint.trim_start_matches("http://")).is_ok() {
-                return Ok(etcd);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!("etcd did not start")
+        crate::server::wait_listening("etcd", etcd.endpoint.trim_start_matches("http://"), Duration::from_secs(10))?;
+        Ok(etcd)
     }
 }
 

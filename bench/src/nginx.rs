@@ -4,10 +4,10 @@
 //! connections are not recycled after 1000 requests (nginx's default on both sides), as the
 //! gateway does not recycle them either and the load generator keeps its connections.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) struct Nginx {
     child: Child,
@@ -53,13 +53,8 @@ impl Nginx {
             .spawn()
             .context("starting nginx (scripts/install-deps.sh installs it)")?;
         let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            if Instant::now() > deadline {
-                bail!("nginx did not listen on {addr}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(Self { child, addr, _dir: dir })
+        let nginx = Self { child, addr, _dir: dir };
+        crate::server::wait_listening("nginx", &nginx.addr, Duration::from_secs(10))?;
+        Ok(nginx)
     }
 }

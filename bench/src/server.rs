@@ -32,6 +32,18 @@ pub(crate) fn spawn(cmd: &mut Command) -> anyhow::Result<Spawned> {
     Ok(Spawned { addr: addr.to_string(), child })
 }
 
+/// Waits until something accepts connections on `addr`; `what` names it in the error.
+pub(crate) fn wait_listening(what: &str, addr: &str, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("{what} did not listen on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let path = std::env::current_exe()?.with_file_name(name);
     if !path.exists() {

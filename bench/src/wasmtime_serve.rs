@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(crate) struct WasmtimeServe {
     child: Child,
@@ -73,13 +73,7 @@ impl WasmtimeServe {
             .with_context(|| format!("starting {}", cli.display()))?;
         let serve = Self { child, addr };
         // It compiles the component before it listens: an 18 MB Python one takes a while.
-        let deadline = Instant::now() + Duration::from_secs(180);
-        while std::net::TcpStream::connect(&serve.addr).is_err() {
-            if Instant::now() > deadline {
-                bail!("wasmtime serve did not listen on {}", serve.addr);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::server::wait_listening("wasmtime serve", &serve.addr, Duration::from_secs(180))?;
         Ok(serve)
     }
 }

@@ -3,6 +3,8 @@
 
 mod zip;
 
+pub(crate) use zip::zip_image_tag;
+
 use crate::metrics::Metrics;
 use crate::options::Containers;
 use crate::registry::Deployed;
@@ -38,7 +40,7 @@ impl WorkerBuilder {
                 match &config.code {
                     CodeInfo::Image { image, id } => {
                         let image = match &config.zip {
-                            Some(zip) => self.zip_image(&config, zip).await?,
+                            Some(zip) => self.zip_image(&config, zip).await?.1,
                             None => self.containers()?.resolve_image(image, Some(id)).await?,
                         };
                         Ok(Arc::new(self.container_pool(&config, image)?) as Arc<dyn Worker>)
@@ -72,8 +74,7 @@ impl WorkerBuilder {
     /// What is wrong with the stored code this config runs, as kept on this node: a damaged blob
     /// is reported whether or not a cold start has needed it yet.
     pub(crate) async fn code_fault(&self, config: &FunctionConfig) -> Option<String> {
-        let zip = config.zip.as_ref().map(|z| z.sha256.as_str());
-        let sha = config.code.sha256().or(zip)?;
+        let sha = config.blob()?;
         self.blobs.check(sha).await.err().map(|e| e.to_string())
     }
 

@@ -34,21 +34,22 @@ impl WorkerBuilder {
     }
 
     /// The image of zip function `config` in this node's engine: the one deployed, this node's
-    /// own build of the same tag, or a build made now from the stored zip.
-    pub(crate) async fn zip_image(&self, config: &FunctionConfig, zip: &ZipInfo) -> Result<ImageSpec, InvokerError> {
+    /// own build of the same tag, or a build made now from the stored zip; with the code the
+    /// config names it as here (its tag and this engine's id).
+    pub(crate) async fn zip_image(&self, config: &FunctionConfig, zip: &ZipInfo) -> Result<(CodeInfo, ImageSpec), InvokerError> {
         let CodeInfo::Image { image: tag, id } = &config.code else {
             return Err(InvokerError::Worker(WorkerError::Internal("a zip function without an image".into())));
         };
         let containers = self.containers()?;
         for id in [Some(id.as_str()), None] {
             match containers.resolve_image(tag, id).await {
-                Ok(image) => return Ok(image),
+                Ok(image) => return Ok((CodeInfo::Image { image: tag.clone(), id: image.id.clone() }, image)),
                 Err(WorkerError::InvalidImage(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         tracing::info!(function = %config.name, image = %tag, "zip image not in this engine; building it from the stored zip");
-        Ok(self.build_zip_image(&config.name, zip, None).await?.1)
+        self.build_zip_image(&config.name, zip, None).await
     }
 
     /// Lets this engine's copy of `tag` go once the containers still using it are gone, unless

@@ -9,7 +9,7 @@ mod versions;
 
 pub use versions::PublishRequest;
 
-use crate::builder::{execution_spec, WorkerBuilder};
+use crate::builder::{execution_spec, zip_image_tag, WorkerBuilder};
 use crate::registry::{Deployed, Registry};
 use crate::{blocking, InvokerError};
 use sha2::{Digest, Sha256};
@@ -92,10 +92,7 @@ impl Deployer {
         let (code, resolved) = match (zip.as_ref().filter(|z| old.and_then(|o| o.zip.as_ref()) != Some(*z)), compiled) {
             (Some(changed), _) => {
                 let built = self.build_zip(&request, changed).await?;
-                let tag = match &built.0 {
-                    CodeInfo::Image { image, .. } => image.clone(),
-                    CodeInfo::Wasm { .. } => unreachable!("a zip builds an image"),
-                };
+                let tag = zip_image_tag(&request.name, changed);
                 let stored = self.store(&request, existing, built, zip).await;
                 // An image built for a deploy that stored nothing is nobody's.
                 if stored.is_err() {
@@ -167,9 +164,8 @@ impl Deployer {
     /// (configuration-only update) the current code.
     async fn resolve(&self, request: &DeployRequest, old: Option<&FunctionConfig>) -> Result<(CodeInfo, Resolved), InvokerError> {
         if let (None, Some((old, zip))) = (&request.image, old.and_then(|o| Some((o, o.zip.as_ref()?)))) {
-            let image = self.builder.zip_image(old, zip).await?;
-            let tag = old.zip_image().unwrap_or_default().to_string();
-            return Ok((CodeInfo::Image { image: tag, id: image.id.clone() }, Resolved::Image(image)));
+            let (code, image) = self.builder.zip_image(old, zip).await?;
+            return Ok((code, Resolved::Image(image)));
         }
         let old_code = old.map(|o| &o.code);
         let reference = match (&request.image, old_code) {
