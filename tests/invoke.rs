@@ -281,6 +281,87 @@ fn a_wasi_http_component_answers_function_urls_and_invocations() {
     assert!(log.contains("hello-http-py: POST /"), "{log}");
 }
 
+/// Through `/fn` a `wasi:http` component streams: its response reaches the client line by line
+/// while it still writes, a request body sent in chunks reaches it whole, a failure mid-body
+/// ends the client's body at once (not at the timeout), and bodies past 6 MB are refused. Each
+/// call is recorded like any other: its log, the `x-amzn-requestid` it ran under.
+#[test]
+fn a_wasi_http_component_streams_both_bodies_through_function_urls() {
+    use std::io::{Read as _, Write as _};
+    let server = Server::start();
+    let (status, config) = json_body(server.deploy("stream", Some(&common::example("hello-http-py")), json!({ "memory_mb": 256, "timeout_s": 20, "reuse": {} })));
+    assert_eq!(status, 201, "{config}");
+    server.get("/fn/stream/warm-up");
+
+    let asked = Instant::now();
+    let mut resp = server.get("/fn/stream/stream?n=3&ms=1500");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-amzn-requestid"));
+    let mut first = [0u8; 7];
+    resp.read_exact(&mut first).unwrap();
+    let first_after = asked.elapsed();
+    let mut rest = String::new();
+    resp.read_to_string(&mut rest).unwrap();
+    let whole_after = asked.elapsed();
+    assert_eq!((&first[..], rest.as_str()), (&b"line 0\n"[..], "line 1\nline 2\n"));
+    assert!(first_after < Duration::from_millis(1200), "the first line came after {first_after:?}: the body was not streamed");
+    assert!(whole_after >= Duration::from_millis(4400), "the whole body came after {whole_after:?}, before the function wrote it");
+
+    // A request body of unknown length arrives in chunks, and reaches the component whole.
+    let body = ChunkReader::body((0..50).map(|i| format!("part {i};").into_bytes()).collect());
+    let echoed: Value = server.http().post(format!("{}/fn/stream/echo", server.url)).body(body).send().unwrap().json().unwrap();
+    let sent: String = (0..50).map(|i| format!("part {i};")).collect();
+    assert_eq!(echoed["body"].as_str(), Some(sent.as_str()));
+
+    let asked = Instant::now();
+    let mut cut = server.get("/fn/stream/stream?n=2&ms=100&trap=1");
+    assert_eq!(cut.status(), 200, "the head went out before the failure");
+    let mut read = String::new();
+    assert!(cut.read_to_string(&mut read).is_err(), "a body cut by a trap must not read as complete: {read:?}");
+    assert!(asked.elapsed() < Duration::from_secs(10), "the cut body ended only after {:?}", asked.elapsed());
+    let after: Value = server.get("/fn/stream/").json().unwrap();
+    assert_eq!(after["calls"], 1, "the instance that trapped mid-body was not reused");
+
+    // Refused on the declared length alone, before any byte of the body is sent.
+    let mut raw = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    let host = server.url.trim_start_matches("http://");
+    write!(raw, "POST /fn/stream/echo HTTP/1.1\r\nHost: {host}\r\nContent-Length: 6291457\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "a declared length past 6 MB is refused before the call: {answer}");
+    let big = vec![b'x'; 6 * 1024 * 1024 + 1];
+    let streamed = ChunkReader::body(vec![big]);
+    let cut = server.http().post(format!("{}/fn/stream/echo", server.url)).body(streamed).send().unwrap();
+    assert_eq!(cut.status(), 502, "a streamed body past 6 MB fails the call");
+
+    let logs: Value = json_body(server.get("/v1/functions/stream/logs")).1;
+    let text = logs["entries"].as_array().unwrap().iter().map(|e| e["text"].as_str().unwrap_or("")).collect::<String>();
+    assert!(text.contains("hello-http-py: GET /stream?n=3&ms=1500") && text.contains("REPORT"), "{logs}");
+}
+
+/// A reader that hands out one chunk at a time: reqwest sends such a body chunked, as it comes.
+struct ChunkReader(std::vec::IntoIter<Vec<u8>>, std::io::Cursor<Vec<u8>>);
+
+impl ChunkReader {
+    fn body(chunks: Vec<Vec<u8>>) -> reqwest::blocking::Body {
+        reqwest::blocking::Body::new(ChunkReader(chunks.into_iter(), std::io::Cursor::default()))
+    }
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.1.read(buf)? {
+                0 => match self.0.next() {
+                    Some(chunk) => self.1 = std::io::Cursor::new(chunk),
+                    None => return Ok(0),
+                },
+                n => return Ok(n),
+            }
+        }
+    }
+}
+
 /// With reuse on, a `wasi:http` component's instance serves the next call, so a counter in a
 /// global grows between calls (Lambda's execution environment), up to `max_calls`; a trap, a
 /// timeout or the memory cap gives the next call a fresh instance, an idle one expires, and

@@ -4,7 +4,8 @@ Skiff, `wasmtime serve` and Spin.
 It answers with the request's method, path, a header and its body, and counts its calls in a
 global: an instance that is kept warm remembers the count between calls. For the tests of
 failures: `/fail` answers 500, `/trap` raises (the instance traps), `/sleep?s=N` sleeps and
-`/grow?mb=N` keeps N more MB in a global."""
+`/grow?mb=N` keeps N more MB in a global. `/stream?n=N&ms=M` streams N lines, M ms apart
+(`&trap=1`: then raises, leaving the body unfinished)."""
 import json
 import sys
 import time
@@ -55,6 +56,19 @@ def respond(response_out: ResponseOutparam, status: int, text: str) -> None:
     OutgoingBody.finish(body, None)
 
 
+def stream(response_out: ResponseOutparam, lines: int, pause_ms: int, trap: bool) -> None:
+    response = OutgoingResponse(Fields.from_list([("content-type", b"text/plain")]))
+    body = response.body()
+    ResponseOutparam.set(response_out, Ok(response))
+    with body.write() as out:
+        for i in range(lines):
+            out.blocking_write_and_flush(f"line {i}\n".encode())
+            time.sleep(pause_ms / 1000)
+        if trap:
+            raise RuntimeError("trapping mid-body as asked")
+    OutgoingBody.finish(body, None)
+
+
 class IncomingHandler(exports.IncomingHandler):
     def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
         global CALLS
@@ -70,6 +84,8 @@ class IncomingHandler(exports.IncomingHandler):
             return respond(response_out, 500, json.dumps({"error": "failing as asked"}))
         if route == "/trap":
             raise RuntimeError("trapping as asked")
+        if route == "/stream":
+            return stream(response_out, number("n"), number("ms"), number("trap") == 1)
         if route == "/sleep":
             time.sleep(number("s"))
         if route == "/grow":

@@ -36,5 +36,5 @@ pub use events::Events;
 pub use facade::Invoker;
 pub use metrics::Metrics;
 pub use options::{Containers, InvokerOptions, QueueChoice};
-pub use run::{InvokeResult, Runner};
+pub use run::{HttpServed, InvokeResult, Runner};
 pub use triggers::Triggers;

@@ -1,10 +1,11 @@
 use bytes::Bytes;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 /// Largest result a function may return: Lambda's synchronous response limit.
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+/// Largest request body a function URL streams to a `wasi:http` component: Lambda's
+/// synchronous payload limit, as for events.
+pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 /// Per-invocation log capture. Only the tail is ever shown (4 KB in `X-Amz-Log-Result`, a bounded
 /// buffer for `skiff logs`), so capture is capped to keep a chatty guest from costing the host.
 pub const MAX_LOG_BYTES: usize = 256 * 1024;
@@ -174,19 +175,4 @@ pub enum WorkerError {
     HostBudget(#[from] Exhausted),
     #[error("worker failure: {0}")]
     Internal(String),
-}
-
-pub type WorkerFuture = Pin<Box<dyn Future<Output = Result<Execution, WorkerError>> + Send>>;
-
-/// A deployed function version, ready to run invocations.
-///
-/// Implementations must give every invocation an isolated execution, enforce the spec's memory
-/// and timeout, and never block the caller's async runtime threads. The future may be dropped
-/// (caller gone); the implementation must still release everything it holds.
-pub trait Worker: Send + Sync + 'static {
-    fn invoke(&self, invocation: Invocation) -> WorkerFuture;
-
-    /// The version was replaced or deleted: release idle resources now, and anything still
-    /// serving a call once that call ends. Backends that hold nothing between calls do nothing.
-    fn retire(&self) {}
 }

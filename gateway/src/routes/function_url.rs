@@ -1,18 +1,22 @@
-//! `ANY /fn/{name}/{path...}`: function URLs. The HTTP request becomes an event in Lambda's
-//! function-URL payload format 2.0; the function's result becomes the HTTP response.
+//! `ANY /fn/{name}/{path...}`: function URLs. A `wasi:http` component gets the HTTP request as
+//! it is, both bodies streaming. Any other function gets it as an event in Lambda's
+//! function-URL payload format 2.0, and its result becomes the HTTP response.
 
 use crate::errors::{error_response, AwsError};
 use crate::body::{read_body, BodyError};
-use crate::http::{bytes_response, full, query_pairs, Resp};
+use crate::http::{bytes_response, full, query_pairs, BoxError, Resp};
 use crate::routes::lambda::{insert_str, MAX_SYNC_PAYLOAD};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bytes::Bytes;
-use hyper::header::{HeaderName, HeaderValue, COOKIE, SET_COOKIE, USER_AGENT};
+use http_body_util::BodyExt;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, COOKIE, HOST, SET_COOKIE, USER_AGENT};
+use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
-use skiff_invoker::Invoker;
-use skiff_workers::Outcome;
+use skiff_api::VersionRef;
+use skiff_invoker::{HttpServed, Invoker};
+use skiff_workers::{HttpAnswer, HttpBody, HttpBodyError, Outcome};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,11 +30,56 @@ pub(crate) async fn call<B>(
     req: Request<B>,
 ) -> Resp
 where
-    B: hyper::body::Body<Data = Bytes>,
+    B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<crate::http::BoxError>,
 {
     let (mut parts, body) = req.into_parts();
     crate::auth::strip_credential(token, &mut parts.headers);
+    if declared_length(&parts.headers).is_some_and(|n| n > MAX_SYNC_PAYLOAD as u64) {
+        return AwsError::RequestTooLarge.response("request body exceeds 6 MB");
+    }
+    let request = match function_request(parts, raw_path, body) {
+        Ok(request) => request,
+        Err(e) => return AwsError::InvalidRequestContent.response(format!("the request's Host and path do not form a URI: {e}")),
+    };
+    match invoker.runner().serve_http(name, VersionRef::Latest, request).await {
+        Ok(HttpServed::Answered { request_id, answer: HttpAnswer::Response(response), .. }) => {
+            let mut resp = response.map(|body| body.map_err(BoxError::from).boxed());
+            insert_str(resp.headers_mut(), "x-amzn-requestid", &request_id);
+            resp
+        }
+        Ok(HttpServed::Answered { request_id, answer: HttpAnswer::Failed(e), .. }) => function_failed(e.error_type.as_str(), &request_id),
+        Ok(HttpServed::TakesEvents(request)) => call_with_event(invoker, name, raw_path, peer, request).await,
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The request as the function sees it: its own path (`raw_path`, without `/fn/NAME`) under
+/// the caller's `Host`, and the client's body as it arrives.
+fn function_request<B>(mut parts: Parts, raw_path: &str, body: B) -> Result<Request<HttpBody>, hyper::http::Error>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<crate::http::BoxError>,
+{
+    let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let uri = match parts.uri.query() {
+        Some(query) => format!("http://{host}{raw_path}?{query}"),
+        None => format!("http://{host}{raw_path}"),
+    };
+    parts.uri = uri.parse()?;
+    let body = body.map_err(|e| HttpBodyError::Client(e.into())).boxed();
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The `Content-Length` the client declared, if any.
+fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// A function that takes events gets the request as a payload 2.0 event, and its result is
+/// mapped back to HTTP.
+async fn call_with_event(invoker: &Invoker, name: &str, raw_path: &str, peer: SocketAddr, request: Request<HttpBody>) -> Resp {
+    let (parts, body) = request.into_parts();
     let body = match read_body(body, MAX_SYNC_PAYLOAD).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -41,27 +90,26 @@ where
     let request_id = uuid::Uuid::new_v4().to_string();
     let event = request_event(&parts, raw_path, peer, &body, &request_id);
     let payload = Bytes::from(serde_json::to_vec(&event).expect("json"));
-    match invoker.runner().invoke(name, skiff_api::VersionRef::Latest, payload).await {
+    match invoker.runner().invoke(name, VersionRef::Latest, payload).await {
         Ok(result) => match &result.execution.outcome {
             Outcome::Success(out) => http_response(out),
-            Outcome::Error(e) => {
-                // Like Lambda: the caller of a URL sees a 502, the details stay in the logs.
-                let mut resp = bytes_response(
-                    StatusCode::BAD_GATEWAY,
-                    "application/json",
-                    r#"{"message":"Internal Server Error"}"#,
-                );
-                insert_str(resp.headers_mut(), "x-amz-function-error", e.error_type.as_str());
-                insert_str(resp.headers_mut(), "x-amzn-requestid", &result.request_id);
-                resp
-            }
+            Outcome::Error(e) => function_failed(e.error_type.as_str(), &result.request_id),
         },
         Err(e) => error_response(&e),
     }
 }
 
+/// Like Lambda: the caller of a URL sees a 502 for a failed function, the details stay in the
+/// logs.
+fn function_failed(error_type: &str, request_id: &str) -> Resp {
+    let mut resp = bytes_response(StatusCode::BAD_GATEWAY, "application/json", r#"{"message":"Internal Server Error"}"#);
+    insert_str(resp.headers_mut(), "x-amz-function-error", error_type);
+    insert_str(resp.headers_mut(), "x-amzn-requestid", request_id);
+    resp
+}
+
 fn request_event(
-    parts: &hyper::http::request::Parts,
+    parts: &Parts,
     raw_path: &str,
     peer: SocketAddr,
     body: &[u8],

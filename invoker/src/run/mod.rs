@@ -3,16 +3,17 @@
 
 mod log_record;
 
-use crate::admission::Admission;
+use crate::admission::{Admission, Admitted};
 use crate::builder::WorkerBuilder;
 use crate::logs::LogBook;
 use crate::metrics::Metrics;
-use crate::registry::Registry;
+use crate::registry::{Deployed, Registry};
 use crate::InvokerError;
 use bytes::Bytes;
 use skiff_api::{now_ms, FunctionConfig, LogEntry, ThrottleScope, VersionRef};
 use skiff_workers::container::Exhausted;
-use skiff_workers::{Execution, Invocation, Outcome, WorkerError};
+use skiff_workers::{Execution, HttpAnswer, HttpBody, HttpCall, Invocation, Outcome, Worker, WorkerError, WorkerFuture};
+use tokio::task::JoinHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,21 @@ pub struct InvokeResult {
     pub execution: Execution,
     /// The Lambda-style log of this invocation (START … REPORT).
     pub log: String,
+}
+
+/// What an HTTP request handed to a function came to.
+pub enum HttpServed {
+    /// The function answered (or failed before it could).
+    Answered { request_id: String, version: VersionRef, answer: HttpAnswer },
+    /// The function takes events: here is the request, untouched.
+    TakesEvents(hyper::Request<HttpBody>),
+}
+
+/// One admitted execution: the version it runs, its worker, and the slot it holds.
+struct Call {
+    deployed: Arc<Deployed>,
+    worker: Arc<dyn Worker>,
+    admitted: Admitted,
 }
 
 /// Runs invocations. Cheap to clone.
@@ -59,27 +75,65 @@ impl Runner {
     }
 
     /// [`Runner::invoke`] under a given request id (an async event keeps its id on every try).
-    /// Reserved concurrency belongs to the function, so every version's calls are admitted
-    /// against the function's own entry.
     pub(crate) async fn invoke_as(&self, name: &str, version: VersionRef, request_id: &str, payload: Bytes) -> Result<InvokeResult, InvokerError> {
+        let call = self.admit(name, version).await?;
+        let invocation = Invocation { request_id: request_id.to_string(), payload };
+        let execution = call.worker.invoke(invocation);
+        self.spawn(call, request_id.to_string(), execution)
+            .await
+            .map_err(|source| InvokerError::Task { what: "invocation task", source })?
+    }
+
+    /// Hands an HTTP request to a function that takes requests as they are (a `wasi:http`
+    /// component), answering as soon as the function responds: its body streams on while the
+    /// execution, which keeps its concurrency slot, finishes. A function that takes events gets
+    /// the request back untouched, to be sent as an event.
+    pub async fn serve_http(&self, name: &str, version: VersionRef, request: hyper::Request<HttpBody>) -> Result<HttpServed, InvokerError> {
+        let call = self.admit(name, version).await?;
+        if !call.worker.speaks_http() {
+            return Ok(HttpServed::TakesEvents(request));
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (respond, answer) = tokio::sync::oneshot::channel();
+        let executed_version = call.deployed.config.executed_version();
+        let execution = call.worker.serve_http(HttpCall { request_id: request_id.clone(), request, respond });
+        let task = self.spawn(call, request_id.clone(), execution);
+        match answer.await {
+            Ok(answer) => Ok(HttpServed::Answered { request_id, version: executed_version, answer }),
+            // The worker gave no answer: it failed before running the function.
+            Err(_) => match task.await.map_err(|source| InvokerError::Task { what: "invocation task", source })? {
+                Err(e) => Err(e),
+                Ok(_) => Err(InvokerError::Worker(WorkerError::Internal("the function ended without an answer".into()))),
+            },
+        }
+    }
+
+    /// Resolves `name` at `version`, admits one execution against the function's limits
+    /// (reserved concurrency belongs to the function, so every version's calls count against
+    /// its own entry) and readies its worker.
+    async fn admit(&self, name: &str, version: VersionRef) -> Result<Call, InvokerError> {
         let inner = &self.inner;
         let function = inner.registry.lookup(name)?;
         let deployed = inner.registry.version_of(function.clone(), version)?;
         let admitted = inner.admission.admit(&function).map_err(|scope| throttled(&inner.metrics, name, scope))?;
         let worker = inner.builder.worker_for(&deployed).await?;
-        let request_id = request_id.to_string();
-        let invocation = Invocation { request_id: request_id.clone(), payload };
+        Ok(Call { deployed, worker, admitted })
+    }
+
+    /// Runs `execution` in its own task holding the call's admission, so a caller that goes
+    /// away neither cancels a running guest halfway nor frees its slot before the guest is
+    /// done; the task records the execution when it ends.
+    fn spawn(&self, call: Call, request_id: String, execution: WorkerFuture) -> JoinHandle<Result<InvokeResult, InvokerError>> {
         let this = self.clone();
-        // The execution runs in its own task holding the admission, so a caller that goes away
-        // neither cancels a running guest halfway nor frees its slot before the guest is done.
         tokio::spawn(async move {
+            let Call { deployed, admitted, .. } = call;
             let _admitted = admitted;
             let config = &deployed.config;
             let metrics = &this.inner.metrics;
             let gauge = metrics.concurrent.with_label_values(&[&config.name]);
             gauge.inc();
             metrics.concurrent_total.inc();
-            let result = worker.invoke(invocation).await;
+            let result = execution.await;
             gauge.dec();
             metrics.concurrent_total.dec();
             let execution = result.map_err(|e| match e {
@@ -88,8 +142,6 @@ impl Runner {
             })?;
             Ok(this.record(config, request_id, execution))
         })
-        .await
-        .map_err(|source| InvokerError::Task { what: "invocation task", source })?
     }
 
     /// Like [`Runner::invoke_as`], but a throttled call waits (with backoff, up to a second

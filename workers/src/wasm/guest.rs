@@ -1,9 +1,9 @@
 use super::artifact::CompiledCode;
 use super::linking::{Linkers, Template};
-use super::http::{self, HttpInstance};
+use super::http::{self, Component, HttpInstance};
 use super::run::{self, Prepared};
 use super::warm::WarmPool;
-use crate::{ExecutionSpec, Invocation, Worker, WorkerError, WorkerFuture};
+use crate::{ExecutionSpec, HttpCall, Invocation, Worker, WorkerError, WorkerFuture};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,8 +76,24 @@ impl Worker for WasmFunction {
         let warm = self.warm.clone();
         Box::pin(async move {
             match &prepared.template {
-                Template::Http(pre) => http::execute(&prepared, pre, warm.as_ref(), invocation, cold_init).await,
+                Template::Http(pre) => http::event::execute(Component { function: &prepared, pre, warm: warm.as_ref() }, invocation, cold_init).await,
                 _ => run::execute(&prepared, invocation, cold_init).await,
+            }
+        })
+    }
+
+    fn speaks_http(&self) -> bool {
+        matches!(self.prepared.template, Template::Http(_))
+    }
+
+    fn serve_http(&self, call: HttpCall) -> WorkerFuture {
+        let prepared = self.prepared.clone();
+        let cold_init = self.cold.swap(false, Ordering::AcqRel).then_some(self.load_time);
+        let warm = self.warm.clone();
+        Box::pin(async move {
+            match &prepared.template {
+                Template::Http(pre) => http::exchange::exchange(Component { function: &prepared, pre, warm: warm.as_ref() }, call, cold_init).await,
+                _ => Err(WorkerError::Internal("a function that is not a wasi:http component takes events, not HTTP requests".into())),
             }
         })
     }

@@ -1,37 +1,23 @@
-//! One invocation of a `wasi:http/proxy` component: the call becomes an HTTP request handed to
-//! the component's `incoming-handler`, and its response becomes the result.
+//! An invocation's payload as an HTTP request, and the response as its result, both buffered.
 //!
-//! - A function-URL event (payload format 2.0, what `/fn/NAME/...` sends; also when it comes
-//!   through the Invoke API) becomes the request it describes, and the response becomes the
-//!   `{statusCode, headers, cookies, body, isBase64Encoded}` result that the URL route turns back
-//!   into HTTP.
+//! - A function-URL event (payload format 2.0; what `/fn/NAME/...` sends for a function that
+//!   takes events, and what a caller may send through the Invoke API) becomes the request it
+//!   describes, and the response becomes the `{statusCode, headers, cookies, body,
+//!   isBase64Encoded}` result.
 //! - Any other event (the Invoke API, async events, queue triggers) is `POST /` with the event as
 //!   its body; the response body is the result, and a 5xx response is a function error
 //!   (`Runtime.Unhandled`, with the status and the body's start in the message).
 //!
-//! Bodies are buffered whole both ways (at most [`MAX_RESPONSE_BYTES`] out), as for every other
-//! function.
+//! The response body is read whole, up to [`MAX_RESPONSE_BYTES`].
 
-use super::linking::{HttpState, NoOutgoingRequests};
-use super::run::{arm_limits, classify, with_deadline, Ended, Prepared};
-use super::warm::WarmPool;
-use std::sync::Arc;
-use crate::{ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError};
-use crate::{MAX_LOG_BYTES, MAX_RESPONSE_BYTES};
+use super::{execution, Component, Outparam};
+use super::super::run::{classify, Ended};
+use crate::{ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError, MAX_RESPONSE_BYTES};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
-use wasmtime::component::ResourceTable;
-use wasmtime::Store;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::WasiCtxBuilder;
-use hyper::header::HeaderValue;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 /// How the call reached the function, which decides the shape of its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,126 +113,35 @@ enum Answer {
     None,
 }
 
-/// One instance of a component with its store: made for a call, and kept for the next one when
-/// the function opts into reuse.
-pub(crate) struct HttpInstance {
-    store: Store<HttpState>,
-    /// `None` until the first call instantiates it (inside that call's limits).
-    proxy: Option<Proxy>,
-    /// The instance's stdout and stderr; each call's log is what it added.
-    logs: MemoryOutputPipe,
-    logged: usize,
-}
-
-/// A reused instance's log pipe holds this many calls' worth of log: one is retired once less
-/// than a call's worth is left.
-const LOG_CALLS_PER_PIPE: usize = 4;
-
-impl HttpInstance {
-    /// A new instance's store; one that may be `reused` gets room for several calls' logs.
-    fn new(function: &Prepared, request_id: &str, reused: bool) -> Self {
-        let capacity = if reused { LOG_CALLS_PER_PIPE * MAX_LOG_BYTES } else { MAX_LOG_BYTES };
-        let logs = MemoryOutputPipe::new(capacity);
-        let mut wasi = WasiCtxBuilder::new();
-        // A reused instance keeps the environment of the call that made it: the request id of
-        // each call is in its `x-amzn-requestid` header.
-        wasi.stdout(logs.clone()).stderr(logs.clone()).envs(&function.env).env("AWS_LAMBDA_REQUEST_ID", request_id);
-        let state = HttpState { ctx: wasi.build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), cap: function.new_cap(), hooks: NoOutgoingRequests };
-        Self { store: Store::new(&function.engine, state), proxy: None, logs, logged: 0 }
-    }
-
-    /// Whether another call's log still fits in its pipe.
-    fn has_log_room(&self) -> bool {
-        self.logged <= (LOG_CALLS_PER_PIPE - 1) * MAX_LOG_BYTES
-    }
-}
-
 /// Calls the component with `invocation`, on an instance from `warm` when the function reuses
 /// them (given back there after a clean call), else on a fresh one.
-pub(crate) async fn execute(
-    function: &Prepared,
-    pre: &ProxyPre<HttpState>,
-    warm: Option<&Arc<WarmPool<HttpInstance>>>,
-    invocation: Invocation,
-    cold_init: Option<Duration>,
-) -> Result<Execution, WorkerError> {
+pub(crate) async fn execute(component: Component<'_>, invocation: Invocation, cold_init: Option<Duration>) -> Result<Execution, WorkerError> {
     let started = Instant::now();
-    let (mut request, shape) = match request_of(&invocation.payload) {
+    let (request, shape) = match request_of(&invocation.payload) {
         Ok(parsed) => parsed,
         Err(why) => {
             let outcome = Outcome::Error(FunctionError::new(ErrorType::Unhandled, why));
-            return Ok(Execution { outcome, logs: Bytes::new(), duration: started.elapsed(), init_duration: cold_init, max_memory_bytes: 0 });
+            return Ok(execution(started, cold_init, Duration::ZERO, outcome, Bytes::new(), 0));
         }
     };
-    if let Ok(id) = HeaderValue::from_str(&invocation.request_id) {
-        request.headers_mut().insert(REQUEST_ID_HEADER, id);
-    }
-    let (mut instance, calls) = match warm.and_then(|w| w.take()) {
-        Some(taken) => taken,
-        None => (HttpInstance::new(function, &invocation.request_id, warm.is_some()), 0),
-    };
-    let (ended, answer, instantiated_in) = serve(function, pre, &mut instance, request).await.map_err(|e| WorkerError::Internal(format!("handing the request to the component: {e:#}")))?;
-    let logs = instance.logs.contents().slice(instance.logged..);
-    instance.logged += logs.len();
-    let cap = &instance.store.data().cap;
-    let (refused, peak) = (cap.refused(), cap.peak_bytes() as u64);
+    let (mut instance, calls) = component.instance(&invocation.request_id);
+    let (ended, answer, instantiated_in) = component.serve(&mut instance, &invocation.request_id, request, read_answer).await?;
+    let answer = answer.unwrap_or(Answer::None);
+    let logs = instance.take_logs();
+    let (refused, peak) = instance.memory();
     let clean = matches!((&ended, &answer), (Ended::Returned, Answer::Response { .. })) && !refused;
     let outcome = match (ended, answer) {
         (Ended::Returned, Answer::Response { status, headers, body }) => result_of(shape, status, &headers, body),
         (Ended::Returned, Answer::TooLarge) => Outcome::Error(FunctionError::response_too_large()),
         (Ended::Returned, Answer::Refused(why)) => Outcome::Error(FunctionError::new(ErrorType::Unhandled, why)),
         (Ended::Returned, Answer::None) => Outcome::Error(FunctionError::new(ErrorType::Unhandled, "the handler returned without setting a response")),
-        (ended, _) => classify(ended, function, Bytes::new(), &logs, refused),
+        (ended, _) => classify(ended, component.function, Bytes::new(), &logs, refused),
     };
-    if let Some(warm) = warm {
-        let keep = clean && instance.has_log_room();
-        warm.put(instance, calls + 1, keep);
-    }
-    Ok(Execution {
-        outcome,
-        logs,
-        duration: started.elapsed(),
-        init_duration: cold_init.map(|load| load + instantiated_in),
-        max_memory_bytes: peak,
-    })
+    component.give_back(instance, calls + 1, clean);
+    Ok(execution(started, cold_init, instantiated_in, outcome, logs, peak))
 }
 
-/// The header each request carries the invocation's id in.
-const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
-
-/// Hands `request` to `instance` (instantiating it first if it is new) within the call's
-/// limits, reading the response body while the guest writes it. Returns how the guest run
-/// ended, what it answered, and how long instantiating took (zero for a warm instance).
-async fn serve(
-    function: &Prepared,
-    pre: &ProxyPre<HttpState>,
-    instance: &mut HttpInstance,
-    request: hyper::Request<Full<Bytes>>,
-) -> wasmtime::Result<(Ended, Answer, Duration)> {
-    let started = Instant::now();
-    let (enforce, timeout) = (function.enforce_limits, function.spec.timeout);
-    let store = &mut instance.store;
-    arm_limits(store, enforce, timeout, |s| &mut s.cap);
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let request = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
-    let outparam = store.data_mut().http().new_response_outparam(sender)?;
-    let mut instantiated_in = Duration::ZERO;
-    let proxy = &mut instance.proxy;
-    let run = async {
-        if proxy.is_none() {
-            *proxy = Some(pre.instantiate_async(&mut *store).await?);
-            instantiated_in = started.elapsed();
-        }
-        let handler = proxy.as_ref().expect("instantiated above").wasi_http_incoming_handler();
-        handler.call_handle(&mut *store, request, outparam).await
-    };
-    // The body is given as long as the call may take.
-    let answer = async { tokio::time::timeout(timeout, read_answer(receiver)).await.unwrap_or(Answer::None) };
-    let (ended, answer) = tokio::join!(with_deadline(enforce, timeout, run), answer);
-    Ok((ended, answer, instantiated_in))
-}
-
-async fn read_answer(receiver: tokio::sync::oneshot::Receiver<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>) -> Answer {
+async fn read_answer(receiver: Outparam) -> Answer {
     match receiver.await {
         Ok(Ok(response)) => {
             let (parts, body) = response.into_parts();
@@ -264,7 +159,7 @@ async fn read_answer(receiver: tokio::sync::oneshot::Receiver<Result<hyper::Resp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderName;
+    use hyper::header::{HeaderName, HeaderValue};
 
     fn body_of(outcome: Outcome) -> Value {
         match outcome {
