@@ -11,6 +11,7 @@ mod guest;
 mod http;
 mod limiter;
 mod linking;
+mod log_pipe;
 mod precompile;
 mod run;
 mod warm;

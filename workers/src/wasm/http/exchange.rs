@@ -6,20 +6,17 @@
 //! went away). A guest that fails mid-body is dropped at once, which ends the body the client
 //! is reading with an error rather than leaving it open until the timeout.
 
+use super::response_body::{Guarded, Primed};
 use super::{execution, Component, Outparam};
 use super::super::run::{classify, Ended, Prepared};
 use crate::{BodyEnd, Capped, ErrorType, Execution, FunctionError, HttpAnswer, HttpBodyError, HttpCall, Outcome};
 use crate::{WorkerError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::Frame;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// What the component did with its response, as far as the call's limits let it.
 enum Reply {
@@ -86,13 +83,18 @@ fn guest_error(e: HttpBodyError) -> wasmtime_wasi_http::Error {
     }
 }
 
+/// How much of a response body already written when its head is set is read ahead (a small
+/// body the guest wrote at once then goes out whole, with its length).
+const READ_AHEAD_BYTES: usize = 64 * 1024;
+
 /// Hands the component's response to the caller as soon as it is set, its body cut after
 /// [`MAX_RESPONSE_BYTES`] and watched for its end.
 async fn send_head(outparam: Outparam, respond: &mut Option<oneshot::Sender<HttpAnswer>>, failed: Arc<AtomicBool>) -> Head {
     match outparam.await {
         Ok(Ok(response)) => {
             let (parts, body) = response.into_parts();
-            let (body, end) = Capped::watched(Guarded { inner: body, failed }, MAX_RESPONSE_BYTES);
+            let body = Primed::read_ahead(Guarded::new(body, failed), READ_AHEAD_BYTES);
+            let (body, end) = Capped::watched(body, MAX_RESPONSE_BYTES);
             let response = hyper::Response::from_parts(parts, body.boxed());
             if let Some(respond) = respond.take() {
                 // A caller gone already drops the body, which reports it abandoned.
@@ -102,40 +104,6 @@ async fn send_head(outparam: Outparam, respond: &mut Option<oneshot::Sender<Http
         }
         Ok(Err(code)) => Head::Refused(format!("the handler answered with an error: {code:?}")),
         Err(_) => Head::Missing,
-    }
-}
-
-/// The component's response body, which ends in an error rather than as complete when the
-/// function failed: wasmtime ends a body whose store went away without `finish` as if it were
-/// whole, and the client must not take a cut body for a whole one.
-struct Guarded {
-    inner: HyperOutgoingBody,
-    /// Set before the instance of a failed call is dropped.
-    failed: Arc<AtomicBool>,
-}
-
-impl hyper::body::Body for Guarded {
-    type Data = Bytes;
-    type Error = HttpBodyError;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpBodyError>>> {
-        match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(None) if self.failed.load(Ordering::SeqCst) => {
-                Poll::Ready(Some(Err(HttpBodyError::Function("the function failed before finishing its body".into()))))
-            }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpBodyError::Function(e.to_string())))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream() && !self.failed.load(Ordering::SeqCst)
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

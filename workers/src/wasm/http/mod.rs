@@ -7,8 +7,10 @@
 
 pub(crate) mod event;
 pub(crate) mod exchange;
+mod response_body;
 
 use super::linking::{HttpState, NoOutgoingRequests};
+use super::log_pipe::LogPipe;
 use super::run::{arm_limits, with_deadline, Ended, Prepared};
 use super::warm::WarmPool;
 use crate::{Execution, Outcome, WorkerError, MAX_LOG_BYTES};
@@ -20,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::Store;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
@@ -39,33 +40,24 @@ pub(crate) struct HttpInstance {
     store: Store<HttpState>,
     /// `None` until the first call instantiates it (inside that call's limits).
     proxy: Option<Proxy>,
-    /// The instance's stdout and stderr; each call's log is what it added.
-    logs: MemoryOutputPipe,
-    logged: usize,
+    /// The instance's stdout and stderr; each call takes what it wrote.
+    logs: LogPipe,
 }
 
-/// A reused instance's log pipe holds this many calls' worth of log: one is retired once less
-/// than a call's worth is left.
-const LOG_CALLS_PER_PIPE: usize = 4;
-
 impl HttpInstance {
-    /// A new instance's store; one that may be `reused` gets room for several calls' logs.
-    fn new(function: &Prepared, request_id: &str, reused: bool) -> Self {
-        let capacity = if reused { LOG_CALLS_PER_PIPE * MAX_LOG_BYTES } else { MAX_LOG_BYTES };
-        let logs = MemoryOutputPipe::new(capacity);
+    fn new(function: &Prepared, request_id: &str) -> Self {
+        let logs = LogPipe::new(MAX_LOG_BYTES);
         let mut wasi = WasiCtxBuilder::new();
         // A reused instance keeps the environment of the call that made it: the request id of
         // each call is in its `x-amzn-requestid` header.
         wasi.stdout(logs.clone()).stderr(logs.clone()).envs(&function.env).env("AWS_LAMBDA_REQUEST_ID", request_id);
         let state = HttpState { ctx: wasi.build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), cap: function.new_cap(), hooks: NoOutgoingRequests };
-        Self { store: Store::new(&function.engine, state), proxy: None, logs, logged: 0 }
+        Self { store: Store::new(&function.engine, state), proxy: None, logs }
     }
 
     /// What the instance logged since the last call's log was taken.
     pub(crate) fn take_logs(&mut self) -> Bytes {
-        let logs = self.logs.contents().slice(self.logged..);
-        self.logged += logs.len();
-        logs
+        self.logs.take()
     }
 
     /// Whether the memory cap refused a growth, and the peak memory, so far.
@@ -89,16 +81,15 @@ impl Component<'_> {
     pub(crate) fn instance(self, request_id: &str) -> (HttpInstance, u32) {
         match self.warm.and_then(|w| w.take()) {
             Some(taken) => taken,
-            None => (HttpInstance::new(self.function, request_id, self.warm.is_some()), 0),
+            None => (HttpInstance::new(self.function, request_id), 0),
         }
     }
 
     /// Gives `instance` back to `warm` after its `calls`-th call, to be kept if that call was
-    /// `clean` and another call's log still fits in its pipe.
+    /// `clean`.
     pub(crate) fn give_back(self, instance: HttpInstance, calls: u32, clean: bool) {
         if let Some(warm) = self.warm {
-            let keep = clean && instance.logged <= (LOG_CALLS_PER_PIPE - 1) * MAX_LOG_BYTES;
-            warm.put(instance, calls, keep);
+            warm.put(instance, calls, clean);
         }
     }
 
