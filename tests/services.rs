@@ -464,6 +464,21 @@ fn a_restarted_server_adopts_running_copies_instead_of_duplicating_them() {
     std::thread::sleep(Duration::from_secs(1));
     assert!(starts_since(&owner, restarted).is_empty(), "nothing was started after the restart");
     assert_eq!(call(&server, "keep", "/").0, 200);
+    // Each adopted copy is in rotation once, under one name: calls are counted on the copies
+    // the API shows, and reuse one pooled connection per copy (not a new one per call).
+    let served = |server: &Server| healthy(server, "keep").iter().map(|e| e["served"].as_u64().unwrap()).sum::<u64>();
+    let served_before = served(&server);
+    let connections: HashSet<u64> = (0..30)
+        .map(|_| {
+            let (status, body) = call(&server, "keep", "/connection");
+            assert_eq!(status, 200, "{body}");
+            body["connection"].as_u64().unwrap()
+        })
+        .collect();
+    // (The counts reach the API at the reconciler's next tick.)
+    let counted = eventually(Duration::from_secs(10), || served(&server) >= served_before + 30);
+    assert!(counted, "every call went to a copy the API shows: {} of 30 counted", served(&server) - served_before);
+    assert!(connections.len() <= 2, "30 calls to 2 adopted copies opened connections {connections:?}");
 
     // A graceful stop leaves them running too; the next server adopts them again.
     assert!(server.stop_leaving_containers().success());

@@ -12,9 +12,21 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// A container id in Docker's short form: the form copies are known by in the route.
+///
+/// The placements record (what nodes that do not schedule follow) names copies in the short form
+/// the API shows, and the scheduler knows its copies by their full id. Keyed by the short form
+/// whichever form it was given, the route holds one endpoint per copy when both have written
+/// to it (after a restart, or when this node becomes the scheduler) — never two, which would
+/// double the copy's share of requests, and alternate the proxy between two names of one copy
+/// so that no pooled connection to it was ever reused.
+pub fn short_id(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
 #[derive(Debug)]
 pub struct Endpoint {
-    /// The container id.
+    /// The container id, in its short form ([`short_id`]).
     pub id: String,
     pub addr: SocketAddr,
     pub revision: u64,
@@ -24,6 +36,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub(crate) fn new(id: String, addr: SocketAddr, revision: u64) -> Arc<Self> {
+        let id = short_id(&id).to_string();
         Arc::new(Self { id, addr, revision, in_flight: AtomicUsize::new(0), served: AtomicU64::new(0) })
     }
 
@@ -114,7 +127,7 @@ impl ServiceRoute {
         let mut live = self.live.write().expect("endpoints lock");
         let next = copies
             .iter()
-            .map(|(id, addr, revision)| match live.iter().find(|e| &e.id == id && e.addr == *addr) {
+            .map(|(id, addr, revision)| match live.iter().find(|e| e.id == short_id(id) && e.addr == *addr) {
                 Some(kept) => kept.clone(),
                 None => Endpoint::new(id.clone(), *addr, *revision),
             })
@@ -124,9 +137,20 @@ impl ServiceRoute {
 
     /// Takes a copy out of rotation. Requests already holding it carry on.
     pub(crate) fn remove(&self, id: &str) {
+        let id = short_id(id);
         let mut live = self.live.write().expect("endpoints lock");
         if live.iter().any(|e| e.id == id) {
             *live = Arc::new(live.iter().filter(|e| e.id != id).cloned().collect());
+        }
+    }
+
+    /// Keeps in rotation only the copies `keep` names: what a scheduler starting its term does
+    /// with what it found running, so that copies only the placements record still named (gone
+    /// meanwhile) take no more traffic.
+    pub(crate) fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut live = self.live.write().expect("endpoints lock");
+        if !live.iter().all(|e| keep(&e.id)) {
+            *live = Arc::new(live.iter().filter(|e| keep(&e.id)).cloned().collect());
         }
     }
 
@@ -139,6 +163,22 @@ impl ServiceRoute {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_named_by_its_full_and_its_short_id_is_one_endpoint() {
+        let full = "5456f2309fe0c4b7a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4";
+        let addr = SocketAddr::from(([10, 0, 0, 1], 80));
+        let route = ServiceRoute::new("s", Duration::from_secs(1));
+        route.set(&[(short_id(full).to_string(), addr, 1)]);
+        route.add(Endpoint::new(full.to_string(), addr, 1));
+        assert_eq!(route.endpoints().len(), 1, "the scheduler's endpoint replaced the follower's");
+        let ids: Vec<String> = (0..4).map(|_| route.pick(None).unwrap().endpoint().id.clone()).collect();
+        assert_eq!(ids, vec![short_id(full).to_string(); 4], "every pick names the copy the same way");
+        route.add(Endpoint::new("0123456789abcdef".into(), SocketAddr::from(([10, 0, 0, 2], 80)), 1));
+        route.retain(|id| id == short_id(full));
+        route.remove(full);
+        assert!(route.pick(None).is_none(), "removed by its full id, and the other not kept");
+    }
 
     #[test]
     fn picks_the_least_loaded_and_rotates_between_equals() {

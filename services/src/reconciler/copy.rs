@@ -81,6 +81,4 @@ impl Phase {
 }
 
 /// A container id as the API shows it (Docker's short form).
-pub(super) fn short(id: &str) -> &str {
-    &id[..12.min(id.len())]
-}
+pub(super) use crate::endpoints::short_id as short;

@@ -43,6 +43,10 @@ impl Reconciler {
                 }
             }
         }
+        // What the route still holds from following the placements record and was not found
+        // running is gone: out of rotation now, not when its requests start failing.
+        let adopted: Vec<&str> = self.copies.iter().map(|c| short(&c.id)).collect();
+        self.shared.route.retain(|id| adopted.contains(&id));
         if !self.copies.is_empty() {
             tracing::info!(service = %name, adopted = self.copies.len(), "adopted running copies");
         }
