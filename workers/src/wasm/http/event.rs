@@ -125,6 +125,7 @@ pub(crate) async fn execute(component: Component<'_>, invocation: Invocation, co
         }
     };
     let (mut instance, calls) = component.instance(&invocation.request_id);
+    let cold_init = component.cold_init(calls, cold_init);
     let (ended, answer, instantiated_in) = component.serve(&mut instance, &invocation.request_id, request, read_answer).await?;
     let answer = answer.unwrap_or(Answer::None);
     let logs = instance.take_logs();

@@ -30,7 +30,8 @@ enum Reply {
 
 /// The component's response, handed to the caller; or why there is none.
 enum Head {
-    Sent(oneshot::Receiver<BodyEnd>),
+    /// `whole`: the body was read ahead to its end.
+    Sent { end: oneshot::Receiver<BodyEnd>, whole: bool },
     Refused(String),
     Missing,
 }
@@ -42,6 +43,7 @@ pub(crate) async fn exchange(component: Component<'_>, call: HttpCall, cold_init
     let request = request.map(|body| Capped::new(body, MAX_REQUEST_BYTES).map_err(guest_error));
     let failed = Arc::new(AtomicBool::new(false));
     let (mut instance, calls) = component.instance(&request_id);
+    let cold_init = component.cold_init(calls, cold_init);
     let (slot, watch) = (&mut respond, failed.clone());
     let send = move |outparam| send_head(outparam, slot, watch);
     let (ended, head, instantiated_in) = component.serve(&mut instance, &request_id, request, send).await?;
@@ -52,8 +54,16 @@ pub(crate) async fn exchange(component: Component<'_>, call: HttpCall, cold_init
     // body, as a failure.
     failed.store(!returned, Ordering::SeqCst);
     let mut kept = returned.then_some(instance);
-    let reply = match head.unwrap_or(Head::Missing) {
-        Head::Sent(end) => {
+    let head = head.unwrap_or(Head::Missing);
+    if matches!(head, Head::Sent { whole: true, .. }) {
+        // The guest returned and its body is all read: the instance has nothing left to do
+        // for this call, so it is ready for the next one before the client has the body.
+        if let Some(instance) = kept.take() {
+            component.give_back(instance, calls + 1, true);
+        }
+    }
+    let reply = match head {
+        Head::Sent { end, .. } => {
             let deadline = tokio::time::Instant::from_std(started + component.function.spec.timeout);
             Reply::Streamed(tokio::time::timeout_at(deadline, end).await.ok().map(|end| end.unwrap_or(BodyEnd::Abandoned)))
         }
@@ -94,13 +104,14 @@ async fn send_head(outparam: Outparam, respond: &mut Option<oneshot::Sender<Http
         Ok(Ok(response)) => {
             let (parts, body) = response.into_parts();
             let body = Primed::read_ahead(Guarded::new(body, failed), READ_AHEAD_BYTES);
+            let whole = body.is_whole();
             let (body, end) = Capped::watched(body, MAX_RESPONSE_BYTES);
             let response = hyper::Response::from_parts(parts, body.boxed());
             if let Some(respond) = respond.take() {
                 // A caller gone already drops the body, which reports it abandoned.
                 let _ = respond.send(HttpAnswer::Response(response));
             }
-            Head::Sent(end)
+            Head::Sent { end, whole }
         }
         Ok(Err(code)) => Head::Refused(format!("the handler answered with an error: {code:?}")),
         Err(_) => Head::Missing,

@@ -85,6 +85,17 @@ impl Component<'_> {
         }
     }
 
+    /// The init duration a call on an instance that has served `calls` calls reports, given
+    /// the version's own (`cold_init`, its first call's). With reuse, a new instance is a new
+    /// execution environment, so its call is a cold start too, as on Lambda; without, every
+    /// call has a fresh instance and only the version's first counts.
+    pub(crate) fn cold_init(self, calls: u32, cold_init: Option<Duration>) -> Option<Duration> {
+        match (self.warm, calls) {
+            (Some(_), 0) => Some(cold_init.unwrap_or_default()),
+            _ => cold_init,
+        }
+    }
+
     /// Gives `instance` back to `warm` after its `calls`-th call, to be kept if that call was
     /// `clean`.
     pub(crate) fn give_back(self, instance: HttpInstance, calls: u32, clean: bool) {

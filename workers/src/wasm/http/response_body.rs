@@ -83,6 +83,11 @@ impl<B: Body<Data = Bytes, Error = HttpBodyError> + Unpin> Primed<B> {
         primed
     }
 
+    /// Whether the whole body (its end included, no failure) was read ahead.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.rest.is_none() && self.failure.is_none()
+    }
+
     fn push(&mut self, frame: Frame<Bytes>) {
         self.ready_bytes += frame.data_ref().map_or(0, |d| d.len() as u64);
         self.ready.push_back(frame);
@@ -113,7 +118,7 @@ impl<B: Body<Data = Bytes, Error = HttpBodyError> + Unpin> Body for Primed<B> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        let whole = self.rest.is_none() && self.failure.is_none() && self.ready.iter().all(Frame::is_data);
+        let whole = self.is_whole() && self.ready.iter().all(Frame::is_data);
         match &self.rest {
             _ if whole => SizeHint::with_exact(self.ready_bytes),
             Some(rest) => {
@@ -141,7 +146,7 @@ mod tests {
     async fn a_body_ready_whole_is_read_ahead_with_its_exact_length() {
         let body = StreamBody::new(futures_util::stream::iter(vec![data("ab"), data("cde")]));
         let primed = Primed::read_ahead(body, 1024);
-        assert_eq!((primed.size_hint().exact(), primed.is_end_stream()), (Some(5), false));
+        assert_eq!((primed.size_hint().exact(), primed.is_end_stream(), primed.is_whole()), (Some(5), false, true));
         assert_eq!(primed.collect().await.unwrap().to_bytes(), "abcde");
     }
 
@@ -150,7 +155,7 @@ mod tests {
         let (mut sender, body) = http_body_util::channel::Channel::<Bytes, HttpBodyError>::new(4);
         sender.send_data(Bytes::from_static(b"first ")).await.unwrap();
         let primed = Primed::read_ahead(body, 1024);
-        assert_eq!(primed.size_hint().exact(), None, "the length is not known yet");
+        assert_eq!((primed.size_hint().exact(), primed.is_whole()), (None, false), "the length is not known yet");
         sender.send_data(Bytes::from_static(b"second")).await.unwrap();
         drop(sender);
         assert_eq!(primed.collect().await.unwrap().to_bytes(), "first second");
