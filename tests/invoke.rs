@@ -414,6 +414,28 @@ fn reused_instances_keep_their_globals_until_they_fail_fill_up_or_expire() {
     assert!(status == 400 && refused["message"].as_str().unwrap().contains("reuse.max_calls"), "{refused}");
 }
 
+/// A `wasi:http` component written in C (wit-bindgen's C bindings, wasi-libc, the preview 1
+/// proxy adapter) answers through `/fn` and the Invoke API, fresh and reused, and logs on stderr.
+#[test]
+fn a_c_wasi_http_component_answers_with_its_path() {
+    let server = Server::start();
+    for (name, settings) in [("c", json!({})), ("c-warm", json!({ "reuse": {} }))] {
+        let (status, config) = json_body(server.deploy(name, Some(&common::example("hello-http-c")), settings));
+        assert_eq!((status, config["code"]["format"].as_str()), (201, Some("component")), "{config}");
+        for _ in 0..2 {
+            let resp = server.get(&format!("/fn/{name}/items?q=2"));
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.headers()["x-skiff-example"], "hello-http-c");
+            assert_eq!(resp.text().unwrap(), "hello from C: /items?q=2\n");
+        }
+        let resp = server.invoke_with(name, "{}", &[("X-Amz-Log-Type", "Tail")]);
+        let tail = resp.headers()["x-amz-log-result"].to_str().unwrap().to_string();
+        assert_eq!(resp.text().unwrap(), "hello from C: /\n");
+        let log = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(tail).unwrap()).unwrap();
+        assert!(log.contains("hello-http-c: /"), "{log}");
+    }
+}
+
 /// The smallest `wasi:http` component (a WAT core module wrapped by tools/wat-component, what
 /// the benchmarks compare with `wasmtime serve`) answers an empty 200, with and without reuse.
 #[test]

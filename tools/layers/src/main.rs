@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("skiff-layers", 0),
     ("skiff-fuzz", 0),
     ("skiff-wat-component", 0),
+    ("skiff-c-component", 0),
     ("skiff-state", 1),
     ("skiff-invoker", 2),
     ("skiff-services", 2),
