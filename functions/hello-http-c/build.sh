@@ -7,9 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
-wit=$(cargo metadata --manifest-path "$root/Cargo.toml" --format-version 1 \
-  | python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="wasmtime-wasi-http"))' \
-  | xargs dirname)/wit
+wit=$("$root/scripts/wasi-http-wit.sh")
 world="wasmtime:wasi-http/bindings"
 tool() { cargo run --quiet --release --locked --manifest-path "$root/Cargo.toml" -p skiff-c-component -- "$@"; }
 mkdir -p build

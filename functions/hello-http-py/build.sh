@@ -5,9 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
-http_dir=$(cargo metadata --manifest-path "$root/Cargo.toml" --format-version 1 \
-  | python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="wasmtime-wasi-http"))' \
-  | xargs dirname)/wit/deps
+http_dir=$("$root/scripts/wasi-http-wit.sh")/deps
 version=$(sed -n 's/^package wasi:http@\(.*\);/\1/p' "$http_dir/http.wit")
 rm -rf build/wit && mkdir -p build/wit/deps
 cp "$http_dir"/*.wit build/wit/deps/

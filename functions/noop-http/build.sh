@@ -5,9 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
-http_dir=$(cargo metadata --manifest-path "$root/Cargo.toml" --format-version 1 \
-  | python3 -c 'import json,sys; m=json.load(sys.stdin); print(next(p["manifest_path"] for p in m["packages"] if p["name"]=="wasmtime-wasi-http"))' \
-  | xargs dirname)/wit
+http_dir=$("$root/scripts/wasi-http-wit.sh")
 mkdir -p build
 cargo run --quiet --release --locked --manifest-path "$root/Cargo.toml" -p skiff-wat-component -- \
   "$http_dir" "wasmtime:wasi-http/bindings" noop.wat build/hello.wasm
