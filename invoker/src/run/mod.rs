@@ -31,7 +31,7 @@ pub struct InvokeResult {
 /// What an HTTP request handed to a function came to.
 pub enum HttpServed {
     /// The function answered (or failed before it could).
-    Answered { request_id: String, version: VersionRef, answer: HttpAnswer },
+    Answered { request_id: String, answer: HttpAnswer },
     /// The function takes events: here is the request, untouched.
     TakesEvents(hyper::Request<HttpBody>),
 }
@@ -89,17 +89,20 @@ impl Runner {
     /// execution, which keeps its concurrency slot, finishes. A function that takes events gets
     /// the request back untouched, to be sent as an event.
     pub async fn serve_http(&self, name: &str, version: VersionRef, request: hyper::Request<HttpBody>) -> Result<HttpServed, InvokerError> {
-        let call = self.admit(name, version).await?;
-        if !call.worker.speaks_http() {
+        let (function, deployed) = self.resolve(name, version)?;
+        let worker = self.inner.builder.worker_for(&deployed).await?;
+        // Checked before admission: a function that takes events is admitted when its event runs.
+        if !worker.speaks_http() {
             return Ok(HttpServed::TakesEvents(request));
         }
+        let admitted = self.admission(name, &function)?;
+        let call = Call { deployed, worker, admitted };
         let request_id = uuid::Uuid::new_v4().to_string();
         let (respond, answer) = tokio::sync::oneshot::channel();
-        let executed_version = call.deployed.config.executed_version();
         let execution = call.worker.serve_http(HttpCall { request_id: request_id.clone(), request, respond });
         let task = self.spawn(call, request_id.clone(), execution);
         match answer.await {
-            Ok(answer) => Ok(HttpServed::Answered { request_id, version: executed_version, answer }),
+            Ok(answer) => Ok(HttpServed::Answered { request_id, answer }),
             // The worker gave no answer: it failed before running the function.
             Err(_) => match task.await.map_err(|source| InvokerError::Task { what: "invocation task", source })? {
                 Err(e) => Err(e),
@@ -112,12 +115,22 @@ impl Runner {
     /// (reserved concurrency belongs to the function, so every version's calls count against
     /// its own entry) and readies its worker.
     async fn admit(&self, name: &str, version: VersionRef) -> Result<Call, InvokerError> {
-        let inner = &self.inner;
-        let function = inner.registry.lookup(name)?;
-        let deployed = inner.registry.version_of(function.clone(), version)?;
-        let admitted = inner.admission.admit(&function).map_err(|scope| throttled(&inner.metrics, name, scope))?;
-        let worker = inner.builder.worker_for(&deployed).await?;
+        let (function, deployed) = self.resolve(name, version)?;
+        let admitted = self.admission(name, &function)?;
+        let worker = self.inner.builder.worker_for(&deployed).await?;
         Ok(Call { deployed, worker, admitted })
+    }
+
+    /// The function `name` and the version of it that `version` names.
+    fn resolve(&self, name: &str, version: VersionRef) -> Result<(Arc<Deployed>, Arc<Deployed>), InvokerError> {
+        let function = self.inner.registry.lookup(name)?;
+        let deployed = self.inner.registry.version_of(function.clone(), version)?;
+        Ok((function, deployed))
+    }
+
+    /// One execution's slot under `function`'s limits, or the throttle (counted).
+    fn admission(&self, name: &str, function: &Deployed) -> Result<Admitted, InvokerError> {
+        self.inner.admission.admit(function).map_err(|scope| throttled(&self.inner.metrics, name, scope))
     }
 
     /// Runs `execution` in its own task holding the call's admission, so a caller that goes

@@ -66,14 +66,21 @@ impl WasmFunction {
     }
 }
 
+impl WasmFunction {
+    /// What one call takes along into its future: the version, its warm instances, and the
+    /// init duration it reports (only the version's first call has one of its own).
+    fn call(&self) -> (Arc<Prepared>, Option<Arc<WarmPool<HttpInstance>>>, Option<Duration>) {
+        let cold_init = self.cold.swap(false, Ordering::AcqRel).then_some(self.load_time);
+        (self.prepared.clone(), self.warm.clone(), cold_init)
+    }
+}
+
 impl Worker for WasmFunction {
     fn invoke(&self, invocation: Invocation) -> WorkerFuture {
-        let prepared = self.prepared.clone();
-        let cold_init = self.cold.swap(false, Ordering::AcqRel).then_some(self.load_time);
+        let (prepared, warm, cold_init) = self.call();
         // Guest code runs in the caller's task, on the runtime's workers: it yields back to the
         // scheduler at every epoch tick (see `run::arm_limits`), so a busy guest holds a worker
         // for at most one tick at a time, and a no-op call pays for no thread hand-off.
-        let warm = self.warm.clone();
         Box::pin(async move {
             match &prepared.template {
                 Template::Http(pre) => http::event::execute(Component { function: &prepared, pre, warm: warm.as_ref() }, invocation, cold_init).await,
@@ -87,9 +94,7 @@ impl Worker for WasmFunction {
     }
 
     fn serve_http(&self, call: HttpCall) -> WorkerFuture {
-        let prepared = self.prepared.clone();
-        let cold_init = self.cold.swap(false, Ordering::AcqRel).then_some(self.load_time);
-        let warm = self.warm.clone();
+        let (prepared, warm, cold_init) = self.call();
         Box::pin(async move {
             match &prepared.template {
                 Template::Http(pre) => http::exchange::exchange(Component { function: &prepared, pre, warm: warm.as_ref() }, call, cold_init).await,
