@@ -86,10 +86,29 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<crate::h
         },
         false => None,
     };
-    let (invoker, query) = (&state.invoker, query.as_deref());
+    if let Route::ServiceProxy { service, target } = &route {
+        return proxy::forward(&state.proxy, &state.services, state_token, service, target, peer, req).await;
+    }
+    // Boxed: hyper keeps each request's future inline in its connection and moves it there, so
+    // the proxy's path above must not carry the size of the largest handler's future.
+    Box::pin(dispatch(state, peer, caller, route, query.as_deref(), &path, req)).await
+}
+
+/// Every route but the health check, internal calls and the service proxy, answered above.
+async fn dispatch(
+    state: &State,
+    peer: SocketAddr,
+    caller: Caller,
+    route: Route<'_>,
+    query: Option<&str>,
+    path: &str,
+    req: Request<crate::http::ReqBody>,
+) -> Resp {
+    let state_token = state.auth.token.as_deref();
+    let invoker = &state.invoker;
     let me = state.node.info.name.as_str();
     match route {
-        Route::Health | Route::Internal(_) => unreachable!("answered above"),
+        Route::Health | Route::Internal(_) | Route::ServiceProxy { .. } => unreachable!("answered in `route`"),
         Route::Metrics => {
             bytes_response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", invoker.metrics().render())
         }
@@ -131,10 +150,7 @@ pub(crate) async fn route(state: &State, peer: SocketAddr, req: Request<crate::h
             let cluster = state.node.cluster.as_ref().expect("checked in the guard");
             logs::gather(cluster, me, invoker, name, query).await
         }
-        Route::ServiceProxy { service, target } => {
-            proxy::forward(&state.proxy, &state.services, state_token, service, &target, peer, req).await
-        }
-        Route::Unknown => unknown(req.method(), &path),
+        Route::Unknown => unknown(req.method(), path),
         function_route @ (Route::ListFunctions
         | Route::DeployFunction { .. }
         | Route::GetFunction { .. }

@@ -85,13 +85,22 @@ pub async fn serve(
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
+        // The watchdog runs beside the connection, not in a `select!` with it: there its timer
+        // would be polled again at every wake-up of the connection, once per request or more.
+        let mut serving = tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
         tokio::spawn(async move {
             let _slot = slot;
             tokio::select! {
-                ended = conn => if let Err(e) = ended {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                },
-                () = watched.expired(&limits) => tracing::debug!(%peer, "closed a connection that sent no request in its allowance"),
+                _ = &mut serving => {}
+                () = watched.expired(&limits) => {
+                    tracing::debug!(%peer, "closed a connection that sent no request in its allowance");
+                    serving.abort();
+                    let _ = serving.await;
+                }
             }
         });
     }

@@ -36,6 +36,11 @@ const HOP_BY_HOP: [&str; 8] =
     ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization"];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them (a `Connection` header is one of them, so the names it
+    // lists are covered): looking costs a pass over the names, removing costs a hash each.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(&name.as_str())) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all("connection")
         .iter()
@@ -124,3 +129,29 @@ pub(crate) async fn forward(
     AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection ({why})"))
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn a_message_without_hop_by_hop_headers_is_left_as_it_is() {
+        let mut h = headers(&[("host", "a"), ("x-one", "1"), ("accept", "*/*")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, headers(&[("host", "a"), ("x-one", "1"), ("accept", "*/*")]));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = headers(&[("te", "trailers"), ("x-keep", "1"), ("upgrade", "h2c")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, headers(&[("x-keep", "1")]));
+        let mut h = headers(&[("connection", "keep-alive, X-Private"), ("x-private", "secret"), ("x-keep", "1")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, headers(&[("x-keep", "1")]));
+    }
+}

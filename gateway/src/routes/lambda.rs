@@ -8,10 +8,11 @@ use base64::Engine as _;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use skiff_invoker::{InvokeResult, Invoker};
-use skiff_workers::{Outcome, MAX_RESPONSE_BYTES};
+use skiff_workers::{Outcome, MAX_REQUEST_BYTES};
 
-/// Lambda's synchronous request payload limit (6 MB).
-pub(crate) const MAX_SYNC_PAYLOAD: usize = MAX_RESPONSE_BYTES;
+/// Lambda's synchronous request payload limit (6 MB): the workers' own request cap, so a body
+/// the gateway admits is never one a `wasi:http` component's stream would then refuse.
+pub(crate) const MAX_SYNC_PAYLOAD: usize = MAX_REQUEST_BYTES;
 /// `X-Amz-Log-Result` carries at most the last 4 KB of the log.
 const TAIL_LOG_BYTES: usize = 4096;
 
