@@ -277,6 +277,8 @@ fn one_off_tasks_are_placed_by_constraint_and_a_lost_nodes_task_stops_as_node_lo
     let resp = nodes[1].http().post(format!("{}/v1/tasks", nodes[1].url)).json(&body).send().unwrap();
     assert!(resp.status().is_success(), "{}", resp.text().unwrap());
     let id = resp.json::<Value>().unwrap()["tasks"][0]["taskId"].as_str().unwrap().to_string();
+    // Its node is killed and never returns, so nothing of Skiff's removes its container.
+    let _sweep = common::RemoveOnDrop(format!("skiff.task={id}"));
     let task = |n: &Server| n.get(&format!("/v1/tasks/{id}")).json::<Value>().unwrap();
     let survivor = ["a", "b", "c"].iter().position(|n| *n == boss).unwrap();
     assert!(eventually(Duration::from_secs(20), || task(&nodes[survivor])["lastStatus"] == "RUNNING"), "{}", task(&nodes[survivor]));

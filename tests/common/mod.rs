@@ -256,6 +256,20 @@ fn try_owned_containers(owner: &str, labels: &[(&str, &str)]) -> Option<Vec<Stri
     Some(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
 }
 
+/// Removes, when dropped, every container carrying `label` (`key=value`), whoever owns it: for
+/// containers a killed node leaves on the engine and no node will come back to remove.
+pub struct RemoveOnDrop(pub String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let out = Command::new("docker").args(["ps", "-aq", "--no-trunc", "--filter"]).arg(format!("label={}", self.0)).output();
+        let ids: Vec<String> = out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()).unwrap_or_default();
+        if !ids.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+        }
+    }
+}
+
 /// Polls `f` every 100 ms until it is true or `limit` passes; returns whether it became true.
 pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + limit;
