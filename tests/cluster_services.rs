@@ -278,7 +278,7 @@ fn one_off_tasks_are_placed_by_constraint_and_a_lost_nodes_task_stops_as_node_lo
     assert!(resp.status().is_success(), "{}", resp.text().unwrap());
     let id = resp.json::<Value>().unwrap()["tasks"][0]["taskId"].as_str().unwrap().to_string();
     // Its node is killed and never returns, so nothing of Skiff's removes its container.
-    let _sweep = common::RemoveOnDrop(format!("skiff.task={id}"));
+    let _sweep = common::RemoveOnDrop("skiff.task", id.clone());
     let task = |n: &Server| n.get(&format!("/v1/tasks/{id}")).json::<Value>().unwrap();
     let survivor = ["a", "b", "c"].iter().position(|n| *n == boss).unwrap();
     assert!(eventually(Duration::from_secs(20), || task(&nodes[survivor])["lastStatus"] == "RUNNING"), "{}", task(&nodes[survivor]));

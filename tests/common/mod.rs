@@ -247,8 +247,14 @@ fn try_owned_containers(owner: &str, labels: &[(&str, &str)]) -> Option<Vec<Stri
     if owner.is_empty() {
         return Some(Vec::new());
     }
+    let all: Vec<(&str, &str)> = [("skiff.owner", owner)].into_iter().chain(labels.iter().copied()).collect();
+    labelled_containers(&all)
+}
+
+/// Containers (running or not) carrying every one of `labels`, through the docker CLI.
+fn labelled_containers(labels: &[(&str, &str)]) -> Option<Vec<String>> {
     let mut cmd = Command::new("docker");
-    cmd.args(["ps", "-aq", "--no-trunc", "--filter"]).arg(format!("label=skiff.owner={owner}"));
+    cmd.args(["ps", "-aq", "--no-trunc"]);
     for (k, v) in labels {
         cmd.arg("--filter").arg(format!("label={k}={v}"));
     }
@@ -256,17 +262,19 @@ fn try_owned_containers(owner: &str, labels: &[(&str, &str)]) -> Option<Vec<Stri
     Some(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
 }
 
-/// Removes, when dropped, every container carrying `label` (`key=value`), whoever owns it: for
+fn remove_containers(ids: &[String]) {
+    if !ids.is_empty() {
+        let _ = Command::new("docker").args(["rm", "-f"]).args(ids).output();
+    }
+}
+
+/// Removes, when dropped, every container carrying the label `.0` = `.1`, whoever owns it: for
 /// containers a killed node leaves on the engine and no node will come back to remove.
-pub struct RemoveOnDrop(pub String);
+pub struct RemoveOnDrop(pub &'static str, pub String);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        let out = Command::new("docker").args(["ps", "-aq", "--no-trunc", "--filter"]).arg(format!("label={}", self.0)).output();
-        let ids: Vec<String> = out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()).unwrap_or_default();
-        if !ids.is_empty() {
-            let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
-        }
+        remove_containers(&labelled_containers(&[(self.0, &self.1)]).unwrap_or_default());
     }
 }
 
@@ -300,9 +308,7 @@ impl Drop for Server {
             true => try_owned_containers(&self.owner(), &[]).unwrap_or_default(),
             false => Vec::new(),
         };
-        if !leftovers.is_empty() {
-            let _ = Command::new("docker").args(["rm", "-f"]).args(&leftovers).output();
-        }
+        remove_containers(&leftovers);
         let _ = std::fs::remove_file(&self.stderr_log);
     }
 }

@@ -129,7 +129,6 @@ pub(crate) async fn forward(
     AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection ({why})"))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
