@@ -118,6 +118,32 @@ fn a_trap_reports_its_stderr_in_the_error_and_the_tail_log() {
 }
 
 #[test]
+fn a_followed_log_streams_each_call_as_it_finishes_and_a_wrong_flag_is_refused() {
+    let server = Server::start();
+    server.deploy_fixture("echo", "echo", json!({}));
+    assert_eq!(server.invoke("echo", r#"{"before":true}"#).status(), 200);
+    let stream = server.get("/v1/functions/echo/logs?limit=1&follow=true");
+    assert_eq!(stream.headers()["content-type"], "application/x-ndjson");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stream));
+    let backlog: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(backlog["text"].as_str().unwrap().contains("START RequestId"), "the earlier call comes first: {backlog}");
+    for i in 0..2 {
+        let resp = server.invoke("echo", format!("{{\"followed\":{i}}}"));
+        let request_id = resp.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
+        let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(line["request_id"], request_id.as_str(), "{line}");
+    }
+    // `false`/`0` is the plain list; a value that is neither is refused, not read as "no".
+    let (status, listed) = json_body(server.get("/v1/functions/echo/logs?follow=false&limit=10"));
+    assert_eq!((status, listed["entries"].as_array().map(Vec::len)), (200, Some(3)), "{listed}");
+    for wrong in ["null", "yes", ""] {
+        let (status, refused) = json_body(server.get(&format!("/v1/functions/echo/logs?follow={wrong}")));
+        assert_eq!(status, 400, "follow={wrong}: {refused}");
+        assert!(refused["message"].as_str().unwrap_or_default().contains("follow"), "{refused}");
+    }
+}
+
+#[test]
 fn reserved_concurrency_throttles_parallel_calls_with_429_and_releases_after() {
     let server = Server::start();
     server.deploy_fixture("slow", "slow", json!({ "concurrency": 1 }));

@@ -230,6 +230,39 @@ fn a_killed_copy_is_replaced_and_so_is_one_that_fails_its_health_check() {
     }
 }
 
+/// A scale-up starts copies a batch at a time, so a delete that comes meanwhile waits for one
+/// batch, not for every copy to start: the starts stop there and the copies are gone when the
+/// delete answers.
+#[test]
+fn a_delete_during_a_large_scale_up_stops_it_after_the_batch_in_progress() {
+    let server = Arc::new(Server::start());
+    let (status, body) = deploy(&server, "wide", definition(48, json!({ "memory_mb": 16, "cpu": 0.01 })));
+    assert_eq!(status, 200, "{body}");
+    assert!(eventually(Duration::from_secs(60), || !copies(&server, "wide").is_empty()), "no copy started");
+    // The most containers the service ever had, watched until the delete is answered.
+    let answered = Arc::new(AtomicBool::new(false));
+    let most = {
+        let (server, answered) = (server.clone(), answered.clone());
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !answered.load(Ordering::SeqCst) {
+                most = most.max(copies(&server, "wide").len());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            most
+        })
+    };
+    let asked = std::time::Instant::now();
+    let resp = server.http().delete(format!("{}/v1/services/wide", server.url)).send().unwrap();
+    let took = asked.elapsed();
+    answered.store(true, Ordering::SeqCst);
+    assert_eq!(resp.status(), 204);
+    assert!(copies(&server, "wide").is_empty(), "copies outlived the delete");
+    // The batch under way when the delete came, and at most the one before it.
+    let most = most.join().unwrap();
+    assert!(most <= 16, "{most} of 48 copies were started before the delete was answered ({took:?})");
+}
+
 #[test]
 fn a_crash_looping_copy_is_restarted_with_backoff() {
     let server = Server::start();

@@ -44,6 +44,19 @@ def snapshot():
 
 
 @schemathesis.hook
+def filter_case(context, case):
+    """Keep out `follow=true`: a followed log is a stream that ends only when its reader leaves,
+    and schemathesis reads a body to its end, so such a case can only time out. Following is
+    tested where the stream is read line by line (tests/invoke.rs, tests/cluster.rs); every
+    other value of `follow`, wrong ones included, is still generated here. (A case hook, not a
+    query hook: the coverage phase applies only case hooks.)"""
+    query = case.query or {}
+    follow = query.get("follow")
+    values = follow if isinstance(follow, list) else [follow]
+    return not any(str(v).lower() in ("true", "1") for v in values)
+
+
+@schemathesis.hook
 def before_call(context, case, kwargs):
     if case.method.upper() in MUTATING:
         _before[id(case)] = snapshot()

@@ -5,8 +5,9 @@
 
 use super::ClusterGateway;
 use crate::errors::error_response;
-use crate::http::{json, query_param, BoxError, Resp};
+use crate::http::{json, BoxError, Resp};
 use crate::routes::counts::LOG_LIMIT;
+use crate::routes::flags::FOLLOW;
 use crate::routes::functions::local_logs;
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -28,7 +29,10 @@ pub(crate) async fn gather(cluster: &ClusterGateway, me: &str, invoker: &Invoker
         Ok(limit) => limit,
         Err(refused) => return refused,
     };
-    let follow = query_param(query, "follow").is_some_and(|f| f == "true" || f == "1");
+    let follow = match FOLLOW.read(query) {
+        Ok(follow) => follow,
+        Err(refused) => return refused,
+    };
     let mine = match invoker.recent_logs(name, limit) {
         Ok(entries) => entries,
         Err(e) => return error_response(&e),

@@ -3,9 +3,10 @@
 
 use crate::errors::{error_response, reply, AwsError};
 use crate::body::read_json;
-use crate::http::{empty, json, query_param, Resp};
+use crate::http::{empty, json, Resp};
 use crate::route::Route;
 use crate::routes::counts::LOG_LIMIT;
+use crate::routes::flags::FOLLOW;
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
@@ -75,7 +76,10 @@ pub(crate) fn local_logs(invoker: &Invoker, name: &str, query: Option<&str>) -> 
         Ok(limit) => limit,
         Err(refused) => return refused,
     };
-    let follow = query_param(query, "follow").is_some_and(|f| f == "true" || f == "1");
+    let follow = match FOLLOW.read(query) {
+        Ok(follow) => follow,
+        Err(refused) => return refused,
+    };
     if !follow {
         return match invoker.recent_logs(name, limit) {
             Ok(entries) => json(StatusCode::OK, &serde_json::json!({ "entries": entries })),

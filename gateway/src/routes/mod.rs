@@ -8,5 +8,6 @@ pub(crate) mod lambda;
 pub(crate) mod lambda_api;
 pub(crate) mod services;
 pub(crate) mod counts;
+pub(crate) mod flags;
 pub(crate) mod tasks;
 pub(crate) mod triggers;
