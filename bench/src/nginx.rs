@@ -16,7 +16,18 @@ pub(crate) struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, so the master stops its workers: a SIGKILLed master leaves them running, holding
+    /// the port and the bench's stderr (a pipe reading it then never ends). SIGKILL only if the
+    /// master has not exited within a few seconds.
     fn drop(&mut self) {
+        // SAFETY: kill(2) on the pid of a child this process spawned and has not reaped yet.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        for _ in 0..50 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
