@@ -8,7 +8,7 @@ use crate::errors::error_response;
 use crate::http::{json, BoxError, Resp};
 use crate::routes::counts::LOG_LIMIT;
 use crate::routes::flags::FOLLOW;
-use crate::routes::functions::local_logs;
+use crate::routes::functions::followed_logs;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http_body_util::BodyExt;
@@ -33,14 +33,14 @@ pub(crate) async fn gather(cluster: &ClusterGateway, me: &str, invoker: &Invoker
         Ok(follow) => follow,
         Err(refused) => return refused,
     };
+    let others: Vec<NodeInfo> = cluster.members.ready().iter().filter(|n| n.name != me).cloned().collect();
+    if follow {
+        return follow_all(cluster, others, followed_logs(invoker, name, limit), name, limit).await;
+    }
     let mine = match invoker.recent_logs(name, limit) {
         Ok(entries) => entries,
         Err(e) => return error_response(&e),
     };
-    let others: Vec<NodeInfo> = cluster.members.ready().iter().filter(|n| n.name != me).cloned().collect();
-    if follow {
-        return follow_all(cluster, others, local_logs(invoker, name, query), name, limit).await;
-    }
     let asked = others.iter().map(|n| cluster.peers.recent_logs(n, name, limit, ASK_WITHIN));
     let mut entries: Vec<LogEntry> = mine.iter().map(|e| (**e).clone()).collect();
     entries.extend(join_all(asked).await.into_iter().filter_map(Result::ok).flatten());

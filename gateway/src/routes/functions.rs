@@ -80,12 +80,17 @@ pub(crate) fn local_logs(invoker: &Invoker, name: &str, query: Option<&str>) -> 
         Ok(follow) => follow,
         Err(refused) => return refused,
     };
-    if !follow {
-        return match invoker.recent_logs(name, limit) {
-            Ok(entries) => json(StatusCode::OK, &serde_json::json!({ "entries": entries })),
-            Err(e) => error_response(&e),
-        };
+    if follow {
+        return followed_logs(invoker, name, limit);
     }
+    match invoker.recent_logs(name, limit) {
+        Ok(entries) => json(StatusCode::OK, &serde_json::json!({ "entries": entries })),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// This node's stream of `name`'s log: the last `limit` entries, then each new one.
+pub(crate) fn followed_logs(invoker: &Invoker, name: &str, limit: usize) -> Resp {
     let mut receiver = match invoker.follow_logs(name) {
         Ok(r) => r,
         Err(e) => return error_response(&e),
