@@ -76,6 +76,44 @@ fn a_deploy_on_one_node_is_served_by_every_node_and_calls_meet_at_the_home_node(
     }
 }
 
+/// A function URL called at a node that is not the function's home streams both ways through
+/// the node that forwards it: the response's lines arrive as the component writes them, and
+/// each chunk of the request body reaches the component (and comes back) before the client
+/// sends the next.
+#[test]
+fn a_function_url_streams_both_bodies_through_the_forwarding_node() {
+    let etcd = Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_nodes(&etcd, root.path());
+    let (status, config) = json_body(nodes[0].deploy("web", Some(&common::example("hello-http-py")), json!({ "memory_mb": 256, "timeout_s": 20 })));
+    assert_eq!(status, 201, "{config}");
+    let names = ["a", "b", "c"];
+    let forwarder = nodes
+        .iter()
+        .zip(names)
+        .find(|(node, name)| {
+            let resp = node.get("/fn/web/warm-up");
+            assert_eq!(resp.status(), 200);
+            executed_on(&resp) != *name
+        })
+        .map(|(node, _)| node)
+        .expect("calls at two of three nodes meet at the home: one of them forwards");
+
+    let asked = Instant::now();
+    let mut resp = forwarder.get("/fn/web/stream?n=3&ms=1500");
+    assert_eq!(resp.status(), 200);
+    let mut first = [0u8; 7];
+    std::io::Read::read_exact(&mut resp, &mut first).unwrap();
+    let first_after = asked.elapsed();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut resp, &mut rest).unwrap();
+    assert_eq!((&first[..], rest.as_str()), (&b"line 0\n"[..], "line 1\nline 2\n"));
+    assert!(first_after < Duration::from_millis(1200), "the first line came after {first_after:?}: the forwarding node held the body");
+
+    let whole = common::duplex_exchange(&forwarder.url, "/fn/web/duplex", &["first-part;", "second-part;", "third-part;"]);
+    assert!(whole.starts_with("HTTP/1.1 200"), "{whole}");
+}
+
 #[test]
 fn internal_routes_and_forwarded_calls_need_the_cluster_secret() {
     let etcd = Etcd::start();
@@ -132,9 +170,18 @@ fn a_killed_node_is_marked_lost_its_code_and_calls_are_served_elsewhere_and_it_r
     let mut calls = 0;
     while killed.elapsed() < Duration::from_secs(LEASE_TTL_S + 2) {
         for node in [b, c] {
-            calls += 1;
+            calls += 2;
             let resp = node.invoke("echo", "{\"k\":1}");
             if resp.status() != 200 || executed_on(&resp) == "a" {
+                failures += 1;
+            }
+            // A function URL's body, streamed, still reaches a live node whole when the home is
+            // unreachable: no byte of it went to the dead one.
+            let chunked = reqwest::blocking::Body::new(std::io::Cursor::new(b"streamed body".to_vec()));
+            let url = format!("{}/fn/echo/url", node.url);
+            let resp = node.http().post(url).header("content-type", "text/plain").body(chunked).send().unwrap();
+            let passed_over = resp.status() == 200 && executed_on(&resp) != "a";
+            if !passed_over || resp.json::<Value>().unwrap()["body"] != "streamed body" {
                 failures += 1;
             }
         }

@@ -5,7 +5,8 @@ It answers with the request's method, path, a header and its body, and counts it
 global: an instance that is kept warm remembers the count between calls. For the tests of
 failures: `/fail` answers 500, `/trap` raises (the instance traps), `/sleep?s=N` sleeps and
 `/grow?mb=N` keeps N more MB in a global. `/stream?n=N&ms=M` streams N lines, M ms apart
-(`&trap=1`: then raises, leaving the body unfinished)."""
+(`&trap=1`: then raises, leaving the body unfinished). `/duplex` writes back each chunk of the
+request body as it arrives, before the rest is sent."""
 import json
 import sys
 import time
@@ -56,6 +57,23 @@ def respond(response_out: ResponseOutparam, status: int, text: str) -> None:
     OutgoingBody.finish(body, None)
 
 
+def duplex(request: IncomingRequest, response_out: ResponseOutparam) -> None:
+    response = OutgoingResponse(Fields.from_list([("content-type", b"application/octet-stream")]))
+    outgoing = response.body()
+    ResponseOutparam.set(response_out, Ok(response))
+    incoming = request.consume()
+    with incoming.stream() as source, outgoing.write() as sink:
+        while True:
+            try:
+                sink.blocking_write_and_flush(source.blocking_read(65536))
+            except Err as e:
+                if isinstance(e.value, StreamError_Closed):
+                    break
+                raise
+    IncomingBody.finish(incoming)
+    OutgoingBody.finish(outgoing, None)
+
+
 def stream(response_out: ResponseOutparam, lines: int, pause_ms: int, trap: bool) -> None:
     response = OutgoingResponse(Fields.from_list([("content-type", b"text/plain")]))
     body = response.body()
@@ -75,6 +93,8 @@ class IncomingHandler(exports.IncomingHandler):
         CALLS += 1
         method = method_name(request.method())
         path = request.path_with_query() or "/"
+        if path == "/duplex":
+            return duplex(request, response_out)
         headers = {name: value.decode() for name, value in request.headers().entries()}
         body = read_body(request)
         print(f"hello-http-py: {method} {path}", file=sys.stderr)

@@ -17,14 +17,20 @@ pub(crate) type Resp = Response<Body>;
 /// a signature check has read them.
 pub(crate) type ReqBody = BoxBody<Bytes, RequestBodyError>;
 
-/// Why a request body could not be read: the client's connection failed.
+/// Why a request body could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub(crate) struct RequestBodyError(#[from] hyper::Error);
+pub(crate) enum RequestBodyError {
+    /// The client's connection failed.
+    #[error(transparent)]
+    Client(#[from] hyper::Error),
+    /// A cluster node that had begun reading the body took it (a walk tries no other node then).
+    #[error("the request body went to another node")]
+    Taken,
+}
 
 /// The client's body, as handlers take it.
 pub(crate) fn request_body(body: hyper::body::Incoming) -> ReqBody {
-    body.map_err(RequestBodyError).boxed()
+    body.map_err(RequestBodyError::Client).boxed()
 }
 
 /// A body already read, as handlers take it.

@@ -5,14 +5,19 @@
 //! — the connection could not be opened, or the node answered a throttle before running it
 //! (Lambda Invoke only: a function URL's own 429 is the function's answer). Once a request
 //! went out and anything else happened, that answer (or a 502) is final: never twice executed.
+//!
+//! A Lambda Invoke's payload is read whole first, since a throttled node has read it all and
+//! the next node needs it again. A function URL's body streams to the node that runs it
+//! ([`Unsent`]): only a node that could not be reached is passed over, and that one read none.
 
+use super::unsent::Unsent;
 use crate::body::{read_body, BodyError};
 use crate::errors::AwsError;
-use crate::http::Resp;
+use crate::http::{request_bytes, ReqBody, Resp};
 use crate::routes::lambda::MAX_SYNC_PAYLOAD;
 use bytes::Bytes;
 use hyper::body::Incoming;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -27,7 +32,25 @@ pub(crate) const NODE_HEADER: &str = "x-skiff-node";
 
 /// Keep-alive HTTP/1.1 connections to the other nodes.
 pub(crate) struct Forwarder {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, ReqBody>,
+}
+
+/// The request body while the walk lasts: what each try sends.
+enum Held {
+    /// Read whole: every try sends all of it.
+    Whole(Bytes),
+    /// Streamed to the first node that reads it.
+    Streamed(Unsent),
+}
+
+impl Held {
+    /// The body for the next try, or `None` if a node already read some of it.
+    fn for_try(&self) -> Option<ReqBody> {
+        match self {
+            Held::Whole(bytes) => Some(request_bytes(bytes.clone())),
+            Held::Streamed(unsent) => unsent.is_here().then(|| unsent.offer().boxed()),
+        }
+    }
 }
 
 /// What kind of call is walked: whether a 429 from a node is a throttle before execution.
@@ -60,22 +83,28 @@ impl Forwarder {
         mut run_here: F,
     ) -> Resp
     where
-        F: FnMut(Request<Full<Bytes>>) -> Fut,
+        F: FnMut(Request<ReqBody>) -> Fut,
         Fut: std::future::Future<Output = Resp>,
     {
         let (parts, body) = req.into_parts();
-        let body = match read_body(body, MAX_SYNC_PAYLOAD).await {
-            Ok(b) => b,
-            Err(BodyError::TooLarge) => return AwsError::RequestTooLarge.response("request body exceeds 6 MB"),
-            Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
+        let body = match kind {
+            CallKind::LambdaInvoke => match read_body(body, MAX_SYNC_PAYLOAD).await {
+                Ok(b) => Held::Whole(b),
+                Err(BodyError::TooLarge) => return AwsError::RequestTooLarge.response("request body exceeds 6 MB"),
+                Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
+            },
+            CallKind::FunctionUrl => Held::Streamed(Unsent::new(body)),
         };
         let retry_on_throttle = kind == CallKind::LambdaInvoke;
         let mut unreachable = Vec::new();
         let mut last_throttle = None;
         for hop in path {
+            let Some(offered) = body.for_try() else {
+                return AwsError::BadGateway.response("the request body was partly sent to a node that failed");
+            };
             let resp = match hop {
-                None => run_here(Request::from_parts(parts.clone(), Full::new(body.clone()))).await,
-                Some(node) => match tokio::time::timeout(patience, self.send(me, secret, &node, &parts, body.clone())).await {
+                None => run_here(Request::from_parts(parts.clone(), offered)).await,
+                Some(node) => match tokio::time::timeout(patience, self.send(me, secret, &node, &parts, offered)).await {
                     Ok(Ok(resp)) => resp.map(|b| b.map_err(Into::into).boxed()),
                     Ok(Err(e)) if e.is_connect() => {
                         unreachable.push(node.name);
@@ -105,12 +134,13 @@ impl Forwarder {
         secret: &ClusterSecret,
         node: &NodeInfo,
         parts: &hyper::http::request::Parts,
-        body: Bytes,
+        body: ReqBody,
     ) -> Result<hyper::Response<Incoming>, hyper_util::client::legacy::Error> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri: Uri = format!("{}{path}", node.advertise.trim_end_matches('/')).parse().unwrap_or_default();
-        let mut req = Request::builder().method(parts.method.clone()).uri(uri).body(Full::new(body)).expect("a request from valid parts");
+        let mut req = Request::builder().method(parts.method.clone()).uri(uri).body(body).expect("a request from valid parts");
         let headers = req.headers_mut();
+        // hyper frames the body itself: with its length when known, else chunked.
         for (name, value) in &parts.headers {
             if ![HOST, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING].contains(name) && name != SECRET_HEADER {
                 headers.append(name, value.clone());

@@ -12,6 +12,7 @@ pub(crate) mod internal;
 pub(crate) mod logs;
 pub(crate) mod nodes;
 pub(crate) mod status;
+mod unsent;
 
 use hyper::HeaderMap;
 use skiff_api::NodeInfo;

@@ -89,14 +89,13 @@ impl Runner {
     /// execution, which keeps its concurrency slot, finishes. A function that takes events gets
     /// the request back untouched, to be sent as an event.
     pub async fn serve_http(&self, name: &str, version: VersionRef, request: hyper::Request<HttpBody>) -> Result<HttpServed, InvokerError> {
-        let (function, deployed) = self.resolve(name, version)?;
-        let worker = self.inner.builder.worker_for(&deployed).await?;
-        // Checked before admission: a function that takes events is admitted when its event runs.
-        if !worker.speaks_http() {
+        // Admitted first, so a throttled call loads no worker.
+        let call = self.admit(name, version).await?;
+        if !call.worker.speaks_http() {
+            // Its slot is freed here: a function that takes events is admitted again when its
+            // event runs, after the request body was read.
             return Ok(HttpServed::TakesEvents(request));
         }
-        let admitted = self.admission(name, &function)?;
-        let call = Call { deployed, worker, admitted };
         let request_id = uuid::Uuid::new_v4().to_string();
         let (respond, answer) = tokio::sync::oneshot::channel();
         let execution = call.worker.serve_http(HttpCall { request_id: request_id.clone(), request, respond });
