@@ -1,7 +1,7 @@
-//! Cluster: a sync invoke forwarded from the node it arrived at to the function's home node,
-//! against the same invoke made at the home node, in the same run; and how long a node's
-//! functions are out of service after it is killed (`kill -9`) or frozen (`SIGSTOP`, which
-//! only its lease expiry reveals).
+//! Cluster: a sync invoke and a function URL call forwarded from the node they arrived at to the
+//! function's home node, against the same call made at the home node, in the same run; and how
+//! long a node's functions are out of service after it is killed (`kill -9`) or frozen
+//! (`SIGSTOP`, which only its lease expiry reveals).
 
 use crate::etcd::{node, Etcd, LEASE_TTL_S};
 use crate::load::{self, ms};
@@ -9,6 +9,9 @@ use crate::server::Skiff;
 use anyhow::bail;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The function URL rows' request body.
+static KIB: [u8; 1024] = [b'x'; 1024];
 
 /// The node that executed a call of `function` made at `skiff`.
 async fn executed_on(skiff: &Skiff, function: &str) -> anyhow::Result<String> {
@@ -36,21 +39,24 @@ pub async fn run(phase: Duration) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await; // both see each other
     let (home, other) = (&nodes[0], &nodes[1]);
     let function = homed_at(home, "a", other).await?;
-    let path = format!("/2015-03-31/functions/{function}/invocations");
-    let path = path.as_str();
-    println!("## Cluster: forwarded vs local sync invoke of a no-op Wasm function ({}s per phase)\n", phase.as_secs());
-    println!("| connections | call made at | req/s | p50 | p99 | errors |");
-    println!("|---|---|---|---|---|---|");
-    for connections in [1, 32] {
-        load::run(&home.addr(), path, b"{}", connections, Duration::from_millis(500)).await?;
-        load::run(&other.addr(), path, b"{}", connections, Duration::from_millis(500)).await?;
-        let local = load::run(&home.addr(), path, b"{}", connections, phase).await?;
-        let forwarded = load::run(&other.addr(), path, b"{}", connections, phase).await?;
-        for (name, r) in [("home node (local)", &local), ("other node (forwarded)", &forwarded)] {
-            println!("| {connections} | {name} | {:.0} | {} | {} | {} |", r.rps(), ms(r.percentile(0.5)), ms(r.percentile(0.99)), r.errors);
+    let invoke = format!("/2015-03-31/functions/{function}/invocations");
+    let url = format!("/fn/{function}/");
+    println!("## Cluster: forwarded vs local calls of a no-op Wasm function ({}s per phase)\n", phase.as_secs());
+    println!("Lambda Invoke with `{{}}`; function URL: `POST` with a 1 KiB body, which streams through the forwarding node.\n");
+    println!("| call | connections | call made at | req/s | p50 | p99 | errors |");
+    println!("|---|---|---|---|---|---|---|");
+    for (call, path, body) in [("Invoke", invoke.as_str(), &b"{}"[..]), ("function URL", url.as_str(), &KIB[..])] {
+        for connections in [1, 32] {
+            load::run(&home.addr(), path, body, connections, Duration::from_millis(500)).await?;
+            load::run(&other.addr(), path, body, connections, Duration::from_millis(500)).await?;
+            let local = load::run(&home.addr(), path, body, connections, phase).await?;
+            let forwarded = load::run(&other.addr(), path, body, connections, phase).await?;
+            for (name, r) in [("home node (local)", &local), ("other node (forwarded)", &forwarded)] {
+                println!("| {call} | {connections} | {name} | {:.0} | {} | {} | {} |", r.rps(), ms(r.percentile(0.5)), ms(r.percentile(0.99)), r.errors);
+            }
+            let added = forwarded.percentile(0.5).saturating_sub(local.percentile(0.5));
+            println!("| {call} | {connections} | **forwarding adds** | {:.2}x | **+{}** | | |", forwarded.rps() / local.rps(), ms(added));
         }
-        let added = forwarded.percentile(0.5).saturating_sub(local.percentile(0.5));
-        println!("| {connections} | **forwarding adds** | {:.2}x | **+{}** | | |", forwarded.rps() / local.rps(), ms(added));
     }
     println!();
     drop(nodes);
