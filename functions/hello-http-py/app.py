@@ -29,19 +29,22 @@ def method_name(method) -> str:
     return type(method).__name__.removeprefix("Method_").upper()
 
 
-def read_body(request: IncomingRequest) -> bytes:
+def chunks(request: IncomingRequest):
+    """The request body's chunks, as they arrive."""
     body = request.consume()
-    chunks = []
     with body.stream() as stream:
         while True:
             try:
-                chunks.append(stream.blocking_read(65536))
+                yield stream.blocking_read(65536)
             except Err as e:
                 if isinstance(e.value, StreamError_Closed):
                     break
                 raise
     IncomingBody.finish(body)
-    return b"".join(chunks)
+
+
+def read_body(request: IncomingRequest) -> bytes:
+    return b"".join(chunks(request))
 
 
 def respond(response_out: ResponseOutparam, status: int, text: str) -> None:
@@ -61,16 +64,9 @@ def duplex(request: IncomingRequest, response_out: ResponseOutparam) -> None:
     response = OutgoingResponse(Fields.from_list([("content-type", b"application/octet-stream")]))
     outgoing = response.body()
     ResponseOutparam.set(response_out, Ok(response))
-    incoming = request.consume()
-    with incoming.stream() as source, outgoing.write() as sink:
-        while True:
-            try:
-                sink.blocking_write_and_flush(source.blocking_read(65536))
-            except Err as e:
-                if isinstance(e.value, StreamError_Closed):
-                    break
-                raise
-    IncomingBody.finish(incoming)
+    with outgoing.write() as sink:
+        for chunk in chunks(request):
+            sink.blocking_write_and_flush(chunk)
     OutgoingBody.finish(outgoing, None)
 
 
