@@ -77,9 +77,9 @@ fn a_deploy_on_one_node_is_served_by_every_node_and_calls_meet_at_the_home_node(
 }
 
 /// A function URL called at a node that is not the function's home streams both ways through
-/// the node that forwards it: the response's lines arrive as the component writes them, and
-/// each chunk of the request body reaches the component (and comes back) before the client
-/// sends the next.
+/// the node that forwards it: the response's lines arrive as the component writes them, each
+/// chunk of the request body reaches the component (and comes back) before the client sends
+/// the next, and a client that waits for `100 Continue` gets it.
 #[test]
 fn a_function_url_streams_both_bodies_through_the_forwarding_node() {
     let etcd = Etcd::start();
@@ -112,6 +112,15 @@ fn a_function_url_streams_both_bodies_through_the_forwarding_node() {
 
     let whole = common::duplex_exchange(&forwarder.url, "/fn/web/duplex", &["first-part;", "second-part;", "third-part;"]);
     assert!(whole.starts_with("HTTP/1.1 200"), "{whole}");
+
+    // A client that waits for `100 Continue` before its body (curl, over 1 KiB) gets it through
+    // the forwarding node, and its body reaches the component whole.
+    let body = "x".repeat(4096);
+    let answer = common::expect_continue_exchange(&forwarder.url, "/fn/web/echo", &body);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The echo comes back chunked (the component writes 4 KiB at a time): count the body's bytes.
+    let echoed = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    assert_eq!(echoed.matches('x').count(), body.len(), "{answer}");
 }
 
 #[test]

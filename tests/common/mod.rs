@@ -356,3 +356,31 @@ pub fn duplex_exchange(url: &str, path: &str, chunks: &[&str]) -> String {
     conn.read_to_end(&mut seen).unwrap();
     String::from_utf8_lossy(&seen).into_owned()
 }
+
+/// Sends `POST path` with `Expect: 100-continue` (as curl does for bodies over 1 KiB) and the
+/// body only once the server said `100 Continue`; returns the final response, raw. Panics if no
+/// `100 Continue` comes within 10 s.
+pub fn expect_continue_exchange(url: &str, path: &str, body: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let host = url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", body.len());
+    conn.write_all(head.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
+        let mut buf = [0u8; 1024];
+        match conn.read(&mut buf) {
+            Ok(0) => panic!("the connection ended before 100 Continue: {}", String::from_utf8_lossy(&seen)),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no 100 Continue within 10 s ({e}): {}", String::from_utf8_lossy(&seen)),
+        }
+    }
+    let interim = String::from_utf8_lossy(&seen).into_owned();
+    assert!(interim.starts_with("HTTP/1.1 100"), "the first answer is not 100 Continue: {interim}");
+    let rest = interim.split_once("\r\n\r\n").map(|(_, r)| r.to_string()).unwrap_or_default();
+    conn.write_all(body.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).unwrap();
+    rest + &String::from_utf8_lossy(&answer)
+}
