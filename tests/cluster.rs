@@ -110,7 +110,10 @@ fn a_function_url_streams_both_bodies_through_the_forwarding_node() {
     assert_eq!((&first[..], rest.as_str()), (&b"line 0\n"[..], "line 1\nline 2\n"));
     assert!(first_after < Duration::from_millis(1200), "the first line came after {first_after:?}: the forwarding node held the body");
 
-    let whole = common::duplex_exchange(&forwarder.url, "/fn/web/duplex", &["first-part;", "second-part;", "third-part;"]);
+    let whole = common::duplex_exchange(&forwarder.url, "POST", "/fn/web/duplex", &["first-part;", "second-part;", "third-part;"]);
+    assert!(whole.starts_with("HTTP/1.1 200"), "{whole}");
+    // A GET's chunked body goes through too (hyper sends one only when told it is chunked).
+    let whole = common::duplex_exchange(&forwarder.url, "GET", "/fn/web/duplex", &["get-part;"]);
     assert!(whole.starts_with("HTTP/1.1 200"), "{whole}");
 
     // A client that waits for `100 Continue` before its body (curl, over 1 KiB) gets it through

@@ -339,7 +339,7 @@ fn a_wasi_http_component_streams_both_bodies_through_function_urls() {
     let sent: String = (0..50).map(|i| format!("part {i};")).collect();
     assert_eq!(echoed["body"].as_str(), Some(sent.as_str()));
     // Full duplex: each chunk of the request comes back before the client sends the next.
-    let whole = common::duplex_exchange(&server.url, "/fn/stream/duplex", &["first-part;", "second-part;"]);
+    let whole = common::duplex_exchange(&server.url, "POST", "/fn/stream/duplex", &["first-part;", "second-part;"]);
     assert!(whole.starts_with("HTTP/1.1 200"), "{whole}");
 
     // On a function of its own, so that the instance that traps is its only one: a call that

@@ -14,7 +14,7 @@ pub(crate) enum BodyError {
 
 /// How long a whole request body may take to arrive: a client trickling a body holds a
 /// connection and a buffer, so it is cut off (72 MiB, the largest body, at 1 MiB/s fits).
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Reads the whole body, refusing more than `limit` bytes without buffering past it, and a body
 /// that takes longer than [`BODY_READ_TIMEOUT`].

@@ -329,16 +329,16 @@ pub fn json_body(resp: Response) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })))
 }
 
-/// Sends `POST path` to `url` with a chunked body, one chunk at a time over a raw connection,
+/// Sends `METHOD path` to `url` with a chunked body, one chunk at a time over a raw connection,
 /// and checks that the response echoes each chunk before the next one is sent (a full-duplex
 /// exchange, as the `hello-http-py` example's `/duplex` route answers). Returns the whole raw
 /// response once the body is ended.
-pub fn duplex_exchange(url: &str, path: &str, chunks: &[&str]) -> String {
+pub fn duplex_exchange(url: &str, method: &str, path: &str, chunks: &[&str]) -> String {
     use std::io::{Read as _, Write as _};
     let host = url.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(host).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(conn, "POST {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
+    write!(conn, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
     let mut seen = Vec::new();
     for chunk in chunks {
         write!(conn, "{:x}\r\n{chunk}\r\n", chunk.len()).unwrap();

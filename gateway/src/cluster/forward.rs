@@ -11,12 +11,12 @@
 //! ([`Unsent`]): only a node that could not be reached is passed over, and that one read none.
 
 use super::unsent::Unsent;
-use crate::body::{read_body, BodyError};
+use crate::body::{read_body, BodyError, BODY_READ_TIMEOUT};
 use crate::errors::AwsError;
 use crate::http::{request_bytes, ReqBody, Resp};
 use crate::routes::lambda::MAX_SYNC_PAYLOAD;
 use bytes::Bytes;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use http_body_util::BodyExt;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use hyper::{Request, StatusCode, Uri};
@@ -49,6 +49,27 @@ impl Held {
         match self {
             Held::Whole(bytes) => Some(request_bytes(bytes.clone())),
             Held::Streamed(unsent) => unsent.is_here().then(|| unsent.offer().boxed()),
+        }
+    }
+
+    /// Resolves once the client has sent the whole body (at once for a body read whole).
+    async fn all_sent(&self) {
+        if let Held::Streamed(unsent) = self {
+            unsent.all_sent().await;
+        }
+    }
+
+    /// `send`'s result, unless the node has not begun answering `patience` after the client sent
+    /// the whole body: a slow upload is the client's time, not the node's. The upload itself
+    /// gets [`BODY_READ_TIMEOUT`], as a body read here would.
+    async fn within_patience<T>(&self, patience: Duration, send: impl std::future::Future<Output = T>) -> Option<T> {
+        let limit = async {
+            let _ = tokio::time::timeout(BODY_READ_TIMEOUT, self.all_sent()).await;
+            tokio::time::sleep(patience).await;
+        };
+        tokio::select! {
+            answer = send => Some(answer),
+            () = limit => None,
         }
     }
 }
@@ -104,15 +125,15 @@ impl Forwarder {
             };
             let resp = match hop {
                 None => run_here(Request::from_parts(parts.clone(), offered)).await,
-                Some(node) => match tokio::time::timeout(patience, self.send(me, secret, &node, &parts, offered)).await {
-                    Ok(Ok(resp)) => resp.map(|b| b.map_err(Into::into).boxed()),
-                    Ok(Err(e)) if e.is_connect() => {
+                Some(node) => match body.within_patience(patience, self.send(me, secret, &node, &parts, offered)).await {
+                    Some(Ok(resp)) => resp.map(|b| b.map_err(Into::into).boxed()),
+                    Some(Err(e)) if e.is_connect() => {
                         unreachable.push(node.name);
                         continue;
                     }
-                    Ok(Err(e)) => return AwsError::BadGateway.response(format!("node {} failed during the call: {e}", node.name)),
+                    Some(Err(e)) => return AwsError::BadGateway.response(format!("node {} failed during the call: {e}", node.name)),
                     // Sent, so it may be running there: answered, never tried elsewhere.
-                    Err(_) => {
+                    None => {
                         let message = format!("node {} did not answer within {} s", node.name, patience.as_secs());
                         return AwsError::GatewayTimeout.response(message);
                     }
@@ -146,6 +167,11 @@ impl Forwarder {
                 headers.append(name, value.clone());
             }
         }
+        // hyper sends a GET or HEAD body of unknown length only when told it is chunked.
+        if parts.headers.contains_key(TRANSFER_ENCODING) && req.body().size_hint().exact().is_none() {
+            req.headers_mut().insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        }
+        let headers = req.headers_mut();
         if let (Ok(secret), Ok(me)) = (HeaderValue::from_str(secret.as_str()), HeaderValue::from_str(me)) {
             headers.insert(SECRET_HEADER, secret);
             headers.insert(FORWARDED_HEADER, me);
@@ -160,4 +186,53 @@ pub(crate) fn stamp(mut resp: Resp, node: &str) -> Resp {
         resp.headers_mut().insert(NODE_HEADER, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::RequestBodyError;
+    use http_body_util::channel::Channel;
+
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// A body the client sends over 60 s (a part every 10 s), and the try that reads it.
+    fn slow_upload() -> (Held, ReqBody, impl std::future::Future<Output = ()>) {
+        let (mut sender, body) = Channel::<Bytes, RequestBodyError>::new(1);
+        let held = Held::Streamed(Unsent::new(body.boxed()));
+        let offered = held.for_try().expect("nothing read yet");
+        let client = async move {
+            for _ in 0..6 {
+                sender.send_data(Bytes::from_static(b"part")).await.expect("the node reads");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        };
+        (held, offered, client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_upload_is_not_counted_against_the_nodes_patience() {
+        let (held, offered, client) = slow_upload();
+        // The node reads the body as it comes and answers 10 s after its end, 70 s in.
+        let node = async move {
+            let read = offered.collect().await.expect("whole").to_bytes();
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            read
+        };
+        let (answer, ()) = tokio::join!(held.within_patience(PATIENCE, node), client);
+        assert_eq!(answer.as_deref(), Some(&b"partpartpartpartpartpart"[..]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_silent_after_the_whole_body_gets_its_patience_and_no_more() {
+        let (held, offered, client) = slow_upload();
+        let started = tokio::time::Instant::now();
+        let node = async move {
+            offered.collect().await.expect("whole");
+            std::future::pending::<()>().await
+        };
+        let (answer, ()) = tokio::join!(held.within_patience(PATIENCE, node), client);
+        assert!(answer.is_none());
+        assert_eq!(started.elapsed(), Duration::from_secs(60) + PATIENCE, "upload, then patience");
+    }
 }

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::registry::{Deployed, Registry};
 use crate::InvokerError;
 use bytes::Bytes;
-use skiff_api::{now_ms, FunctionConfig, LogEntry, ThrottleScope, VersionRef};
+use skiff_api::{now_ms, CodeInfo, FunctionConfig, LogEntry, ThrottleScope, VersionRef, WasmFormat};
 use skiff_workers::container::Exhausted;
 use skiff_workers::{Execution, HttpAnswer, HttpBody, HttpCall, Invocation, Outcome, Worker, WorkerError, WorkerFuture};
 use tokio::task::JoinHandle;
@@ -89,13 +89,21 @@ impl Runner {
     /// execution, which keeps its concurrency slot, finishes. A function that takes events gets
     /// the request back untouched, to be sent as an event.
     pub async fn serve_http(&self, name: &str, version: VersionRef, request: hyper::Request<HttpBody>) -> Result<HttpServed, InvokerError> {
-        // Admitted first, so a throttled call loads no worker.
-        let call = self.admit(name, version).await?;
-        if !call.worker.speaks_http() {
-            // Its slot is freed here: a function that takes events is admitted again when its
-            // event runs, after the request body was read.
+        // Only a Wasm component may export an HTTP handler: anything else takes events, and is
+        // admitted when its event runs (after the request body was read).
+        let (function, deployed) = self.resolve(name, version)?;
+        if !matches!(deployed.config.code, CodeInfo::Wasm { format: WasmFormat::Component, .. }) {
             return Ok(HttpServed::TakesEvents(request));
         }
+        // A component is admitted before its worker loads (from the compiled artifact, a
+        // moment), so a throttled call loads nothing.
+        let admitted = self.admission(name, &function)?;
+        let worker = self.inner.builder.worker_for(&deployed).await?;
+        if !worker.speaks_http() {
+            // A component that is a command: its slot is freed here, as above.
+            return Ok(HttpServed::TakesEvents(request));
+        }
+        let call = Call { deployed, worker, admitted };
         let request_id = uuid::Uuid::new_v4().to_string();
         let (respond, answer) = tokio::sync::oneshot::channel();
         let execution = call.worker.serve_http(HttpCall { request_id: request_id.clone(), request, respond });
