@@ -329,28 +329,41 @@ pub fn json_body(resp: Response) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })))
 }
 
+/// A raw connection to `url` whose reads give up after 10 s, and the `host:port` it is to.
+fn raw_connection(url: &str) -> (std::net::TcpStream, &str) {
+    let host = url.trim_start_matches("http://");
+    let conn = std::net::TcpStream::connect(host).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (conn, host)
+}
+
+/// Reads from `conn` into `seen` until it holds `needle`; panics, naming `awaited`, if the
+/// connection ends or 10 s pass first.
+fn read_until(conn: &mut std::net::TcpStream, seen: &mut Vec<u8>, needle: &str, awaited: &str) {
+    use std::io::Read as _;
+    while !String::from_utf8_lossy(seen).contains(needle) {
+        let mut buf = [0u8; 4096];
+        match conn.read(&mut buf) {
+            Ok(0) => panic!("the response ended before {awaited}: {}", String::from_utf8_lossy(seen)),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no {awaited} within 10 s ({e}): {}", String::from_utf8_lossy(seen)),
+        }
+    }
+}
+
 /// Sends `METHOD path` to `url` with a chunked body, one chunk at a time over a raw connection,
 /// and checks that the response echoes each chunk before the next one is sent (a full-duplex
 /// exchange, as the `hello-http-py` example's `/duplex` route answers). Returns the whole raw
 /// response once the body is ended.
 pub fn duplex_exchange(url: &str, method: &str, path: &str, chunks: &[&str]) -> String {
     use std::io::{Read as _, Write as _};
-    let host = url.trim_start_matches("http://");
-    let mut conn = std::net::TcpStream::connect(host).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (mut conn, host) = raw_connection(url);
     write!(conn, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
     let mut seen = Vec::new();
     for chunk in chunks {
         write!(conn, "{:x}\r\n{chunk}\r\n", chunk.len()).unwrap();
         conn.flush().unwrap();
-        while !String::from_utf8_lossy(&seen).contains(chunk) {
-            let mut buf = [0u8; 4096];
-            match conn.read(&mut buf) {
-                Ok(0) => panic!("the response ended before {chunk:?} came back: {}", String::from_utf8_lossy(&seen)),
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-                Err(e) => panic!("{chunk:?} did not come back before the next chunk was sent ({e}): {}", String::from_utf8_lossy(&seen)),
-            }
-        }
+        read_until(&mut conn, &mut seen, chunk, &format!("echo of {chunk:?} before the next chunk was sent"));
     }
     write!(conn, "0\r\n\r\n").unwrap();
     conn.read_to_end(&mut seen).unwrap();
@@ -362,20 +375,11 @@ pub fn duplex_exchange(url: &str, method: &str, path: &str, chunks: &[&str]) -> 
 /// `100 Continue` comes within 10 s.
 pub fn expect_continue_exchange(url: &str, path: &str, body: &str) -> String {
     use std::io::{Read as _, Write as _};
-    let host = url.trim_start_matches("http://");
-    let mut conn = std::net::TcpStream::connect(host).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (mut conn, host) = raw_connection(url);
     let head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", body.len());
     conn.write_all(head.as_bytes()).unwrap();
     let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains("\r\n\r\n") {
-        let mut buf = [0u8; 1024];
-        match conn.read(&mut buf) {
-            Ok(0) => panic!("the connection ended before 100 Continue: {}", String::from_utf8_lossy(&seen)),
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("no 100 Continue within 10 s ({e}): {}", String::from_utf8_lossy(&seen)),
-        }
-    }
+    read_until(&mut conn, &mut seen, "\r\n\r\n", "100 Continue");
     let interim = String::from_utf8_lossy(&seen).into_owned();
     assert!(interim.starts_with("HTTP/1.1 100"), "the first answer is not 100 Continue: {interim}");
     let rest = interim.split_once("\r\n\r\n").map(|(_, r)| r.to_string()).unwrap_or_default();
