@@ -176,10 +176,43 @@ impl ServiceRuntime {
         while let Some(chunk) = stream.next().await {
             match chunk {
                 Ok(output) => out.push_str(&output.to_string()),
-                Err(e) if not_found(&e) => break,
-                Err(e) => return Err(internal("logs", e)),
+                Err(e) => {
+                    out.push_str(gone_note(e)?);
+                    break;
+                }
             }
         }
         Ok(out)
+    }
+}
+
+/// What a log read says when its container went away under it, or the error when that is not
+/// what happened. A copy being replaced or scaled in is removed while its logs may be asked for;
+/// the engine answers 404 once it is gone and 409 while it is dead or marked for removal.
+fn gone_note(e: bollard::errors::Error) -> Result<&'static str, WorkerError> {
+    match e {
+        e if not_found(&e) => Ok(""),
+        bollard::errors::Error::DockerResponseServerError { status_code: 409, .. } => {
+            Ok("(this container is being removed; its output is no longer available)\n")
+        }
+        e => Err(internal("logs", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::errors::Error as DockerError;
+
+    fn status(status_code: u16) -> DockerError {
+        DockerError::DockerResponseServerError { status_code, message: "engine says no".into() }
+    }
+
+    #[test]
+    fn a_container_removed_under_a_log_read_ends_it_and_anything_else_is_an_error() {
+        assert_eq!(gone_note(status(404)).unwrap(), "");
+        assert!(gone_note(status(409)).unwrap().contains("being removed"));
+        let err = gone_note(status(500)).unwrap_err().to_string();
+        assert!(err.contains("docker logs") && err.contains("engine says no"), "{err}");
     }
 }
