@@ -3,7 +3,7 @@
 //! store): SigV4 needs the secret itself to check a signature, so a hash would not do.
 
 use crate::iam::PolicyDocument;
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// Longest key name, as IAM's user names.

@@ -1,7 +1,7 @@
 //! A function's asynchronous-invocation settings, like Lambda's event invoke config.
 
 use crate::names::{check_function_name, check_user_queue_name, BrokerObject};
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

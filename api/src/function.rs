@@ -5,7 +5,7 @@ use crate::events::{EventConfig, EventConfigUpdate, Destination};
 use crate::names::{check_env_key, check_function_name, check_image_reference};
 pub use crate::change::{DeployMode, MAX_DESCRIPTION};
 use crate::version::VersionRef;
-use crate::Invalid;
+use crate::error::Invalid;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

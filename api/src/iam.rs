@@ -3,7 +3,7 @@
 //! and `?` wildcards. Evaluation follows IAM: an explicit Deny wins, then an Allow, and anything
 //! not allowed is denied.
 
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! The naming rules, once each: what a function, service, environment variable, image or
 //! user-owned queue may be called.
 
-use crate::Invalid;
+use crate::error::Invalid;
 
 /// Functions and services: `[A-Za-z0-9_-]{1,64}` (Lambda's rule; also part of container names).
 pub fn check_function_name(name: &str) -> Result<(), Invalid> {

@@ -6,7 +6,7 @@
 //! `"member-of attribute:zone in [a, b]"`) and parsed here into types, so a bad one is refused
 //! when it is deployed, never when a copy is being placed.
 
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

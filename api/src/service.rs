@@ -4,7 +4,7 @@
 use crate::names::check_service_name;
 use crate::placement::Placement;
 use crate::taskdef::ContainerDefinition;
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 
 use crate::placement::Placement;
 use crate::taskdef::TaskDefinition;
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// Most tasks one run request starts (ECS's `count` maximum).

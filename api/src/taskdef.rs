@@ -6,7 +6,7 @@
 //! with its path (`containerDefinitions[1].logConfiguration is not supported`), never ignored,
 //! so a user migrating an ECS file knows exactly what does not carry over.
 
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! for one is checked.
 
 use crate::names::{check_function_name, check_user_queue_name, BrokerObject};
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 
 const BATCH_SIZE: std::ops::RangeInclusive<u32> = 1..=1000;
@@ -92,7 +92,7 @@ impl TriggerRequest {
             concurrency: check_range("concurrency", self.concurrency.unwrap_or(1), CONCURRENCY)?,
             max_retries: check_range("max_retries", self.max_retries.unwrap_or(3), 0..=MAX_RETRIES)?,
             retry_delay_ms: check_range("retry_delay_ms", self.retry_delay_ms.unwrap_or(1000), 10..=300_000)?,
-            created_at_ms: crate::now_ms(),
+            created_at_ms: crate::time::now_ms(),
         })
     }
 }

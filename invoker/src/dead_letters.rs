@@ -1,7 +1,7 @@
 //! Reading and moving what sits in a dead-letter queue, the same for a function's events and a
 //! trigger's messages.
 
-use crate::InvokerError;
+use crate::error::InvokerError;
 use skiff_api::{DeadLetter, DeadLetterPage};
 use skiff_state::queue::{Message, Queue, QueueRef, Rewrite};
 

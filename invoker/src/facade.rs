@@ -12,7 +12,7 @@ use crate::options::{InvokerOptions, QueueChoice};
 use crate::registry::Registry;
 use crate::run::Runner;
 use crate::triggers::Triggers;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use skiff_api::{Alias, FunctionConfig, LogEntry, Qualifier, VersionRef};
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::{Collection, ConfigStore, Typed};

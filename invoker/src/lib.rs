@@ -3,9 +3,11 @@
 //! queue triggers, and what is remembered afterwards (logs, metrics).
 //!
 //! [`Invoker`] is a thin facade over narrow handles — [`Runner`], [`Events`], [`Triggers`],
-//! [`Deployer`] — each holding only what it uses. Module order (each uses only those above):
-//! `error`, `options`, `applied`, `metrics`, `logs`, `tasks` → `registry` → `admission`,
-//! `build` → `run` → `dead_letters` → `events`, `triggers`, `deploy` → `feed` → `facade`.
+//! [`Deployer`] — each holding only what it uses. Module order (each uses only those before
+//! it; modules import each other by their own paths, never through the re-exports below):
+//! `error`, `callback_policy`, `applied`, `metrics`, `logs`, `tasks` → `registry`, `options`,
+//! `dead_letters` → `admission`, `builder` → `run`, `deploy` → `events`, `triggers` → `feed` →
+//! `facade`.
 
 // redb's error type is large, and some closures return it as is.
 #![allow(clippy::result_large_err)]
@@ -30,7 +32,6 @@ mod triggers;
 
 pub use deploy::{Deployer, PublishRequest};
 pub use error::InvokerError;
-pub(crate) use error::blocking;
 pub use callback_policy::{CallbackPolicy, Cidr};
 pub use events::Events;
 pub use facade::Invoker;

@@ -4,7 +4,8 @@
 use super::field_error;
 use crate::arn::function_arn;
 use crate::version::{check_alias_name, Alias, AliasRequest, VersionRef};
-use crate::{DeployMode, Invalid};
+use crate::error::Invalid;
+use crate::function::DeployMode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

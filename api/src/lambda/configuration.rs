@@ -269,7 +269,7 @@ mod tests {
         let numbered = FunctionConfiguration::of(&FunctionConfig { published: Some(3), ..wasm_function() }, "us-east-1");
         assert!(numbered.function_arn.ends_with(":echo:3"));
         assert_eq!(numbered.version, "3");
-        let zip = crate::ZipInfo { sha256: "00".repeat(32), size: 9, runtime: "python3.11".into(), handler: "app.handler".into() };
+        let zip = crate::function::ZipInfo { sha256: "00".repeat(32), size: 9, runtime: "python3.11".into(), handler: "app.handler".into() };
         let image = CodeInfo::Image { image: "skiff-zip/echo:1".into(), id: "sha256:ff".into() };
         let zipped = serde_json::to_value(FunctionConfiguration::of(&FunctionConfig { zip: Some(zip), code: image, ..wasm_function() }, "us-east-1")).unwrap();
         assert_eq!((zipped["Runtime"].as_str(), zipped["Handler"].as_str(), zipped["PackageType"].as_str()), (Some("python3.11"), Some("app.handler"), Some("Zip")));

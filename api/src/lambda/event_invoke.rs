@@ -7,7 +7,7 @@
 use super::field_error;
 use crate::arn::{function_arn, queue_arn, queue_of_arn};
 use crate::events::{Destination, EventConfig, EventConfigUpdate};
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// Lambda's ranges (Skiff's native API allows more retries).

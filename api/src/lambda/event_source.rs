@@ -10,7 +10,7 @@ use super::field_error;
 use super::reference::FunctionRef;
 use crate::arn::{function_arn, queue_arn, queue_of_arn};
 use crate::trigger::{TriggerConfig, TriggerRequest};
-use crate::Invalid;
+use crate::error::Invalid;
 use serde::Serialize;
 use serde_json::{Map, Value};
 

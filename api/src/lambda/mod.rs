@@ -25,6 +25,6 @@ pub use reference::FunctionRef;
 pub use requests::{CreateFunction, UpdateFunctionCode, UpdateFunctionConfiguration};
 
 /// A field check that failed, named as the caller named the field.
-pub(crate) fn field_error(field: &str, problem: impl std::fmt::Display) -> crate::Invalid {
-    crate::Invalid(format!("{field}: {problem}"))
+pub(crate) fn field_error(field: &str, problem: impl std::fmt::Display) -> crate::error::Invalid {
+    crate::error::Invalid(format!("{field}: {problem}"))
 }

@@ -4,7 +4,7 @@
 //! one that stayed.
 
 use super::field_error;
-use crate::Invalid;
+use crate::error::Invalid;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 

@@ -4,7 +4,7 @@
 
 use crate::names::check_function_name;
 use crate::version::{Qualifier, VersionRef};
-use crate::Invalid;
+use crate::error::Invalid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionRef {

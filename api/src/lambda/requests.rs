@@ -7,7 +7,7 @@
 use super::field_error;
 use crate::function::{DeployMode, DeployRequest, MAX_DESCRIPTION, MEMORY_RANGE_MB, TIMEOUT_RANGE_S};
 use crate::names::{check_env_key, check_function_name, check_image_reference};
-use crate::Invalid;
+use crate::error::Invalid;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;

@@ -7,7 +7,7 @@
 
 use super::WorkerBuilder;
 use crate::registry::Registry;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use sha2::{Digest, Sha256};
 use skiff_api::{CodeInfo, FunctionConfig, ZipInfo};
 use skiff_workers::container::{ImageSpec, ZipCode};

@@ -3,7 +3,7 @@
 //! store, so a version published on another node a moment ago counts.
 
 use super::Deployer;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use skiff_api::version::{alias_key, version_key, AliasRequest};
 use skiff_api::{Alias, VersionRef};
 use skiff_state::config::Expect;

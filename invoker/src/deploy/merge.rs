@@ -1,7 +1,7 @@
 //! The function's new config from a deploy request and its current config: pure, so the rules
 //! (what carries over, what takes a default, what is refused) are tested without a server.
 
-use crate::InvokerError;
+use crate::error::InvokerError;
 use skiff_api::function::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
 use sha2::{Digest, Sha256};
 use skiff_api::{CodeInfo, DeployRequest, Destination, FunctionConfig, UrlConfig, ZipInfo};

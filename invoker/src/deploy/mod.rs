@@ -11,7 +11,7 @@ pub use versions::PublishRequest;
 
 use crate::builder::{execution_spec, zip_image_tag, WorkerBuilder};
 use crate::registry::{Deployed, Registry};
-use crate::{blocking, InvokerError};
+use crate::error::{blocking, InvokerError};
 use sha2::{Digest, Sha256};
 use skiff_api::function::WasmFormat;
 use skiff_api::{now_ms, Alias, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig, ZipInfo};

@@ -5,7 +5,7 @@
 //! registry, which may not have seen a change just made on another node.
 
 use super::Deployer;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use skiff_api::version::version_key;
 use skiff_api::{now_ms, FunctionConfig, VersionRef};
 use skiff_state::config::Expect;

@@ -3,7 +3,7 @@
 use super::event::Event;
 use super::callback;
 use super::context::Context;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use skiff_api::invocation::MAX_ASYNC_PAYLOAD;

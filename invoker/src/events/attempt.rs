@@ -6,7 +6,7 @@ use super::event::{Event, MAX_DESTINATION_HOPS};
 use super::record::success_record;
 use super::callback;
 use super::context::Context;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use skiff_api::arn::function_arn;
 use skiff_api::{now_ms, DeadLetterCondition, Destination, InvocationState, InvocationStatus, VersionRef};
 use skiff_state::queue::{Delivery, Message, QueueRef};

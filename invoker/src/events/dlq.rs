@@ -3,7 +3,8 @@
 
 use super::event::Event;
 use super::context::Context;
-use crate::{dead_letters, InvokerError};
+use crate::dead_letters;
+use crate::error::InvokerError;
 use skiff_api::{now_ms, DeadLetter, DeadLetterPage, InvocationState};
 use skiff_state::queue::{Message, QueueRef};
 

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::run::Runner;
 use crate::tasks::StoppableTasks;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use bytes::Bytes;
 use coalesce::Coalescer;
 use context::Context;

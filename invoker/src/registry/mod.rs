@@ -12,7 +12,7 @@ pub(crate) use deployed::Deployed;
 pub(crate) use published::Published;
 
 use crate::applied::Applied;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use dashmap::DashMap;
 use skiff_api::{FunctionConfig, Qualifier, VersionRef};
 use skiff_state::config::Revision;

@@ -8,7 +8,7 @@ use crate::builder::WorkerBuilder;
 use crate::logs::LogBook;
 use crate::metrics::Metrics;
 use crate::registry::{Deployed, Registry};
-use crate::InvokerError;
+use crate::error::InvokerError;
 use bytes::Bytes;
 use skiff_api::{now_ms, CodeInfo, FunctionConfig, LogEntry, ThrottleScope, VersionRef, WasmFormat};
 use skiff_workers::container::Exhausted;

@@ -2,7 +2,7 @@
 //! then, not a silent failure later) and again, by address, when the callback is sent.
 
 use crate::callback_policy::CallbackPolicy;
-use crate::InvokerError;
+use crate::error::InvokerError;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 use std::net::{IpAddr, SocketAddr};
