@@ -1,7 +1,8 @@
 //! Creating and updating a service: the request checked, its image resolved, and the new
 //! definition worked out from the current one.
 
-use crate::{ServiceError, Services};
+use crate::error::ServiceError;
+use crate::services::Services;
 use skiff_api::service::{validate_service_name, PreviousRevision, Rollout, RolloutState, ServiceSpec};
 use skiff_api::taskdef::TaskDefinition;
 use skiff_api::{now_ms, Invalid, ServiceConfig, ServiceRequest, ServiceView};
@@ -17,8 +18,8 @@ impl Services {
             None => self.short_form(&request).await?,
             Some(json) => self.from_task_definition(json, &request).await?,
         };
-        let _guard = self.inner.control.lock().await;
-        let shared = self.inner.services.get(name).map(|s| s.clone());
+        let _guard = self.registry().control.lock().await;
+        let shared = self.registry().services.get(name).map(|s| s.clone());
         let current = shared.as_ref().map(|s| s.config.borrow().clone());
         let config = merged(name, current, spec, &request, now_ms());
         self.store(config, shared.as_deref(), None).await?;

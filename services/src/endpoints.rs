@@ -24,6 +24,12 @@ pub fn short_id(id: &str) -> &str {
     &id[..12.min(id.len())]
 }
 
+/// Where the proxy finds a service's copies.
+pub trait RouteLookup: Send + Sync {
+    /// `None` for an unknown service.
+    fn route(&self, name: &str) -> Option<Arc<ServiceRoute>>;
+}
+
 #[derive(Debug)]
 pub struct Endpoint {
     /// The container id, in its short form ([`short_id`]).

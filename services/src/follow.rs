@@ -9,11 +9,13 @@
 //! reconciler to stop, so changes are queued to one task that applies them in order, through
 //! the function `Services` gives (`Services::apply`).
 
+use crate::registry::Registry;
 use skiff_api::service::Placed;
 use skiff_api::ServiceConfig;
 use skiff_state::config::follow::Follower;
 use skiff_state::config::Revision;
 use std::collections::HashSet;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// A change of the services collection, as it is to be applied.
@@ -66,12 +68,12 @@ impl Follower for ServicesFollower {
 
 /// Follows the placements: each record replaces what this node routes the service by.
 pub(crate) struct PlacedFollower {
-    services: crate::Services,
+    registry: Arc<Registry>,
 }
 
 impl PlacedFollower {
-    pub(crate) fn new(services: crate::Services) -> Self {
-        Self { services }
+    pub(crate) fn new(registry: Arc<Registry>) -> Self {
+        Self { registry }
     }
 }
 
@@ -79,16 +81,16 @@ impl Follower for PlacedFollower {
     type Record = Placed;
 
     fn put(&self, key: &str, placed: Placed, _revision: Revision) {
-        self.services.placed_changed(key, Some(placed));
+        self.registry.placed_changed(key, Some(placed));
     }
 
     fn delete(&self, key: &str) {
-        self.services.placed_changed(key, None);
+        self.registry.placed_changed(key, None);
     }
 
     fn retain(&self, keys: &HashSet<String>) {
-        for name in self.services.placed_names().into_iter().filter(|n| !keys.contains(n)) {
-            self.services.placed_changed(&name, None);
+        for name in self.registry.placed_names().into_iter().filter(|n| !keys.contains(n)) {
+            self.registry.placed_changed(&name, None);
         }
     }
 

@@ -57,6 +57,13 @@ impl Shared {
         self.acting.store(acting, Ordering::Release);
     }
 
+    /// Hands the reconciler `config`, stored at `revision`.
+    pub(crate) fn publish(&self, config: ServiceConfig, revision: Revision) {
+        *self.revision.lock().expect("revision lock") = revision;
+        self.config.send_replace(config);
+        self.wake.notify_one();
+    }
+
     /// Tells the reconciler to stop and waits until it has.
     pub(crate) async fn stop(&self, why: Stop) {
         let _ = self.stop.send(Some(why));

@@ -6,7 +6,7 @@
 
 use super::{CopyHost, CopyOrder, FoundCopy, ReapOrder, Reaped, StartedCopy, StopOrder, TaskOrder};
 use skiff_api::task::MAX_KEPT_LOG;
-use crate::ServiceError;
+use crate::error::ServiceError;
 use async_trait::async_trait;
 use skiff_state::lease::{Fence, Leases};
 use skiff_api::service::ServiceSpec;

@@ -10,7 +10,7 @@
 
 pub mod agent;
 
-use crate::ServiceError;
+use crate::error::ServiceError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use skiff_api::service::ServiceSpec;

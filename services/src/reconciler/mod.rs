@@ -27,7 +27,7 @@ use crate::autoscale::Autoscaler;
 use crate::endpoints::Endpoint;
 use crate::fleet::{Fleet, StopOrder};
 use crate::shared::{Shared, Stop};
-use crate::Services;
+use crate::registry::Registry;
 use copy::{short, Copy, Phase};
 use rollout::{RolloutProgress, Verdict};
 use skiff_api::service::{Placed, RolloutState, ServiceConfig};
@@ -56,7 +56,8 @@ const STOP_GRACE_S: i32 = 10;
 const MAX_STARTS_PER_STEP: u32 = 8;
 
 pub(crate) struct Reconciler {
-    services: Services,
+    /// What this node knows of services: the stored records, the tally, the control lock.
+    registry: Arc<Registry>,
     shared: Arc<Shared>,
     fleet: Arc<dyn Fleet>,
     http: reqwest::Client,
@@ -84,7 +85,7 @@ pub(crate) struct Reconciler {
 /// [`Stop::Delete`] every copy is stopped (by the scheduling node); on [`Stop::Shutdown`]
 /// copies keep running for the next scheduler to adopt.
 pub(crate) async fn supervise(
-    services: Services,
+    registry: Arc<Registry>,
     shared: Arc<Shared>,
     fleet: Arc<dyn Fleet>,
     http: reqwest::Client,
@@ -99,7 +100,7 @@ pub(crate) async fn supervise(
             },
             _ = stop.wait_for(Option::is_some) => return,
         };
-        let reconciler = Reconciler::new(services.clone(), shared.clone(), fleet.clone(), http.clone(), fence);
+        let reconciler = Reconciler::new(registry.clone(), shared.clone(), fleet.clone(), http.clone(), fence);
         if !reconciler.run(&mut leadership, &mut stop).await {
             return;
         }
@@ -107,11 +108,11 @@ pub(crate) async fn supervise(
 }
 
 impl Reconciler {
-    fn new(services: Services, shared: Arc<Shared>, fleet: Arc<dyn Fleet>, http: reqwest::Client, fence: Fence) -> Self {
+    fn new(registry: Arc<Registry>, shared: Arc<Shared>, fleet: Arc<dyn Fleet>, http: reqwest::Client, fence: Fence) -> Self {
         let (exits_tx, exits) = mpsc::unbounded_channel();
         let revision = shared.config.borrow().revision;
         Self {
-            services,
+            registry,
             shared,
             fleet,
             http,
@@ -166,10 +167,10 @@ impl Reconciler {
     /// term placed no longer counts here.
     fn resign(&mut self) {
         for copy in self.copies.drain(..) {
-            self.services.inner.tally.remove(&copy.id);
+            self.registry.tally.remove(&copy.id);
         }
         self.shared.set_acting(false);
-        self.services.follow_placed(&self.shared);
+        self.registry.follow_placed(&self.shared);
     }
 
     async fn step(&mut self) {
@@ -223,7 +224,7 @@ impl Reconciler {
     /// Takes a copy out of rotation and stops its container in the background.
     fn release(&self, copy: Copy, grace_s: i32) {
         self.shared.route.remove(&copy.id);
-        self.services.inner.tally.remove(&copy.id);
+        self.registry.tally.remove(&copy.id);
         let Some(host) = self.fleet.host(&copy.node) else { return };
         let order = StopOrder { fence: self.fence.clone(), id: copy.id, grace_s };
         tokio::spawn(async move {
@@ -326,9 +327,7 @@ impl Reconciler {
         let from = config.desired_count;
         if let Some(wanted) = self.autoscaler.observe(Instant::now(), in_flight, from, policy) {
             tracing::info!(service = %config.name, from, to = wanted, in_flight, "autoscaling");
-            let _ = self
-                .services
-                .modify(&config.name, Some(&self.fence), |c| {
+            let _ = self.registry.modify(&config.name, Some(&self.fence), |c| {
                     // Unless the definition changed meanwhile (a deploy or a manual scale wins).
                     if let (Some(a), true) = (c.autoscaling, c.desired_count == from) {
                         c.desired_count = wanted.clamp(a.min, a.max);
@@ -348,13 +347,11 @@ impl Reconciler {
                     self.rollout.failures,
                     self.last_error.clone().unwrap_or_default()
                 );
-                let _ = self.services.modify(&config.name, Some(&self.fence), move |c| rollout::roll_back(c, revision, why)).await;
+                let _ = self.registry.modify(&config.name, Some(&self.fence), move |c| rollout::roll_back(c, revision, why)).await;
                 self.rollout.failures = 0;
             }
             Verdict::Complete => {
-                let _ = self
-                    .services
-                    .modify(&config.name, Some(&self.fence), move |c| {
+                let _ = self.registry.modify(&config.name, Some(&self.fence), move |c| {
                         if c.revision == revision {
                             c.rollout.state = RolloutState::Completed;
                             c.rollout.message = None;
@@ -375,7 +372,7 @@ impl Reconciler {
         if self.written.as_ref().is_some_and(|w| !w.differs_from(&placed)) {
             return;
         }
-        match self.services.inner.placed.put_fenced(&self.shared.route.name, &placed, skiff_state::config::Expect::Any, &self.fence).await {
+        match self.registry.placed.put_fenced(&self.shared.route.name, &placed, skiff_state::config::Expect::Any, &self.fence).await {
             Ok(_) => self.written = Some(placed),
             Err(e) => tracing::warn!(service = %self.shared.route.name, "recording placements: {e}"),
         }
@@ -384,7 +381,7 @@ impl Reconciler {
     async fn remove_all(&mut self) {
         for copy in std::mem::take(&mut self.copies) {
             self.shared.route.remove(&copy.id);
-            self.services.inner.tally.remove(&copy.id);
+            self.registry.tally.remove(&copy.id);
             if let Some(host) = self.fleet.host(&copy.node) {
                 let _ = host.stop(&StopOrder { fence: self.fence.clone(), id: copy.id, grace_s: 0 }).await;
             }

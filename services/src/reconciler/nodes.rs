@@ -34,7 +34,7 @@ impl Reconciler {
                 match (c.running && c.incarnation == incarnation, c.address) {
                     (true, Some(address)) => {
                         self.watch_exit(&node.name, &c.id);
-                        self.services.inner.tally.add(&c.id, &node.name, &name, need);
+                        self.registry.tally.add(&c.id, &node.name, &name, need);
                         self.copies.push(Copy::new(c.id, node.name.clone(), c.revision, address, true));
                     }
                     _ => {
@@ -82,7 +82,7 @@ impl Reconciler {
             tracing::warn!(service = %self.shared.route.name, node = %copy.node, container = %short(&copy.id), "node lost: replacing its copy");
             self.last_error = Some(format!("node {} was lost with copy {}", copy.node, short(&copy.id)));
             self.shared.route.remove(&copy.id);
-            self.services.inner.tally.remove(&copy.id);
+            self.registry.tally.remove(&copy.id);
         }
         let back: Vec<String> = ready.iter().filter(|n| !self.known_nodes.contains(*n)).cloned().collect();
         for node in back {

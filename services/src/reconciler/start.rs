@@ -23,17 +23,17 @@ impl Reconciler {
             async move {
                 let result = match host {
                     Some(host) => host.start(order).await,
-                    None => Err(crate::ServiceError::Node { node: node.clone(), message: "no longer ready".into(), unreachable: true }),
+                    None => Err(crate::error::ServiceError::Node { node: node.clone(), message: "no longer ready".into(), unreachable: true }),
                 };
                 (node.clone(), placeholder.clone(), result)
             }
         });
         let need = self.need();
         for (node, placeholder, result) in futures_util::future::join_all(starts).await {
-            self.services.inner.tally.remove(&placeholder);
+            self.registry.tally.remove(&placeholder);
             match result {
                 Ok(started) => {
-                    self.services.inner.tally.add(&started.id, &node, &config.name, need);
+                    self.registry.tally.add(&started.id, &node, &config.name, need);
                     self.watch_exit(&node, &started.id);
                     self.copies.push(Copy::new(started.id, node, config.revision, started.address, false));
                 }
@@ -53,12 +53,12 @@ impl Reconciler {
         let mut chosen = Vec::new();
         self.pending = None;
         for _ in 0..count {
-            let used = self.services.inner.tally.used(&config.name);
+            let used = self.registry.tally.used(&config.name);
             let candidates: Vec<Candidate> = ready.iter().map(|node| Candidate { node, used: used.get(&node.name).copied().unwrap_or_default() }).collect();
             match choose(&candidates, need, &config.placement, rand_u64()) {
                 Ok(node) => {
                     let placeholder = format!("placing-{}", uuid::Uuid::new_v4().simple());
-                    self.services.inner.tally.add(&placeholder, &node.name, &config.name, need);
+                    self.registry.tally.add(&placeholder, &node.name, &config.name, need);
                     chosen.push((node.name.clone(), placeholder));
                 }
                 Err(why) => {

@@ -4,7 +4,7 @@
 
 use crate::fleet::{Fleet, ReapOrder, TaskOrder};
 use crate::placement::{choose, Candidate, Need};
-use crate::Services;
+use crate::registry::Registry;
 use skiff_api::task::{StopCode, TaskContainer, TaskRecord, TaskStatus};
 use skiff_api::now_ms;
 use skiff_state::config::{Expect, Revision, Stored};
@@ -19,16 +19,16 @@ const ROUND: Duration = Duration::from_millis(250);
 const STOP_GRACE_S: i32 = 10;
 
 /// Runs the task rounds whenever this node schedules.
-pub(crate) async fn supervise(services: Services, fleet: Arc<dyn Fleet>, mut leadership: Terms) {
+pub(crate) async fn supervise(registry: Arc<Registry>, fleet: Arc<dyn Fleet>, mut leadership: Terms) {
     while let Some(fence) = leadership.held().await {
-        let mut runner = Runner::new(services.clone(), fleet.clone(), fence.clone());
+        let mut runner = Runner::new(registry.clone(), fleet.clone(), fence.clone());
         runner.count_running().await;
         let mut round = tokio::time::interval(ROUND);
         round.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = round.tick() => {}
-                _ = services.inner.task_wake.notified() => {}
+                _ = registry.task_wake.notified() => {}
                 Some(id) = runner.ended_rx.recv() => { runner.ended.insert(id); }
                 _ = leadership.ended(&fence) => break,
             }
@@ -39,7 +39,7 @@ pub(crate) async fn supervise(services: Services, fleet: Arc<dyn Fleet>, mut lea
 }
 
 struct Runner {
-    services: Services,
+    registry: Arc<Registry>,
     fleet: Arc<dyn Fleet>,
     fence: Fence,
     /// Tasks whose containers are being waited on, and those whose essential container ended.
@@ -50,29 +50,29 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(services: Services, fleet: Arc<dyn Fleet>, fence: Fence) -> Self {
+    fn new(registry: Arc<Registry>, fleet: Arc<dyn Fleet>, fence: Fence) -> Self {
         let (ended_tx, ended_rx) = mpsc::unbounded_channel();
-        Self { services, fleet, fence, watched: HashSet::new(), ended: HashSet::new(), ended_tx, ended_rx }
+        Self { registry, fleet, fence, watched: HashSet::new(), ended: HashSet::new(), ended_tx, ended_rx }
     }
 
     /// What running tasks hold counts against their nodes when a term starts.
     async fn count_running(&self) {
-        let Ok((all, _)) = self.services.inner.tasks.list().await else { return };
+        let Ok((all, _)) = self.registry.tasks.list().await else { return };
         for t in all.into_iter().map(|s| s.value).filter(|t| t.last_status == TaskStatus::Running) {
             if let Some(node) = &t.node {
-                self.services.inner.tally.add(&t.task_id, node, &format!("task/{}", t.family), need(&t));
+                self.registry.tally.add(&t.task_id, node, &format!("task/{}", t.family), need(&t));
             }
         }
     }
 
     fn resign(&self) {
         for id in &self.watched {
-            self.services.inner.tally.remove(id);
+            self.registry.tally.remove(id);
         }
     }
 
     async fn round(&mut self) {
-        let all = match self.services.inner.tasks.list().await {
+        let all = match self.registry.tasks.list().await {
             Ok((all, _)) => all,
             Err(e) => {
                 tracing::debug!("listing tasks: {e}");
@@ -107,7 +107,7 @@ impl Runner {
     /// Places and starts a pending task; it is running, or stopped with why it could not start.
     async fn start(&mut self, task: &mut TaskRecord) {
         let ready = self.fleet.ready();
-        let used = self.services.inner.tally.used(&format!("task/{}", task.family));
+        let used = self.registry.tally.used(&format!("task/{}", task.family));
         let candidates: Vec<Candidate> = ready.iter().map(|node| Candidate { node, used: used.get(&node.name).copied().unwrap_or_default() }).collect();
         let random = uuid::Uuid::new_v4().as_u64_pair().0;
         let node = match choose(&candidates, need(task), &task.placement, random) {
@@ -121,7 +121,7 @@ impl Runner {
         };
         match started {
             Ok(container) => {
-                self.services.inner.tally.add(&task.task_id, &node, &format!("task/{}", task.family), need(task));
+                self.registry.tally.add(&task.task_id, &node, &format!("task/{}", task.family), need(task));
                 task.last_status = TaskStatus::Running;
                 task.node = Some(node);
                 task.container_id = Some(container);
@@ -204,11 +204,11 @@ impl Runner {
     fn forget(&mut self, id: &str) {
         self.watched.remove(id);
         self.ended.remove(id);
-        self.services.inner.tally.remove(id);
+        self.registry.tally.remove(id);
     }
 
     async fn write(&self, task: &TaskRecord, revision: Revision) {
-        if let Err(e) = self.services.inner.tasks.put_fenced(&task.task_id, task, Expect::At(revision), &self.fence).await {
+        if let Err(e) = self.registry.tasks.put_fenced(&task.task_id, task, Expect::At(revision), &self.fence).await {
             tracing::debug!(task = %task.task_id, "recording a task: {e}");
         }
     }

@@ -1,14 +1,11 @@
 //! One-off tasks (ECS's `RunTask`): a task definition run to completion on a node the scheduler
 //! picks. Any node takes the API's requests: it writes the task's record (pending, or asking
-//! to stop) to the store; the scheduler's [`runner`] moves each record through its life —
+//! to stop) to the store; the scheduler's [`task_runner`](crate::task_runner) moves each record through its life —
 //! placed and started, then stopped when an essential container exits, on timeout, when asked,
 //! or when its node is lost — and keeps the containers' exit codes and output in the record.
 
-mod runner;
-
-pub(crate) use runner::supervise;
-
-use crate::{ServiceError, Services};
+use crate::error::ServiceError;
+use crate::services::Services;
 use skiff_api::task::{TaskRecord, TaskRequest, TaskStatus};
 use skiff_api::now_ms;
 use skiff_state::config::Expect;
@@ -24,38 +21,38 @@ impl Services {
         let mut started = Vec::new();
         for _ in 0..request.count {
             let id = uuid::Uuid::new_v4().simple().to_string();
-            let task = TaskRecord::pending(&self.inner.region, id.clone(), definition.clone(), &request, now_ms());
-            self.inner.tasks.put(&id, &task, Expect::Absent).await?;
+            let task = TaskRecord::pending(self.region(), id.clone(), definition.clone(), &request, now_ms());
+            self.registry().tasks.put(&id, &task, Expect::Absent).await?;
             started.push(task);
         }
-        self.inner.task_wake.notify_one();
+        self.registry().task_wake.notify_one();
         Ok(started)
     }
 
     /// Every task, newest first.
     pub async fn tasks(&self) -> Result<Vec<TaskRecord>, ServiceError> {
-        let (all, _) = self.inner.tasks.list().await?;
+        let (all, _) = self.registry().tasks.list().await?;
         let mut all: Vec<TaskRecord> = all.into_iter().map(|s| s.value).collect();
         all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.task_id.cmp(&b.task_id)));
         Ok(all)
     }
 
     pub async fn task(&self, id: &str) -> Result<TaskRecord, ServiceError> {
-        Ok(self.inner.tasks.get(id).await?.ok_or_else(|| ServiceError::NotFound(format!("task {id}")))?.value)
+        Ok(self.registry().tasks.get(id).await?.ok_or_else(|| ServiceError::NotFound(format!("task {id}")))?.value)
     }
 
     /// Asks for a task to stop (stop code `UserInitiated`); the scheduler stops it.
     pub async fn stop_task(&self, id: &str) -> Result<TaskRecord, ServiceError> {
         loop {
-            let stored = self.inner.tasks.get(id).await?.ok_or_else(|| ServiceError::NotFound(format!("task {id}")))?;
+            let stored = self.registry().tasks.get(id).await?.ok_or_else(|| ServiceError::NotFound(format!("task {id}")))?;
             let mut task = stored.value;
             if task.desired_status == TaskStatus::Stopped {
                 return Ok(task);
             }
             task.desired_status = TaskStatus::Stopped;
-            match self.inner.tasks.put(id, &task, Expect::At(stored.revision)).await {
+            match self.registry().tasks.put(id, &task, Expect::At(stored.revision)).await {
                 Ok(_) => {
-                    self.inner.task_wake.notify_one();
+                    self.registry().task_wake.notify_one();
                     return Ok(task);
                 }
                 // The scheduler wrote meanwhile: read again.
