@@ -3,9 +3,8 @@
 //! counts on each node.
 //!
 //! The reconcilers, the task runner and the placements' follower work through this alone, so
-//! they depend on nothing of the [`Services`](crate::services::Services) handle that starts
-//! them. Every change to a definition goes through [`Registry::modify`] or
-//! [`Registry::replace`] under the control lock.
+//! they depend on nothing of the `Services` handle that starts them. Every change to a
+//! definition goes through [`Registry::modify`] or [`Registry::replace`] under the control lock.
 
 use crate::error::ServiceError;
 use crate::shared::{in_rotation, Shared};
@@ -66,8 +65,7 @@ impl Registry {
         self.seen_placed.iter().map(|e| e.key().clone()).collect()
     }
 
-    /// A placements record as the store reports it (see
-    /// [`PlacedFollower`](crate::follow::PlacedFollower)).
+    /// A placements record as the store reports it (the placements' follower calls this).
     pub(crate) fn placed_changed(&self, name: &str, placed: Option<Placed>) {
         match placed {
             Some(placed) => self.seen_placed.insert(name.to_string(), placed),
