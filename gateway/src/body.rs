@@ -45,12 +45,30 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     };
     // An SDK may send no body at all for an operation whose fields are all optional.
     let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+    if !is_object_text(text) {
+        return Err(AwsError::InvalidRequestContent.response(format!("invalid {what}: the body must be a JSON object")));
+    }
     serde_json::from_slice(text).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
+}
+
+/// Whether JSON `text` is an object (as far as its first character says; the parse checks the
+/// rest). Every request document is one, but serde reads a struct from an array too, field by
+/// field in order: `[null, null]` would pass as an empty update.
+fn is_object_text(text: &[u8]) -> bool {
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_object_is_a_request_document() {
+        assert!(is_object_text(b" \n{\"a\": 1}"));
+        for text in [&b"[null, null]"[..], b"null", b"\"{}\"", b"7", b"  [{}]"] {
+            assert!(!is_object_text(text), "{}", String::from_utf8_lossy(text));
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_never_ends_is_cut_off() {
