@@ -184,6 +184,8 @@ fn bad_async_requests_are_refused_and_change_nothing(backend: Backend) {
         json!({ "events": { "on_success": "somewhere" } }),
         json!({ "events": { "on_success": format!("function:{f}") } }),
         json!({ "events": { "surprise": 1 } }),
+        // A list where an object belongs: serde alone would read it as the fields in order.
+        json!({ "events": [3, 60] }),
     ] {
         let (code, body) = json_body(server.deploy(&f, None, bad.clone()));
         assert_eq!(code, 400, "{bad} accepted: {body}");

@@ -47,6 +47,7 @@ fn bad_deploys_are_refused_with_the_reason_and_store_nothing() {
         ("reserved-env", Some(&echo), json!({ "env": { "AWS_LAMBDA_FUNCTION_NAME": "x" } }), "reserved"),
         ("no-code", None, json!({}), "code is required"),
         ("typo", Some(&echo), json!({ "memroy_mb": 256 }), "unknown field"),
+        ("listed", Some(&echo), json!({ "reuse": [5, 60] }), "invalid type: sequence, expected struct Reuse"),
     ];
     for (name, code, settings, reason) in cases {
         let (status, body) = json_body(server.deploy(name, code, settings));

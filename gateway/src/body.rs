@@ -48,12 +48,12 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     if !is_object_text(text) {
         return Err(AwsError::InvalidRequestContent.response(format!("invalid {what}: the body must be a JSON object")));
     }
-    serde_json::from_slice(text).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
+    crate::strict::from_slice(text).map_err(|e| AwsError::InvalidRequestContent.response(format!("invalid {what}: {e}")))
 }
 
 /// Whether JSON `text` is an object (as far as its first character says; the parse checks the
-/// rest). Every request document is one, but serde reads a struct from an array too, field by
-/// field in order: `[null, null]` would pass as an empty update.
+/// rest). Every request document is one; [`crate::strict`] holds the objects inside it to the
+/// same rule.
 fn is_object_text(text: &[u8]) -> bool {
     text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }

@@ -15,6 +15,7 @@ mod route;
 mod router;
 mod routes;
 mod server;
+mod strict;
 
 pub use cluster::fleet::ClusterFleet;
 pub use cluster::ClusterGateway;
