@@ -115,10 +115,7 @@ impl Campaign {
     async fn until_changed(&self, revision: i64, lease: LeaseId, lease_rx: &mut watch::Receiver<Option<LeaseId>>, held: &watch::Sender<Option<Fence>>) -> bool {
         let options = WatchOptions::new().with_start_revision(revision + 1);
         let mut client = self.members.etcd().streams.clone();
-        let mut stream = match client.watch(self.key.clone(), Some(options)).await {
-            Ok(s) => Some(s),
-            Err(_) => None,
-        };
+        let mut stream = client.watch(self.key.clone(), Some(options)).await.ok();
         loop {
             let changed = async {
                 match stream.as_mut() {

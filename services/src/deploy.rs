@@ -16,7 +16,7 @@ impl Services {
         request.validate()?;
         let spec = match &request.task_definition {
             None => self.short_form(&request).await?,
-            Some(json) => self.from_task_definition(json, &request).await?,
+            Some(json) => self.spec_from_task_definition(json, &request).await?,
         };
         let _guard = self.registry().control.lock().await;
         let shared = self.registry().services.get(name).map(|s| s.clone());
@@ -47,7 +47,7 @@ impl Services {
 
     /// The spec of a service deployed from an ECS task definition: its entry container (the
     /// first essential one with a port mapping) takes traffic, every image is resolved.
-    async fn from_task_definition(&self, json: &serde_json::Value, request: &ServiceRequest) -> Result<ServiceSpec, ServiceError> {
+    async fn spec_from_task_definition(&self, json: &serde_json::Value, request: &ServiceRequest) -> Result<ServiceSpec, ServiceError> {
         let mut def = TaskDefinition::parse(json)?;
         let runtime = self.agent()?;
         for c in &mut def.containers {

@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+/// The fleet this node places copies on, and its own agent in it.
+type FleetAndAgent = (Arc<dyn Fleet>, Arc<Agent>);
+
 /// The lease whose holder schedules every service.
 pub const SCHEDULER_LEASE: &str = "scheduler";
 
@@ -38,7 +41,7 @@ struct Inner {
     registry: Arc<Registry>,
     leases: Arc<dyn Leases>,
     /// The fleet and this node's agent, once the engine answered at start-up, or why not.
-    fleet: OnceCell<Result<(Arc<dyn Fleet>, Arc<Agent>), String>>,
+    fleet: OnceCell<Result<FleetAndAgent, String>>,
     /// The scheduler's lease, kept for the server's life (campaigning again after a loss).
     leadership: OnceCell<Lease>,
     /// The region task ARNs name.

@@ -33,7 +33,7 @@ impl Unsent {
 
     /// The body for one try: it takes the body from here when first read.
     pub(crate) fn offer(&self) -> Offered {
-        Offered { slot: self.slot.clone(), body: None, hint: self.hint.clone(), empty: self.empty, ended: self.ended.clone() }
+        Offered { slot: self.slot.clone(), body: None, hint: self.hint, empty: self.empty, ended: self.ended.clone() }
     }
 
     /// Whether no node began reading the body, so another may still have it whole.
@@ -89,7 +89,7 @@ impl Body for Offered {
     fn size_hint(&self) -> SizeHint {
         match &self.body {
             Some(body) => body.size_hint(),
-            None => self.hint.clone(),
+            None => self.hint,
         }
     }
 }

@@ -116,8 +116,7 @@ mod tests {
     #[test]
     fn destination_loops_are_refused_with_their_path() {
         let mut a = merged(&DeployRequest { name: "a".into(), ..Default::default() }, None, wasm(), None, 0).unwrap();
-        let to = |n: &str| Some(Destination::Function(n.into()));
-        a.events.on_success = to("b");
+        a.events.on_success = Some(Destination::Function("b".into()));
         let deployed = |links: &'static [(&'static str, &'static str)]| {
             move |name: &str| links.iter().find(|(from, _)| *from == name).map(|(_, to)| Destination::Function((*to).into()))
         };

@@ -299,6 +299,17 @@ fn table(entries: &[(&str, AMQPValue)]) -> FieldTable {
     t
 }
 
+/// Whether the broker refused a declaration because of what it names (NOT_FOUND: no such
+/// exchange; PRECONDITION_FAILED: the queue exists with other arguments), not because of us.
+fn named_wrongly(e: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => {
+            matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND | AMQPSoftError::PRECONDITIONFAILED))
+        }
+        _ => false,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -312,17 +323,5 @@ mod tests {
         assert!(e.contains("http://x") && !e.contains("secret"), "{e}");
         assert!(parse_uris(" , ").is_err());
         assert_eq!(redacted("amqp://u:secret@h:1/v"), "amqp://h:1/v");
-    }
-}
-
-/// Whether the broker refused a declaration because of what it names (NOT_FOUND: no such
-/// exchange; PRECONDITION_FAILED: the queue exists with other arguments), not because of us.
-fn named_wrongly(e: &lapin::Error) -> bool {
-    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
-    match e.kind() {
-        lapin::ErrorKind::ProtocolError(amqp) => {
-            matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND | AMQPSoftError::PRECONDITIONFAILED))
-        }
-        _ => false,
     }
 }
