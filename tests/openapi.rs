@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{eventually, fixture, Server};
+use common::{deploy_body, eventually, fixture, Server};
 use reqwest::blocking::RequestBuilder;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -49,11 +49,8 @@ impl Api<'_> {
         self.send(self.0.http().get(format!("{}{path}", self.0.url)))
     }
 
-    fn deploy(&self, name: &str, fixture_name: &str, mut settings: Value) {
-        use base64::Engine as _;
-        let code = std::fs::read(fixture(fixture_name)).unwrap();
-        settings["wasm_base64"] = base64::engine::general_purpose::STANDARD.encode(code).into();
-        self.put(&format!("/v1/functions/{name}"), settings);
+    fn deploy(&self, name: &str, fixture_name: &str, settings: Value) {
+        self.put(&format!("/v1/functions/{name}"), deploy_body(Some(&fixture(fixture_name)), settings));
     }
 
     /// The ids of the first two messages of a dead-letter listing at `path`, once there are two.

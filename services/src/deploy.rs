@@ -19,7 +19,7 @@ impl Services {
             Some(json) => self.spec_from_task_definition(json, &request).await?,
         };
         let _guard = self.registry().control.lock().await;
-        let shared = self.registry().services.get(name).map(|s| s.clone());
+        let shared = self.registry().shared(name).ok();
         let current = shared.as_ref().map(|s| s.config.borrow().clone());
         let config = merged(name, current, spec, &request, now_ms());
         self.store(config, shared.as_deref(), None).await?;

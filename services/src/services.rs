@@ -150,7 +150,7 @@ impl Services {
     /// gets a reconciler; a newer revision of a known one replaces its desired state; a
     /// revision this node already has (its own write coming back) changes nothing.
     fn learn(&self, config: ServiceConfig, revision: Revision) {
-        match self.inner.registry.services.get(&config.name).map(|s| s.clone()) {
+        match self.inner.registry.shared(&config.name).ok() {
             Some(shared) => {
                 if *shared.revision.lock().expect("revision lock") >= revision {
                     return;

@@ -1,6 +1,6 @@
 //! One-off tasks (ECS's `RunTask`): a task definition run to completion on a node the scheduler
 //! picks. Any node takes the API's requests: it writes the task's record (pending, or asking
-//! to stop) to the store; the scheduler's [`task_runner`](crate::task_runner) moves each record through its life —
+//! to stop) to the store; the scheduler's `task_runner` moves each record through its life —
 //! placed and started, then stopped when an essential container exits, on timeout, when asked,
 //! or when its node is lost — and keeps the containers' exit codes and output in the record.
 

@@ -15,6 +15,15 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_skiff");
 
+/// A deploy request: `settings` with the code file at `code` (if any) as `wasm_base64`.
+pub fn deploy_body(code: Option<&Path>, mut settings: Value) -> Value {
+    use base64::Engine as _;
+    if let Some(path) = code {
+        settings["wasm_base64"] = base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap()).into();
+    }
+    settings
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("functions/fixtures").join(format!("{name}.wat"))
 }
@@ -132,13 +141,7 @@ impl Server {
 
     /// `PUT /v1/functions/{name}` with the given code file and settings.
     pub fn deploy(&self, name: &str, code: Option<&Path>, settings: Value) -> Response {
-        use base64::Engine as _;
-        let mut body = settings;
-        if let Some(path) = code {
-            body["wasm_base64"] =
-                base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap()).into();
-        }
-        self.http.put(format!("{}/v1/functions/{name}", self.url)).json(&body).send().unwrap()
+        self.http.put(format!("{}/v1/functions/{name}", self.url)).json(&deploy_body(code, settings)).send().unwrap()
     }
 
     /// Deploys a WAT fixture and asserts it worked.

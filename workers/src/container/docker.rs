@@ -38,6 +38,12 @@ pub(crate) fn not_found(e: &DockerError) -> bool {
     matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
 }
 
+/// The engine's 409: the object is in a state that refuses the request (being removed, in use,
+/// created meanwhile by someone else).
+pub(crate) fn conflict(e: &DockerError) -> bool {
+    matches!(e, DockerError::DockerResponseServerError { status_code: 409, .. })
+}
+
 pub(crate) async fn inspect_image(docker: &Docker, reference: &str) -> Result<ImageSpec, WorkerError> {
     let image = docker.inspect_image(reference).await.map_err(|e| match e {
         e if not_found(&e) => WorkerError::InvalidImage(format!(
@@ -99,7 +105,7 @@ pub(crate) async fn remove(docker: &Docker, id: &str) -> Result<(), WorkerError>
         Ok(()) => Ok(()),
         Err(e) if not_found(&e) => Ok(()),
         // "removal already in progress": someone else is finishing the job.
-        Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+        Err(e) if conflict(&e) => Ok(()),
         Err(e) => Err(internal("remove container", e)),
     }
 }
@@ -111,7 +117,7 @@ pub(crate) async fn remove_image(docker: &Docker, reference: &str) -> Result<boo
     match docker.remove_image(reference, Some(options), None).await {
         Ok(_) => Ok(true),
         Err(e) if not_found(&e) => Ok(true),
-        Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => Ok(false),
+        Err(e) if conflict(&e) => Ok(false),
         Err(e) => Err(internal("remove image", e)),
     }
 }
@@ -195,7 +201,8 @@ pub(crate) async fn ensure_network(docker: &Docker, request: bollard::models::Ne
         Ok(_) => return Ok(()),
         Err(e) if not_found(&e) => match docker.create_network(request).await {
             // 409: another server created it meanwhile.
-            Ok(_) | Err(DockerError::DockerResponseServerError { status_code: 409, .. }) => {}
+            Ok(_) => {}
+            Err(e) if conflict(&e) => {}
             Err(e) => return Err(internal(&format!("create the network {name}"), e)),
         },
         Err(_) => {}

@@ -3,7 +3,7 @@
 
 use super::copy::{ContainerExit, CopySpec, Identity, StartAfter, CONTAINER_NAME, ESSENTIAL, MEMBER_OF};
 use super::ServiceRuntime;
-use crate::container::docker::{self, internal, not_found};
+use crate::container::docker::{self, conflict, internal, not_found};
 use crate::WorkerError;
 use bollard::models::HealthStatusEnum;
 use bollard::query_parameters::{LogsOptionsBuilder, StopContainerOptionsBuilder};
@@ -192,9 +192,7 @@ impl ServiceRuntime {
 fn gone_note(e: bollard::errors::Error) -> Result<&'static str, WorkerError> {
     match e {
         e if not_found(&e) => Ok(""),
-        bollard::errors::Error::DockerResponseServerError { status_code: 409, .. } => {
-            Ok("(this container is being removed; its output is no longer available)\n")
-        }
+        e if conflict(&e) => Ok("(this container is being removed; its output is no longer available)\n"),
         e => Err(internal("logs", e)),
     }
 }
