@@ -3,19 +3,21 @@ use crate::cluster::{ClusterGateway, Node};
 use crate::auth::Auth;
 use crate::connections::{Activity, ConnectionLimits};
 use crate::http::Guarded;
+use crate::proxy::h1;
 use crate::router::{route, State};
 use skiff_api::NodeInfo;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use skiff_invoker::Invoker;
 use skiff_services::Services;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 #[derive(Clone)]
 pub struct GatewayOptions {
@@ -44,7 +46,7 @@ pub async fn serve(
 ) {
     let node = Node { info: options.node, cluster: options.cluster, forwarder: Forwarder::new() };
     let state = Arc::new(State { invoker, services, auth: options.auth, proxy: crate::proxy::Proxy::new(), node, region: options.region, uploads: Arc::new(tokio::sync::Semaphore::new(crate::router::MAX_UPLOADS)) });
-    let graceful = GracefulShutdown::new();
+    let (drain, draining) = tokio::sync::watch::channel(());
     let limits = options.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The connection watchdog bounds header reads and idleness for both protocols alike (see
@@ -72,26 +74,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
         let activity = Activity::new();
         let watched = activity.clone();
-        let service = service_fn(move |req| {
-            let (state, in_flight) = (state.clone(), activity.begin());
-            let req = req.map(crate::http::request_body);
-            async move {
-                let resp = route(&state, peer, req).await;
-                Ok::<_, Infallible>(resp.map(|body| Guarded::new(body, in_flight)))
-            }
-        });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-        let conn = graceful.watch(conn);
+        let connection = serve_connection(stream, peer, state.clone(), activity, builder.clone(), draining.clone());
         // The watchdog runs beside the connection, not in a `select!` with it: there its timer
         // would be polled again at every wake-up of the connection, once per request or more.
-        let mut serving = tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        let mut serving = tokio::spawn(connection);
         tokio::spawn(async move {
             let _slot = slot;
             tokio::select! {
@@ -105,11 +93,52 @@ pub async fn serve(
         });
     }
     drop(listener);
+    drop(draining);
     tracing::info!("shutting down: draining in-flight requests");
+    // Every connection holds a receiver until it ends: once none is left, all are drained.
+    let _ = drain.send(());
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = drain.closed() => tracing::info!("all connections drained"),
         () = tokio::time::sleep(options.drain_timeout) => {
             tracing::warn!("drain timeout reached; closing remaining connections");
         }
+    }
+}
+
+/// One client connection: plain service requests on the proxy's own HTTP/1.1 path, then (from
+/// the first request it does not take) the general server to the connection's end. When
+/// `draining` changes, it finishes the request in flight and closes.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<State>,
+    activity: Arc<Activity>,
+    builder: auto::Builder<TokioExecutor>,
+    mut draining: watch::Receiver<()>,
+) {
+    let conn = h1::Conn { routes: &state.services, token: state.auth.token.as_deref(), peer, activity: &activity, pool: &state.proxy.idle };
+    let io = match h1::serve(stream, conn, &mut draining).await {
+        h1::Ending::Closed => return,
+        h1::Ending::Handoff(io) => io,
+    };
+    let service = service_fn(move |req| {
+        let (state, in_flight) = (state.clone(), activity.begin());
+        let req = req.map(crate::http::request_body);
+        async move {
+            let resp = route(&state, peer, req).await;
+            Ok::<_, Infallible>(resp.map(|body| Guarded::new(body, in_flight)))
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        _ = draining.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }

@@ -45,21 +45,27 @@ impl std::fmt::Display for Refusal {
 pub(crate) fn check(route: &Route<'_>, method: &Method, headers: &HeaderMap, authority: Option<&str>) -> Result<(), Refusal> {
     let header = |name| headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let host = header(HOST).or_else(|| authority.map(str::to_string));
-    if let Some(host) = &host {
-        if !is_loopback_authority(host) {
-            return Err(Refusal::ForeignHost(host.clone()));
-        }
-    }
-    if let Some(origin) = header(ORIGIN) {
-        let own = host.as_deref().is_some_and(|host| is_origin_of(&origin, host));
-        if !own {
-            return Err(Refusal::ForeignOrigin(origin));
-        }
-    }
+    check_site(host.as_deref(), header(ORIGIN).as_deref())?;
     let changes = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if changes && is_control(route) {
         if let Some(kind) = header(CONTENT_TYPE).filter(|kind| !is_json(kind)) {
             return Err(Refusal::NotJson(kind));
+        }
+    }
+    Ok(())
+}
+
+/// The part of [`check`] every route of an open server must pass: a loopback `Host`, and an
+/// `Origin`, if any, that is the server's own.
+pub(crate) fn check_site(host: Option<&str>, origin: Option<&str>) -> Result<(), Refusal> {
+    if let Some(host) = host {
+        if !is_loopback_authority(host) {
+            return Err(Refusal::ForeignHost(host.to_string()));
+        }
+    }
+    if let Some(origin) = origin {
+        if !host.is_some_and(|host| is_origin_of(origin, host)) {
+            return Err(Refusal::ForeignOrigin(origin.to_string()));
         }
     }
     Ok(())

@@ -122,6 +122,16 @@ impl Auth {
     }
 }
 
+/// Whether a request whose only credential is `authorization` gets in without the full check:
+/// always on an open server (no `token`), else when it is the server's bearer token (the admin,
+/// allowed everything). `false` leaves the decision to [`Auth::authenticate`]: a signature, a
+/// wrong token, none at all.
+pub(crate) fn admits_plainly(token: Option<&str>, authorization: Option<&[u8]>) -> bool {
+    let Some(token) = token else { return true };
+    let presented = authorization.and_then(|v| std::str::from_utf8(v).ok()).and_then(bearer);
+    presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()))
+}
+
 /// With a server token, `Authorization` carried the Skiff credential (bearer, or SigV4 access key)
 /// that got the request past the gateway. It is not for a function's or service's code to see:
 /// with it, that code could call the control plane.

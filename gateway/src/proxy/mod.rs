@@ -7,7 +7,11 @@
 //! service's request timeout, 502 when it cannot be reached. A request whose copy refuses the
 //! connection is tried once more on another copy (nothing of it was read or sent, so that is safe
 //! whatever its method or body). Connections are in `upstream.rs`.
+//!
+//! Plain HTTP/1.1 service requests never reach this: `h1` forwards them on the client's
+//! connection itself. This path takes the rest (HTTP/2, signed requests, `Expect`, ...).
 
+pub(crate) mod h1;
 mod upstream;
 
 use crate::errors::AwsError;
@@ -22,12 +26,14 @@ use std::sync::Arc;
 
 pub(crate) struct Proxy {
     pool: Arc<Pool>,
+    /// Idle connections of the HTTP/1.1 path (`h1`).
+    pub(crate) idle: Arc<h1::IdlePool>,
 }
 
 impl Proxy {
     /// Needs a tokio runtime: the pool's idle sweep runs as a task.
     pub(crate) fn new() -> Self {
-        Self { pool: Pool::new() }
+        Self { pool: Pool::new(), idle: Arc::default() }
     }
 }
 

@@ -1,0 +1,301 @@
+//! One request forwarded to a copy and its answer passed back, bytes as they come: the request
+//! body is sent on while the client sends it, the answer's body goes to the client as the copy
+//! writes it, and neither is decoded (see `framing`).
+//!
+//! Failures are answered as the general proxy answers them: 404 for an unknown service, 503
+//! with no healthy copy, 502 when no copy can be reached or its answer cannot be passed on, 504
+//! when the copy does not start answering within the service's request timeout. A copy that
+//! refuses the connection is skipped for another once; a kept connection the copy had closed is
+//! replaced by a fresh one for a request that is safe to send again.
+
+use super::copies::Copies;
+use super::framing::{BodyCursor, ChunkError, Framing};
+use super::head::{answer, Answer, AnswerError, Forward};
+use crate::errors::AwsError;
+use crate::http::Resp;
+use http_body_util::BodyExt;
+use skiff_services::{RouteLookup, ServiceRoute};
+use std::io;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+/// Bytes read from either side at a time.
+pub(crate) const READ_CHUNK: usize = 16 * 1024;
+/// An answer head larger than this is refused (hyper's client allows about as much).
+const MAX_ANSWER_HEAD: usize = 64 * 1024;
+const MAX_ANSWER_HEADERS: usize = 128;
+
+/// A request whose head has been read, to forward.
+pub(crate) struct Job {
+    pub(crate) service: String,
+    pub(crate) head: Vec<u8>,
+    pub(crate) body: Framing,
+    pub(crate) head_only: bool,
+    pub(crate) idempotent: bool,
+}
+
+impl From<Forward<'_>> for Job {
+    fn from(f: Forward<'_>) -> Self {
+        Self { service: f.service.to_string(), head: f.head, body: f.body, head_only: f.head_only, idempotent: f.idempotent }
+    }
+}
+
+/// What becomes of the client connection after an exchange.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum After {
+    KeepAlive,
+    Close,
+}
+
+/// The client's stream, with what was read from it and not yet used (the request body's
+/// start, or a pipelined next request).
+pub(crate) struct Client<'a> {
+    pub(crate) stream: &'a mut TcpStream,
+    pub(crate) inbound: &'a mut Vec<u8>,
+}
+
+/// How an exchange failed.
+enum Failure {
+    /// Answered with this; `body_read`: the request body was read whole, so the connection
+    /// can carry the client's next request.
+    Reply { resp: Resp, body_read: bool },
+    /// The client is gone, or cut off mid-answer: nothing more can be said on its connection.
+    Abort,
+}
+
+pub(crate) async fn exchange(client: Client<'_>, copies: &mut Copies, routes: &dyn RouteLookup, job: &Job) -> After {
+    let Client { stream, inbound } = client;
+    match forward(stream, inbound, copies, routes, job).await {
+        Ok(after) => after,
+        Err(Failure::Reply { resp, body_read }) => {
+            let body_read = body_read || job.body == Framing::Empty;
+            match reply(stream, resp, !body_read).await {
+                true if body_read => After::KeepAlive,
+                _ => After::Close,
+            }
+        }
+        Err(Failure::Abort) => After::Close,
+    }
+}
+
+async fn forward(stream: &mut TcpStream, inbound: &mut Vec<u8>, copies: &mut Copies, routes: &dyn RouteLookup, job: &Job) -> Result<After, Failure> {
+    let name = job.service.as_str();
+    let Some(route) = routes.route(name) else {
+        return Err(unread(AwsError::ResourceNotFound.response(format!("Service not found: {name}"))));
+    };
+    let deadline = Instant::now() + route.request_timeout();
+    let mut skip: Option<String> = None;
+    let mut refused = None;
+    for _ in 0..2 {
+        let Some(claim) = route.pick(skip.as_deref()) else {
+            return Err(unread(AwsError::Unavailable.response(format!("service {name} has no healthy copy"))));
+        };
+        let endpoint = claim.endpoint();
+        let kept = copies.take(&endpoint.id);
+        let fresh_on_failure = kept.is_some() && job.idempotent && job.body == Framing::Empty;
+        let copy = match kept {
+            Some(copy) => copy,
+            None => match connect(endpoint.addr, deadline).await {
+                Ok(copy) => copy,
+                Err(Connect::TimedOut) => return Err(unread(timed_out(name, &route))),
+                Err(Connect::Refused(e)) => {
+                    skip = Some(endpoint.id.clone());
+                    refused = Some(e);
+                    continue;
+                }
+            },
+        };
+        let answered = match try_copy(copy, stream, inbound, job, deadline, &route).await {
+            Err(Tried::Stale) if fresh_on_failure => match connect(endpoint.addr, deadline).await {
+                Ok(copy) => try_copy(copy, stream, inbound, job, deadline, &route).await,
+                Err(_) => return Err(unread(AwsError::BadGateway.response(format!("service {name}: the copy closed the connection")))),
+            },
+            other => other,
+        };
+        return match answered {
+            Ok((copy, answer)) => pass(copy, stream, answer, copies, &endpoint.id).await,
+            Err(tried) => Err(tried.failure(name)),
+        };
+    }
+    let why = refused.map(|e| e.to_string()).unwrap_or_default();
+    Err(unread(AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection ({why})"))))
+}
+
+/// An answer head read from a copy, with the bytes after it already read.
+struct Answered {
+    answer: Answer,
+    after_head: Vec<u8>,
+}
+
+/// How a try on one connection to a copy failed.
+enum Tried {
+    /// The kept connection was closed before anything was answered (safe to retry when the
+    /// request may be sent again).
+    Stale,
+    Client,
+    MalformedBody(ChunkError),
+    TimedOut(std::time::Duration),
+    /// The copy failed; `body_read`: the request body had been read whole.
+    Copy { why: String, body_read: bool },
+}
+
+impl Tried {
+    fn failure(self, name: &str) -> Failure {
+        match self {
+            Tried::Client => Failure::Abort,
+            Tried::MalformedBody(e) => unread(AwsError::InvalidRequestContent.response(e.to_string())),
+            Tried::TimedOut(after) => {
+                let resp = AwsError::GatewayTimeout.response(format!("service {name} did not answer within {} ms", after.as_millis()));
+                Failure::Reply { resp, body_read: true }
+            }
+            Tried::Stale => unread(AwsError::BadGateway.response(format!("service {name}: the copy closed the connection"))),
+            Tried::Copy { why, body_read } => Failure::Reply { resp: AwsError::BadGateway.response(format!("service {name}: {why}")), body_read },
+        }
+    }
+}
+
+/// Sends the request on `copy` and reads the final answer's head, passing interim answers on.
+async fn try_copy(
+    mut copy: TcpStream,
+    stream: &mut TcpStream,
+    inbound: &mut Vec<u8>,
+    job: &Job,
+    deadline: Instant,
+    route: &ServiceRoute,
+) -> Result<(TcpStream, Answered), Tried> {
+    send(&mut copy, stream, inbound, job).await?;
+    let mut from_copy = Vec::with_capacity(READ_CHUNK);
+    loop {
+        let answered = read_answer_head(&mut copy, &mut from_copy, deadline, job.head_only, route).await?;
+        if !answered.answer.interim {
+            return Ok((copy, answered));
+        }
+        stream.write_all(&answered.answer.head).await.map_err(|_| Tried::Client)?;
+        from_copy = answered.after_head;
+    }
+}
+
+/// The request head, then its body as the client sends it.
+async fn send(copy: &mut TcpStream, stream: &mut TcpStream, inbound: &mut Vec<u8>, job: &Job) -> Result<(), Tried> {
+    let mut body = BodyCursor::new(&job.body);
+    let ready = body.advance(inbound).map_err(Tried::MalformedBody)?;
+    let mut out = Vec::with_capacity(job.head.len() + ready);
+    out.extend_from_slice(&job.head);
+    out.extend_from_slice(&inbound[..ready]);
+    inbound.drain(..ready);
+    copy.write_all(&out).await.map_err(|_| Tried::Stale)?;
+    while !body.is_done() {
+        let mut chunk = Vec::with_capacity(READ_CHUNK);
+        if stream.read_buf(&mut chunk).await.map_err(|_| Tried::Client)? == 0 {
+            return Err(Tried::Client);
+        }
+        let part = body.advance(&chunk).map_err(Tried::MalformedBody)?;
+        inbound.extend_from_slice(&chunk[part..]);
+        copy.write_all(&chunk[..part]).await.map_err(|e| Tried::Copy { why: format!("sending the request body: {e}"), body_read: false })?;
+    }
+    Ok(())
+}
+
+async fn read_answer_head(copy: &mut TcpStream, from_copy: &mut Vec<u8>, deadline: Instant, head_only: bool, route: &ServiceRoute) -> Result<Answered, Tried> {
+    let copy_failed = |why: String| Tried::Copy { why, body_read: true };
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_ANSWER_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(from_copy) {
+            Ok(httparse::Status::Complete(len)) => {
+                let answer = answer(&resp, head_only).map_err(|e: AnswerError| copy_failed(format!("its answer {e}")))?;
+                return Ok(Answered { answer, after_head: from_copy[len..].to_vec() });
+            }
+            Ok(httparse::Status::Partial) if from_copy.len() < MAX_ANSWER_HEAD => {}
+            Ok(httparse::Status::Partial) => return Err(copy_failed("its answer head is too large".into())),
+            Err(e) => return Err(copy_failed(format!("its answer head is malformed: {e}"))),
+        }
+        from_copy.reserve(READ_CHUNK);
+        match timeout_at(deadline, copy.read_buf(from_copy)).await {
+            Err(_) => return Err(Tried::TimedOut(route.request_timeout())),
+            Ok(Err(_) | Ok(0)) if from_copy.is_empty() => return Err(Tried::Stale),
+            Ok(Err(e)) => return Err(copy_failed(format!("reading its answer: {e}"))),
+            Ok(Ok(0)) => return Err(copy_failed("it closed the connection mid-answer".into())),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Passes the answer to the client, and keeps the copy's connection if it can carry another.
+async fn pass(mut copy: TcpStream, stream: &mut TcpStream, answered: Answered, copies: &mut Copies, copy_id: &str) -> Result<After, Failure> {
+    let Answered { answer, after_head } = answered;
+    let mut body = BodyCursor::new(&answer.body);
+    let ready = body.advance(&after_head).map_err(|_| Failure::Abort)?;
+    let mut out = answer.head;
+    out.extend_from_slice(&after_head[..ready]);
+    let surplus = ready < after_head.len();
+    stream.write_all(&out).await.map_err(|_| Failure::Abort)?;
+    let mut chunk = Vec::new();
+    while !body.is_done() {
+        chunk.clear();
+        chunk.reserve(READ_CHUNK);
+        let n = copy.read_buf(&mut chunk).await.map_err(|_| Failure::Abort)?;
+        if n == 0 {
+            // The end of a close-delimited body; any other body was cut short, which the
+            // client can only learn from its connection closing.
+            return Ok(After::Close);
+        }
+        let part = body.advance(&chunk[..n]).map_err(|_| Failure::Abort)?;
+        stream.write_all(&chunk[..part]).await.map_err(|_| Failure::Abort)?;
+        if part < n {
+            return Ok(After::KeepAlive);
+        }
+    }
+    if !surplus && !answer.copy_closes {
+        copies.keep(copy_id, copy);
+    }
+    Ok(After::KeepAlive)
+}
+
+enum Connect {
+    TimedOut,
+    Refused(io::Error),
+}
+
+async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Connect> {
+    match timeout_at(deadline, TcpStream::connect(addr)).await {
+        Err(_) => Err(Connect::TimedOut),
+        Ok(Err(e)) => Err(Connect::Refused(e)),
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+    }
+}
+
+fn timed_out(name: &str, route: &ServiceRoute) -> Resp {
+    AwsError::GatewayTimeout.response(format!("service {name} did not answer within {} ms", route.request_timeout().as_millis()))
+}
+
+/// A refusal given before the request body was read.
+fn unread(resp: Resp) -> Failure {
+    Failure::Reply { resp, body_read: false }
+}
+
+/// Writes one of the gateway's own answers; `close`: and says the connection closes after it.
+async fn reply(stream: &mut TcpStream, resp: Resp, close: bool) -> bool {
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let status = parts.status;
+    let mut out = format!("HTTP/1.1 {} {}\r\n", status.as_u16(), status.canonical_reason().unwrap_or("")).into_bytes();
+    for (name, value) in &parts.headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    stream.write_all(&out).await.is_ok()
+}
