@@ -335,6 +335,34 @@ fn the_proxy_forwards_headers_but_never_the_servers_token() {
 }
 
 #[test]
+fn one_connection_carries_service_requests_then_any_other_route_in_order() {
+    use std::io::{Read as _, Write as _};
+    let server = Server::start();
+    assert_eq!(deploy(&server, "mix", definition(1, json!({}))).0, 200);
+    assert!(settled(&server, "mix", 1, 1));
+    let mut conn = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Pipelined on one connection: a service call, a chunked upload to a service (echoed back
+    // chunked), a header of the proxy's own that must not leak, then a control request, which
+    // the general server answers on the same connection after the service requests.
+    conn.write_all(
+        b"GET /svc/mix/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\
+          POST /svc/mix/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nskiff\r\n7\r\n upload\r\n0\r\n\r\n\
+          GET /svc/mix/headers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: x-hop\r\nX-Hop: dropped\r\n\r\n\
+          GET /v1/services/mix HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut all = String::new();
+    conn.read_to_string(&mut all).unwrap();
+    assert_eq!(all.matches("HTTP/1.1 200 OK\r\n").count(), 4, "four answers: {all}");
+    let at = |needle: &str| all.find(needle).unwrap_or_else(|| panic!("{needle} missing: {all}"));
+    let (greeting, echo, headers, control) = (at("\"message\""), at("skiff"), at("x-forwarded-prefix"), at("\"revision\""));
+    assert!(greeting < echo && echo < headers && headers < control, "answers out of order: {all}");
+    assert!(all[echo..headers].contains(" upload"), "the echo's second chunk: {all}");
+    assert!(!all[headers..control].contains("dropped"), "a header named by Connection reached the copy: {all}");
+}
+
+#[test]
 fn connections_to_copies_are_reused_and_one_the_copy_closed_costs_no_request() {
     let server = Server::start();
     // The copy closes a keep-alive connection idle for 300 ms; the gateway keeps idle ones 4 s.
