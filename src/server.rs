@@ -48,6 +48,11 @@ pub struct ServerArgs {
     /// Seconds a connection with no request in flight is kept open after its last one.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
+    /// Threads that serve client connections while their requests go to services (`/svc`),
+    /// each with its own event loop, as nginx's workers; 0 serves them on the main runtime.
+    /// Default: one per core.
+    #[arg(long, env = "SKIFF_CONNECTION_THREADS")]
+    connection_threads: Option<usize>,
     /// Where `X-Callback-Url` callbacks may go besides public addresses: a CIDR block, an
     /// address or a host name (repeatable, or comma-separated in the variable). Loopback,
     /// link-local and private addresses are refused unless allowed here.
@@ -222,8 +227,9 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
             idle_timeout: Duration::from_secs(args.idle_timeout),
         };
         let drain_timeout = Duration::from_secs(args.drain_timeout);
-        let options = GatewayOptions { auth, drain_timeout, node, cluster, region: args.region.clone(), limits };
-        skiff_gateway::serve(listener, invoker.clone(), services.clone(), options, shutdown_signal()).await;
+        let connection_threads = args.connection_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let options = GatewayOptions { auth, drain_timeout, node, cluster, region: args.region.clone(), limits, connection_threads };
+        skiff_gateway::serve(listener, invoker.clone(), services.clone(), options, shutdown_signal()).await?;
         if let Some(members) = members {
             members.leave().await;
         }

@@ -336,8 +336,14 @@ fn the_proxy_forwards_headers_but_never_the_servers_token() {
 
 #[test]
 fn one_connection_carries_service_requests_then_any_other_route_in_order() {
+    // On connection lanes (the default) and on the main runtime alone.
+    pipelined_service_then_control_requests(&[]);
+    pipelined_service_then_control_requests(&["--connection-threads", "0"]);
+}
+
+fn pipelined_service_then_control_requests(args: &[&str]) {
     use std::io::{Read as _, Write as _};
-    let server = Server::start();
+    let server = Server::start_with(args);
     assert_eq!(deploy(&server, "mix", definition(1, json!({}))).0, 200);
     assert!(settled(&server, "mix", 1, 1));
     let mut conn = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();

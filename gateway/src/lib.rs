@@ -4,12 +4,14 @@
 //! its prefix under [`routes`], and every failure is answered through one mapping in
 //! [`errors`].
 
+mod accepted;
 mod auth;
 mod body;
 mod cluster;
 mod connections;
 mod errors;
 mod http;
+mod lanes;
 mod proxy;
 mod route;
 mod router;
@@ -21,4 +23,5 @@ pub use cluster::fleet::ClusterFleet;
 pub use cluster::ClusterGateway;
 pub use auth::Auth;
 pub use connections::ConnectionLimits;
+pub use lanes::LaneError;
 pub use server::{serve, GatewayOptions};

@@ -2,22 +2,18 @@ use crate::cluster::forward::Forwarder;
 use crate::cluster::{ClusterGateway, Node};
 use crate::auth::Auth;
 use crate::connections::{Activity, ConnectionLimits};
-use crate::http::Guarded;
-use crate::proxy::h1;
-use crate::router::{route, State};
+use crate::accepted::Accepted;
+use crate::lanes::{LaneError, Lanes};
+use crate::router::State;
 use skiff_api::NodeInfo;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use skiff_invoker::Invoker;
 use skiff_services::Services;
-use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpListener;
 
 #[derive(Clone)]
 pub struct GatewayOptions {
@@ -33,6 +29,9 @@ pub struct GatewayOptions {
     pub region: String,
     /// What one client can hold: connections, header and idle time, body time.
     pub limits: ConnectionLimits,
+    /// Threads serving connections while their requests stay on the service proxy's own
+    /// path (see `lanes`); 0 serves them on the main runtime.
+    pub connection_threads: usize,
 }
 
 /// Serves HTTP/1.1 and HTTP/2 on `listener` until `shutdown` resolves, then stops accepting and
@@ -43,7 +42,11 @@ pub async fn serve(
     services: Services,
     options: GatewayOptions,
     shutdown: impl Future<Output = ()>,
-) {
+) -> Result<(), LaneError> {
+    let lanes = match options.connection_threads {
+        0 => None,
+        n => Some(Lanes::start(n)?),
+    };
     let node = Node { info: options.node, cluster: options.cluster, forwarder: Forwarder::new() };
     let state = Arc::new(State { invoker, services, auth: options.auth, proxy: crate::proxy::Proxy::new(), node, region: options.region, uploads: Arc::new(tokio::sync::Semaphore::new(crate::router::MAX_UPLOADS)) });
     let (drain, draining) = tokio::sync::watch::channel(());
@@ -76,10 +79,16 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
         let watched = activity.clone();
-        let connection = serve_connection(stream, peer, state.clone(), activity, builder.clone(), draining.clone());
+        let accepted = Accepted { peer, state: state.clone(), activity, builder: builder.clone(), draining: draining.clone() };
         // The watchdog runs beside the connection, not in a `select!` with it: there its timer
         // would be polled again at every wake-up of the connection, once per request or more.
-        let mut serving = tokio::spawn(connection);
+        let mut serving = match accepted.spawn(stream, lanes.as_ref()) {
+            Ok(serving) => serving,
+            Err(e) => {
+                tracing::warn!(error = %e, %peer, "could not move a connection to its lane");
+                continue;
+            }
+        };
         tokio::spawn(async move {
             let _slot = slot;
             tokio::select! {
@@ -103,42 +112,5 @@ pub async fn serve(
             tracing::warn!("drain timeout reached; closing remaining connections");
         }
     }
-}
-
-/// One client connection: plain service requests on the proxy's own HTTP/1.1 path, then (from
-/// the first request it does not take) the general server to the connection's end. When
-/// `draining` changes, it finishes the request in flight and closes.
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    state: Arc<State>,
-    activity: Arc<Activity>,
-    builder: auto::Builder<TokioExecutor>,
-    mut draining: watch::Receiver<()>,
-) {
-    let conn = h1::Conn { routes: &state.services, token: state.auth.token.as_deref(), peer, activity: &activity, pool: &state.proxy.idle };
-    let io = match h1::serve(stream, conn, &mut draining).await {
-        h1::Ending::Closed => return,
-        h1::Ending::Handoff(io) => io,
-    };
-    let service = service_fn(move |req| {
-        let (state, in_flight) = (state.clone(), activity.begin());
-        let req = req.map(crate::http::request_body);
-        async move {
-            let resp = route(&state, peer, req).await;
-            Ok::<_, Infallible>(resp.map(|body| Guarded::new(body, in_flight)))
-        }
-    });
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    let ended = tokio::select! {
-        ended = conn.as_mut() => ended,
-        _ = draining.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = ended {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
+    Ok(())
 }

@@ -16,6 +16,12 @@ impl<S> Prefixed<S> {
     pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
         Self { prefix, read: 0, inner }
     }
+
+    /// The bytes not read yet, and the connection.
+    pub(crate) fn into_parts(mut self) -> (Vec<u8>, S) {
+        self.prefix.drain(..self.read);
+        (self.prefix, self.inner)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
