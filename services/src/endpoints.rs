@@ -79,7 +79,9 @@ pub struct ServiceRoute {
 }
 
 impl ServiceRoute {
-    pub(crate) fn new(name: &str, request_timeout: Duration) -> Arc<Self> {
+    /// A route with no copy in rotation yet. Public so that any [`RouteLookup`] (a test's
+    /// among them) can build the routes it hands out.
+    pub fn new(name: &str, request_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             name: name.to_string(),
             live: RwLock::default(),
@@ -129,7 +131,7 @@ impl ServiceRoute {
     /// Puts exactly `copies` (id, address, revision) in rotation, keeping the endpoints (and
     /// their counters) of copies already there: how a node that does not schedule follows what
     /// the scheduler placed.
-    pub(crate) fn set(&self, copies: &[(String, SocketAddr, u64)]) {
+    pub fn set(&self, copies: &[(String, SocketAddr, u64)]) {
         let mut live = self.live.write().expect("endpoints lock");
         let next = copies
             .iter()

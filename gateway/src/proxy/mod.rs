@@ -106,6 +106,9 @@ pub(crate) async fn forward(
     let mut refused = None;
     for _ in 0..2 {
         let Some(claim) = route.pick(skip.as_deref()) else {
+            if refused.is_some() {
+                break;
+            }
             return AwsError::Unavailable.response(format!("service {name} has no healthy copy"));
         };
         let endpoint = claim.endpoint();

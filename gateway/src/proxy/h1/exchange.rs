@@ -90,6 +90,9 @@ async fn forward(stream: &mut TcpStream, inbound: &mut Vec<u8>, copies: &mut Cop
     let mut refused = None;
     for _ in 0..2 {
         let Some(claim) = route.pick(skip.as_deref()) else {
+            if refused.is_some() {
+                break;
+            }
             return Err(unread(AwsError::Unavailable.response(format!("service {name} has no healthy copy"))));
         };
         let endpoint = claim.endpoint();
@@ -138,7 +141,10 @@ enum Tried {
     MalformedBody(ChunkError),
     TimedOut(std::time::Duration),
     /// The copy failed; `body_read`: the request body had been read whole.
-    Copy { why: String, body_read: bool },
+    Copy {
+        why: String,
+        body_read: bool,
+    },
 }
 
 impl Tried {
@@ -298,4 +304,130 @@ async fn reply(stream: &mut TcpStream, resp: Resp, close: bool) -> bool {
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
     stream.write_all(&out).await.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::copies::IdlePool;
+    use super::super::head::{classify, Gate, Lane};
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::net::TcpListener;
+
+    struct Routes(HashMap<String, Arc<ServiceRoute>>);
+
+    impl RouteLookup for Routes {
+        fn route(&self, name: &str) -> Option<Arc<ServiceRoute>> {
+            self.0.get(name).cloned()
+        }
+    }
+
+    /// A route `web` to one copy at `addr` (none if `None`), with a 300 ms request timeout.
+    fn routes(addr: Option<SocketAddr>) -> Routes {
+        let route = ServiceRoute::new("web", Duration::from_millis(300));
+        route.set(&addr.map(|a| vec![("copy1".to_string(), a, 1)]).unwrap_or_default());
+        Routes(HashMap::from([("web".to_string(), route)]))
+    }
+
+    /// A copy that answers each request read on each connection with the next of `answers`,
+    /// counting the connections it accepted.
+    async fn copy(answers: &'static [&'static str]) -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, accepted) = (listener.local_addr().unwrap(), Arc::new(AtomicUsize::new(0)));
+        let counted = accepted.clone();
+        let next = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let next = next.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 4096];
+                    while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                        let Some(answer) = answers.get(next.fetch_add(1, Ordering::SeqCst)) else { return };
+                        if answer.is_empty() {
+                            return std::future::pending().await;
+                        }
+                        conn.write_all(answer.as_bytes()).await.unwrap();
+                        if answer.contains("close-me") {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    /// Sends `raw` through one exchange with `routes`; returns what happens to the connection and
+    /// what the client read.
+    async fn through(routes: &Routes, copies: &mut Copies, raw: &str) -> (After, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut server, peer) = listener.accept().await.unwrap();
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        let len = match req.parse(raw.as_bytes()).unwrap() {
+            httparse::Status::Complete(len) => len,
+            httparse::Status::Partial => panic!("incomplete head"),
+        };
+        let Lane::Forward(forward) = classify(&req, &Gate { token: None, peer: peer.ip() }) else { panic!("not forwarded") };
+        let job = Job::from(forward);
+        let mut inbound = raw.as_bytes()[len..].to_vec();
+        let after = exchange(Client { stream: &mut server, inbound: &mut inbound }, copies, routes, &job).await;
+        drop(server);
+        let mut read = String::new();
+        client.read_to_string(&mut read).await.unwrap();
+        (after, read)
+    }
+
+    const GET: &str = "GET /svc/web/ HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    #[tokio::test]
+    async fn answers_pass_as_they_are_and_the_copy_connection_serves_the_next_request() {
+        let (addr, accepted) = copy(&[
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x\r\nhi\r\n0\r\nx-sum: 1\r\n\r\n",
+        ])
+        .await;
+        let (routes, mut copies) = (routes(Some(addr)), Copies::new(Arc::new(IdlePool::default())));
+        let (after, read) = through(&routes, &mut copies, GET).await;
+        assert_eq!((after, read.as_str()), (After::KeepAlive, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+        let (after, read) = through(&routes, &mut copies, GET).await;
+        assert_eq!(after, After::KeepAlive);
+        assert!(read.ends_with("\r\n\r\n2;x\r\nhi\r\n0\r\nx-sum: 1\r\n\r\n"), "chunks and trailers pass as they are: {read:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "both went over one connection to the copy");
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_ends_with_its_connection_closes_the_clients_too() {
+        let (addr, _) = copy(&["HTTP/1.0 200 OK\r\n\r\nclose-me, all of it"]).await;
+        let (after, read) = through(&routes(Some(addr)), &mut Copies::new(Arc::default()), GET).await;
+        assert_eq!(after, After::Close);
+        assert_eq!(read, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nclose-me, all of it");
+    }
+
+    #[tokio::test]
+    async fn failures_are_answered_with_the_proxys_statuses() {
+        let status = |read: &str| read.split(' ').nth(1).map(str::to_string);
+        let mut copies = Copies::new(Arc::default());
+        let (_, read) = through(&routes(None), &mut copies, "GET /svc/nope/ HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+        assert_eq!(status(&read).as_deref(), Some("404"), "{read}");
+        let (after, read) = through(&routes(None), &mut copies, GET).await;
+        assert_eq!((after, status(&read).as_deref()), (After::KeepAlive, Some("503")), "{read}");
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let (_, read) = through(&routes(Some(closed)), &mut copies, GET).await;
+        assert!(status(&read).as_deref() == Some("502") && read.contains("no copy accepted the connection"), "{read}");
+        let (silent, _) = copy(&[""]).await;
+        let (after, read) = through(&routes(Some(silent)), &mut copies, GET).await;
+        assert!(after == After::KeepAlive && status(&read).as_deref() == Some("504"), "{read}");
+        let (garbled, _) = copy(&["HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok"]).await;
+        let (_, read) = through(&routes(Some(garbled)), &mut copies, GET).await;
+        assert!(status(&read).as_deref() == Some("502") && read.contains("Content-Length"), "{read}");
+        let upload = "POST /svc/web/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhel";
+        let (after, read) = through(&routes(None), &mut copies, upload).await;
+        assert!(after == After::Close && read.contains("connection: close"), "an unread body closes the connection: {read}");
+    }
 }

@@ -28,13 +28,23 @@ pub(crate) struct BodyCursor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// This many bytes of data remain (a length-delimited body, or the current chunk's data).
-    Data { left: u64, chunked: bool },
+    Data {
+        left: u64,
+        chunked: bool,
+    },
     /// Reading a chunk-size line: the size so far, and whether a digit was seen.
-    Size { size: u64, digits: bool },
+    Size {
+        size: u64,
+        digits: bool,
+    },
     /// Skipping a chunk extension, up to the line's end.
-    Extension { size: u64 },
+    Extension {
+        size: u64,
+    },
     /// After a chunk-size line's CR.
-    SizeLf { size: u64 },
+    SizeLf {
+        size: u64,
+    },
     /// After a chunk's data: its CRLF.
     DataCr,
     DataLf,

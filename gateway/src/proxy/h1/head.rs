@@ -156,7 +156,15 @@ fn text(value: Option<&[u8]>) -> Result<Option<&str>, std::str::Utf8Error> {
     value.map(std::str::from_utf8).transpose()
 }
 
-fn request_head(method: &Method, rest: &str, service: &str, headers: &[httparse::Header<'_>], fields: &Fields<'_>, tokens: &[String], gate: &Gate<'_>) -> Vec<u8> {
+fn request_head(
+    method: &Method,
+    rest: &str,
+    service: &str,
+    headers: &[httparse::Header<'_>],
+    fields: &Fields<'_>,
+    tokens: &[String],
+    gate: &Gate<'_>,
+) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     let _ = write!(head, "{method} {rest} HTTP/1.1\r\n");
     let credential_is_ours = gate.token.is_some();
