@@ -210,8 +210,9 @@ pub(crate) struct Answer {
     pub(crate) copy_closes: bool,
 }
 
-/// The client's head of a copy's answer to a request (`head_only`: to `HEAD`).
-pub(crate) fn answer(resp: &httparse::Response<'_, '_>, head_only: bool) -> Result<Answer, AnswerError> {
+/// The client's head of a copy's answer to a request (`head_only`: to `HEAD`); `date` is added
+/// to an answer that has no `Date`.
+pub(crate) fn answer(resp: &httparse::Response<'_, '_>, head_only: bool, date: &str) -> Result<Answer, AnswerError> {
     let code = resp.code.unwrap_or(502);
     if code == 101 {
         return Err(AnswerError::UnaskedUpgrade);
@@ -243,6 +244,9 @@ pub(crate) fn answer(resp: &httparse::Response<'_, '_>, head_only: bool) -> Resu
     let _ = write!(head, "HTTP/1.1 {code} {}\r\n", resp.reason.unwrap_or(""));
     for h in resp.headers.iter().filter(|h| !is_hop_by_hop(h.name, &tokens)) {
         put_header(&mut head, h.name.as_bytes(), h.value);
+    }
+    if !resp.headers.iter().any(|h| h.name.eq_ignore_ascii_case("date")) {
+        put_header(&mut head, b"date", date.as_bytes());
     }
     if body == Framing::UntilClose {
         head.extend_from_slice(b"connection: close\r\n");
@@ -355,17 +359,21 @@ mod tests {
         }
     }
 
+    const DATE: &str = "Fri, 04 Dec 2026 23:00:00 GMT";
+
     fn answered(raw: &[u8], head_only: bool) -> Result<Answer, AnswerError> {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut resp = httparse::Response::new(&mut headers);
         assert!(resp.parse(raw).unwrap().is_complete());
-        answer(&resp, head_only)
+        answer(&resp, head_only, DATE)
     }
 
     #[test]
     fn an_answer_keeps_its_framing_and_loses_its_connection_headers() {
         let a = answered(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-App: 1\r\n\r\n", false).unwrap();
-        assert_eq!(String::from_utf8(a.head).unwrap(), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-App: 1\r\n\r\n");
+        assert_eq!(String::from_utf8(a.head).unwrap(), format!("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-App: 1\r\ndate: {DATE}\r\n\r\n"));
+        let dated = answered(b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\n\r\n", false).unwrap();
+        assert_eq!(String::from_utf8(dated.head).unwrap().matches("ate: ").count(), 1, "the copy's own Date is kept");
         assert_eq!((a.body, a.interim, a.copy_closes), (Framing::Length(5), false, false));
         let a = answered(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", false).unwrap();
         assert_eq!((a.body, a.copy_closes), (Framing::Chunked, true));
@@ -378,7 +386,7 @@ mod tests {
     fn an_answer_without_length_ends_with_its_connection_and_says_so() {
         let a = answered(b"HTTP/1.0 200 OK\r\nX-App: 1\r\n\r\n", false).unwrap();
         assert_eq!((a.body, a.copy_closes), (Framing::UntilClose, true));
-        assert!(String::from_utf8(a.head).unwrap().ends_with("connection: close\r\n\r\n"));
+        assert!(String::from_utf8(a.head).unwrap().ends_with(&format!("date: {DATE}\r\nconnection: close\r\n\r\n")));
         assert_eq!(answered(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).unwrap().body, Framing::UntilClose);
     }
 

@@ -11,11 +11,13 @@
 //!
 //! - `head`: which requests are forwarded here, and the heads sent on (pure).
 //! - `framing`: where a body ends, for bodies forwarded byte for byte (pure).
+//! - `date`: the `Date` added to an answer without one.
 //! - `exchange`: one request and its answer.
 //! - `copies`: connections to copies, kept per client connection and pooled after it.
 //! - `prefixed`: a connection with its already-read bytes put back, for the handoff.
 
 mod copies;
+mod date;
 mod exchange;
 mod framing;
 mod head;
