@@ -11,6 +11,7 @@
 //! Plain HTTP/1.1 service requests never reach this: `h1` forwards them on the client's
 //! connection itself. This path takes the rest (HTTP/2, signed requests, `Expect`, ...).
 
+mod answers;
 pub(crate) mod h1;
 mod upstream;
 
@@ -72,7 +73,7 @@ pub(crate) async fn forward(
     req: Request<crate::http::ReqBody>,
 ) -> Resp {
     let Some(route) = routes.route(name) else {
-        return AwsError::ResourceNotFound.response(format!("Service not found: {name}"));
+        return answers::unknown_service(name);
     };
     let (mut parts, body) = req.into_parts();
     strip_hop_by_hop(&mut parts.headers);
@@ -109,16 +110,11 @@ pub(crate) async fn forward(
             if refused.is_some() {
                 break;
             }
-            return AwsError::Unavailable.response(format!("service {name} has no healthy copy"));
+            return answers::no_healthy_copy(name);
         };
         let endpoint = claim.endpoint();
         match tokio::time::timeout(route.request_timeout(), proxy.pool.send(endpoint.addr, &endpoint.id, request)).await {
-            Err(_) => {
-                return AwsError::GatewayTimeout.response(format!(
-                    "service {name} did not answer within {} ms",
-                    route.request_timeout().as_millis()
-                ))
-            }
+            Err(_) => return answers::timed_out(name, route.request_timeout()),
             Ok(Err(SendError::Connect { error, request: unsent })) => {
                 skip = Some(endpoint.id.clone());
                 refused = Some(error);
@@ -134,8 +130,7 @@ pub(crate) async fn forward(
             }
         }
     }
-    let why = refused.map(|e| e.to_string()).unwrap_or_default();
-    AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection ({why})"))
+    answers::no_copy_accepted(name, refused)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::framing::{BodyCursor, ChunkError, Framing};
 use super::head::{answer, Answer, AnswerError, Forward};
 use crate::errors::AwsError;
 use crate::http::Resp;
+use crate::proxy::answers;
 use http_body_util::BodyExt;
 use skiff_services::{RouteLookup, ServiceRoute};
 use std::io;
@@ -84,7 +85,7 @@ pub(crate) async fn exchange(client: Client<'_>, copies: &mut Copies, routes: &d
 async fn forward(stream: &mut TcpStream, inbound: &mut Vec<u8>, copies: &mut Copies, routes: &dyn RouteLookup, job: &Job) -> Result<After, Failure> {
     let name = job.service.as_str();
     let Some(route) = routes.route(name) else {
-        return Err(unread(AwsError::ResourceNotFound.response(format!("Service not found: {name}"))));
+        return Err(unread(answers::unknown_service(name)));
     };
     let deadline = Instant::now() + route.request_timeout();
     let mut skip: Option<String> = None;
@@ -94,7 +95,7 @@ async fn forward(stream: &mut TcpStream, inbound: &mut Vec<u8>, copies: &mut Cop
             if refused.is_some() {
                 break;
             }
-            return Err(unread(AwsError::Unavailable.response(format!("service {name} has no healthy copy"))));
+            return Err(unread(answers::no_healthy_copy(name)));
         };
         let endpoint = claim.endpoint();
         let kept = copies.take(&endpoint.id);
@@ -103,7 +104,7 @@ async fn forward(stream: &mut TcpStream, inbound: &mut Vec<u8>, copies: &mut Cop
             Some(copy) => copy,
             None => match connect(endpoint.addr, deadline).await {
                 Ok(copy) => copy,
-                Err(Connect::TimedOut) => return Err(unread(timed_out(name, &route))),
+                Err(Connect::TimedOut) => return Err(unread(answers::timed_out(name, route.request_timeout()))),
                 Err(Connect::Refused(e)) => {
                     skip = Some(endpoint.id.clone());
                     refused = Some(e);
@@ -114,7 +115,7 @@ async fn forward(stream: &mut TcpStream, inbound: &mut Vec<u8>, copies: &mut Cop
         let answered = match try_copy(copy, stream, inbound, job, deadline, &route).await {
             Err(Tried::Stale) if fresh_on_failure => match connect(endpoint.addr, deadline).await {
                 Ok(copy) => try_copy(copy, stream, inbound, job, deadline, &route).await,
-                Err(_) => return Err(unread(AwsError::BadGateway.response(format!("service {name}: the copy closed the connection")))),
+                Err(_) => return Err(Tried::Stale.failure(name)),
             },
             other => other,
         };
@@ -123,8 +124,7 @@ async fn forward(stream: &mut TcpStream, inbound: &mut Vec<u8>, copies: &mut Cop
             Err(tried) => Err(tried.failure(name)),
         };
     }
-    let why = refused.map(|e| e.to_string()).unwrap_or_default();
-    Err(unread(AwsError::BadGateway.response(format!("service {name}: no copy accepted the connection ({why})"))))
+    Err(unread(answers::no_copy_accepted(name, refused)))
 }
 
 /// An answer head read from a copy, with the bytes after it already read.
@@ -153,10 +153,7 @@ impl Tried {
         match self {
             Tried::Client => Failure::Abort,
             Tried::MalformedBody(e) => unread(AwsError::InvalidRequestContent.response(e.to_string())),
-            Tried::TimedOut(after) => {
-                let resp = AwsError::GatewayTimeout.response(format!("service {name} did not answer within {} ms", after.as_millis()));
-                Failure::Reply { resp, body_read: true }
-            }
+            Tried::TimedOut(after) => Failure::Reply { resp: answers::timed_out(name, after), body_read: true },
             Tried::Stale => unread(AwsError::BadGateway.response(format!("service {name}: the copy closed the connection"))),
             Tried::Copy { why, body_read } => Failure::Reply { resp: AwsError::BadGateway.response(format!("service {name}: {why}")), body_read },
         }
@@ -275,10 +272,6 @@ async fn connect(addr: SocketAddr, deadline: Instant) -> Result<TcpStream, Conne
             Ok(stream)
         }
     }
-}
-
-fn timed_out(name: &str, route: &ServiceRoute) -> Resp {
-    AwsError::GatewayTimeout.response(format!("service {name} did not answer within {} ms", route.request_timeout().as_millis()))
 }
 
 /// A refusal given before the request body was read.

@@ -98,7 +98,7 @@ impl<'h> Fields<'h> {
         match (self.content_length.as_slice(), self.transfer_encoding.as_slice()) {
             ([], []) => Some(Framing::Empty),
             ([length], []) => content_length(length).map(Framing::Length),
-            ([], [coding]) => trimmed(coding).eq_ignore_ascii_case(b"chunked").then_some(Framing::Chunked),
+            ([], [coding]) => coding.trim_ascii().eq_ignore_ascii_case(b"chunked").then_some(Framing::Chunked),
             _ => None,
         }
     }
@@ -108,7 +108,7 @@ impl<'h> Fields<'h> {
         self.connection
             .iter()
             .flat_map(|v| v.split(|b| *b == b','))
-            .map(|t| String::from_utf8_lossy(trimmed(t)).to_ascii_lowercase())
+            .map(|t| String::from_utf8_lossy(t.trim_ascii()).to_ascii_lowercase())
             .filter(|t| !t.is_empty())
             .collect()
     }
@@ -268,7 +268,7 @@ fn put_header(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// Digits only (RFC 9110 §8.6), at most 19 of them.
 fn content_length(value: &[u8]) -> Option<u64> {
-    let digits = trimmed(value);
+    let digits = value.trim_ascii();
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -277,11 +277,7 @@ fn content_length(value: &[u8]) -> Option<u64> {
 
 /// The last transfer coding a `Transfer-Encoding` value lists.
 fn last_coding(value: &[u8]) -> &[u8] {
-    trimmed(value.rsplit(|b| *b == b',').next().unwrap_or(value))
-}
-
-fn trimmed(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
+    value.rsplit(|b| *b == b',').next().unwrap_or(value).trim_ascii()
 }
 
 #[cfg(test)]
