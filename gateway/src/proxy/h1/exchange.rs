@@ -4,7 +4,9 @@
 //!
 //! Failures are answered as the general proxy answers them: 404 for an unknown service, 503
 //! with no healthy copy, 502 when no copy can be reached or its answer cannot be passed on, 504
-//! when the copy does not start answering within the service's request timeout. A copy that
+//! when the copy does not start answering within the service's request timeout — counted from
+//! the request's head, so a request body that takes longer to arrive is cut off by it too (as
+//! the general proxy's timeout covers its body). A copy that
 //! refuses the connection is skipped for another once; a kept connection the copy had closed is
 //! replaced by a fresh one for a request that is safe to send again.
 
@@ -140,7 +142,11 @@ enum Tried {
     Stale,
     Client,
     MalformedBody(ChunkError),
-    TimedOut(std::time::Duration),
+    /// The request timeout passed; `body_read`: the request body had been read whole.
+    TimedOut {
+        after: std::time::Duration,
+        body_read: bool,
+    },
     /// The copy failed; `body_read`: the request body had been read whole.
     Copy {
         why: String,
@@ -153,7 +159,7 @@ impl Tried {
         match self {
             Tried::Client => Failure::Abort,
             Tried::MalformedBody(e) => unread(AwsError::InvalidRequestContent.response(e.to_string())),
-            Tried::TimedOut(after) => Failure::Reply { resp: answers::timed_out(name, after), body_read: true },
+            Tried::TimedOut { after, body_read } => Failure::Reply { resp: answers::timed_out(name, after), body_read },
             Tried::Stale => unread(AwsError::BadGateway.response(format!("service {name}: the copy closed the connection"))),
             Tried::Copy { why, body_read } => Failure::Reply { resp: AwsError::BadGateway.response(format!("service {name}: {why}")), body_read },
         }
@@ -169,7 +175,10 @@ async fn try_copy(
     deadline: Instant,
     route: &ServiceRoute,
 ) -> Result<(TcpStream, Answered), Tried> {
-    send(&mut copy, stream, inbound, job).await?;
+    match timeout_at(deadline, send(&mut copy, stream, inbound, job)).await {
+        Ok(sent) => sent?,
+        Err(_) => return Err(Tried::TimedOut { after: route.request_timeout(), body_read: false }),
+    }
     let mut from_copy = Vec::with_capacity(READ_CHUNK);
     loop {
         let answered = read_answer_head(&mut copy, &mut from_copy, deadline, job.head_only, route).await?;
@@ -218,7 +227,7 @@ async fn read_answer_head(copy: &mut TcpStream, from_copy: &mut Vec<u8>, deadlin
         }
         from_copy.reserve(READ_CHUNK);
         match timeout_at(deadline, copy.read_buf(from_copy)).await {
-            Err(_) => return Err(Tried::TimedOut(route.request_timeout())),
+            Err(_) => return Err(Tried::TimedOut { after: route.request_timeout(), body_read: true }),
             Ok(Err(_) | Ok(0)) if from_copy.is_empty() => return Err(Tried::Stale),
             Ok(Err(e)) => return Err(copy_failed(format!("reading its answer: {e}"))),
             Ok(Ok(0)) => return Err(copy_failed("it closed the connection mid-answer".into())),
@@ -424,5 +433,17 @@ mod tests {
         let upload = "POST /svc/web/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhel";
         let (after, read) = through(&routes(None), &mut copies, upload).await;
         assert!(after == After::Close && read.contains("connection: close"), "an unread body closes the connection: {read}");
+    }
+
+    #[tokio::test]
+    async fn a_request_body_that_stops_arriving_is_cut_off_at_the_request_timeout() {
+        let (silent, _) = copy(&[""]).await;
+        let upload = "POST /svc/web/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhel";
+        let started = Instant::now();
+        // The client sends 3 of the 5 bytes and then nothing, keeping its connection open.
+        let (after, read) = through(&routes(Some(silent)), &mut Copies::new(Arc::default()), upload).await;
+        assert!(read.starts_with("HTTP/1.1 504 ") && read.contains("connection: close"), "{read}");
+        assert_eq!(after, After::Close, "the rest of the body was never read");
+        assert!(started.elapsed() < Duration::from_secs(2), "cut off at the 300 ms timeout: {:?}", started.elapsed());
     }
 }
