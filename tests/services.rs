@@ -369,6 +369,40 @@ fn pipelined_service_then_control_requests(args: &[&str]) {
 }
 
 #[test]
+fn a_services_answer_streams_back_while_its_request_body_is_still_being_sent() {
+    use std::io::{Read as _, Write as _};
+    let server = Server::start();
+    assert_eq!(deploy(&server, "duplex", definition(1, json!({}))).0, 200);
+    assert!(settled(&server, "duplex", 1, 1));
+    let mut conn = std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The copy echoes each chunk as it arrives; the second chunk is sent only once the first
+    // came back, so a proxy that waits for the whole body before reading the answer stalls.
+    conn.write_all(b"POST /svc/duplex/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0; 4096];
+    while !String::from_utf8_lossy(&seen).contains("first") {
+        let n = conn.read(&mut buf).expect("the first chunk should come back before the body is through");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&seen));
+    conn.write_all(b"6\r\nsecond\r\n0\r\n\r\n").unwrap();
+    while !String::from_utf8_lossy(&seen).ends_with("0\r\n\r\n") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&seen);
+    assert!(answer.contains("second") && !answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    // The body was through by the answer's end: the connection carries the next request.
+    conn.write_all(b"GET /svc/duplex/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut next = String::new();
+    conn.read_to_string(&mut next).unwrap();
+    assert!(next.starts_with("HTTP/1.1 200 OK\r\n") && next.contains("hello"), "{next}");
+}
+
+#[test]
 fn connections_to_copies_are_reused_and_one_the_copy_closed_costs_no_request() {
     let server = Server::start();
     // The copy closes a keep-alive connection idle for 300 ms; the gateway keeps idle ones 4 s.

@@ -14,6 +14,7 @@ use super::copies::Copies;
 use super::date;
 use super::framing::{BodyCursor, ChunkError, Framing};
 use super::head::{answer, Answer, AnswerError, Forward};
+use super::upload::{Upload, UploadError, READ_CHUNK};
 use crate::errors::AwsError;
 use crate::http::Resp;
 use crate::proxy::answers;
@@ -21,12 +22,10 @@ use http_body_util::BodyExt;
 use skiff_services::{RouteLookup, ServiceRoute};
 use std::io;
 use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-/// Bytes read from either side at a time.
-pub(crate) const READ_CHUNK: usize = 16 * 1024;
 /// An answer head larger than this is refused (hyper's client allows about as much).
 const MAX_ANSWER_HEAD: usize = 64 * 1024;
 const MAX_ANSWER_HEADERS: usize = 128;
@@ -122,7 +121,7 @@ async fn forward(stream: &mut TcpStream, inbound: &mut Vec<u8>, copies: &mut Cop
             other => other,
         };
         return match answered {
-            Ok((copy, answer)) => pass(copy, stream, answer, copies, &endpoint.id).await,
+            Ok((copy, answer, upload)) => pass(copy, stream, answer, upload, inbound, copies, &endpoint.id).await,
             Err(tried) => Err(tried.failure(name)),
         };
     }
@@ -167,6 +166,7 @@ impl Tried {
 }
 
 /// Sends the request on `copy` and reads the final answer's head, passing interim answers on.
+/// The body is sent while the answer is awaited (see `upload`), which may come first.
 async fn try_copy(
     mut copy: TcpStream,
     stream: &mut TcpStream,
@@ -174,97 +174,179 @@ async fn try_copy(
     job: &Job,
     deadline: Instant,
     route: &ServiceRoute,
-) -> Result<(TcpStream, Answered), Tried> {
-    match timeout_at(deadline, send(&mut copy, stream, inbound, job)).await {
-        Ok(sent) => sent?,
-        Err(_) => return Err(Tried::TimedOut { after: route.request_timeout(), body_read: false }),
-    }
+) -> Result<(TcpStream, Answered, Upload), Tried> {
+    let timeout = route.request_timeout();
+    let start = Upload::start(&mut copy, &job.head, BodyCursor::new(&job.body), inbound);
+    let mut upload = timeout_at(deadline, start).await.map_err(|_| Tried::TimedOut { after: timeout, body_read: false })??;
     let mut from_copy = Vec::with_capacity(READ_CHUNK);
     loop {
-        let answered = read_answer_head(&mut copy, &mut from_copy, deadline, job.head_only, route).await?;
+        let (mut from, mut to) = copy.split();
+        let (mut client_from, mut client_to) = stream.split();
+        let head = read_answer_head(&mut from, &mut from_copy, deadline, job.head_only);
+        let read = match upload.is_sending() {
+            false => Some(head.await),
+            true => tokio::select! {
+                read = head => Some(read),
+                sent = upload.send_rest(&mut client_from, &mut to, inbound) => match sent {
+                    Ok(()) | Err(UploadError::Copy) => None,
+                    Err(e) => return Err(e.into()),
+                },
+            },
+        };
+        // Sending ended first: the answer head is awaited again, from what was read of it.
+        let Some(read) = read else { continue };
+        let answered = read.map_err(|e| e.tried(timeout, upload.is_done()))?;
         if !answered.answer.interim {
-            return Ok((copy, answered));
+            return Ok((copy, answered, upload));
         }
-        stream.write_all(&answered.answer.head).await.map_err(|_| Tried::Client)?;
+        client_to.write_all(&answered.answer.head).await.map_err(|_| Tried::Client)?;
         from_copy = answered.after_head;
     }
 }
 
-/// The request head, then its body as the client sends it.
-async fn send(copy: &mut TcpStream, stream: &mut TcpStream, inbound: &mut Vec<u8>, job: &Job) -> Result<(), Tried> {
-    let mut body = BodyCursor::new(&job.body);
-    let ready = body.advance(inbound).map_err(Tried::MalformedBody)?;
-    let mut out = Vec::with_capacity(job.head.len() + ready);
-    out.extend_from_slice(&job.head);
-    out.extend_from_slice(&inbound[..ready]);
-    inbound.drain(..ready);
-    copy.write_all(&out).await.map_err(|_| Tried::Stale)?;
-    while !body.is_done() {
-        let mut chunk = Vec::with_capacity(READ_CHUNK);
-        if stream.read_buf(&mut chunk).await.map_err(|_| Tried::Client)? == 0 {
-            return Err(Tried::Client);
+impl From<UploadError> for Tried {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::Stale => Tried::Stale,
+            UploadError::Client => Tried::Client,
+            UploadError::Copy => Tried::Copy { why: "sending the request body failed".into(), body_read: false },
+            UploadError::MalformedBody(e) => Tried::MalformedBody(e),
         }
-        let part = body.advance(&chunk).map_err(Tried::MalformedBody)?;
-        inbound.extend_from_slice(&chunk[part..]);
-        copy.write_all(&chunk[..part]).await.map_err(|e| Tried::Copy { why: format!("sending the request body: {e}"), body_read: false })?;
     }
-    Ok(())
 }
 
-async fn read_answer_head(copy: &mut TcpStream, from_copy: &mut Vec<u8>, deadline: Instant, head_only: bool, route: &ServiceRoute) -> Result<Answered, Tried> {
-    let copy_failed = |why: String| Tried::Copy { why, body_read: true };
+/// Why no answer head came from a copy.
+enum HeadError {
+    /// The connection closed, or failed, before any byte of an answer.
+    Closed,
+    TimedOut,
+    Copy(String),
+}
+
+impl HeadError {
+    /// The failure of a try whose request timeout is `timeout`; `body_read`: the request body
+    /// had been sent whole.
+    fn tried(self, timeout: std::time::Duration, body_read: bool) -> Tried {
+        match self {
+            HeadError::Closed if body_read => Tried::Stale,
+            HeadError::Closed => Tried::Copy { why: "it closed the connection before the request body was through".into(), body_read },
+            HeadError::TimedOut => Tried::TimedOut { after: timeout, body_read },
+            HeadError::Copy(why) => Tried::Copy { why, body_read },
+        }
+    }
+}
+
+/// Reads an answer head into `from_copy`. Cancel-safe: what was read stays in `from_copy`, and
+/// a later call parses it again.
+async fn read_answer_head<R: AsyncRead + Unpin>(copy: &mut R, from_copy: &mut Vec<u8>, deadline: Instant, head_only: bool) -> Result<Answered, HeadError> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; MAX_ANSWER_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(from_copy) {
             Ok(httparse::Status::Complete(len)) => {
-                let answer = answer(&resp, head_only, &date::now()).map_err(|e: AnswerError| copy_failed(format!("its answer {e}")))?;
+                let answer = answer(&resp, head_only, &date::now()).map_err(|e: AnswerError| HeadError::Copy(format!("its answer {e}")))?;
                 return Ok(Answered { answer, after_head: from_copy[len..].to_vec() });
             }
             Ok(httparse::Status::Partial) if from_copy.len() < MAX_ANSWER_HEAD => {}
-            Ok(httparse::Status::Partial) => return Err(copy_failed("its answer head is too large".into())),
-            Err(e) => return Err(copy_failed(format!("its answer head is malformed: {e}"))),
+            Ok(httparse::Status::Partial) => return Err(HeadError::Copy("its answer head is too large".into())),
+            Err(e) => return Err(HeadError::Copy(format!("its answer head is malformed: {e}"))),
         }
         from_copy.reserve(READ_CHUNK);
         match timeout_at(deadline, copy.read_buf(from_copy)).await {
-            Err(_) => return Err(Tried::TimedOut { after: route.request_timeout(), body_read: true }),
-            Ok(Err(_) | Ok(0)) if from_copy.is_empty() => return Err(Tried::Stale),
-            Ok(Err(e)) => return Err(copy_failed(format!("reading its answer: {e}"))),
-            Ok(Ok(0)) => return Err(copy_failed("it closed the connection mid-answer".into())),
+            Err(_) => return Err(HeadError::TimedOut),
+            Ok(Err(_) | Ok(0)) if from_copy.is_empty() => return Err(HeadError::Closed),
+            Ok(Err(e)) => return Err(HeadError::Copy(format!("reading its answer: {e}"))),
+            Ok(Ok(0)) => return Err(HeadError::Copy("it closed the connection mid-answer".into())),
             Ok(Ok(_)) => {}
         }
     }
 }
 
-/// Passes the answer to the client, and keeps the copy's connection if it can carry another.
-async fn pass(mut copy: TcpStream, stream: &mut TcpStream, answered: Answered, copies: &mut Copies, copy_id: &str) -> Result<After, Failure> {
+/// Passes the answer to the client while the rest of the request body, if any, is still sent,
+/// and keeps the copy's connection if it can carry another request.
+async fn pass(
+    mut copy: TcpStream,
+    stream: &mut TcpStream,
+    answered: Answered,
+    mut upload: Upload,
+    inbound: &mut Vec<u8>,
+    copies: &mut Copies,
+    copy_id: &str,
+) -> Result<After, Failure> {
     let Answered { answer, after_head } = answered;
+    // An answer that comes before the request body is through, from a copy that closes its
+    // connection after it, will never see the rest of the body: the client's connection closes
+    // too, and is told so. Otherwise the body may still be through by the answer's end (an
+    // echo), and the connection is kept if it is.
+    let copy_closes = answer.copy_closes;
+    let answer = if copy_closes && !upload.is_done() { answer.closing() } else { answer };
+    let ended = {
+        let (mut from, mut to) = copy.split();
+        let (mut client_from, mut client_to) = stream.split();
+        let relay = relay_body(&mut from, &mut client_to, answer, after_head);
+        tokio::pin!(relay);
+        loop {
+            if !upload.is_sending() {
+                break relay.await;
+            }
+            tokio::select! {
+                ended = &mut relay => break ended,
+                sent = upload.send_rest(&mut client_from, &mut to, inbound) => match sent {
+                    Ok(()) | Err(UploadError::Copy) => {}
+                    Err(_) => return Err(Failure::Abort),
+                },
+            }
+        }
+    }?;
+    match (ended, upload.is_done()) {
+        (BodyEnd::ConnectionEnded, _) | (_, false) => Ok(After::Close),
+        (BodyEnd::Surplus, true) => Ok(After::KeepAlive),
+        (BodyEnd::Clean, true) => {
+            if !copy_closes {
+                copies.keep(copy_id, copy);
+            }
+            Ok(After::KeepAlive)
+        }
+    }
+}
+
+/// How an answer's body ended.
+enum BodyEnd {
+    /// With the copy's connection: the end of a close-delimited body, or a body cut short,
+    /// which the client can only learn from its connection closing.
+    ConnectionEnded,
+    /// The copy sent more than the answer: its connection is not kept.
+    Surplus,
+    Clean,
+}
+
+/// Writes the answer's head and body to the client as the copy sends the body.
+async fn relay_body<R, W>(copy: &mut R, client: &mut W, answer: Answer, after_head: Vec<u8>) -> Result<BodyEnd, Failure>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut body = BodyCursor::new(&answer.body);
     let ready = body.advance(&after_head).map_err(|_| Failure::Abort)?;
     let mut out = answer.head;
     out.extend_from_slice(&after_head[..ready]);
     let surplus = ready < after_head.len();
-    stream.write_all(&out).await.map_err(|_| Failure::Abort)?;
+    client.write_all(&out).await.map_err(|_| Failure::Abort)?;
     let mut chunk = Vec::new();
     while !body.is_done() {
         chunk.clear();
         chunk.reserve(READ_CHUNK);
         let n = copy.read_buf(&mut chunk).await.map_err(|_| Failure::Abort)?;
         if n == 0 {
-            // The end of a close-delimited body; any other body was cut short, which the
-            // client can only learn from its connection closing.
-            return Ok(After::Close);
+            return Ok(BodyEnd::ConnectionEnded);
         }
         let part = body.advance(&chunk[..n]).map_err(|_| Failure::Abort)?;
-        stream.write_all(&chunk[..part]).await.map_err(|_| Failure::Abort)?;
+        client.write_all(&chunk[..part]).await.map_err(|_| Failure::Abort)?;
         if part < n {
-            return Ok(After::KeepAlive);
+            return Ok(BodyEnd::Surplus);
         }
     }
-    if !surplus && !answer.copy_closes {
-        copies.keep(copy_id, copy);
-    }
-    Ok(After::KeepAlive)
+    Ok(if surplus { BodyEnd::Surplus } else { BodyEnd::Clean })
 }
 
 enum Connect {
@@ -433,6 +515,17 @@ mod tests {
         let upload = "POST /svc/web/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhel";
         let (after, read) = through(&routes(None), &mut copies, upload).await;
         assert!(after == After::Close && read.contains("connection: close"), "an unread body closes the connection: {read}");
+    }
+
+    #[tokio::test]
+    async fn a_copy_that_answers_before_the_body_is_through_is_heard_and_the_connection_closes() {
+        // The copy answers on reading the head and closes its connection, as a server refusing
+        // an upload does; the client has sent 3 bytes of a 100 000 byte body.
+        let (addr, _) = copy(&["HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\nX-Then: close-me\r\n\r\nbig!"]).await;
+        let upload = "PUT /svc/web/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\nabc";
+        let (after, read) = through(&routes(Some(addr)), &mut Copies::new(Arc::default()), upload).await;
+        assert!(read.starts_with("HTTP/1.1 413 Payload Too Large\r\n") && read.ends_with("connection: close\r\n\r\nbig!"), "{read:?}");
+        assert_eq!(after, After::Close, "the rest of the body was never read");
     }
 
     #[tokio::test]

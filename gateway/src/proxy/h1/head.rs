@@ -255,6 +255,17 @@ pub(crate) fn answer(resp: &httparse::Response<'_, '_>, head_only: bool, date: &
     Ok(Answer { head, body, interim, copy_closes })
 }
 
+impl Answer {
+    /// The answer saying the client's connection closes after it (unless it already does).
+    pub(crate) fn closing(mut self) -> Self {
+        if self.body != Framing::UntilClose {
+            let end = self.head.len() - 2;
+            self.head.splice(end..end, b"connection: close\r\n".iter().copied());
+        }
+        self
+    }
+}
+
 fn is_hop_by_hop(name: &str, connection_tokens: &[String]) -> bool {
     HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) || connection_tokens.iter().any(|t| name.eq_ignore_ascii_case(t))
 }
@@ -384,6 +395,16 @@ mod tests {
         assert_eq!((a.body, a.copy_closes), (Framing::UntilClose, true));
         assert!(String::from_utf8(a.head).unwrap().ends_with(&format!("date: {DATE}\r\nconnection: close\r\n\r\n")));
         assert_eq!(answered(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).unwrap().body, Framing::UntilClose);
+    }
+
+    #[test]
+    fn a_closing_answer_says_so_once() {
+        let closing = |raw: &[u8]| String::from_utf8(answered(raw, false).unwrap().closing().head).unwrap();
+        assert_eq!(
+            closing(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n"),
+            format!("HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\ndate: {DATE}\r\nconnection: close\r\n\r\n")
+        );
+        assert_eq!(closing(b"HTTP/1.0 200 OK\r\n\r\n").matches("connection: close").count(), 1);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - `framing`: where a body ends, for bodies forwarded byte for byte (pure).
 //! - `date`: the `Date` added to an answer without one.
 //! - `exchange`: one request and its answer.
+//! - `upload`: a request sent to a copy, until the copy answers.
 //! - `copies`: connections to copies, kept per client connection and pooled after it.
 //! - `prefixed`: a connection with its already-read bytes put back, for the handoff.
 
@@ -22,13 +23,15 @@ mod exchange;
 mod framing;
 mod head;
 mod prefixed;
+mod upload;
 
 use crate::connections::Activity;
 use copies::Copies;
 pub(crate) use copies::IdlePool;
-use exchange::{exchange, After, Client, Job, READ_CHUNK};
+use exchange::{exchange, After, Client, Job};
 use head::{classify, Gate, Lane};
 pub(crate) use prefixed::Prefixed;
+use upload::READ_CHUNK;
 use skiff_services::RouteLookup;
 use std::net::SocketAddr;
 use std::sync::Arc;
