@@ -50,6 +50,8 @@ impl From<Forward<'_>> for Job {
 pub(crate) enum After {
     KeepAlive,
     Close,
+    /// Close, with the rest of the request body unread: the client may still be sending it.
+    CloseUnread,
 }
 
 /// The client's stream, with what was read from it and not yet used (the request body's
@@ -74,9 +76,10 @@ pub(crate) async fn exchange(client: Client<'_>, copies: &mut Copies, routes: &d
         Ok(after) => after,
         Err(Failure::Reply { resp, body_read }) => {
             let body_read = body_read || job.body == Framing::Empty;
-            match reply(stream, resp, !body_read).await {
-                true if body_read => After::KeepAlive,
-                _ => After::Close,
+            match (reply(stream, resp, !body_read).await, body_read) {
+                (true, true) => After::KeepAlive,
+                (true, false) => After::CloseUnread,
+                (false, _) => After::Close,
             }
         }
         Err(Failure::Abort) => After::Close,
@@ -299,7 +302,8 @@ async fn pass(
         }
     }?;
     match (ended, upload.is_done()) {
-        (BodyEnd::ConnectionEnded, _) | (_, false) => Ok(After::Close),
+        (_, false) => Ok(After::CloseUnread),
+        (BodyEnd::ConnectionEnded, true) => Ok(After::Close),
         (BodyEnd::Surplus, true) => Ok(After::KeepAlive),
         (BodyEnd::Clean, true) => {
             if !copy_closes {
@@ -514,7 +518,7 @@ mod tests {
         assert!(status(&read).as_deref() == Some("502") && read.contains("Content-Length"), "{read}");
         let upload = "POST /svc/web/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhel";
         let (after, read) = through(&routes(None), &mut copies, upload).await;
-        assert!(after == After::Close && read.contains("connection: close"), "an unread body closes the connection: {read}");
+        assert!(after == After::CloseUnread && read.contains("connection: close"), "an unread body closes the connection: {read}");
     }
 
     #[tokio::test]
@@ -525,7 +529,7 @@ mod tests {
         let upload = "PUT /svc/web/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\nabc";
         let (after, read) = through(&routes(Some(addr)), &mut Copies::new(Arc::default()), upload).await;
         assert!(read.starts_with("HTTP/1.1 413 Payload Too Large\r\n") && read.ends_with("connection: close\r\n\r\nbig!"), "{read:?}");
-        assert_eq!(after, After::Close, "the rest of the body was never read");
+        assert_eq!(after, After::CloseUnread, "the rest of the body was never read");
     }
 
     #[tokio::test]
@@ -536,7 +540,7 @@ mod tests {
         // The client sends 3 of the 5 bytes and then nothing, keeping its connection open.
         let (after, read) = through(&routes(Some(silent)), &mut Copies::new(Arc::default()), upload).await;
         assert!(read.starts_with("HTTP/1.1 504 ") && read.contains("connection: close"), "{read}");
-        assert_eq!(after, After::Close, "the rest of the body was never read");
+        assert_eq!(after, After::CloseUnread, "the rest of the body was never read");
         assert!(started.elapsed() < Duration::from_secs(2), "cut off at the 300 ms timeout: {:?}", started.elapsed());
     }
 }

@@ -13,7 +13,8 @@
 //! - `framing`: where a body ends, for bodies forwarded byte for byte (pure).
 //! - `date`: the `Date` added to an answer without one.
 //! - `exchange`: one request and its answer.
-//! - `upload`: a request sent to a copy, until the copy answers.
+//! - `upload`: a request body sent to a copy, while its answer is read.
+//! - `linger`: closing a connection whose client may still be sending.
 //! - `copies`: connections to copies, kept per client connection and pooled after it.
 //! - `prefixed`: a connection with its already-read bytes put back, for the handoff.
 
@@ -22,6 +23,7 @@ mod date;
 mod exchange;
 mod framing;
 mod head;
+mod linger;
 mod prefixed;
 mod upload;
 
@@ -31,13 +33,13 @@ pub(crate) use copies::IdlePool;
 use exchange::{exchange, After, Client, Job};
 use head::{classify, Gate, Lane};
 pub(crate) use prefixed::Prefixed;
-use upload::READ_CHUNK;
 use skiff_services::RouteLookup;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use upload::READ_CHUNK;
 
 /// A request head larger than this goes to the general server (which refuses it properly).
 const MAX_HEAD: usize = 16 * 1024;
@@ -93,6 +95,10 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Conn<'_>, draining: &mut 
         let in_flight = conn.activity.begin();
         let after = exchange(Client { stream: &mut stream, inbound: &mut inbound }, &mut copies, conn.routes, &job).await;
         drop(in_flight);
+        if after == After::CloseUnread {
+            linger::linger(&mut stream).await;
+            return Ending::Closed;
+        }
         if after == After::Close || close || draining.has_changed().unwrap_or(true) {
             return Ending::Closed;
         }
