@@ -1,25 +1,25 @@
 //! `skiff server`: the composition root. Opens the invoker on the data dir, binds the gateway,
 //! and runs until SIGINT/SIGTERM, then drains.
 
+use crate::node::{ClusterArgs, OnDisconnect};
 use anyhow::{bail, Context};
 use clap::Args;
+use skiff_gateway::ClusterFleet;
 use skiff_gateway::{ConnectionLimits, GatewayOptions};
 use skiff_invoker::{CallbackPolicy, Containers, Invoker, InvokerOptions, QueueChoice};
-use skiff_gateway::ClusterFleet;
 use skiff_services::fleet::LocalFleet;
 use skiff_services::{FleetMaker, Services, StartOptions};
-use crate::node::{ClusterArgs, OnDisconnect};
 use skiff_state::blobs::{BlobStore, LocalBlobs};
 use skiff_state::config::{ConfigStore, LocalConfigStore};
 use skiff_state::lease::{Leases, LocalLeases};
 use skiff_state::shares::{ConcurrencyShares, WholeShare};
 use skiff_workers::container::{agent_near, BackendOptions, BudgetLimits, ContainerBackend};
 use skiff_workers::wasm::{CompileLimits, Compiler};
-use std::sync::Arc;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args)]
@@ -108,15 +108,9 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
     // than warnings.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into());
     let filter = filter.add_directive("bollard=warn".parse().expect("a valid directive"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     if !args.listen.ip().is_loopback() && token.is_none() {
-        bail!(
-            "refusing to listen on non-loopback address {} without an auth token (set --token or SKIFF_TOKEN)",
-            args.listen
-        );
+        bail!("refusing to listen on non-loopback address {} without an auth token (set --token or SKIFF_TOKEN)", args.listen);
     }
     if args.max_concurrency == 0 {
         bail!("--max-concurrency must be at least 1");
@@ -133,10 +127,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
     // is its own: files 0600, directories 0700, whatever the caller's umask.
     // SAFETY: umask has no preconditions; it is set before any thread exists.
     unsafe { libc::umask(0o077) };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     runtime.block_on(async move {
         private_dir(&args.data_dir).with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
         let containers = match connect_docker(&args).await {
@@ -264,7 +255,8 @@ fn secrets_key(args: &ServerArgs) -> anyhow::Result<[u8; 32]> {
         use std::os::unix::fs::OpenOptionsExt as _;
         let mut key = [0u8; 32];
         std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut key)?;
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).with_context(|| format!("creating {}", path.display()))?;
         file.write_all(hex::encode(key).as_bytes())?;
         file.sync_all()?;
     }
@@ -322,10 +314,7 @@ fn compiler(args: &ServerArgs) -> anyhow::Result<Compiler> {
 /// The host budget for function containers: the machine's, with what the operator set instead.
 fn container_budget(args: &ServerArgs) -> BudgetLimits {
     let machine = BudgetLimits::from_machine();
-    BudgetLimits {
-        memory_mib: args.container_memory_budget_mb.unwrap_or(machine.memory_mib),
-        pids: args.container_pids_budget.unwrap_or(machine.pids),
-    }
+    BudgetLimits { memory_mib: args.container_memory_budget_mb.unwrap_or(machine.memory_mib), pids: args.container_pids_budget.unwrap_or(machine.pids) }
 }
 
 /// Creates the data dir, or makes an existing one (from before the umask) private again.

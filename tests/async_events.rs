@@ -71,11 +71,7 @@ fn accepted_events_are_all_processed(backend: Backend) {
 
     // Each success sent a Lambda-shaped destination record to the sink function.
     let sink_runs = format!("skiff_invocations_total{{function=\"{sink}\",outcome=\"success\"}}");
-    assert!(
-        eventually(Duration::from_secs(30), || metric(&server, &sink_runs) == (n + 1) as f64),
-        "sink ran {} times",
-        metric(&server, &sink_runs)
-    );
+    assert!(eventually(Duration::from_secs(30), || metric(&server, &sink_runs) == (n + 1) as f64), "sink ran {} times", metric(&server, &sink_runs));
     let accepted = format!("skiff_async_events_accepted_total{{function=\"{f}\"}}");
     assert_eq!(metric(&server, &accepted), (n + 1) as f64);
 }
@@ -330,7 +326,15 @@ fn receiver(answer: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Ve
 fn callbacks_go_only_where_the_operator_allows() {
     let closed = Server::start();
     closed.deploy_fixture("hooked", "echo", json!({}));
-    for url in ["http://127.0.0.1:9/x", "http://0x7f000001/x", "http://2130706433/x", "http://localhost:9/x", "http://[::1]/x", "http://169.254.169.254/latest", "http://a:b@10.0.0.1/x"] {
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://0x7f000001/x",
+        "http://2130706433/x",
+        "http://localhost:9/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest",
+        "http://a:b@10.0.0.1/x",
+    ] {
         let (code, _) = send_event(&closed, "hooked", "{}", Some(url));
         assert_eq!(code, 400, "{url} accepted");
     }

@@ -18,12 +18,7 @@ fn boto3_invokes_and_gets_lambda_shaped_errors() {
 fn run_sdk_script(script: &str, args: &[&str]) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
     let out = std::process::Command::new("python3").arg(path).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{script} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{script} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("all checks passed"));
 }
 
@@ -86,10 +81,15 @@ fn signed_requests_are_verified_and_access_keys_are_limited_by_their_policy() {
 
     admin(&["keys", "rm", id]);
     let revoked = std::process::Command::new("python3")
-        .args(["-c", &format!(
-            "import sys; sys.path.insert(0, 'tests/sdk'); import boto3, skiff_lambda\n\
+        .args([
+            "-c",
+            &format!(
+                "import sys; sys.path.insert(0, 'tests/sdk'); import boto3, skiff_lambda\n\
              c = boto3.client('lambda', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='{id}', aws_secret_access_key='{secret}')\n\
-             print(skiff_lambda.error_of(c.invoke, FunctionName='echo', Payload=b'{{}}'))", server.url)])
+             print(skiff_lambda.error_of(c.invoke, FunctionName='echo', Payload=b'{{}}'))",
+                server.url
+            ),
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();

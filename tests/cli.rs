@@ -82,10 +82,7 @@ fn cli_errors_are_clear_and_exit_non_zero() {
         assert!(!out.status.success(), "{args:?} succeeded");
         assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
     }
-    let unreachable = std::process::Command::new(common::BIN)
-        .args(["ls", "--url", "http://127.0.0.1:9"])
-        .output()
-        .unwrap();
+    let unreachable = std::process::Command::new(common::BIN).args(["ls", "--url", "http://127.0.0.1:9"]).output().unwrap();
     assert!(!unreachable.status.success());
     assert!(stderr(&unreachable).contains("cannot reach the skiff server"));
 }
@@ -157,7 +154,13 @@ fn a_folder_deploys_as_a_zip_function_and_the_manifest_publishes_and_points_alia
     let data = tempfile::tempdir().unwrap();
     let server = Server::start_in(&data.path().join("data"), &[]);
     let dir = tempfile::tempdir().unwrap();
-    let write_app = |version: u32| std::fs::write(dir.path().join("app.py"), format!("VERSION = {version}\ndef handler(event, context):\n    return {{'version': VERSION, 'event': event}}\n")).unwrap();
+    let write_app = |version: u32| {
+        std::fs::write(
+            dir.path().join("app.py"),
+            format!("VERSION = {version}\ndef handler(event, context):\n    return {{'version': VERSION, 'event': event}}\n"),
+        )
+        .unwrap()
+    };
     let manifest = |aliases: &str, publish: bool| {
         let text = format!("name = 'pyfolder'\nruntime = 'python3.11'\nhandler = 'app.handler'\ntimeout = 10\npublish = {publish}\n[aliases]\n{aliases}\n");
         std::fs::write(dir.path().join("skiff.toml"), text).unwrap();
@@ -175,7 +178,10 @@ fn a_folder_deploys_as_a_zip_function_and_the_manifest_publishes_and_points_alia
     let out = server.cli(&["deploy", folder]);
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = stdout(&out);
-    assert!(printed.contains("deployed pyfolder version 1") && printed.contains("published pyfolder version 1") && printed.contains("pyfolder:live -> 1"), "{printed}");
+    assert!(
+        printed.contains("deployed pyfolder version 1") && printed.contains("published pyfolder version 1") && printed.contains("pyfolder:live -> 1"),
+        "{printed}"
+    );
     assert_eq!(version_of(&server, "pyfolder:live"), 1);
     let config: Value = serde_json::from_str(&stdout(&server.cli(&["get", "pyfolder", "--json"]))).unwrap();
     assert_eq!((config["zip"]["runtime"].as_str(), config["zip"]["handler"].as_str()), (Some("python3.11"), Some("app.handler")), "{config}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::cluster::{all_ready, executed_on, node_dir, node_states, wait_all_ready, start_node, start_nodes, Etcd, LEASE_TTL_S, SECRET};
+use common::cluster::{all_ready, executed_on, node_dir, node_states, start_node, start_nodes, wait_all_ready, Etcd, LEASE_TTL_S, SECRET};
 use common::{eventually, json_body, Server};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -199,11 +199,7 @@ fn a_killed_node_is_marked_lost_its_code_and_calls_are_served_elsewhere_and_it_r
         }
     }
     assert_eq!(failures, 0, "{failures} of {calls} calls failed after a node died");
-    assert!(
-        eventually(Duration::from_secs(LEASE_TTL_S + 2), || node_states(b).contains(&("a".into(), "lost".into()))),
-        "a is not lost: {:?}",
-        node_states(b)
-    );
+    assert!(eventually(Duration::from_secs(LEASE_TTL_S + 2), || node_states(b).contains(&("a".into(), "lost".into()))), "a is not lost: {:?}", node_states(b));
     eprintln!("a was seen lost {:?} after kill -9; {calls} calls succeeded meanwhile", killed.elapsed());
 
     let back = start_node(&etcd, "a", &a_dir, &[]);
@@ -399,11 +395,7 @@ fn a_node_cut_off_from_etcd_takes_no_writes_keeps_serving_and_is_marked_lost() {
     let port: u16 = b_only.rsplit(':').next().unwrap().parse().unwrap();
     let cut = Cut::port(port);
     let cut_at = Instant::now();
-    assert!(
-        eventually(Duration::from_secs(LEASE_TTL_S + 3), || node_states(&a).contains(&("b".into(), "lost".into()))),
-        "b not lost: {:?}",
-        node_states(&a)
-    );
+    assert!(eventually(Duration::from_secs(LEASE_TTL_S + 3), || node_states(&a).contains(&("b".into(), "lost".into()))), "b not lost: {:?}", node_states(&a));
     eprintln!("a node cut off from etcd was seen lost after {:?}", cut_at.elapsed());
     let started = Instant::now();
     let (status, body) = common::json_body(b.deploy("other", Some(&common::fixture("echo")), json!({})));
@@ -471,8 +463,7 @@ fn versions_and_aliases_made_on_one_node_are_served_by_every_node() {
     assert_eq!(status, 201, "{alias}");
     // Every node learns of the alias and the update through its watch, a moment later.
     let known = |node: &Server| {
-        node.get("/2015-03-31/functions/canary/aliases/live").status() == 200
-            && json_body(node.get("/v1/functions/canary")).1["code"] == trap["code"]
+        node.get("/2015-03-31/functions/canary/aliases/live").status() == 200 && json_body(node.get("/v1/functions/canary")).1["code"] == trap["code"]
     };
     assert!(eventually(Duration::from_secs(5), || [a, b, c].into_iter().all(known)), "the alias and the update did not reach every node");
     for node in [a, b, c] {

@@ -141,7 +141,12 @@ fn binpack_fills_one_node_first_and_constraints_are_honoured_or_the_copy_stays_p
     let out = nodes[1].cli(&["service", "get", &nowhere]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("pending"), "{}", String::from_utf8_lossy(&out.stdout));
     // A bad constraint is refused with what is wrong, and changes nothing.
-    let resp = nodes[0].http().put(format!("{}/v1/services/{nowhere}", nodes[0].url)).json(&service(1, json!({"constraints": ["member-of zone == z"]}))).send().unwrap();
+    let resp = nodes[0]
+        .http()
+        .put(format!("{}/v1/services/{nowhere}", nodes[0].url))
+        .json(&service(1, json!({"constraints": ["member-of zone == z"]})))
+        .send()
+        .unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.text().unwrap().contains("member-of"));
 }
@@ -199,10 +204,7 @@ fn a_killed_nodes_copies_come_back_elsewhere_and_its_return_leaves_no_duplicate(
 
 /// The create revision of the scheduler's lease key: its current term.
 fn scheduler_term(etcd: &Etcd) -> u64 {
-    let out = std::process::Command::new("etcdctl")
-        .args(["--endpoints", &etcd.endpoints(), "get", "/skiff/leases/scheduler", "-w", "json"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("etcdctl").args(["--endpoints", &etcd.endpoints(), "get", "/skiff/leases/scheduler", "-w", "json"]).output().unwrap();
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     body["kvs"][0]["create_revision"].as_u64().expect("the scheduler lease is held")
 }
@@ -231,13 +233,8 @@ fn a_paused_scheduler_resumed_cannot_act_and_no_slot_gets_two_copies() {
     // An order under the old term is refused by every agent.
     let order = json!({"fence": {"lease": "scheduler", "term": old_term}, "service": name, "revision": 1, "incarnation": 1,
                        "spec": get(&nodes[other], &name)["spec"]});
-    let resp = nodes[other]
-        .http()
-        .post(format!("{}/internal/v1/copies", nodes[other].url))
-        .header("x-skiff-cluster-secret", SECRET)
-        .json(&order)
-        .send()
-        .unwrap();
+    let resp =
+        nodes[other].http().post(format!("{}/internal/v1/copies", nodes[other].url)).header("x-skiff-cluster-secret", SECRET).json(&order).send().unwrap();
     assert_eq!(resp.status(), 409, "{}", resp.text().unwrap());
     // Meanwhile the service changes under the new scheduler.
     let scaled = nodes[other].http().post(format!("{}/v1/services/{name}/scale", nodes[other].url)).json(&json!({"count": 3})).send().unwrap();

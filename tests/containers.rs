@@ -65,11 +65,7 @@ fn invokes_with_lambda_runtime_and_reuses_warm_containers() {
     assert!(env.get("SKIFF_TOKEN").is_none());
 
     // The event arrives unchanged; the runtime's stdout is in this invocation's tail log.
-    let resp = server.invoke_with(
-        "probe",
-        json!({ "op": "log", "lines": ["first line", "second line"] }).to_string(),
-        &[("X-Amz-Log-Type", "Tail")],
-    );
+    let resp = server.invoke_with("probe", json!({ "op": "log", "lines": ["first line", "second line"] }).to_string(), &[("X-Amz-Log-Type", "Tail")]);
     let (body, log) = tail_log(resp);
     assert_eq!(body["logged"], 2);
     assert!(log.contains("first line\nsecond line\n"), "{log}");
@@ -136,9 +132,7 @@ fn container_starts_stay_within_the_host_budget() {
     deploy_probe(&server, "first", json!({ "memory_mb": 128, "timeout_s": 30 }));
     deploy_probe(&server, "second", json!({ "memory_mb": 128, "timeout_s": 30 }));
     let results: Vec<(u16, Value)> = std::thread::scope(|s| {
-        let calls: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| call(&server, "first", json!({ "op": "sleep", "ms": 2500 }))))
-            .collect();
+        let calls: Vec<_> = (0..3).map(|_| s.spawn(|| call(&server, "first", json!({ "op": "sleep", "ms": 2500 })))).collect();
         calls.into_iter().map(|c| c.join().unwrap()).map(|(status, _, _, body)| (status, body)).collect()
     });
     let refused: Vec<_> = results.iter().filter(|r| r.0 == 429).collect();
@@ -262,11 +256,7 @@ fn idle_containers_are_reaped_and_provisioned_ones_kept() {
 
     deploy_probe(&server, "ready", json!({ "provisioned": 2 }));
     assert!(
-        eventually(Duration::from_secs(20), || server
-            .get("/metrics")
-            .text()
-            .unwrap()
-            .contains("skiff_warm_containers{function=\"ready\"} 2")),
+        eventually(Duration::from_secs(20), || server.get("/metrics").text().unwrap().contains("skiff_warm_containers{function=\"ready\"} 2")),
         "provisioned containers start without any call"
     );
     assert_eq!(server.containers(&[("skiff.function", "ready")]).len(), 2);
@@ -294,10 +284,7 @@ fn restart_cleans_up_what_a_crashed_server_left() {
     let server = Server::start_in(&data, &[]);
     let now = server.containers(&[]);
     assert!(now.iter().all(|id| !before.contains(id)), "containers of the crashed run were removed: {now:?}");
-    assert!(
-        eventually(Duration::from_secs(20), || server.containers(&[]).len() == 1),
-        "the provisioned container is started again"
-    );
+    assert!(eventually(Duration::from_secs(20), || server.containers(&[]).len() == 1), "the provisioned container is started again");
     let (status, _, _, body) = call(&server, "survivor", json!({ "op": "whoami" }));
     assert_eq!(status, 200, "{body}");
 
@@ -315,9 +302,7 @@ fn updates_and_deletes_retire_containers() {
     deploy_probe(&server, "evolving", json!({ "env": { "MODE": "two" } }));
     let (_, _, cold, env) = call(&server, "evolving", json!({ "op": "env" }));
     assert!(cold && env["MODE"] == "two", "the new version runs in a new container");
-    assert!(eventually(Duration::from_secs(10), || server
-        .containers(&[("skiff.function", "evolving"), ("skiff.version", "1")])
-        .is_empty()));
+    assert!(eventually(Duration::from_secs(10), || server.containers(&[("skiff.function", "evolving"), ("skiff.version", "1")]).is_empty()));
     assert_eq!(server.http().delete(format!("{}/v1/functions/evolving", server.url)).send().unwrap().status(), 204);
     assert!(eventually(Duration::from_secs(10), || server.containers(&[]).is_empty()));
 }
@@ -377,10 +362,7 @@ fn the_sandbox_is_isolated() {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&socket).unwrap();
     assert_eq!((meta.uid(), meta.mode() & 0o777), (993, 0o600), "{socket}");
-    let out = std::process::Command::new("docker")
-        .args(["inspect", "--format", "{{json .HostConfig}}", id])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new("docker").args(["inspect", "--format", "{{json .HostConfig}}", id]).output().unwrap();
     let host: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(host["CapDrop"], json!(["ALL"]));
     assert_eq!(host["SecurityOpt"], json!(["no-new-privileges"]));
@@ -432,11 +414,7 @@ fn without_docker_container_deploys_are_refused_and_wasm_still_works() {
 #[test]
 fn the_official_python_runtime_client_runs_unmodified() {
     let server = Server::start();
-    let resp = server.deploy(
-        "hello-python",
-        None,
-        json!({ "image": "skiff-examples/hello-python:latest", "memory_mb": 256, "env": { "GREETING": "Hi" } }),
-    );
+    let resp = server.deploy("hello-python", None, json!({ "image": "skiff-examples/hello-python:latest", "memory_mb": 256, "env": { "GREETING": "Hi" } }));
     assert!(resp.status().is_success(), "{}", resp.text().unwrap());
     let resp = server.invoke_with("hello-python", r#"{"name":"Ada"}"#, &[("X-Amz-Log-Type", "Tail")]);
     assert!(resp.headers().contains_key("x-skiff-init-duration-ms"));

@@ -201,11 +201,7 @@ fn metrics_pass_promtool_and_count_invocations() {
     }
     let metrics_file = server.data_dir.join("metrics.txt");
     std::fs::write(&metrics_file, &text).unwrap();
-    let output = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("promtool check metrics < '{}'", metrics_file.display()))
-        .output()
-        .unwrap();
+    let output = std::process::Command::new("sh").arg("-c").arg(format!("promtool check metrics < '{}'", metrics_file.display())).output().unwrap();
     assert!(
         output.status.success(),
         "promtool (installed by scripts/install-deps.sh) rejected the metrics: {}{}",
@@ -232,10 +228,7 @@ fn non_loopback_listen_needs_a_token_and_the_token_is_enforced() {
     assert_eq!((status, body["__type"].as_str()), (401, Some("UnrecognizedClientException")));
     let authed = server.http().get(format!("{}/v1/functions", server.url)).bearer_auth("s3cret").send().unwrap();
     assert_eq!(authed.status(), 200);
-    let cli = std::process::Command::new(common::BIN)
-        .args(["ls", "--url", &server.url, "--token", "s3cret"])
-        .output()
-        .unwrap();
+    let cli = std::process::Command::new(common::BIN).args(["ls", "--url", &server.url, "--token", "s3cret"]).output().unwrap();
     assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
 
     // Function URLs need the token too, and the function's code never sees it.
@@ -244,15 +237,7 @@ fn non_loopback_listen_needs_a_token_and_the_token_is_enforced() {
     let put = server.http().put(format!("{}/v1/functions/echo", server.url)).bearer_auth("s3cret").json(&deploy);
     assert!(put.send().unwrap().status().is_success());
     assert_eq!(server.http().get(format!("{}/fn/echo/x", server.url)).send().unwrap().status(), 401);
-    let event: Value = server
-        .http()
-        .get(format!("{}/fn/echo/x", server.url))
-        .bearer_auth("s3cret")
-        .header("x-custom", "kept")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let event: Value = server.http().get(format!("{}/fn/echo/x", server.url)).bearer_auth("s3cret").header("x-custom", "kept").send().unwrap().json().unwrap();
     assert_eq!(event["headers"]["x-custom"], "kept");
     assert!(event["headers"].get("authorization").is_none(), "the server's token reached the function: {event}");
 }
@@ -375,7 +360,11 @@ fn silent_trickling_and_idle_connections_are_closed_and_capped() {
 fn compiles_past_their_cpu_or_memory_limit_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let large = tmp.path().join("large.wat");
-    std::fs::write(&large, format!(r#"(module (memory (export "memory") 1) (func (export "_start")) {})"#, "(func (drop (i32.add (i32.const 1) (i32.const 2))))".repeat(40_000))).unwrap();
+    std::fs::write(
+        &large,
+        format!(r#"(module (memory (export "memory") 1) (func (export "_start")) {})"#, "(func (drop (i32.add (i32.const 1) (i32.const 2))))".repeat(40_000)),
+    )
+    .unwrap();
     for (flag, limit, says) in [("--compile-cpu-limit-s", "1", "1 s of CPU time"), ("--compile-memory-limit-mb", "64", "64 MiB of memory")] {
         let server = Server::start_with(&[flag, limit]);
         let (status, body) = json_body(server.deploy("large", Some(&large), json!({})));
@@ -395,7 +384,11 @@ fn compiles_past_their_cpu_or_memory_limit_are_refused() {
 fn a_slow_compile_does_not_hold_other_deploys() {
     let server = Server::start();
     let large = server.data_dir.join("large.wat");
-    std::fs::write(&large, format!(r#"(module (memory (export "memory") 1) (func (export "_start")) {})"#, "(func (drop (i32.add (i32.const 1) (i32.const 2))))".repeat(40_000))).unwrap();
+    std::fs::write(
+        &large,
+        format!(r#"(module (memory (export "memory") 1) (func (export "_start")) {})"#, "(func (drop (i32.add (i32.const 1) (i32.const 2))))".repeat(40_000)),
+    )
+    .unwrap();
     let started = std::time::Instant::now();
     let (large_done, small_done) = std::thread::scope(|s| {
         let large_deploy = s.spawn(|| {

@@ -194,11 +194,7 @@ fn a_preview2_python_component_runs() {
 #[test]
 fn the_c_example_sees_its_environment() {
     let server = Server::start();
-    let resp = server.deploy(
-        "hello-c",
-        Some(&common::example("hello-c")),
-        json!({ "memory_mb": 256, "env": { "GREETING": "Ahoy" } }),
-    );
+    let resp = server.deploy("hello-c", Some(&common::example("hello-c")), json!({ "memory_mb": 256, "env": { "GREETING": "Ahoy" } }));
     assert_eq!(resp.status(), 201);
     let (_, body) = json_body(server.invoke("hello-c", r#"{"name":"Ada"}"#));
     assert_eq!(body, json!({ "message": "Ahoy, Ada!", "function": "hello-c", "memory_mb": "256" }));
@@ -315,7 +311,8 @@ fn a_wasi_http_component_answers_function_urls_and_invocations() {
 fn a_wasi_http_component_streams_both_bodies_through_function_urls() {
     use std::io::{Read as _, Write as _};
     let server = Server::start();
-    let (status, config) = json_body(server.deploy("stream", Some(&common::example("hello-http-py")), json!({ "memory_mb": 256, "timeout_s": 20, "reuse": {} })));
+    let (status, config) =
+        json_body(server.deploy("stream", Some(&common::example("hello-http-py")), json!({ "memory_mb": 256, "timeout_s": 20, "reuse": {} })));
     assert_eq!(status, 201, "{config}");
     server.get("/fn/stream/warm-up");
 

@@ -108,9 +108,12 @@ fn seed(api: &Api) -> Vec<Pinned> {
     ]});
     let tasks = api.post("/v1/tasks", json!({ "task_definition": definition, "timeout_s": 300 }));
     let task = tasks["tasks"][0]["taskId"].as_str().unwrap().to_string();
-    let key = api.post("/v1/keys", json!({ "name": "openapi", "policy": { "Version": "2012-10-17", "Statement": [
-        { "Effect": "Allow", "Action": "lambda:GetFunction", "Resource": "*" }
-    ]}}));
+    let key = api.post(
+        "/v1/keys",
+        json!({ "name": "openapi", "policy": { "Version": "2012-10-17", "Statement": [
+            { "Effect": "Allow", "Action": "lambda:GetFunction", "Resource": "*" }
+        ]}}),
+    );
     let key = key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_string();
 
     let id = |value: &String| vec![("path.id", value.clone())];
@@ -129,10 +132,7 @@ fn seed(api: &Api) -> Vec<Pinned> {
         Pinned { operations: &["DELETE /v1/triggers/{id}"], parameters: id(&doomed_trigger) },
         Pinned { operations: &["GET /v1/triggers/{id}/dlq/{message}"], parameters: trigger_letter(trigger_read) },
         Pinned { operations: &["POST /v1/triggers/{id}/dlq/{message}/redrive"], parameters: trigger_letter(trigger_redriven) },
-        Pinned {
-            operations: &["GET /v1/tasks/{id}", "GET /v1/tasks/{id}/logs", "POST /v1/tasks/{id}/stop"],
-            parameters: id(&task),
-        },
+        Pinned { operations: &["GET /v1/tasks/{id}", "GET /v1/tasks/{id}/logs", "POST /v1/tasks/{id}/stop"], parameters: id(&task) },
         Pinned { operations: &["DELETE /v1/keys/{id}"], parameters: id(&key) },
     ]
 }
@@ -212,8 +212,6 @@ fn answers(reports: &Path) -> Vec<(String, String, u64)> {
 /// "METHOD /v1/x/{id}" with its parameters filled in: the method and the path.
 fn concrete(operation: &str, parameters: &[(&str, String)]) -> (String, String) {
     let (method, template) = operation.split_once(' ').unwrap();
-    let path = parameters.iter().fold(template.to_string(), |path, (name, value)| {
-        path.replace(&format!("{{{}}}", name.trim_start_matches("path.")), value)
-    });
+    let path = parameters.iter().fold(template.to_string(), |path, (name, value)| path.replace(&format!("{{{}}}", name.trim_start_matches("path.")), value));
     (method.to_string(), path)
 }

@@ -16,10 +16,13 @@ fn a_broker_restart_mid_stream_loses_nothing_and_consumers_recover() {
     let server = Server::start_with(&["--amqp-url", &broker.url]);
     let f = unique("steady");
     server.deploy_fixture(&f, "slow", json!({ "concurrency": 2 }));
-    let mut accepted: Vec<String> = (0..20).map(|i| send_event(&server, &f, &format!("{{\"i\":{i}}}"), None)).map(|(code, id)| {
-        assert_eq!(code, 202);
-        id
-    }).collect();
+    let mut accepted: Vec<String> = (0..20)
+        .map(|i| send_event(&server, &f, &format!("{{\"i\":{i}}}"), None))
+        .map(|(code, id)| {
+            assert_eq!(code, 202);
+            id
+        })
+        .collect();
     // Some done, a backlog in the broker, two running.
     assert!(wait_states(&server, &accepted[..2], "succeeded", Duration::from_secs(30)).is_empty());
 
@@ -104,8 +107,24 @@ fn a_trigger_delivers_batches_and_retries_only_reported_failures() {
     assert_eq!(json_body(server.get("/v1/triggers")).1["triggers"], json!([]));
 
     let add = server.cli(&[
-        "trigger", "add", "--function", &f, "--queue", &queue, "--exchange", &exchange, "--routing-key", "orders.#",
-        "--batch-size", "5", "--batch-window-ms", "500", "--max-retries", "1", "--retry-delay-ms", "100",
+        "trigger",
+        "add",
+        "--function",
+        &f,
+        "--queue",
+        &queue,
+        "--exchange",
+        &exchange,
+        "--routing-key",
+        "orders.#",
+        "--batch-size",
+        "5",
+        "--batch-window-ms",
+        "500",
+        "--max-retries",
+        "1",
+        "--retry-delay-ms",
+        "100",
     ]);
     assert!(add.status.success(), "{add:?}");
     let id = String::from_utf8_lossy(&add.stdout).trim().to_string();
@@ -113,9 +132,7 @@ fn a_trigger_delivers_batches_and_retries_only_reported_failures() {
     assert!(String::from_utf8_lossy(&ls.stdout).contains(&id));
 
     // Ten messages; the function reports two of them in batchItemFailures.
-    let messages: Vec<(String, String)> = (0..10)
-        .map(|i| (format!("m{i}"), if i == 3 || i == 7 { format!("fail-{i}") } else { format!("ok-{i}") }))
-        .collect();
+    let messages: Vec<(String, String)> = (0..10).map(|i| (format!("m{i}"), if i == 3 || i == 7 { format!("fail-{i}") } else { format!("ok-{i}") })).collect();
     let refs: Vec<(&str, &str)> = messages.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     pika_publish(&exchange, "orders.new", &refs);
 

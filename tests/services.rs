@@ -92,13 +92,7 @@ struct Load {
 
 impl Load {
     fn start(server: &Server, name: &str, path: &str, clients: usize) -> Self {
-        let load = Load {
-            stop: Arc::default(),
-            ok: Arc::default(),
-            failed: Arc::default(),
-            versions: Arc::default(),
-            threads: Vec::new(),
-        };
+        let load = Load { stop: Arc::default(), ok: Arc::default(), failed: Arc::default(), versions: Arc::default(), threads: Vec::new() };
         let threads = (0..clients)
             .map(|_| {
                 let (stop, ok, failed, versions) = (load.stop.clone(), load.ok.clone(), load.failed.clone(), load.versions.clone());
@@ -179,7 +173,12 @@ fn the_desired_count_is_reached_and_requests_are_balanced_and_streamed() {
     // The copies run locked down like functions, with the service's limits.
     let id = &copies(&server, "web")[0];
     let out = std::process::Command::new("docker")
-        .args(["inspect", "-f", "{{.HostConfig.CapDrop}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.NetworkMode}}", id])
+        .args([
+            "inspect",
+            "-f",
+            "{{.HostConfig.CapDrop}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.NetworkMode}}",
+            id,
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[ALL] true 67108864 200000000 skiff-services");
@@ -296,11 +295,7 @@ fn a_version_whose_copies_cannot_start_is_rolled_back() {
     assert!(settled(&server, "nostart", 1, 1));
     let (status, body) = deploy(&server, "nostart", definition(1, json!({ "entrypoint": ["/no/such/binary"] })));
     assert_eq!((status, body["revision"].clone()), (200, json!(2)), "{body}");
-    assert!(
-        eventually(Duration::from_secs(60), || get(&server, "nostart")["rollout"]["state"] == "rolled_back"),
-        "{}",
-        get(&server, "nostart")
-    );
+    assert!(eventually(Duration::from_secs(60), || get(&server, "nostart")["rollout"]["state"] == "rolled_back"), "{}", get(&server, "nostart"));
     let service = get(&server, "nostart");
     assert_eq!(service["revision"], 1);
     assert!(service["last_error"].as_str().unwrap_or_default().contains("starting a copy"), "{service}");
@@ -443,9 +438,31 @@ fn a_rolling_update_under_continuous_load_fails_no_request() {
     let load = Load::start(&server, "roll", "/sleep?ms=300", 8);
     std::thread::sleep(Duration::from_millis(500));
     let out = server.cli(&[
-        "service", "deploy", "--name", "roll", "--image", IMAGE, "--count", "2", "--memory", "64", "--cpu", "0.2",
-        "--health-path", "/healthz", "--health-interval-ms", "200", "--health-timeout-ms", "150",
-        "--healthy-threshold", "1", "--env", "VERSION=2", "--drain-timeout-ms", "5000", "--wait",
+        "service",
+        "deploy",
+        "--name",
+        "roll",
+        "--image",
+        IMAGE,
+        "--count",
+        "2",
+        "--memory",
+        "64",
+        "--cpu",
+        "0.2",
+        "--health-path",
+        "/healthz",
+        "--health-interval-ms",
+        "200",
+        "--health-timeout-ms",
+        "150",
+        "--healthy-threshold",
+        "1",
+        "--env",
+        "VERSION=2",
+        "--drain-timeout-ms",
+        "5000",
+        "--wait",
     ]);
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("revision 2"), "{}", String::from_utf8_lossy(&out.stdout));
@@ -500,10 +517,35 @@ fn manual_scaling_and_target_tracking_autoscaling() {
     assert!(eventually(Duration::from_secs(20), || copies(&server, "elastic").len() == 1));
     // A deploy that changes only the count, with --wait, returns once the copies are healthy.
     let out = server.cli(&[
-        "service", "deploy", "--name", "elastic", "--image", IMAGE, "--port", "8080", "--count", "2", "--memory", "64",
-        "--cpu", "0.2", "--health-path", "/healthz", "--health-interval-ms", "200", "--health-timeout-ms", "150",
-        "--healthy-threshold", "1", "--unhealthy-threshold", "2", "--health-grace-ms", "1000",
-        "--drain-timeout-ms", "5000", "--wait",
+        "service",
+        "deploy",
+        "--name",
+        "elastic",
+        "--image",
+        IMAGE,
+        "--port",
+        "8080",
+        "--count",
+        "2",
+        "--memory",
+        "64",
+        "--cpu",
+        "0.2",
+        "--health-path",
+        "/healthz",
+        "--health-interval-ms",
+        "200",
+        "--health-timeout-ms",
+        "150",
+        "--healthy-threshold",
+        "1",
+        "--unhealthy-threshold",
+        "2",
+        "--health-grace-ms",
+        "1000",
+        "--drain-timeout-ms",
+        "5000",
+        "--wait",
     ]);
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(get(&server, "elastic")["revision"], 1, "the same definition: no new revision");

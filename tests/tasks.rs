@@ -120,7 +120,8 @@ fn an_essential_containers_exit_stops_the_task_and_its_sidecar() {
         let id = t["taskId"].as_str().unwrap();
         let done = stopped(&server, id, Duration::from_secs(30));
         assert_eq!(done["stopCode"], "EssentialContainerExited", "{done}");
-        let codes: Vec<(String, Value)> = done["containers"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap().to_string(), c["exitCode"].clone())).collect();
+        let codes: Vec<(String, Value)> =
+            done["containers"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap().to_string(), c["exitCode"].clone())).collect();
         assert!(codes.contains(&("main".into(), json!(0))), "{codes:?}");
         assert!(codes.iter().any(|(n, _)| n == "sidecar"), "{codes:?}");
         assert!(common::owned_containers(&server.owner(), &[("skiff.task", id)]).is_empty(), "the sidecar was stopped with it");

@@ -49,12 +49,7 @@ fn run(args: &[String], socket: &str, listen: &str) -> std::io::Result<()> {
     let Some((program, rest)) = args.split_first() else {
         return fail(&writer, "no command to run: the image has neither ENTRYPOINT nor CMD");
     };
-    let child = Command::new(program)
-        .args(rest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
+    let child = Command::new(program).args(rest).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => return fail(&writer, &format!("cannot run {program}: {e}")),
@@ -105,8 +100,6 @@ fn oom_killed() -> bool {
     ["/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"].iter().any(|path| {
         let mut text = String::new();
         std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text)).is_ok()
-            && text.lines().any(|l| {
-                l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).unwrap_or(0) > 0
-            })
+            && text.lines().any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).unwrap_or(0) > 0)
     })
 }

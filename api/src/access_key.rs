@@ -2,8 +2,8 @@
 //! stored record holds the secret only sealed (encrypted under a key kept outside the state
 //! store): SigV4 needs the secret itself to check a signature, so a hash would not do.
 
-use crate::iam::PolicyDocument;
 use crate::error::Invalid;
+use crate::iam::PolicyDocument;
 use serde::{Deserialize, Serialize};
 
 /// Longest key name, as IAM's user names.

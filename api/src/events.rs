@@ -1,7 +1,7 @@
 //! A function's asynchronous-invocation settings, like Lambda's event invoke config.
 
-use crate::names::{check_function_name, check_user_queue_name, BrokerObject};
 use crate::error::Invalid;
+use crate::names::{check_function_name, check_user_queue_name, BrokerObject};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -112,16 +112,10 @@ impl EventConfigUpdate {
             return Err(Invalid(format!("max_retries {r} is out of range: 0 to {MAX_RETRIES}")));
         }
         if let Some(a) = self.max_event_age_s.filter(|a| !(1..=MAX_EVENT_AGE_S).contains(a)) {
-            return Err(Invalid(format!(
-                "max_event_age_s {a} is out of range: 1 to {MAX_EVENT_AGE_S} seconds"
-            )));
+            return Err(Invalid(format!("max_event_age_s {a} is out of range: 1 to {MAX_EVENT_AGE_S} seconds")));
         }
         if let Some(d) = self.retry_delay_ms.filter(|d| !RETRY_DELAY_MS.contains(d)) {
-            return Err(Invalid(format!(
-                "retry_delay_ms {d} is out of range: {} to {} ms",
-                RETRY_DELAY_MS.start(),
-                RETRY_DELAY_MS.end()
-            )));
+            return Err(Invalid(format!("retry_delay_ms {d} is out of range: {} to {} ms", RETRY_DELAY_MS.start(), RETRY_DELAY_MS.end())));
         }
         Ok(())
     }

@@ -1,11 +1,11 @@
 //! A function as deployed, and the deploy request in its two shapes: [`DeployBody`] on the
 //! wire (JSON, code in base64) and [`DeployRequest`] once decoded.
 
-use crate::events::{EventConfig, EventConfigUpdate, Destination};
-use crate::names::{check_env_key, check_function_name, check_image_reference};
 pub use crate::change::{DeployMode, MAX_DESCRIPTION};
-use crate::version::VersionRef;
 use crate::error::Invalid;
+use crate::events::{Destination, EventConfig, EventConfigUpdate};
+use crate::names::{check_env_key, check_function_name, check_image_reference};
+use crate::version::VersionRef;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -130,9 +130,16 @@ pub const MAX_ZIP_BYTES: usize = 50 * 1024 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CodeInfo {
-    Wasm { sha256: String, size: u64, format: WasmFormat },
+    Wasm {
+        sha256: String,
+        size: u64,
+        format: WasmFormat,
+    },
     /// `image` as the user named it; `id` is what it resolved to at deploy time and what runs.
-    Image { image: String, id: String },
+    Image {
+        image: String,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -257,26 +264,18 @@ impl DeployRequest {
             check_image_reference(image)?;
         }
         if let Some(p) = self.provisioned.filter(|p| *p > MAX_PROVISIONED) {
-            return Err(Invalid(format!(
-                "provisioned concurrency {p} is too high: at most {MAX_PROVISIONED}"
-            )));
+            return Err(Invalid(format!("provisioned concurrency {p} is too high: at most {MAX_PROVISIONED}")));
         }
         if let (Some(p), Some(Some(c))) = (self.provisioned, self.concurrency) {
             if p > c {
-                return Err(Invalid(format!(
-                    "provisioned concurrency {p} exceeds the function's concurrency {c}"
-                )));
+                return Err(Invalid(format!("provisioned concurrency {p} exceeds the function's concurrency {c}")));
             }
         }
         if let Some(m) = self.memory_mb.filter(|m| !MEMORY_RANGE_MB.contains(m)) {
-            return Err(Invalid(format!(
-                "memory {m} MB is out of range: must be between 128 and 10240 MB"
-            )));
+            return Err(Invalid(format!("memory {m} MB is out of range: must be between 128 and 10240 MB")));
         }
         if let Some(t) = self.timeout_s.filter(|t| !TIMEOUT_RANGE_S.contains(t)) {
-            return Err(Invalid(format!(
-                "timeout {t} s is out of range: must be between 1 and 900 seconds"
-            )));
+            return Err(Invalid(format!("timeout {t} s is out of range: must be between 1 and 900 seconds")));
         }
         if let Some(Some(reuse)) = &self.reuse {
             reuse.check()?;
@@ -446,8 +445,7 @@ impl DeployBody {
 
 /// The bytes of a base64 code field, if given.
 fn decoded(field: &'static str, b64: Option<String>) -> Result<Option<Bytes>, DeployBodyError> {
-    b64.map(|b| base64::engine::general_purpose::STANDARD.decode(b).map(Bytes::from).map_err(|source| DeployBodyError::Base64 { field, source }))
-        .transpose()
+    b64.map(|b| base64::engine::general_purpose::STANDARD.decode(b).map(Bytes::from).map_err(|source| DeployBodyError::Base64 { field, source })).transpose()
 }
 
 #[cfg(test)]

@@ -90,7 +90,9 @@ fn statement(index: usize, value: &Value) -> Result<Statement, Invalid> {
     let strings = |field: &str| -> Result<Vec<String>, Invalid> {
         one_or_many(object.get(field), &at(field))?
             .iter()
-            .map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_string).ok_or_else(|| Invalid(format!("{} holds a value that is not a string", at(field)))))
+            .map(|v| {
+                v.as_str().filter(|s| !s.is_empty()).map(str::to_string).ok_or_else(|| Invalid(format!("{} holds a value that is not a string", at(field))))
+            })
             .collect()
     };
     let action = strings("Action")?;
@@ -165,7 +167,9 @@ mod tests {
     #[test]
     fn what_is_outside_the_subset_is_refused_by_name() {
         let refused = |doc: &str| PolicyDocument::parse(doc).unwrap_err().0;
-        assert!(refused(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}}"#).contains("Statement[0].Condition"));
+        assert!(
+            refused(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}}"#).contains("Statement[0].Condition")
+        );
         assert!(refused(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}"#).contains("Effect"));
         assert!(refused(r#"{"Version":"2020-01-01","Statement":[]}"#).contains("Version"));
         assert!(refused(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"invoke","Resource":"*"}]}"#).contains("SERVICE:ACTION"));

@@ -26,7 +26,7 @@ pub mod version;
 
 pub use error::{ErrorKind, Invalid, ThrottleScope};
 pub use events::{Destination, EventConfig, EventConfigUpdate};
-pub use function::{CodeInfo, DeployBody, DeployMode, DeployBodyError, DeployRequest, EventsBody, FunctionConfig, Reuse, WasmFormat, ZipInfo};
+pub use function::{CodeInfo, DeployBody, DeployBodyError, DeployMode, DeployRequest, EventsBody, FunctionConfig, Reuse, WasmFormat, ZipInfo};
 pub use invocation::{DeadLetter, DeadLetterCondition, DeadLetterPage, InvocationState, InvocationStatus};
 pub use logs::LogEntry;
 pub use node::{Capacity, NodeInfo, NodeState, NodeView};

@@ -38,8 +38,7 @@ const RESERVED_ENV: &[&str] = &[
 /// `AWS_LAMBDA_*` nor another reserved one.
 pub fn check_env_key(key: &str) -> Result<(), Invalid> {
     let mut bytes = key.bytes();
-    let well_formed = bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let well_formed = bytes.next().is_some_and(|b| b.is_ascii_alphabetic()) && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !well_formed {
         return Err(Invalid(format!("invalid environment variable name {key:?}: must match [A-Za-z][A-Za-z0-9_]*")));
     }
@@ -53,9 +52,7 @@ pub fn check_env_key(key: &str) -> Result<(), Invalid> {
 
 /// A Docker image reference as a user may write it.
 pub fn check_image_reference(image: &str) -> Result<(), Invalid> {
-    let ok = !image.is_empty()
-        && image.len() <= 255
-        && image.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
+    let ok = !image.is_empty() && image.len() <= 255 && image.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
     if ok {
         Ok(())
     } else {

@@ -38,9 +38,7 @@ impl TryFrom<String> for Strategy {
             None if s.trim() == "spread" => Ok(Strategy::default()),
             None if s.trim() == "binpack" => Ok(Strategy::Binpack),
             None if s.trim() == "random" => Ok(Strategy::Random),
-            Some(("spread", attribute)) if is_attribute_name(attribute.trim()) => {
-                Ok(Strategy::Spread { attribute: Some(attribute.trim().to_string()) })
-            }
+            Some(("spread", attribute)) if is_attribute_name(attribute.trim()) => Ok(Strategy::Spread { attribute: Some(attribute.trim().to_string()) }),
             _ => Err(Invalid(format!("placement strategy {s:?}: expected spread, spread:ATTRIBUTE, binpack or random"))),
         }
     }

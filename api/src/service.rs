@@ -1,10 +1,10 @@
 //! A service's definition as deployed and persisted: what runs (the revision's spec), how many,
 //! how it is checked, rolled out and scaled. Shaped like an ECS service and its task definition.
 
+use crate::error::Invalid;
 use crate::names::check_service_name;
 use crate::placement::Placement;
 use crate::taskdef::ContainerDefinition;
-use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -3,9 +3,9 @@
 //! `stopCode`, `stoppedReason`, `containers[].exitCode`), so scripts written against ECS read
 //! them unchanged.
 
+use crate::error::Invalid;
 use crate::placement::Placement;
 use crate::taskdef::TaskDefinition;
-use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// Most tasks one run request starts (ECS's `count` maximum).

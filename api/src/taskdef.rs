@@ -142,7 +142,8 @@ impl TaskDefinition {
         };
         // The first container started holds the task's network: it must keep running.
         let holder = &order[0].name;
-        if self.containers.iter().flat_map(|c| &c.depends_on).any(|d| &d.container == holder && matches!(d.condition, Condition::Complete | Condition::Success)) {
+        if self.containers.iter().flat_map(|c| &c.depends_on).any(|d| &d.container == holder && matches!(d.condition, Condition::Complete | Condition::Success))
+        {
             return Err(invalid(format!("container {holder} starts first and holds the task's network, so it cannot be waited on with COMPLETE or SUCCESS")));
         }
         if !(16..=65536).contains(&self.memory_mb) {
@@ -160,7 +161,9 @@ impl TaskDefinition {
 pub fn start_order(containers: &[ContainerDefinition]) -> Option<Vec<&ContainerDefinition>> {
     let mut done: Vec<&ContainerDefinition> = Vec::new();
     while done.len() < containers.len() {
-        let ready = containers.iter().find(|c| !done.iter().any(|d| d.name == c.name) && c.depends_on.iter().all(|dep| done.iter().any(|d| d.name == dep.container)))?;
+        let ready = containers
+            .iter()
+            .find(|c| !done.iter().any(|d| d.name == c.name) && c.depends_on.iter().all(|dep| done.iter().any(|d| d.name == dep.container)))?;
         done.push(ready);
     }
     Some(done)
@@ -193,9 +196,12 @@ fn string(map: &Map<String, Value>, field: &str, path: &str) -> Result<Option<St
 fn strings(map: &Map<String, Value>, field: &str, path: &str) -> Result<Option<Vec<String>>, Invalid> {
     match map.get(field) {
         None => Ok(None),
-        Some(Value::Array(list)) if !list.is_empty() => {
-            list.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>().map(Some).ok_or_else(|| invalid(format!("{path}{field} must be a list of strings")))
-        }
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{path}{field} must be a list of strings"))),
         Some(_) => Err(invalid(format!("{path}{field} must be a non-empty list of strings"))),
     }
 }
@@ -295,7 +301,8 @@ fn ports(v: Option<&Value>, path: &str) -> Result<Vec<u16>, Invalid> {
         let at = format!("{path}portMappings[{i}].");
         let mapping = object(item, &at)?;
         only(mapping, &["containerPort", "hostPort", "protocol"], &at)?;
-        let port = number(mapping, "containerPort", &at)?.filter(|p| (1..=65535).contains(p)).ok_or_else(|| invalid(format!("{at}containerPort must be 1..65535")))?;
+        let port =
+            number(mapping, "containerPort", &at)?.filter(|p| (1..=65535).contains(p)).ok_or_else(|| invalid(format!("{at}containerPort must be 1..65535")))?;
         if let Some(host) = number(mapping, "hostPort", &at)? {
             if host != port {
                 return Err(invalid(format!("{at}hostPort must equal containerPort or be left out (Skiff publishes the port itself)")));

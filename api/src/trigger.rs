@@ -1,8 +1,8 @@
 //! Queue triggers, like Lambda's event source mappings: what a trigger is and how a request
 //! for one is checked.
 
-use crate::names::{check_function_name, check_user_queue_name, BrokerObject};
 use crate::error::Invalid;
+use crate::names::{check_function_name, check_user_queue_name, BrokerObject};
 use serde::{Deserialize, Serialize};
 
 const BATCH_SIZE: std::ops::RangeInclusive<u32> = 1..=1000;
@@ -72,9 +72,7 @@ impl TriggerRequest {
             (Some(x), key) => {
                 check_user_queue_name(BrokerObject::Exchange, x)?;
                 if !bindings {
-                    return Err(Invalid(
-                        "exchange bindings need RabbitMQ: this server runs the embedded queue (start it with --amqp-url)".into(),
-                    ));
+                    return Err(Invalid("exchange bindings need RabbitMQ: this server runs the embedded queue (start it with --amqp-url)".into()));
                 }
                 Some((x.clone(), key.clone().unwrap_or_default()))
             }

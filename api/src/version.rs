@@ -3,8 +3,8 @@
 //! a version is deleted); an alias names one version and may send a share of its calls to one
 //! other version (weighted routing, for canaries).
 
-use crate::names::check_function_name;
 use crate::error::Invalid;
+use crate::names::check_function_name;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -99,9 +99,7 @@ impl std::str::FromStr for Qualifier {
 pub fn check_alias_name(name: &str) -> Result<(), Invalid> {
     let pattern = (1..=MAX_ALIAS_NAME).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !pattern || name.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Invalid(format!(
-            "invalid alias name {name:?}: must match (?!^[0-9]+$)[A-Za-z0-9_-]{{1,{MAX_ALIAS_NAME}}}"
-        )));
+        return Err(Invalid(format!("invalid alias name {name:?}: must match (?!^[0-9]+$)[A-Za-z0-9_-]{{1,{MAX_ALIAS_NAME}}}")));
     }
     Ok(())
 }
@@ -268,7 +266,13 @@ mod tests {
 
     #[test]
     fn an_update_keeps_what_it_does_not_name() {
-        let create = AliasRequest { function: "f".into(), name: "live".into(), version: Some(VersionRef::Published(1)), weights: Some([(2, 0.5)].into()), ..Default::default() };
+        let create = AliasRequest {
+            function: "f".into(),
+            name: "live".into(),
+            version: Some(VersionRef::Published(1)),
+            weights: Some([(2, 0.5)].into()),
+            ..Default::default()
+        };
         let v1 = create.apply(None, "a".into()).unwrap();
         let describe = AliasRequest { function: "f".into(), name: "live".into(), description: Some("prod".into()), ..Default::default() };
         let v2 = describe.apply(Some(&v1), "b".into()).unwrap();

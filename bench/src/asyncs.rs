@@ -13,7 +13,9 @@ use futures_util::StreamExt;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::collections::HashMap;
@@ -187,12 +189,7 @@ async fn skiff_throughput(skiff: &Skiff, phase: Duration) -> anyhow::Result<f64>
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let rate = sent as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "    skiff: CPU per event {}; 202 p50 {} p99 {}",
-        meter.per_message(sent),
-        ms(result.percentile(0.5)),
-        ms(result.percentile(0.99)),
-    );
+    println!("    skiff: CPU per event {}; 202 p50 {} p99 {}", meter.per_message(sent), ms(result.percentile(0.5)), ms(result.percentile(0.99)),);
     Ok(rate)
 }
 

@@ -88,7 +88,10 @@ async fn outage(what: &str, signal: &str, etcd: &Etcd) -> anyhow::Result<()> {
             bail!("{what}: calls did not recover");
         }
     };
-    println!("{what} of the home node: calls served by the other node after {} ({failed} calls failed meanwhile; lease TTL {LEASE_TTL_S} s, target <= TTL + 1 s)", ms(served));
+    println!(
+        "{what} of the home node: calls served by the other node after {} ({failed} calls failed meanwhile; lease TTL {LEASE_TTL_S} s, target <= TTL + 1 s)",
+        ms(served)
+    );
     let _ = Command::new("kill").arg("-CONT").arg(home.pid().to_string()).status();
     Ok(())
 }

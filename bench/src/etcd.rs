@@ -51,4 +51,3 @@ pub(crate) fn node(etcd: &Etcd, name: &str) -> anyhow::Result<Skiff> {
     let ttl = LEASE_TTL_S.to_string();
     Skiff::start_with(&["--etcd", &etcd.endpoint, "--node", name, "--cluster-secret", "bench", "--lease-ttl", &ttl])
 }
-

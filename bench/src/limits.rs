@@ -17,14 +17,8 @@ fn function(enforce: bool, cache: &std::path::Path, fixture: &str) -> anyhow::Re
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions/fixtures").join(format!("{fixture}.wat"));
     let code = std::fs::read(path)?;
     let compiled = backend.compile(fixture, &code)?;
-    let spec = ExecutionSpec {
-        function: fixture.into(),
-        version: "$LATEST".into(),
-        memory_mb: 128,
-        timeout: Duration::from_secs(60),
-        env: vec![],
-        reuse: None,
-    };
+    let spec =
+        ExecutionSpec { function: fixture.into(), version: "$LATEST".into(), memory_mb: 128, timeout: Duration::from_secs(60), env: vec![], reuse: None };
     Ok(backend.prepare(spec, &compiled)?)
 }
 
@@ -78,10 +72,7 @@ pub async fn run(phase: Duration) -> anyhow::Result<()> {
     println!("| workload | limits off | limits on | overhead |");
     println!("|---|---|---|---|");
     println!("| no-op invoke rate, sequential | {:.0}/s | {:.0}/s | {:+.1}% |", off / 2.0, on / 2.0, (off / on - 1.0) * 100.0);
-    println!(
-        "| 20M-iteration loop, median of 15 | {} | {} | {:+.1}% |",
-        ms(c_off), ms(c_on), (c_on.as_secs_f64() / c_off.as_secs_f64() - 1.0) * 100.0
-    );
+    println!("| 20M-iteration loop, median of 15 | {} | {} | {:+.1}% |", ms(c_off), ms(c_on), (c_on.as_secs_f64() / c_off.as_secs_f64() - 1.0) * 100.0);
     println!();
     Ok(())
 }

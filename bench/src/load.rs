@@ -55,11 +55,7 @@ pub async fn run_method(
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             while Instant::now() < deadline {
-                let req = Request::builder()
-                    .method(method.clone())
-                    .uri(&path)
-                    .header("host", &addr)
-                    .body(Full::new(Bytes::from_static(body)))?;
+                let req = Request::builder().method(method.clone()).uri(&path).header("host", &addr).body(Full::new(Bytes::from_static(body)))?;
                 let t = Instant::now();
                 let resp = sender.send_request(req).await?;
                 let ok = resp.status().is_success();

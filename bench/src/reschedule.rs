@@ -52,7 +52,8 @@ async fn measure(nodes: &[Skiff], round: &str, victim_is_scheduler: bool) -> any
     }
     wait_until(first, &name, |copies| copies.len() == COPIES, Duration::from_secs(60)).await?;
     let nodes_list: Value = first.http.get(format!("http://{}/v1/nodes", first.addr())).send().await?.json().await?;
-    let scheduler = nodes_list["nodes"].as_array().into_iter().flatten().find(|n| n["scheduler"] == true).and_then(|n| n["name"].as_str()).unwrap_or_default().to_string();
+    let scheduler =
+        nodes_list["nodes"].as_array().into_iter().flatten().find(|n| n["scheduler"] == true).and_then(|n| n["name"].as_str()).unwrap_or_default().to_string();
     let index = |name: &str| (0..3).find(|i| format!("{round}{i}") == name);
     let victim = match victim_is_scheduler {
         true => index(&scheduler).unwrap_or(0),

@@ -135,11 +135,8 @@ impl Skiff {
         let url = format!("http://{}/2015-03-31/functions/{name}/invocations", self.proc.addr);
         let resp = self.http.post(&url).body(body).send().await?;
         let status = resp.status().as_u16();
-        let init = resp
-            .headers()
-            .get("x-skiff-init-duration-ms")
-            .and_then(|v| v.to_str().ok()?.parse::<f64>().ok())
-            .map(|ms| Duration::from_secs_f64(ms / 1000.0));
+        let init =
+            resp.headers().get("x-skiff-init-duration-ms").and_then(|v| v.to_str().ok()?.parse::<f64>().ok()).map(|ms| Duration::from_secs_f64(ms / 1000.0));
         resp.bytes().await?;
         Ok((status, init))
     }
@@ -173,14 +170,14 @@ pub async fn invoke_throughput(phase: Duration) -> anyhow::Result<()> {
         let base = load::run(&hello.addr, "/", b"{}", connections, phase).await?;
         let ours = load::run(&skiff.proc.addr, invoke_path, b"{}", connections, phase).await?;
         for (name, r) in [("bare hyper", &base), ("skiff noop invoke", &ours)] {
-            println!(
-                "| {connections} | {name} | {:.0} | {} | {} | {} |",
-                r.rps(), ms(r.percentile(0.5)), ms(r.percentile(0.99)), r.errors
-            );
+            println!("| {connections} | {name} | {:.0} | {} | {} | {} |", r.rps(), ms(r.percentile(0.5)), ms(r.percentile(0.99)), r.errors);
         }
-        println!("| {connections} | **ratio** | **{:.2}x** | {:.2}x | {:.2}x | |", ours.rps() / base.rps(),
+        println!(
+            "| {connections} | **ratio** | **{:.2}x** | {:.2}x | {:.2}x | |",
+            ours.rps() / base.rps(),
             ours.percentile(0.5).as_secs_f64() / base.percentile(0.5).as_secs_f64(),
-            ours.percentile(0.99).as_secs_f64() / base.percentile(0.99).as_secs_f64());
+            ours.percentile(0.99).as_secs_f64() / base.percentile(0.99).as_secs_f64()
+        );
     }
     println!();
     Ok(())

@@ -33,7 +33,14 @@ pub async fn run(phase: Duration) -> anyhow::Result<()> {
         for (name, function) in targets {
             let r = load::run(&skiff.addr(), &invoke_path(function), b"{}", connections, phase).await?;
             let base = *baseline.get_or_insert(r.rps());
-            println!("| {connections} | {name} | {:.0} | {} | {} | {:.2}x | {} |", r.rps(), ms(r.percentile(0.5)), ms(r.percentile(0.99)), r.rps() / base, r.errors);
+            println!(
+                "| {connections} | {name} | {:.0} | {} | {} | {:.2}x | {} |",
+                r.rps(),
+                ms(r.percentile(0.5)),
+                ms(r.percentile(0.99)),
+                r.rps() / base,
+                r.errors
+            );
         }
     }
     println!();

@@ -45,7 +45,12 @@ pub async fn run(phase: Duration) -> anyhow::Result<()> {
             let (t50, o50) = (theirs.percentile(0.5), ours.percentile(0.5));
             println!(
                 "| {example} | {connections} | {:.0} | {:.0} | **{:.2}x** | {} | {} | **{:.2}x** |",
-                theirs.rps(), ours.rps(), ours.rps() / theirs.rps(), ms(t50), ms(o50), o50.as_secs_f64() / t50.as_secs_f64()
+                theirs.rps(),
+                ours.rps(),
+                ours.rps() / theirs.rps(),
+                ms(t50),
+                ms(o50),
+                o50.as_secs_f64() / t50.as_secs_f64()
             );
             if example == "hello-http-py" {
                 fresh.push((connections, ours));
@@ -62,7 +67,11 @@ pub async fn run(phase: Duration) -> anyhow::Result<()> {
         let warm = load(&skiff.addr(), "/fn/hello-py-warm/", connections, phase).await?;
         println!(
             "| {connections} | {:.0} | {:.0} | **{:.1}x** | {} | {} |",
-            fresh.rps(), warm.rps(), warm.rps() / fresh.rps(), ms(fresh.percentile(0.5)), ms(warm.percentile(0.5))
+            fresh.rps(),
+            warm.rps(),
+            warm.rps() / fresh.rps(),
+            ms(fresh.percentile(0.5)),
+            ms(warm.percentile(0.5))
         );
     }
     Ok(())

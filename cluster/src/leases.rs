@@ -139,9 +139,7 @@ impl Campaign {
 
     /// Deletes the key if this node still holds it under `lease`.
     async fn release(&self, lease: LeaseId) {
-        let txn = Txn::new()
-            .when(vec![Compare::lease(self.key.clone(), CompareOp::Equal, lease)])
-            .and_then(vec![TxnOp::delete(self.key.clone(), None)]);
+        let txn = Txn::new().when(vec![Compare::lease(self.key.clone(), CompareOp::Equal, lease)]).and_then(vec![TxnOp::delete(self.key.clone(), None)]);
         let mut client = self.members.etcd().requests.clone();
         let _ = client.txn(txn).await;
     }

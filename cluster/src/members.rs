@@ -44,13 +44,7 @@ impl Membership {
     /// Joins the cluster: grants a lease and announces this node, then keeps the lease alive
     /// and follows the other nodes in the background. Fails if etcd cannot be reached now.
     pub async fn join(etcd: Etcd, options: MemberOptions) -> Result<Self, StoreError> {
-        let inner = Arc::new(Inner {
-            etcd,
-            me: options.me,
-            ttl: options.ttl,
-            ready: watch::channel(Arc::new(Vec::new())).0,
-            lease: watch::channel(None).0,
-        });
+        let inner = Arc::new(Inner { etcd, me: options.me, ttl: options.ttl, ready: watch::channel(Arc::new(Vec::new())).0, lease: watch::channel(None).0 });
         let lease = inner.announce().await?;
         inner.lease.send_replace(Some(lease));
         let revision = inner.relist().await?;

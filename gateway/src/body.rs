@@ -33,11 +33,7 @@ where
 
 /// Reads a JSON body of type `T` of at most `limit` bytes, or answers why not; `what` names it
 /// in the error ("trigger request" → "invalid trigger request: ...").
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
-    req: hyper::Request<crate::http::ReqBody>,
-    limit: usize,
-    what: &str,
-) -> Result<T, Resp> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(req: hyper::Request<crate::http::ReqBody>, limit: usize, what: &str) -> Result<T, Resp> {
     let bytes = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return Err(AwsError::RequestTooLarge.response(format!("{what} too large"))),

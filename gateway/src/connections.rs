@@ -29,11 +29,7 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self {
-            max_connections: 4096,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-        }
+        Self { max_connections: 4096, header_read_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(60) }
     }
 }
 

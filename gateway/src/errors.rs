@@ -44,12 +44,8 @@ impl AwsError {
             AwsError::ResourceNotFound => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             AwsError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
             AwsError::RequestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException"),
-            AwsError::InvalidRequestContent => {
-                (StatusCode::BAD_REQUEST, "InvalidRequestContentException")
-            }
-            AwsError::InvalidParameterValue => {
-                (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
-            }
+            AwsError::InvalidRequestContent => (StatusCode::BAD_REQUEST, "InvalidRequestContentException"),
+            AwsError::InvalidParameterValue => (StatusCode::BAD_REQUEST, "InvalidParameterValueException"),
             AwsError::ResourceConflict => (StatusCode::CONFLICT, "ResourceConflictException"),
             AwsError::PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "PreconditionFailedException"),
             AwsError::Unauthorized => (StatusCode::UNAUTHORIZED, "UnrecognizedClientException"),
@@ -96,10 +92,7 @@ pub(crate) fn error_response<E: Kinded + std::fmt::Display>(e: &E) -> Resp {
         ErrorKind::Invalid => AwsError::InvalidParameterValue.response(message),
         ErrorKind::Conflict | ErrorKind::Exists => AwsError::ResourceConflict.response(message),
         ErrorKind::PreconditionFailed => AwsError::PreconditionFailed.response(message),
-        ErrorKind::Throttled(scope) => AwsError::TooManyRequests.response_with(
-            "Rate Exceeded.",
-            Some(scope.reason()),
-        ),
+        ErrorKind::Throttled(scope) => AwsError::TooManyRequests.response_with("Rate Exceeded.", Some(scope.reason())),
         ErrorKind::Unavailable => {
             tracing::warn!(error = %message, "dependency unavailable");
             AwsError::Unavailable.response(message)

@@ -62,9 +62,7 @@ pub(crate) fn bytes_response(status: StatusCode, content_type: &'static str, bod
 
 /// Parses `a=1&b=2` into decoded pairs, in order.
 pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
-    };
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
     query
         .unwrap_or("")
         .split('&')
@@ -98,10 +96,7 @@ impl<B: hyper::body::Body<Data = Bytes> + Unpin, G: Unpin> hyper::body::Body for
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, B::Error>>> {
+    fn poll_frame(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, B::Error>>> {
         std::pin::Pin::new(&mut self.inner).poll_frame(cx)
     }
 

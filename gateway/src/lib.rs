@@ -19,9 +19,9 @@ mod routes;
 mod server;
 mod strict;
 
+pub use auth::Auth;
 pub use cluster::fleet::ClusterFleet;
 pub use cluster::ClusterGateway;
-pub use auth::Auth;
 pub use connections::ConnectionLimits;
 pub use lanes::LaneError;
 pub use server::{serve, GatewayOptions};

@@ -2,13 +2,13 @@
 
 use crate::cluster::forward::{stamp, CallKind};
 use crate::cluster::{copies, internal, logs, nodes, status, Caller, ClusterGateway, Node};
-use skiff_api::NodeInfo;
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
 use crate::route::{parse, Route};
 use crate::routes::{events, function_url, functions, keys, lambda, lambda_api, services, tasks, triggers};
 use crate::{auth, proxy};
 use hyper::{Request, StatusCode};
+use skiff_api::NodeInfo;
 use skiff_invoker::Invoker;
 use skiff_services::Services;
 use std::net::SocketAddr;
@@ -109,9 +109,7 @@ async fn dispatch(
     let me = state.node.info.name.as_str();
     match route {
         Route::Health | Route::Internal(_) | Route::ServiceProxy { .. } => unreachable!("answered in `route`"),
-        Route::Metrics => {
-            bytes_response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", invoker.metrics().render())
-        }
+        Route::Metrics => bytes_response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", invoker.metrics().render()),
         Route::Invoke { function } => {
             let walkable = caller == Caller::Client && lambda::is_request_response(req.headers());
             let name = lambda::function_name(function).filter(|_| walkable);

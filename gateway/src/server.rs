@@ -1,13 +1,13 @@
+use crate::accepted::Accepted;
+use crate::auth::Auth;
 use crate::cluster::forward::Forwarder;
 use crate::cluster::{ClusterGateway, Node};
-use crate::auth::Auth;
 use crate::connections::{Activity, ConnectionLimits};
-use crate::accepted::Accepted;
 use crate::lanes::{LaneError, Lanes};
 use crate::router::State;
-use skiff_api::NodeInfo;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
+use skiff_api::NodeInfo;
 use skiff_invoker::Invoker;
 use skiff_services::Services;
 use std::future::Future;
@@ -48,7 +48,15 @@ pub async fn serve(
         n => Some(Lanes::start(n)?),
     };
     let node = Node { info: options.node, cluster: options.cluster, forwarder: Forwarder::new() };
-    let state = Arc::new(State { invoker, services, auth: options.auth, proxy: crate::proxy::Proxy::new(), node, region: options.region, uploads: Arc::new(tokio::sync::Semaphore::new(crate::router::MAX_UPLOADS)) });
+    let state = Arc::new(State {
+        invoker,
+        services,
+        auth: options.auth,
+        proxy: crate::proxy::Proxy::new(),
+        node,
+        region: options.region,
+        uploads: Arc::new(tokio::sync::Semaphore::new(crate::router::MAX_UPLOADS)),
+    });
     let (drain, draining) = tokio::sync::watch::channel(());
     let limits = options.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());

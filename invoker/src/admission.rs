@@ -50,9 +50,7 @@ impl NodeAdmission {
     fn take_share(&self, name: &str, reserved: u32) -> Result<ShareSlot, ThrottleScope> {
         let share = self.shares.share(name, reserved);
         let counter = self.running.entry(name.to_string()).or_default().clone();
-        counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < share).then_some(n + 1))
-            .map_err(|_| ThrottleScope::Function)?;
+        counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < share).then_some(n + 1)).map_err(|_| ThrottleScope::Function)?;
         Ok(ShareSlot(counter))
     }
 }

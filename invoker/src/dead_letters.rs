@@ -19,12 +19,7 @@ pub(crate) async fn browse(queue: &dyn Queue, dlq: &QueueRef, limit: usize) -> R
 
 pub(crate) async fn find(queue: &dyn Queue, dlq: &QueueRef, id: &str) -> Result<DeadLetter, InvokerError> {
     let browsed = queue.browse(dlq, MAX_BROWSE).await?;
-    browsed
-        .messages
-        .into_iter()
-        .find(|m| m.id == id)
-        .map(view)
-        .ok_or_else(|| InvokerError::UnknownResource(format!("no message {id} in {}", dlq.name())))
+    browsed.messages.into_iter().find(|m| m.id == id).map(view).ok_or_else(|| InvokerError::UnknownResource(format!("no message {id} in {}", dlq.name())))
 }
 
 /// Moves one message (or all) from `dlq` to `to`; an unknown id is `UnknownResource`.

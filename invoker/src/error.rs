@@ -84,9 +84,6 @@ impl Kinded for InvokerError {
 
 /// Runs `f` on the blocking pool (compiles, file and database I/O), so it holds no runtime
 /// worker.
-pub(crate) async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    f: impl FnOnce() -> Result<T, InvokerError> + Send + 'static,
-) -> Result<T, InvokerError> {
+pub(crate) async fn blocking<T: Send + 'static>(what: &'static str, f: impl FnOnce() -> Result<T, InvokerError> + Send + 'static) -> Result<T, InvokerError> {
     tokio::task::spawn_blocking(f).await.map_err(|source| InvokerError::Task { what, source })?
 }

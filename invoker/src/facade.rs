@@ -4,6 +4,7 @@
 use crate::admission::NodeAdmission;
 use crate::builder::WorkerBuilder;
 use crate::deploy::{DefinitionStores, Deployer};
+use crate::error::InvokerError;
 use crate::events::Events;
 use crate::feed::{self, AliasesFollower, FunctionsFollower, TriggersFollower, VersionsFollower};
 use crate::logs::LogBook;
@@ -12,7 +13,6 @@ use crate::options::{InvokerOptions, QueueChoice};
 use crate::registry::Registry;
 use crate::run::Runner;
 use crate::triggers::Triggers;
-use crate::error::InvokerError;
 use skiff_api::{Alias, FunctionConfig, LogEntry, Qualifier, VersionRef};
 use skiff_state::blobs::BlobStore;
 use skiff_state::config::{Collection, ConfigStore, Typed};
@@ -61,7 +61,16 @@ impl Invoker {
         let builder = Arc::new(WorkerBuilder::new(wasm, options.containers, options.keep_warm, blobs.clone(), metrics.clone()));
         let admission = Box::new(NodeAdmission::new(options.max_concurrency, options.shares.clone()));
         let runner = Runner::new(registry.clone(), admission, builder.clone(), logs.clone(), metrics.clone());
-        let events = Events::new(runner.clone(), registry.clone(), queue.clone(), status, metrics.clone(), options.region, options.max_concurrency, options.callback_policy);
+        let events = Events::new(
+            runner.clone(),
+            registry.clone(),
+            queue.clone(),
+            status,
+            metrics.clone(),
+            options.region,
+            options.max_concurrency,
+            options.callback_policy,
+        );
         let functions = Typed::new(store.clone(), Collection::Functions);
         let versions = Typed::new(store.clone(), Collection::Versions);
         let aliases = Typed::new(store.clone(), Collection::Aliases);
@@ -70,7 +79,8 @@ impl Invoker {
         let triggers = Triggers::new(runner.clone(), queue.clone(), metrics.clone(), trigger_defs.clone(), registry.clone(), control.clone());
         let stores = DefinitionStores { functions: functions.clone(), versions: versions.clone(), aliases: aliases.clone(), triggers: trigger_defs.clone() };
         let deployer = Deployer::new(registry.clone(), builder.clone(), stores, blobs, control);
-        let follower = FunctionsFollower { registry: registry.clone(), builder: builder.clone(), events: events.clone(), logs: logs.clone(), metrics: metrics.clone() };
+        let follower =
+            FunctionsFollower { registry: registry.clone(), builder: builder.clone(), events: events.clone(), logs: logs.clone(), metrics: metrics.clone() };
         feed::start(functions, follower).await?;
         feed::start(versions, VersionsFollower { registry: registry.clone(), builder: builder.clone() }).await?;
         feed::start(aliases, AliasesFollower { registry: registry.clone() }).await?;

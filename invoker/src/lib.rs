@@ -30,9 +30,9 @@ mod run;
 mod tasks;
 mod triggers;
 
+pub use callback_policy::{CallbackPolicy, Cidr};
 pub use deploy::{Deployer, PublishRequest};
 pub use error::InvokerError;
-pub use callback_policy::{CallbackPolicy, Cidr};
 pub use events::Events;
 pub use facade::Invoker;
 pub use metrics::Metrics;

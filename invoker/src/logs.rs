@@ -29,9 +29,7 @@ impl LogBook {
         let mut logs = slot.lock().unwrap_or_else(|p| p.into_inner());
         logs.bytes += entry.text.len();
         logs.entries.push_back(entry.clone());
-        while logs.entries.len() > ENTRIES_PER_FUNCTION
-            || (logs.bytes > BYTES_PER_FUNCTION && logs.entries.len() > 1)
-        {
+        while logs.entries.len() > ENTRIES_PER_FUNCTION || (logs.bytes > BYTES_PER_FUNCTION && logs.entries.len() > 1) {
             let old = logs.entries.pop_front().expect("non-empty");
             logs.bytes -= old.text.len();
         }
@@ -61,11 +59,7 @@ impl LogBook {
 }
 
 fn new_logs() -> Mutex<FunctionLogs> {
-    Mutex::new(FunctionLogs {
-        entries: VecDeque::new(),
-        bytes: 0,
-        followers: broadcast::channel(FOLLOW_BACKLOG).0,
-    })
+    Mutex::new(FunctionLogs { entries: VecDeque::new(), bytes: 0, followers: broadcast::channel(FOLLOW_BACKLOG).0 })
 }
 
 #[cfg(test)]
@@ -73,14 +67,7 @@ mod tests {
     use super::*;
 
     fn entry(i: usize, size: usize) -> LogEntry {
-        LogEntry {
-            request_id: i.to_string(),
-            function: "f".into(),
-            version: 1,
-            timestamp_ms: 0,
-            outcome: "success".into(),
-            text: "x".repeat(size),
-        }
+        LogEntry { request_id: i.to_string(), function: "f".into(), version: 1, timestamp_ms: 0, outcome: "success".into(), text: "x".repeat(size) }
     }
 
     #[test]

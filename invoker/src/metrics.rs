@@ -1,12 +1,9 @@
 //! Prometheus metrics of the invoker. Label sets are bounded by the deployed functions: a
 //! deleted function's series are removed.
 
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use skiff_api::ThrottleScope;
 use skiff_workers::ErrorType;
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
 
 pub struct Metrics {
     registry: Registry,
@@ -30,10 +27,8 @@ pub struct Metrics {
     storage_refresh: std::sync::Mutex<()>,
 }
 
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-    10.0, 30.0, 60.0, 300.0, 900.0,
-];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
 
 /// Registers each metric as it is made, so one list names them all.
 struct Maker {
@@ -95,7 +90,11 @@ impl Metrics {
                 "Queue-trigger messages by outcome (acked, retried, dead_lettered).",
                 &["function", "outcome"],
             ),
-            storage_writable: m.gauge("skiff_storage_writable", "Whether each storage file (queue, status, config) takes writes now (1) or not (0).", &["store"]),
+            storage_writable: m.gauge(
+                "skiff_storage_writable",
+                "Whether each storage file (queue, status, config) takes writes now (1) or not (0).",
+                &["store"],
+            ),
             storage_write_failures: m.counter(
                 "skiff_storage_write_failures_total",
                 "Failures of a storage file to write (a full or failing disk); each starts or extends an outage in which writes are refused.",

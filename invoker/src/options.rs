@@ -1,7 +1,7 @@
 use skiff_state::shares::ConcurrencyShares;
 use skiff_workers::container::ContainerBackend;
-use std::sync::Arc;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Whether container functions (and services) can run on this server.
@@ -10,7 +10,9 @@ pub enum Containers {
     Available(ContainerBackend),
     /// No usable Docker engine or agent: container functions cannot be deployed or run, and
     /// the error says why.
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
 }
 
 impl Containers {

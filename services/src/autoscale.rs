@@ -35,9 +35,7 @@ impl Autoscaler {
         let due = match wanted.cmp(&current) {
             std::cmp::Ordering::Greater => since >= Duration::from_secs(policy.scale_out_cooldown_s),
             // Scaling in also needs a full window of history, not a few idle samples.
-            std::cmp::Ordering::Less => {
-                since >= Duration::from_secs(policy.scale_in_cooldown_s) && now.duration_since(self.since) >= WINDOW
-            }
+            std::cmp::Ordering::Less => since >= Duration::from_secs(policy.scale_in_cooldown_s) && now.duration_since(self.since) >= WINDOW,
             std::cmp::Ordering::Equal => false,
         };
         if due {

@@ -107,11 +107,7 @@ impl ServiceRoute {
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let best = (0..n)
-            .map(|i| &live[(start + i) % n])
-            .filter(|e| Some(e.id.as_str()) != skip)
-            .min_by_key(|e| e.in_flight())?
-            .clone();
+        let best = (0..n).map(|i| &live[(start + i) % n]).filter(|e| Some(e.id.as_str()) != skip).min_by_key(|e| e.in_flight())?.clone();
         best.in_flight.fetch_add(1, Ordering::AcqRel);
         best.served.fetch_add(1, Ordering::Relaxed);
         Some(InFlight(best))

@@ -225,11 +225,9 @@ impl Services {
         let autoscaled = self.shared(name)?.config.borrow().autoscaling;
         if let Some(a) = autoscaled {
             if count < a.min || count > a.max {
-                return Err(skiff_api::Invalid(format!(
-                    "count {count} is outside the autoscaling range {}..{}; change the range with a deploy",
-                    a.min, a.max
-                ))
-                .into());
+                return Err(
+                    skiff_api::Invalid(format!("count {count} is outside the autoscaling range {}..{}; change the range with a deploy", a.min, a.max)).into()
+                );
             }
         }
         self.inner.registry.modify(name, None, |c| c.desired_count = count).await?;

@@ -5,8 +5,8 @@
 use crate::fleet::{Fleet, ReapOrder, TaskOrder};
 use crate::placement::{choose, Candidate, Need};
 use crate::registry::Registry;
-use skiff_api::task::{StopCode, TaskContainer, TaskRecord, TaskStatus};
 use skiff_api::now_ms;
+use skiff_api::task::{StopCode, TaskContainer, TaskRecord, TaskStatus};
 use skiff_state::config::{Expect, Revision, Stored};
 use skiff_state::lease::{Fence, Terms};
 use std::collections::HashSet;

@@ -6,8 +6,8 @@
 
 use crate::error::ServiceError;
 use crate::services::Services;
-use skiff_api::task::{TaskRecord, TaskRequest, TaskStatus};
 use skiff_api::now_ms;
+use skiff_api::task::{TaskRecord, TaskRequest, TaskStatus};
 use skiff_state::config::Expect;
 
 impl Services {

@@ -242,9 +242,7 @@ fn push_image(image: &str, registry: &str, name: &str) -> anyhow::Result<String>
     let repo = format!("skiff-fn-{}", name.to_ascii_lowercase());
     eprintln!("pushing {image} to {registry}/{repo}");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let pushed = runtime
-        .block_on(skiff_workers::container::push_image(image, registry, &repo))
-        .with_context(|| format!("pushing {image} to {registry}"))?;
+    let pushed = runtime.block_on(skiff_workers::container::push_image(image, registry, &repo)).with_context(|| format!("pushing {image} to {registry}"))?;
     eprintln!("pushed {pushed}");
     Ok(pushed)
 }

@@ -88,8 +88,7 @@ enum DlqCommand {
 pub fn dlq(client: &Client, args: DlqArgs, as_json: bool) -> anyhow::Result<ExitCode> {
     match args.command {
         DlqCommand::Ls { source, limit } => {
-            let page: Value =
-                client.send(client.request(reqwest::Method::GET, &format!("{}?limit={limit}", source.path())))?.json()?;
+            let page: Value = client.send(client.request(reqwest::Method::GET, &format!("{}?limit={limit}", source.path())))?.json()?;
             if as_json {
                 println!("{}", serde_json::to_string_pretty(&page)?);
                 return Ok(ExitCode::SUCCESS);

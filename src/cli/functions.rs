@@ -35,16 +35,9 @@ pub fn get(client: &Client, name: &str, as_json: bool) -> anyhow::Result<ExitCod
         println!("{}", serde_json::to_string_pretty(&f)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let env = f["env"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
+    let env = f["env"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(" ")).unwrap_or_default();
     let code = &f["code"];
-    let mut rows = vec![
-        vec!["name".into(), text(&f["name"])],
-        vec!["version".into(), text(&f["version"])],
-        vec!["code".into(), kind(code)],
-    ];
+    let mut rows = vec![vec!["name".into(), text(&f["name"])], vec!["version".into(), text(&f["version"])], vec!["code".into(), kind(code)]];
     if code["type"] == "image" {
         rows.push(vec!["image".into(), text(&code["image"])]);
         rows.push(vec!["image id".into(), text(&code["id"])]);

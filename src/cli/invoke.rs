@@ -30,9 +30,7 @@ pub fn run(client: &Client, args: InvokeArgs) -> anyhow::Result<ExitCode> {
             std::io::stdin().read_to_end(&mut buf).context("reading the event from stdin")?;
             buf
         }
-        Some(d) if d.starts_with('@') => {
-            super::read_bounded(std::path::Path::new(&d[1..]), 6 << 20)?
-        }
+        Some(d) if d.starts_with('@') => super::read_bounded(std::path::Path::new(&d[1..]), 6 << 20)?,
         Some(d) => d.as_bytes().to_vec(),
     };
     let mut req = client
@@ -59,11 +57,7 @@ pub fn run(client: &Client, args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let body = resp.bytes()?;
     if function_error {
         let err: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        eprintln!(
-            "{}: {}",
-            err["errorType"].as_str().unwrap_or("Unhandled"),
-            err["errorMessage"].as_str().unwrap_or(&String::from_utf8_lossy(&body))
-        );
+        eprintln!("{}: {}", err["errorType"].as_str().unwrap_or("Unhandled"), err["errorMessage"].as_str().unwrap_or(&String::from_utf8_lossy(&body)));
         return Ok(ExitCode::FAILURE);
     }
     let mut out = std::io::stdout().lock();

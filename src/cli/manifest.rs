@@ -150,8 +150,7 @@ pub fn load(path: &Path) -> anyhow::Result<Manifest> {
         bail!("no manifest at {}", file.display());
     }
     let text = super::read_text(&file)?;
-    let mut manifest: Manifest =
-        toml::from_str(&text).with_context(|| format!("invalid manifest {}", file.display()))?;
+    let mut manifest: Manifest = toml::from_str(&text).with_context(|| format!("invalid manifest {}", file.display()))?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let resolve = |p: PathBuf| if p.is_relative() { dir.join(p) } else { p };
     manifest.wasm = manifest.wasm.map(resolve);

@@ -28,10 +28,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(url: &str, token: Option<String>) -> anyhow::Result<Self> {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(None)
-            .build()
-            .context("building the HTTP client")?;
+        let http = reqwest::blocking::Client::builder().timeout(None).build().context("building the HTTP client")?;
         Ok(Self { base: url.trim_end_matches('/').to_string(), token, http })
     }
 
@@ -58,11 +55,7 @@ impl Client {
 /// `ResourceNotFoundException: Function not found: x` from an AWS-style error body.
 fn service_error_message(status: reqwest::StatusCode, body: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(body) {
-        Ok(v) if v.get("message").is_some() => format!(
-            "{}: {}",
-            v["__type"].as_str().unwrap_or(status.as_str()),
-            v["message"].as_str().unwrap_or_default()
-        ),
+        Ok(v) if v.get("message").is_some() => format!("{}: {}", v["__type"].as_str().unwrap_or(status.as_str()), v["message"].as_str().unwrap_or_default()),
         _ => format!("server answered {status}: {}", body.trim()),
     }
 }

@@ -24,13 +24,7 @@ pub fn print(header: &[&str], rows: &[Vec<String>]) {
 }
 
 /// Prints a list answer: the whole JSON with `--json`, else the array under `key` as a table.
-pub fn listing(
-    answer: &serde_json::Value,
-    as_json: bool,
-    key: &str,
-    header: &[&str],
-    row: impl Fn(&serde_json::Value) -> Vec<String>,
-) -> anyhow::Result<()> {
+pub fn listing(answer: &serde_json::Value, as_json: bool, key: &str, header: &[&str], row: impl Fn(&serde_json::Value) -> Vec<String>) -> anyhow::Result<()> {
     if as_json {
         println!("{}", serde_json::to_string_pretty(answer)?);
         return Ok(());

@@ -49,28 +49,8 @@ enum TriggerCommand {
 
 pub fn run(client: &Client, args: TriggerArgs, as_json: bool) -> anyhow::Result<ExitCode> {
     match args.command {
-        TriggerCommand::Add {
-            function,
-            queue,
-            exchange,
-            routing_key,
-            batch_size,
-            batch_window_ms,
-            concurrency,
-            max_retries,
-            retry_delay_ms,
-        } => {
-            let request = TriggerRequest {
-                function,
-                queue,
-                exchange,
-                routing_key,
-                batch_size,
-                batch_window_ms,
-                concurrency,
-                max_retries,
-                retry_delay_ms,
-            };
+        TriggerCommand::Add { function, queue, exchange, routing_key, batch_size, batch_window_ms, concurrency, max_retries, retry_delay_ms } => {
+            let request = TriggerRequest { function, queue, exchange, routing_key, batch_size, batch_window_ms, concurrency, max_retries, retry_delay_ms };
             let t: TriggerConfig = client.send(client.request(reqwest::Method::POST, "/v1/triggers").json(&request))?.json()?;
             if as_json {
                 println!("{}", serde_json::to_string_pretty(&t)?);
@@ -83,7 +63,15 @@ pub fn run(client: &Client, args: TriggerArgs, as_json: bool) -> anyhow::Result<
             let header = ["ID", "FUNCTION", "QUEUE", "EXCHANGE", "BATCH", "WINDOW_MS", "CONCURRENCY"];
             table::listing(&all, as_json, "triggers", &header, |t| {
                 let s = |k: &str| t[k].as_str().unwrap_or("-").to_string();
-                vec![s("id"), s("function"), s("queue"), s("exchange"), t["batch_size"].to_string(), t["batch_window_ms"].to_string(), t["concurrency"].to_string()]
+                vec![
+                    s("id"),
+                    s("function"),
+                    s("queue"),
+                    s("exchange"),
+                    t["batch_size"].to_string(),
+                    t["batch_window_ms"].to_string(),
+                    t["concurrency"].to_string(),
+                ]
             })?;
         }
         TriggerCommand::Rm { id } => {

@@ -20,9 +20,7 @@ pub fn pack(dir: &Path, skip: &[PathBuf]) -> anyhow::Result<Vec<u8>> {
     if files.is_empty() {
         bail!("{} holds no files to deploy", dir.display());
     }
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(zip::DateTime::default());
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).last_modified_time(zip::DateTime::default());
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let mut total = 0u64;
     for relative in &files {

@@ -165,9 +165,7 @@ fn open_database(path: &Path, init: Init) -> Result<Database, StoreError> {
     let db = match quietly(|| Database::create(path)) {
         Ok(Ok(db)) => db,
         Ok(Err(DatabaseError::Storage(StorageError::Corrupted(reason)))) => return Err(damaged(reason)),
-        Ok(Err(DatabaseError::Storage(StorageError::Io(e))))
-            if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData) =>
-        {
+        Ok(Err(DatabaseError::Storage(StorageError::Io(e)))) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData) => {
             return Err(damaged(format!("it is not a readable database: {e}")))
         }
         Ok(Err(e)) => return Err(StoreError::db(format!("opening {}", path.display()))(e)),

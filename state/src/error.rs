@@ -76,9 +76,7 @@ impl Kinded for StoreError {
             StoreError::Conflict { .. } | StoreError::Fenced { .. } => ErrorKind::Conflict,
             StoreError::Unavailable(_) | StoreError::Unwritable { .. } => ErrorKind::Unavailable,
             // A full disk is the operator's to fix and passes: retryable, like a store that is down.
-            StoreError::Io { source, .. }
-                if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) =>
-            {
+            StoreError::Io { source, .. } if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) => {
                 ErrorKind::Unavailable
             }
             _ => ErrorKind::Internal,

@@ -52,24 +52,15 @@ impl GroupCommit {
     }
 
     /// Applies `change` and returns once it is committed durably.
-    pub(crate) async fn commit(
-        &self,
-        change: impl Fn(&WriteTransaction) -> Result<(), redb::Error> + Send + 'static,
-    ) -> Result<(), StoreError> {
+    pub(crate) async fn commit(&self, change: impl Fn(&WriteTransaction) -> Result<(), redb::Error> + Send + 'static) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Job { change: Box::new(change), done: Some(tx), after: None })
-            .map_err(|_| StoreError::WriterStopped(self.name))?;
+        self.jobs.send(Job { change: Box::new(change), done: Some(tx), after: None }).map_err(|_| StoreError::WriterStopped(self.name))?;
         rx.await.map_err(|_| StoreError::WriterStopped(self.name))?
     }
 
     /// Applies `change` in a coming commit without waiting for it; `after` runs once that
     /// commit is done, told whether it committed.
-    pub(crate) fn submit(
-        &self,
-        change: impl Fn(&WriteTransaction) -> Result<(), redb::Error> + Send + 'static,
-        after: impl FnOnce(bool) + Send + 'static,
-    ) {
+    pub(crate) fn submit(&self, change: impl Fn(&WriteTransaction) -> Result<(), redb::Error> + Send + 'static, after: impl FnOnce(bool) + Send + 'static) {
         let _ = self.jobs.send(Job { change: Box::new(change), done: None, after: Some(Box::new(after)) });
     }
 }
@@ -91,10 +82,9 @@ fn writer(db: &DbFile, name: &'static str, rx: &mpsc::Receiver<Job>, linger: Dur
         let commit = |changes: &[Job]| db.with(|db| apply(db, changes.iter().map(|j| &j.change)).map_err(StoreError::db(format!("committing to {name}"))));
         let results: Vec<Result<(), StoreError>> = match commit(&batch) {
             Ok(()) => batch.iter().map(|_| Ok(())).collect(),
-            Err(StoreError::Unwritable { store, path, reason }) => batch
-                .iter()
-                .map(|_| Err(StoreError::Unwritable { store, path: path.clone(), reason: reason.clone() }))
-                .collect(),
+            Err(StoreError::Unwritable { store, path, reason }) => {
+                batch.iter().map(|_| Err(StoreError::Unwritable { store, path: path.clone(), reason: reason.clone() })).collect()
+            }
             Err(e) => {
                 tracing::warn!(store = name, error = %e, "a batch commit failed; committing its changes one by one");
                 batch.iter().map(|j| commit(std::slice::from_ref(j))).collect()

@@ -54,10 +54,6 @@ pub fn stores() -> Vec<StoreHealth> {
     let stores = registry().lock().expect("lock");
     stores
         .iter()
-        .map(|(store, t)| StoreHealth {
-            store,
-            writable: !t.unwritable.load(Ordering::Relaxed),
-            write_failures: t.failures.load(Ordering::Relaxed),
-        })
+        .map(|(store, t)| StoreHealth { store, writable: !t.unwritable.load(Ordering::Relaxed), write_failures: t.failures.load(Ordering::Relaxed) })
         .collect()
 }

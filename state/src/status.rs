@@ -12,10 +12,10 @@
 //! linger (at most one per [`LINGER`]), so fsyncs are bounded. Records waiting for their commit
 //! are served from memory, so a reader never sees an older state than was recorded.
 
+use crate::db_file::DbFile;
 use crate::group_commit::GroupCommit;
 use crate::StoreError;
 use dashmap::DashMap;
-use crate::db_file::DbFile;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use skiff_api::{InvocationState, InvocationStatus};
 use std::path::Path;
@@ -106,9 +106,7 @@ impl StatusStore {
             return Ok(Some(recent.1.clone()));
         }
         let (db, id) = (self.db.clone(), request_id.to_string());
-        tokio::task::spawn_blocking(move || db.with(|db| read(db, &id)))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("status read task: {e}")))?
+        tokio::task::spawn_blocking(move || db.with(|db| read(db, &id))).await.map_err(|e| StoreError::Unavailable(format!("status read task: {e}")))?
     }
 
     /// Drops records accepted before the retention window (by the time in their UUIDv7 id),
@@ -196,9 +194,7 @@ fn read(db: &Database, request_id: &str) -> Result<Option<InvocationStatus>, Sto
     let table = tx.open_table(STATUS).map_err(StoreError::db(what()))?;
     let found = table.get(request_id).map_err(StoreError::db(what()))?;
     match found {
-        Some(v) => serde_json::from_slice(v.value())
-            .map(Some)
-            .map_err(|source| StoreError::Corrupt { key: request_id.to_string(), source }),
+        Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(|source| StoreError::Corrupt { key: request_id.to_string(), source }),
         None => Ok(None),
     }
 }

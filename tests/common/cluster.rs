@@ -151,12 +151,7 @@ pub fn node_dir(root: &Path, name: &str) -> PathBuf {
 /// `GET /v1/nodes` as (name, state) pairs.
 pub fn node_states(server: &Server) -> Vec<(String, String)> {
     let body: Value = server.get("/v1/nodes").json().unwrap();
-    body["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| (n["name"].as_str().unwrap().to_string(), n["state"].as_str().unwrap().to_string()))
-        .collect()
+    body["nodes"].as_array().unwrap().iter().map(|n| (n["name"].as_str().unwrap().to_string(), n["state"].as_str().unwrap().to_string())).collect()
 }
 
 /// The node named in a response's `X-Skiff-Node`.
@@ -173,10 +168,7 @@ pub struct Cut {
 
 impl Cut {
     pub fn port(port: u16) -> Self {
-        let rule: Vec<String> = ["OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport", &port.to_string(), "-j", "DROP"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let rule: Vec<String> = ["OUTPUT", "-p", "tcp", "-d", "127.0.0.1", "--dport", &port.to_string(), "-j", "DROP"].iter().map(|s| s.to_string()).collect();
         let added = Command::new("iptables").arg("-I").args(&rule).status().unwrap();
         assert!(added.success(), "iptables -I failed");
         Self { rule }

@@ -79,13 +79,7 @@ impl Server {
         Self::launch(&cwd.join(data_dir), Path::new(data_dir), Some(cwd), &[], &[]).expect("server did not start")
     }
 
-    fn launch(
-        data_dir: &Path,
-        data_dir_arg: &Path,
-        cwd: Option<&Path>,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Result<Self, String> {
+    fn launch(data_dir: &Path, data_dir_arg: &Path, cwd: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
         std::fs::create_dir_all(data_dir).unwrap();
         let stderr_log = data_dir.with_extension(format!("stderr-{}.log", std::process::id() ^ rand_u32()));
         let mut command = Command::new(BIN);
@@ -158,16 +152,8 @@ impl Server {
         self.invoke_with(name, payload, &[])
     }
 
-    pub fn invoke_with(
-        &self,
-        name: &str,
-        payload: impl Into<reqwest::blocking::Body>,
-        headers: &[(&str, &str)],
-    ) -> Response {
-        let mut req = self
-            .http
-            .post(format!("{}/2015-03-31/functions/{name}/invocations", self.url))
-            .body(payload);
+    pub fn invoke_with(&self, name: &str, payload: impl Into<reqwest::blocking::Body>, headers: &[(&str, &str)]) -> Response {
+        let mut req = self.http.post(format!("{}/2015-03-31/functions/{name}/invocations", self.url)).body(payload);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -379,7 +365,10 @@ pub fn duplex_exchange(url: &str, method: &str, path: &str, chunks: &[&str]) -> 
 pub fn expect_continue_exchange(url: &str, path: &str, body: &str) -> String {
     use std::io::{Read as _, Write as _};
     let (mut conn, host) = raw_connection(url);
-    let head = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", body.len());
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     conn.write_all(head.as_bytes()).unwrap();
     let mut seen = Vec::new();
     read_until(&mut conn, &mut seen, "\r\n\r\n", "100 Continue");

@@ -237,7 +237,5 @@ fn free_port() -> u16 {
 /// The value of one metric series (exact name and labels as rendered), 0 when absent.
 pub fn metric(server: &Server, series: &str) -> f64 {
     let text = server.get("/metrics").text().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' '))).map_or(0.0, |v| v.trim().parse().unwrap())
 }

@@ -149,8 +149,7 @@ mod tests {
     use http_body_util::{BodyExt, Full, StreamBody};
 
     fn chunks(parts: &[&'static str]) -> impl Body<Data = Bytes, Error = HttpBodyError> + Unpin {
-        let frames: Vec<Result<Frame<Bytes>, HttpBodyError>> =
-            parts.iter().map(|p| Ok(Frame::data(Bytes::from_static(p.as_bytes())))).collect();
+        let frames: Vec<Result<Frame<Bytes>, HttpBodyError>> = parts.iter().map(|p| Ok(Frame::data(Bytes::from_static(p.as_bytes())))).collect();
         StreamBody::new(futures_util::stream::iter(frames))
     }
 

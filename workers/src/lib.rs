@@ -10,12 +10,11 @@ pub mod container;
 mod http_call;
 pub mod service;
 mod types;
-mod worker;
 pub mod wasm;
+mod worker;
 
 pub use http_call::{BodyEnd, BoxError, Capped, HttpAnswer, HttpBody, HttpBodyError, HttpCall};
 pub use types::{
-    ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError,
-    ExecutionSpec, ReusePolicy, MAX_LOG_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
+    ErrorType, Execution, ExecutionSpec, FunctionError, Invocation, Outcome, ReusePolicy, WorkerError, MAX_LOG_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
 pub use worker::{Worker, WorkerFuture};

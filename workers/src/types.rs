@@ -107,10 +107,7 @@ impl FunctionError {
 
     /// Lambda's error for a result over [`MAX_RESPONSE_BYTES`].
     pub fn response_too_large() -> Self {
-        Self::new(
-            ErrorType::ResponseTooLarge,
-            format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
-        )
+        Self::new(ErrorType::ResponseTooLarge, format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."))
     }
 
     /// The JSON body a caller receives: the runtime's own document, or Lambda's
@@ -118,10 +115,7 @@ impl FunctionError {
     pub fn body(&self) -> Bytes {
         match &self.document {
             Some(doc) => doc.clone(),
-            None => Bytes::from(
-                serde_json::json!({ "errorType": self.error_type.as_str(), "errorMessage": self.message })
-                    .to_string(),
-            ),
+            None => Bytes::from(serde_json::json!({ "errorType": self.error_type.as_str(), "errorMessage": self.message }).to_string()),
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use super::field_error;
 use crate::arn::function_arn;
-use crate::version::{check_alias_name, Alias, AliasRequest, VersionRef};
 use crate::error::Invalid;
 use crate::function::DeployMode;
+use crate::version::{check_alias_name, Alias, AliasRequest, VersionRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -103,9 +103,8 @@ pub struct AliasConfiguration {
 
 impl AliasConfiguration {
     pub fn of(alias: &Alias, region: &str) -> Self {
-        let routing_config = (!alias.weights.is_empty()).then(|| RoutingConfig {
-            additional_version_weights: alias.weights.iter().map(|(v, w)| (v.to_string(), *w)).collect(),
-        });
+        let routing_config =
+            (!alias.weights.is_empty()).then(|| RoutingConfig { additional_version_weights: alias.weights.iter().map(|(v, w)| (v.to_string(), *w)).collect() });
         Self {
             alias_arn: format!("{}:{}", function_arn(region, &alias.function), alias.name),
             name: alias.name.clone(),
@@ -123,10 +122,8 @@ mod tests {
 
     #[test]
     fn alias_bodies_become_requests_and_errors_name_the_field() {
-        let body: CreateAlias = serde_json::from_str(
-            r#"{"Name":"live","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"2":0.1}}}"#,
-        )
-        .unwrap();
+        let body: CreateAlias =
+            serde_json::from_str(r#"{"Name":"live","FunctionVersion":"1","RoutingConfig":{"AdditionalVersionWeights":{"2":0.1}}}"#).unwrap();
         let request = body.into_request("f").unwrap();
         assert_eq!((request.version, request.weights.clone().unwrap()[&2]), (Some(VersionRef::Published(1)), 0.1));
         let bad_version: CreateAlias = serde_json::from_str(r#"{"Name":"live","FunctionVersion":"latest"}"#).unwrap();

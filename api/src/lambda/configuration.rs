@@ -165,11 +165,7 @@ impl GetFunctionResponse {
     pub fn of(config: &FunctionConfig, region: &str) -> Self {
         let code = match &config.code {
             CodeInfo::Wasm { .. } => CodeLocation { repository_type: "Skiff", image_uri: None, resolved_image_uri: None },
-            CodeInfo::Image { image, id } => CodeLocation {
-                repository_type: "ECR",
-                image_uri: Some(image.clone()),
-                resolved_image_uri: Some(id.clone()),
-            },
+            CodeInfo::Image { image, id } => CodeLocation { repository_type: "ECR", image_uri: Some(image.clone()), resolved_image_uri: Some(id.clone()) },
         };
         Self {
             configuration: FunctionConfiguration::of(config, region),
@@ -272,7 +268,10 @@ mod tests {
         let zip = crate::function::ZipInfo { sha256: "00".repeat(32), size: 9, runtime: "python3.11".into(), handler: "app.handler".into() };
         let image = CodeInfo::Image { image: "skiff-zip/echo:1".into(), id: "sha256:ff".into() };
         let zipped = serde_json::to_value(FunctionConfiguration::of(&FunctionConfig { zip: Some(zip), code: image, ..wasm_function() }, "us-east-1")).unwrap();
-        assert_eq!((zipped["Runtime"].as_str(), zipped["Handler"].as_str(), zipped["PackageType"].as_str()), (Some("python3.11"), Some("app.handler"), Some("Zip")));
+        assert_eq!(
+            (zipped["Runtime"].as_str(), zipped["Handler"].as_str(), zipped["PackageType"].as_str()),
+            (Some("python3.11"), Some("app.handler"), Some("Zip"))
+        );
         assert_eq!((zipped["CodeSize"].as_u64(), zipped["CodeSha256"].as_str()), (Some(9), Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")));
     }
 

@@ -6,8 +6,8 @@
 
 use super::field_error;
 use crate::arn::{function_arn, queue_arn, queue_of_arn};
-use crate::events::{Destination, EventConfig, EventConfigUpdate};
 use crate::error::Invalid;
+use crate::events::{Destination, EventConfig, EventConfigUpdate};
 use serde::{Deserialize, Serialize};
 
 /// Lambda's ranges (Skiff's native API allows more retries).
@@ -51,10 +51,7 @@ impl PutEventInvokeConfig {
         }
         let destinations = self.destination_config.unwrap_or_default();
         if destinations.on_failure.as_ref().is_some_and(|d| d.destination.is_some()) {
-            return Err(field_error(
-                "DestinationConfig.OnFailure",
-                "not supported: failed events are kept in the function's dead-letter store (skiff dlq)",
-            ));
+            return Err(field_error("DestinationConfig.OnFailure", "not supported: failed events are kept in the function's dead-letter store (skiff dlq)"));
         }
         let on_success = match destinations.on_success.and_then(|d| d.destination) {
             None => None,

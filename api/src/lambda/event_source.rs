@@ -9,8 +9,8 @@
 use super::field_error;
 use super::reference::FunctionRef;
 use crate::arn::{function_arn, queue_arn, queue_of_arn};
-use crate::trigger::{TriggerConfig, TriggerRequest};
 use crate::error::Invalid;
+use crate::trigger::{TriggerConfig, TriggerRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -32,7 +32,8 @@ pub fn create_request(body: &Value) -> Result<TriggerRequest, Invalid> {
         return Err(field_error("FunctionName", "a trigger calls the function itself: give no qualifier"));
     }
     let source = required_text(fields, "EventSourceArn")?;
-    let queue = queue_of_arn(source).ok_or_else(|| field_error("EventSourceArn", format!("{source:?} is not a queue ARN (arn:aws:sqs:REGION:ACCOUNT:QUEUE)")))?;
+    let queue =
+        queue_of_arn(source).ok_or_else(|| field_error("EventSourceArn", format!("{source:?} is not a queue ARN (arn:aws:sqs:REGION:ACCOUNT:QUEUE)")))?;
     if fields.get("Enabled").is_some_and(|e| e != &Value::Bool(true)) {
         return Err(field_error("Enabled", "only true: delete the mapping to stop it"));
     }
@@ -145,8 +146,17 @@ mod tests {
     #[test]
     fn a_trigger_shows_as_lambda_shows_a_mapping() {
         let trigger = TriggerConfig {
-            id: "a1b2c3d4e5f6".into(), function: "orders".into(), queue: "orders-q".into(), exchange: None, routing_key: None,
-            batch_size: 10, batch_window_ms: 3000, concurrency: 2, max_retries: 3, retry_delay_ms: 1000, created_at_ms: 1_500,
+            id: "a1b2c3d4e5f6".into(),
+            function: "orders".into(),
+            queue: "orders-q".into(),
+            exchange: None,
+            routing_key: None,
+            batch_size: 10,
+            batch_window_ms: 3000,
+            concurrency: 2,
+            max_retries: 3,
+            retry_delay_ms: 1000,
+            created_at_ms: 1_500,
         };
         let shown = serde_json::to_value(EventSourceMapping::of(&trigger, "us-east-1", "Enabled")).unwrap();
         assert_eq!(shown["UUID"], "a1b2c3d4e5f6");

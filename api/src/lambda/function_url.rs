@@ -6,8 +6,8 @@
 use super::configuration::lambda_timestamp;
 use super::field_error;
 use crate::arn::function_arn;
-use crate::url_config::{UrlAuth, UrlConfig};
 use crate::error::Invalid;
+use crate::url_config::{UrlAuth, UrlConfig};
 use serde::{Deserialize, Serialize};
 
 /// Create and Update: `AuthType` is required on create; `Cors` and response streaming are not

@@ -2,9 +2,9 @@
 //! (`ACCOUNT:function:name`) or a full one (`arn:aws:lambda:REGION:ACCOUNT:function:name`),
 //! any of them with a qualifier (a version number, `$LATEST` or an alias).
 
+use crate::error::Invalid;
 use crate::names::check_function_name;
 use crate::version::{Qualifier, VersionRef};
-use crate::error::Invalid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionRef {
@@ -32,9 +32,9 @@ impl FunctionRef {
     pub fn with_query_qualifier(mut self, query: Option<String>) -> Result<Self, Invalid> {
         let query = query.map(|q| q.parse::<Qualifier>()).transpose()?;
         match (&self.qualifier, query) {
-            (Some(path), Some(q)) if *path != q => Err(Invalid(format!(
-                "The derived qualifier from the function name does not match the specified qualifier ({path} vs {q})"
-            ))),
+            (Some(path), Some(q)) if *path != q => {
+                Err(Invalid(format!("The derived qualifier from the function name does not match the specified qualifier ({path} vs {q})")))
+            }
             (None, Some(q)) => {
                 self.qualifier = Some(q);
                 Ok(self)

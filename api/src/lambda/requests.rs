@@ -5,15 +5,14 @@
 //! with no effect here (tags, tracing, logging, ephemeral storage) are accepted and ignored.
 
 use super::field_error;
+use crate::error::Invalid;
 use crate::function::{DeployMode, DeployRequest, MAX_DESCRIPTION, MEMORY_RANGE_MB, TIMEOUT_RANGE_S};
 use crate::names::{check_env_key, check_function_name, check_image_reference};
-use crate::error::Invalid;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -202,7 +201,8 @@ impl CreateFunction {
             }
         }
         let mut request = DeployRequest { name: self.function_name.clone(), mode: DeployMode::Create, role: self.role.clone(), ..Default::default() };
-        Settings { description: &self.description, timeout: self.timeout, memory_size: self.memory_size, environment: &self.environment }.apply(&mut request)?;
+        Settings { description: &self.description, timeout: self.timeout, memory_size: self.memory_size, environment: &self.environment }
+            .apply(&mut request)?;
         set_code(&mut request, code, self.runtime.as_deref(), self.handler.as_deref())?;
         Ok(request)
     }
@@ -237,7 +237,8 @@ impl UpdateFunctionConfiguration {
             handler: self.handler.clone(),
             ..Default::default()
         };
-        Settings { description: &self.description, timeout: self.timeout, memory_size: self.memory_size, environment: &self.environment }.apply(&mut request)?;
+        Settings { description: &self.description, timeout: self.timeout, memory_size: self.memory_size, environment: &self.environment }
+            .apply(&mut request)?;
         Ok(request)
     }
 }
@@ -290,7 +291,8 @@ mod tests {
         assert!(err(serde_json::json!({"FunctionName": "f", "Code": {"ImageUri": "i"}, "Layers": ["arn:l"]})).starts_with("Layers:"));
         assert!(err(serde_json::json!({"FunctionName": "f", "Code": {"ImageUri": "i"}, "Architectures": ["arm64"]})).starts_with("Architectures:"));
         assert!(err(serde_json::json!({"FunctionName": "f", "Code": {"ImageUri": "i"}, "PackageType": "Zip"})).starts_with("PackageType:"));
-        assert!(err(serde_json::json!({"FunctionName": "f", "Code": {"ImageUri": "i"}, "Environment": {"Variables": {"AWS_REGION": "x"}}})).starts_with("Environment.Variables:"));
+        assert!(err(serde_json::json!({"FunctionName": "f", "Code": {"ImageUri": "i"}, "Environment": {"Variables": {"AWS_REGION": "x"}}}))
+            .starts_with("Environment.Variables:"));
         // An empty VPC config is what some tools send by default: it sets nothing.
         assert!(create(serde_json::json!({"FunctionName": "f", "Code": {"ImageUri": "i"}, "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []}})).is_ok());
     }

@@ -77,10 +77,7 @@ impl EtcdConfigStore {
 impl ConfigStore for EtcdConfigStore {
     async fn list(&self, collection: Collection) -> Result<Listing, StoreError> {
         let mut client = self.etcd.requests.clone();
-        let resp = client
-            .get(self.prefix(collection), Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(unavailable("listing from etcd"))?;
+        let resp = client.get(self.prefix(collection), Some(GetOptions::new().with_prefix())).await.map_err(unavailable("listing from etcd"))?;
         let revision = Revision(resp.header().map_or(0, |h| h.revision()) as u64);
         Ok(Listing { entries: resp.kvs().iter().map(|kv| self.entry(collection, kv)).collect(), revision })
     }
@@ -109,10 +106,7 @@ impl ConfigStore for EtcdConfigStore {
     async fn watch(&self, collection: Collection, after: Revision) -> Result<Watch, WatchError> {
         let options = WatchOptions::new().with_prefix().with_start_revision(after.0 as i64 + 1);
         let mut client = self.etcd.streams.clone();
-        let mut stream = client
-            .watch(self.prefix(collection), Some(options))
-            .await
-            .map_err(|e| WatchError::Store(unavailable("watching etcd")(e)))?;
+        let mut stream = client.watch(self.prefix(collection), Some(options)).await.map_err(|e| WatchError::Store(unavailable("watching etcd")(e)))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let this = self.clone();
         tokio::spawn(async move {

@@ -35,14 +35,9 @@ impl Etcd {
     /// Connects to `endpoints` (any member answers; the client balances over them). Fails only
     /// when no endpoint can be dialled at all.
     pub async fn connect(endpoints: &[String], prefix: &str) -> Result<Self, StoreError> {
-        let base = ConnectOptions::new()
-            .with_connect_timeout(REQUEST_TIMEOUT)
-            .with_keep_alive(PING, PING)
-            .with_keep_alive_while_idle(true)
-            .with_require_leader(true);
-        let requests = Client::connect(endpoints, Some(base.clone().with_timeout(REQUEST_TIMEOUT)))
-            .await
-            .map_err(unavailable("connecting to etcd"))?;
+        let base =
+            ConnectOptions::new().with_connect_timeout(REQUEST_TIMEOUT).with_keep_alive(PING, PING).with_keep_alive_while_idle(true).with_require_leader(true);
+        let requests = Client::connect(endpoints, Some(base.clone().with_timeout(REQUEST_TIMEOUT))).await.map_err(unavailable("connecting to etcd"))?;
         let streams = Client::connect(endpoints, Some(base)).await.map_err(unavailable("connecting to etcd"))?;
         Ok(Self { requests, streams, prefix: prefix.to_string() })
     }

@@ -31,10 +31,9 @@ pub(crate) enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::ForeignHost(host) => write!(
-                f,
-                "Host {host:?} is not a loopback name: without --token the server answers only 127.0.0.1, [::1] and localhost"
-            ),
+            Refusal::ForeignHost(host) => {
+                write!(f, "Host {host:?} is not a loopback name: without --token the server answers only 127.0.0.1, [::1] and localhost")
+            }
             Refusal::ForeignOrigin(origin) => write!(f, "requests from origin {origin:?} are refused: it is not this server"),
             Refusal::NotJson(kind) => write!(f, "control requests must send Content-Type: application/json, not {kind:?}"),
         }
@@ -74,10 +73,7 @@ pub(crate) fn check_site(host: Option<&str>, origin: Option<&str>) -> Result<(),
 /// Routes that manage the platform; calling a function (whose payload may be anything) or a
 /// service is not one.
 fn is_control(route: &Route<'_>) -> bool {
-    !matches!(
-        route,
-        Route::Invoke { .. } | Route::FunctionUrl { .. } | Route::ServiceProxy { .. } | Route::AcceptEvent { .. } | Route::Health
-    )
+    !matches!(route, Route::Invoke { .. } | Route::FunctionUrl { .. } | Route::ServiceProxy { .. } | Route::AcceptEvent { .. } | Route::Health)
 }
 
 /// `application/json`, `application/x-amz-json-1.1`, `application/problem+json`, with or
@@ -120,7 +116,16 @@ mod tests {
         for host in ["127.0.0.1:9000", "127.8.9.1", "[::1]:9000", "localhost", "LOCALHOST:80", "api.localhost:9000"] {
             assert_eq!(check(&Route::ListFunctions, &Method::GET, &headers(&[("host", host)]), None), Ok(()), "{host}");
         }
-        for host in ["evil.example", "evil.example:9000", "10.0.0.1:9000", "0x7f000001", "2130706433", "127.0.0.1.evil.example", "localhost.evil.example", "[::ffff:8.8.8.8]:80"] {
+        for host in [
+            "evil.example",
+            "evil.example:9000",
+            "10.0.0.1:9000",
+            "0x7f000001",
+            "2130706433",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "[::ffff:8.8.8.8]:80",
+        ] {
             let refused = check(&Route::ListFunctions, &Method::GET, &headers(&[("host", host)]), None);
             assert!(matches!(refused, Err(Refusal::ForeignHost(_))), "{host}: {refused:?}");
         }

@@ -8,7 +8,7 @@ use skiff_api::NodeInfo;
 use skiff_cluster::peers::{PeerError, COPIES_PATH, TASKS_PATH};
 use skiff_cluster::{Membership, Peers};
 use skiff_services::fleet::agent::Agent;
-use skiff_services::fleet::{CopyHost, CopyOrder, FoundCopy, Fleet, ReapOrder, Reaped, StartedCopy, StopOrder, TaskOrder};
+use skiff_services::fleet::{CopyHost, CopyOrder, Fleet, FoundCopy, ReapOrder, Reaped, StartedCopy, StopOrder, TaskOrder};
 use skiff_services::ServiceError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -96,7 +96,13 @@ struct RemoteHost {
 }
 
 impl RemoteHost {
-    async fn call<B: serde::Serialize + Sync, R: serde::de::DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>, within: Duration) -> Result<R, ServiceError> {
+    async fn call<B: serde::Serialize + Sync, R: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        within: Duration,
+    ) -> Result<R, ServiceError> {
         self.peers.call_json(&self.node, method, path, body, within).await.map_err(|e| node_error(&self.node, e))
     }
 }

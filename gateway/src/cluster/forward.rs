@@ -16,8 +16,8 @@ use crate::errors::AwsError;
 use crate::http::{request_bytes, ReqBody, Resp};
 use crate::routes::lambda::MAX_SYNC_PAYLOAD;
 use bytes::Bytes;
-use hyper::body::{Body as _, Incoming};
 use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -144,9 +144,7 @@ impl Forwarder {
             }
             last_throttle = Some(resp);
         }
-        last_throttle.unwrap_or_else(|| {
-            AwsError::TooManyRequests.response(format!("no node can take the call: {} unreachable", unreachable.join(", ")))
-        })
+        last_throttle.unwrap_or_else(|| AwsError::TooManyRequests.response(format!("no node can take the call: {} unreachable", unreachable.join(", "))))
     }
 
     async fn send(

@@ -35,9 +35,7 @@ pub(crate) async fn handle(cluster: &ClusterGateway, invoker: &Invoker, services
                 Err(e) => AwsError::InvalidRequestContent.response(e.to_string()),
             }
         }
-        Internal::GetBlob { sha256 } | Internal::PutBlob { sha256 } => {
-            AwsError::InvalidParameterValue.response(format!("{sha256:?} is not a SHA-256 in hex"))
-        }
+        Internal::GetBlob { sha256 } | Internal::PutBlob { sha256 } => AwsError::InvalidParameterValue.response(format!("{sha256:?} is not a SHA-256 in hex")),
         _ => unreachable!("copy routes go to the agent"),
     }
 }

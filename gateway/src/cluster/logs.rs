@@ -12,13 +12,13 @@ use crate::routes::functions::followed_logs;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http_body_util::BodyExt;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::body::Frame;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use skiff_api::{LogEntry, NodeInfo};
 use skiff_invoker::Invoker;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
 

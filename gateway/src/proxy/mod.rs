@@ -17,13 +17,13 @@ mod upstream;
 
 use crate::errors::AwsError;
 use crate::http::{BoxError, Guarded, Resp};
-use upstream::{Pool, SendError};
 use http_body_util::BodyExt;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use hyper::{Request, Response, Uri, Version};
 use skiff_services::RouteLookup;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use upstream::{Pool, SendError};
 
 pub(crate) struct Proxy {
     pool: Arc<Pool>,
@@ -39,8 +39,7 @@ impl Proxy {
 }
 
 /// Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] =
-    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization"];
+const HOP_BY_HOP: [&str; 8] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization"];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them (a `Connection` header is one of them, so the names it

@@ -92,11 +92,7 @@ fn drive(conn: &mut Option<Conn>, cx: &mut Context<'_>) -> bool {
 /// `outcome` must be ready whenever the connection has brought it about: nothing in it may answer
 /// "not yet" for another reason, such as tokio's cooperative budget (hence `unconstrained` on the
 /// answer), since the waker such a poll would wake is the no-op one.
-fn drive_until<T>(
-    conn: &mut Option<Conn>,
-    cx: &mut Context<'_>,
-    mut outcome: impl FnMut(&mut Context<'_>) -> Poll<T>,
-) -> Poll<T> {
+fn drive_until<T>(conn: &mut Option<Conn>, cx: &mut Context<'_>, mut outcome: impl FnMut(&mut Context<'_>) -> Poll<T>) -> Poll<T> {
     let mut quiet = Context::from_waker(Waker::noop());
     // Two rounds: the connection hands over a chunk it has already read only once asked for it.
     for _ in 0..2 {
@@ -159,12 +155,7 @@ impl Pool {
     /// Sends `request` to the copy `copy` at `addr` on a pooled or new connection and waits for
     /// the answer's head. A pooled connection that turns out to be closed is replaced by a new
     /// one without the request being lost (hyper hands back a message it never wrote).
-    pub(crate) async fn send(
-        self: &Arc<Self>,
-        addr: SocketAddr,
-        copy: &str,
-        mut request: Request<crate::http::ReqBody>,
-    ) -> Result<Response<Lease>, SendError> {
+    pub(crate) async fn send(self: &Arc<Self>, addr: SocketAddr, copy: &str, mut request: Request<crate::http::ReqBody>) -> Result<Response<Lease>, SendError> {
         loop {
             let (mut up, pooled) = match self.checkout(addr, copy) {
                 Some(up) => (up, true),
@@ -186,9 +177,7 @@ impl Pool {
             let mut answer = std::pin::pin!(tokio::task::unconstrained(up.sender.try_send_request(request)));
             let result = poll_fn(|cx| drive_until(&mut up.conn, cx, |quiet| answer.as_mut().poll(quiet))).await;
             match result {
-                Ok(response) => {
-                    return Ok(response.map(|body| Lease { body, upstream: Some(up), pool: self.clone(), addr }))
-                }
+                Ok(response) => return Ok(response.map(|body| Lease { body, upstream: Some(up), pool: self.clone(), addr })),
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if pooled => request = unsent,
                     _ => return Err(SendError::Failed(e.into_error())),

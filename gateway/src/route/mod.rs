@@ -5,8 +5,8 @@ mod lambda;
 #[cfg(test)]
 mod openapi;
 
-pub(crate) use lambda::LambdaRoute;
 use hyper::Method;
+pub(crate) use lambda::LambdaRoute;
 
 /// Every operation the gateway serves, with the names it was given in the path.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,48 +14,108 @@ pub(crate) enum Route<'a> {
     Health,
     Metrics,
     /// `POST /2015-03-31/functions/{ref}/invocations` (Lambda's Invoke; `ref` may be an ARN).
-    Invoke { function: &'a str },
+    Invoke {
+        function: &'a str,
+    },
     /// Lambda's control plane (`/2015-03-31/functions...` and its other API versions).
     Lambda(LambdaRoute<'a>),
     /// `ANY /fn/{name}/{path}`: the function's URL, with its own path ("/" when empty).
-    FunctionUrl { function: &'a str, path: &'a str },
+    FunctionUrl {
+        function: &'a str,
+        path: &'a str,
+    },
     /// `ANY /svc/{name}/{path}`: the service proxy, with the copy's path and query.
-    ServiceProxy { service: &'a str, target: String },
+    ServiceProxy {
+        service: &'a str,
+        target: String,
+    },
     ListFunctions,
-    DeployFunction { name: &'a str },
-    GetFunction { name: &'a str },
-    DeleteFunction { name: &'a str },
-    FunctionLogs { name: &'a str },
-    AcceptEvent { function: &'a str },
-    InvocationStatus { id: &'a str },
-    FunctionDeadLetters { function: &'a str },
-    FunctionDeadLetter { function: &'a str, id: &'a str },
+    DeployFunction {
+        name: &'a str,
+    },
+    GetFunction {
+        name: &'a str,
+    },
+    DeleteFunction {
+        name: &'a str,
+    },
+    FunctionLogs {
+        name: &'a str,
+    },
+    AcceptEvent {
+        function: &'a str,
+    },
+    InvocationStatus {
+        id: &'a str,
+    },
+    FunctionDeadLetters {
+        function: &'a str,
+    },
+    FunctionDeadLetter {
+        function: &'a str,
+        id: &'a str,
+    },
     /// One dead letter (`Some`) or all of them.
-    RedriveFunction { function: &'a str, id: Option<&'a str> },
+    RedriveFunction {
+        function: &'a str,
+        id: Option<&'a str>,
+    },
     ListTriggers,
     AddTrigger,
-    GetTrigger { id: &'a str },
-    RemoveTrigger { id: &'a str },
-    TriggerDeadLetters { id: &'a str },
-    TriggerDeadLetter { id: &'a str, message: &'a str },
-    RedriveTrigger { id: &'a str, message: Option<&'a str> },
+    GetTrigger {
+        id: &'a str,
+    },
+    RemoveTrigger {
+        id: &'a str,
+    },
+    TriggerDeadLetters {
+        id: &'a str,
+    },
+    TriggerDeadLetter {
+        id: &'a str,
+        message: &'a str,
+    },
+    RedriveTrigger {
+        id: &'a str,
+        message: Option<&'a str>,
+    },
     ListServices,
-    DeployService { name: &'a str },
-    GetService { name: &'a str },
-    DeleteService { name: &'a str },
-    ScaleService { name: &'a str },
-    ServiceEndpoints { name: &'a str },
-    ServiceLogs { name: &'a str },
+    DeployService {
+        name: &'a str,
+    },
+    GetService {
+        name: &'a str,
+    },
+    DeleteService {
+        name: &'a str,
+    },
+    ScaleService {
+        name: &'a str,
+    },
+    ServiceEndpoints {
+        name: &'a str,
+    },
+    ServiceLogs {
+        name: &'a str,
+    },
     RunTask,
     ListTasks,
-    GetTask { id: &'a str },
-    StopTask { id: &'a str },
-    TaskLogs { id: &'a str },
+    GetTask {
+        id: &'a str,
+    },
+    StopTask {
+        id: &'a str,
+    },
+    TaskLogs {
+        id: &'a str,
+    },
     /// `GET /v1/nodes`: the cluster's nodes.
     ListNodes,
     CreateKey,
     ListKeys,
-    DeleteKey { id: &'a str },
+    DeleteKey {
+        id: &'a str,
+    },
     /// `/internal/v1/...`: node-to-node routes, behind the cluster secret.
     Internal(Internal<'a>),
     Unknown,
@@ -64,19 +124,33 @@ pub(crate) enum Route<'a> {
 /// The internal channel's routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Internal<'a> {
-    GetBlob { sha256: &'a str },
-    PutBlob { sha256: &'a str },
+    GetBlob {
+        sha256: &'a str,
+    },
+    PutBlob {
+        sha256: &'a str,
+    },
     Load,
     /// This node's own record of an asynchronous invocation.
-    Invocation { id: &'a str },
+    Invocation {
+        id: &'a str,
+    },
     /// This node's own log entries of a function.
-    FunctionLogs { name: &'a str },
+    FunctionLogs {
+        name: &'a str,
+    },
     /// The scheduler's orders to this node's agent, and what it asks of the copies here.
     StartCopy,
     ListCopies,
-    StopCopy { id: &'a str },
-    CopyStopped { id: &'a str },
-    CopyLogs { id: &'a str },
+    StopCopy {
+        id: &'a str,
+    },
+    CopyStopped {
+        id: &'a str,
+    },
+    CopyLogs {
+        id: &'a str,
+    },
     StartTask,
     ReapTask,
 }
@@ -86,7 +160,13 @@ impl Internal<'_> {
     pub(crate) fn is_agents(&self) -> bool {
         matches!(
             self,
-            Internal::StartCopy | Internal::ListCopies | Internal::StopCopy { .. } | Internal::CopyStopped { .. } | Internal::CopyLogs { .. } | Internal::StartTask | Internal::ReapTask
+            Internal::StartCopy
+                | Internal::ListCopies
+                | Internal::StopCopy { .. }
+                | Internal::CopyStopped { .. }
+                | Internal::CopyLogs { .. }
+                | Internal::StartTask
+                | Internal::ReapTask
         )
     }
 }
@@ -141,10 +221,7 @@ pub(crate) fn parse<'a>(method: &Method, path: &'a str, query: Option<&str>) -> 
 /// The methods `path` has routes for: a request with another method on it is answered 405 with
 /// these in `Allow`, not 404 (empty when the path itself is unknown).
 pub(crate) fn allowed_methods(path: &str) -> Vec<Method> {
-    [Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE]
-        .into_iter()
-        .filter(|m| parse(m, path, None) != Route::Unknown)
-        .collect()
+    [Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE].into_iter().filter(|m| parse(m, path, None) != Route::Unknown).collect()
 }
 
 /// `/internal/v1/...`.
@@ -259,10 +336,7 @@ mod tests {
         assert_eq!(get("/2015-03-31/functions/echo/invocations"), Route::Unknown);
         assert_eq!(get("/fn/echo"), Route::FunctionUrl { function: "echo", path: "/" });
         assert_eq!(get("/fn/echo/a/b"), Route::FunctionUrl { function: "echo", path: "/a/b" });
-        assert_eq!(
-            parse(&Method::DELETE, "/svc/web/x", Some("q=1")),
-            Route::ServiceProxy { service: "web", target: "/x?q=1".into() }
-        );
+        assert_eq!(parse(&Method::DELETE, "/svc/web/x", Some("q=1")), Route::ServiceProxy { service: "web", target: "/x?q=1".into() });
         assert_eq!(parse(&Method::PUT, "/v1/functions/f", None), Route::DeployFunction { name: "f" });
         assert_eq!(get("/v1/invocations/r1"), Route::InvocationStatus { id: "r1" });
         assert_eq!(post("/v1/functions/f/dlq/redrive"), Route::RedriveFunction { function: "f", id: None });

@@ -8,8 +8,8 @@
 //!
 //! The same dead-letter routes exist under `/v1/triggers/{id}/dlq`.
 
-use crate::errors::{error_response, reply, AwsError};
 use crate::body::{read_body, BodyError};
+use crate::errors::{error_response, reply, AwsError};
 use crate::http::{json, Resp};
 use crate::route::Route;
 use crate::routes::counts::DEAD_LETTER_LIMIT;
@@ -41,8 +41,7 @@ async fn accept(events: &Events, function: &str, req: Request<crate::http::ReqBo
     let payload = match read_body(req.into_body(), MAX_ASYNC_PAYLOAD).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
-            return AwsError::RequestTooLarge
-                .response(format!("Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for an asynchronous invocation"))
+            return AwsError::RequestTooLarge.response(format!("Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for an asynchronous invocation"))
         }
         Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
     };

@@ -2,8 +2,8 @@
 //! it is, both bodies streaming. Any other function gets it as an event in Lambda's
 //! function-URL payload format 2.0, and its result becomes the HTTP response.
 
-use crate::errors::{error_response, AwsError};
 use crate::body::{read_body, BodyError};
+use crate::errors::{error_response, AwsError};
 use crate::http::{bytes_response, full, query_pairs, BoxError, Resp};
 use crate::routes::lambda::{insert_str, MAX_SYNC_PAYLOAD};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -21,14 +21,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub(crate) async fn call<B>(
-    invoker: &Invoker,
-    token: Option<&str>,
-    name: &str,
-    raw_path: &str,
-    peer: SocketAddr,
-    req: Request<B>,
-) -> Resp
+pub(crate) async fn call<B>(invoker: &Invoker, token: Option<&str>, name: &str, raw_path: &str, peer: SocketAddr, req: Request<B>) -> Resp
 where
     B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<crate::http::BoxError>,
@@ -82,9 +75,7 @@ async fn call_with_event(invoker: &Invoker, name: &str, raw_path: &str, peer: So
     let (parts, body) = request.into_parts();
     let body = match read_body(body, MAX_SYNC_PAYLOAD).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return AwsError::RequestTooLarge.response("request body exceeds 6 MB")
-        }
+        Err(BodyError::TooLarge) => return AwsError::RequestTooLarge.response("request body exceeds 6 MB"),
         Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
     };
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -108,13 +99,7 @@ fn function_failed(error_type: &str, request_id: &str) -> Resp {
     resp
 }
 
-fn request_event(
-    parts: &Parts,
-    raw_path: &str,
-    peer: SocketAddr,
-    body: &[u8],
-    request_id: &str,
-) -> Value {
+fn request_event(parts: &Parts, raw_path: &str, peer: SocketAddr, body: &[u8], request_id: &str) -> Value {
     // Repeated headers are joined with commas, as Lambda does; cookies go in their own list.
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
@@ -135,10 +120,13 @@ fn request_event(
     let raw_query = parts.uri.query().unwrap_or("");
     let mut query: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in query_pairs(Some(raw_query)) {
-        query.entry(k).and_modify(|e| {
-            e.push(',');
-            e.push_str(&v);
-        }).or_insert(v);
+        query
+            .entry(k)
+            .and_modify(|e| {
+                e.push(',');
+                e.push_str(&v);
+            })
+            .or_insert(v);
     }
     let content_type = headers.get("content-type").map(String::as_str).unwrap_or("");
     let (body, is_base64) = match std::str::from_utf8(body) {
@@ -148,12 +136,7 @@ fn request_event(
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let time = time::OffsetDateTime::from_unix_timestamp(now.as_secs() as i64)
         .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
-            ))
-            .ok()
-        })
+        .and_then(|t| t.format(time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000")).ok())
         .unwrap_or_default();
     let host = headers.get("host").cloned().unwrap_or_default();
     json!({
@@ -191,22 +174,16 @@ fn request_event(
 
 fn is_textual(content_type: &str) -> bool {
     let ct = content_type.to_ascii_lowercase();
-    ct.is_empty()
-        || ct.starts_with("text/")
-        || ["json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "graphql"]
-            .iter()
-            .any(|t| ct.contains(t))
+    ct.is_empty() || ct.starts_with("text/") || ["json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "graphql"].iter().any(|t| ct.contains(t))
 }
 
 /// Lambda's rule: a JSON object with `statusCode` describes the response; any other result is
 /// the body of a 200 `application/json` response.
 fn http_response(output: &Bytes) -> Resp {
-    let shaped = serde_json::from_slice::<Value>(output)
-        .ok()
-        .and_then(|v| match v {
-            Value::Object(map) if map.contains_key("statusCode") => Some(map),
-            _ => None,
-        });
+    let shaped = serde_json::from_slice::<Value>(output).ok().and_then(|v| match v {
+        Value::Object(map) if map.contains_key("statusCode") => Some(map),
+        _ => None,
+    });
     match shaped {
         Some(map) => shaped_response(map),
         None => bytes_response(StatusCode::OK, "application/json", output.clone()),
@@ -225,12 +202,10 @@ fn shaped_response(map: Map<String, Value>) -> Resp {
     };
     let body = match map.get("body") {
         None | Some(Value::Null) => Bytes::new(),
-        Some(Value::String(s)) if map.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
-            match B64.decode(s) {
-                Ok(b) => Bytes::from(b),
-                Err(_) => return bad_result("body is not valid base64"),
-            }
-        }
+        Some(Value::String(s)) if map.get("isBase64Encoded") == Some(&Value::Bool(true)) => match B64.decode(s) {
+            Ok(b) => Bytes::from(b),
+            Err(_) => return bad_result("body is not valid base64"),
+        },
         Some(Value::String(s)) => Bytes::from(s.clone()),
         Some(other) => Bytes::from(other.to_string()),
     };

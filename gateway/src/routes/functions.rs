@@ -1,8 +1,8 @@
 //! The native control API under `/v1` (documented in `docs/api.md`): deploy, list, get, delete,
 //! and invocation logs.
 
-use crate::errors::{error_response, reply, AwsError};
 use crate::body::read_json;
+use crate::errors::{error_response, reply, AwsError};
 use crate::http::{empty, json, Resp};
 use crate::route::Route;
 use crate::routes::counts::LOG_LIMIT;

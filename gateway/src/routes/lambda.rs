@@ -1,8 +1,8 @@
 //! `POST /2015-03-31/functions/{name}/invocations`: Lambda's Invoke API, as AWS SDKs and the AWS
 //! CLI send it.
 
-use crate::errors::{error_response, AwsError};
 use crate::body::{read_body, BodyError};
+use crate::errors::{error_response, AwsError};
 use crate::http::{empty, full, Resp};
 use base64::Engine as _;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -40,15 +40,12 @@ where
     let payload = match read_body(req.into_body(), MAX_SYNC_PAYLOAD).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
-            return AwsError::RequestTooLarge.response(format!(
-                "Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
-            ))
+            return AwsError::RequestTooLarge.response(format!("Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"))
         }
         Err(BodyError::Io(e)) => return AwsError::InvalidRequestContent.response(e),
     };
     if let Err(e) = check_json(&payload) {
-        return AwsError::InvalidRequestContent
-            .response(format!("Could not parse request body into json: {e}"));
+        return AwsError::InvalidRequestContent.response(format!("Could not parse request body into json: {e}"));
     }
     match invocation_type.as_str() {
         "RequestResponse" => {}
@@ -64,9 +61,7 @@ where
             };
         }
         other => {
-            return AwsError::InvalidParameterValue.response(format!(
-                "invalid X-Amz-Invocation-Type {other:?}: expected RequestResponse, Event or DryRun"
-            ))
+            return AwsError::InvalidParameterValue.response(format!("invalid X-Amz-Invocation-Type {other:?}: expected RequestResponse, Event or DryRun"))
         }
     }
     match invoker.runner().invoke(name, version, payload).await {

@@ -1,7 +1,7 @@
 //! `/v1/services`: deploy, list, get, scale, delete, endpoints (service discovery) and logs.
 
-use crate::errors::{error_response, reply};
 use crate::body::read_json;
+use crate::errors::{error_response, reply};
 use crate::http::{bytes_response, empty, Resp};
 use crate::route::Route;
 use hyper::{Request, StatusCode};
@@ -24,9 +24,7 @@ pub(crate) async fn handle(services: &Services, route: Route<'_>, query: Option<
             Err(e) => error_response(&e),
         },
         Route::ScaleService { name } => scale(services, name, req).await,
-        Route::ServiceEndpoints { name } => {
-            reply(StatusCode::OK, services.endpoints(name).map(|e| serde_json::json!({ "endpoints": e })))
-        }
+        Route::ServiceEndpoints { name } => reply(StatusCode::OK, services.endpoints(name).map(|e| serde_json::json!({ "endpoints": e }))),
         Route::ServiceLogs { name } => logs(services, name, query).await,
         other => unreachable!("not a services route: {other:?}"),
     }

@@ -1,7 +1,7 @@
 //! `/v1/triggers`: queue triggers (create, list, get, delete) and their dead letters.
 
-use crate::errors::{error_response, reply};
 use crate::body::read_json;
+use crate::errors::{error_response, reply};
 use crate::http::{empty, Resp};
 use crate::route::Route;
 use crate::routes::counts::DEAD_LETTER_LIMIT;

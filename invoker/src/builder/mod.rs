@@ -5,10 +5,10 @@ mod zip;
 
 pub(crate) use zip::zip_image_tag;
 
+use crate::error::{blocking, InvokerError};
 use crate::metrics::Metrics;
 use crate::options::Containers;
 use crate::registry::Deployed;
-use crate::error::{blocking, InvokerError};
 use skiff_api::{CodeInfo, FunctionConfig};
 use skiff_state::blobs::BlobStore;
 use skiff_workers::container::{ContainerBackend, ContainerPool, ContainerSpec, ImageSpec, WarmCount};

@@ -6,8 +6,8 @@
 //! call, and each removes its copy once no function or published version refers to the tag.
 
 use super::WorkerBuilder;
-use crate::registry::Registry;
 use crate::error::InvokerError;
+use crate::registry::Registry;
 use sha2::{Digest, Sha256};
 use skiff_api::{CodeInfo, FunctionConfig, ZipInfo};
 use skiff_workers::container::{ImageSpec, ZipCode};

@@ -2,8 +2,8 @@
 //! (what carries over, what takes a default, what is refused) are tested without a server.
 
 use crate::error::InvokerError;
-use skiff_api::function::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
 use sha2::{Digest, Sha256};
+use skiff_api::function::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S};
 use skiff_api::{CodeInfo, DeployRequest, Destination, FunctionConfig, UrlConfig, ZipInfo};
 
 /// The zip package `request` leaves the function with: a new zip (its runtime and handler from
@@ -24,16 +24,19 @@ pub(crate) fn zip_info(request: &DeployRequest, old: Option<&FunctionConfig>) ->
             runtime: pick(&request.runtime, current.map(|c| &c.runtime), "Runtime")?,
             handler: pick(&request.handler, current.map(|c| &c.handler), "Handler")?,
         })),
-        (None, Some(current)) => Ok(Some(ZipInfo {
-            handler: request.handler.clone().unwrap_or_else(|| current.handler.clone()),
-            ..current.clone()
-        })),
+        (None, Some(current)) => Ok(Some(ZipInfo { handler: request.handler.clone().unwrap_or_else(|| current.handler.clone()), ..current.clone() })),
         (None, None) => Ok(None),
     }
 }
 
 /// `request` applied over `old` (none on create) with the code it resolved to.
-pub(crate) fn merged(request: &DeployRequest, old: Option<&FunctionConfig>, code: CodeInfo, zip: Option<ZipInfo>, now: u64) -> Result<FunctionConfig, InvokerError> {
+pub(crate) fn merged(
+    request: &DeployRequest,
+    old: Option<&FunctionConfig>,
+    code: CodeInfo,
+    zip: Option<ZipInfo>,
+    now: u64,
+) -> Result<FunctionConfig, InvokerError> {
     // Container-only settings carry over only while the function stays a container function.
     let kind = std::mem::discriminant(&code);
     let same_kind = |o: &&FunctionConfig| std::mem::discriminant(&o.code) == kind;
@@ -100,10 +103,7 @@ pub(super) fn refuse_destination_loop(config: &FunctionConfig, destination_of: i
         if chain.contains(&name) {
             chain.push(name.clone());
             let first = chain.iter().position(|n| *n == name).unwrap_or(0);
-            return Err(InvokerError::invalid(format!(
-                "on-success destinations would form a loop: {}",
-                chain[first..].join(" → ")
-            )));
+            return Err(InvokerError::invalid(format!("on-success destinations would form a loop: {}", chain[first..].join(" → "))));
         }
         next = destination_of(&name);
         chain.push(name);
@@ -152,7 +152,13 @@ mod tests {
 
     #[test]
     fn a_zip_keeps_its_runtime_and_handler_until_told_otherwise() {
-        let create = DeployRequest { name: "f".into(), zip: Some(bytes::Bytes::from_static(b"PK")), runtime: Some("python3.11".into()), handler: Some("app.handler".into()), ..Default::default() };
+        let create = DeployRequest {
+            name: "f".into(),
+            zip: Some(bytes::Bytes::from_static(b"PK")),
+            runtime: Some("python3.11".into()),
+            handler: Some("app.handler".into()),
+            ..Default::default()
+        };
         let first = zip_info(&create, None).unwrap().unwrap();
         let old = FunctionConfig { zip: Some(first.clone()), ..merged(&create, None, wasm(), Some(first.clone()), 0).unwrap() };
         let new_code = DeployRequest { name: "f".into(), zip: Some(bytes::Bytes::from_static(b"PK2")), ..Default::default() };

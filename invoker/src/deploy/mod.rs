@@ -10,8 +10,8 @@ mod versions;
 pub use versions::PublishRequest;
 
 use crate::builder::{execution_spec, zip_image_tag, WorkerBuilder};
-use crate::registry::{Deployed, Registry};
 use crate::error::{blocking, InvokerError};
+use crate::registry::{Deployed, Registry};
 use sha2::{Digest, Sha256};
 use skiff_api::function::WasmFormat;
 use skiff_api::{now_ms, Alias, CodeInfo, DeployMode, DeployRequest, FunctionConfig, TriggerConfig, ZipInfo};
@@ -31,13 +31,17 @@ enum Resolved {
 /// A change to the thing `what` named `name` (a function, an alias), as it is now
 /// (`current_revision`: its `revision_id`, none if it does not exist): a create of one that
 /// exists is a conflict, an update of a missing one not found, a stale `if_revision` 412.
-pub(crate) fn admissible(mode: DeployMode, if_revision: Option<&str>, current_revision: Option<&str>, what: &'static str, name: &str) -> Result<(), InvokerError> {
+pub(crate) fn admissible(
+    mode: DeployMode,
+    if_revision: Option<&str>,
+    current_revision: Option<&str>,
+    what: &'static str,
+    name: &str,
+) -> Result<(), InvokerError> {
     match (mode, current_revision) {
         (DeployMode::Create, Some(_)) => Err(InvokerError::Exists { what, name: name.to_string() }),
         (DeployMode::Update, None) => Err(InvokerError::NotFound(name.to_string())),
-        (_, Some(current)) if if_revision.is_some_and(|expected| expected != current) => {
-            Err(InvokerError::StaleRevision { function: name.to_string() })
-        }
+        (_, Some(current)) if if_revision.is_some_and(|expected| expected != current) => Err(InvokerError::StaleRevision { function: name.to_string() }),
         _ => Ok(()),
     }
 }
@@ -67,7 +71,13 @@ pub struct Deployer {
 }
 
 impl Deployer {
-    pub(crate) fn new(registry: Arc<Registry>, builder: Arc<WorkerBuilder>, stores: DefinitionStores, blobs: Arc<dyn BlobStore>, control: Arc<tokio::sync::Mutex<()>>) -> Self {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        builder: Arc<WorkerBuilder>,
+        stores: DefinitionStores,
+        blobs: Arc<dyn BlobStore>,
+        control: Arc<tokio::sync::Mutex<()>>,
+    ) -> Self {
         let DefinitionStores { functions, versions, aliases, triggers } = stores;
         Self { registry, builder, functions, versions, aliases, triggers, blobs, control }
     }
@@ -108,7 +118,13 @@ impl Deployer {
 
     /// The second half of a deploy, under the control lock with the code resolved: the config
     /// merged and checked, its worker staged, the blob and then the config stored.
-    async fn store(&self, request: &DeployRequest, existing: Option<Arc<Deployed>>, (code, resolved): (CodeInfo, Resolved), zip: Option<ZipInfo>) -> Result<FunctionConfig, InvokerError> {
+    async fn store(
+        &self,
+        request: &DeployRequest,
+        existing: Option<Arc<Deployed>>,
+        (code, resolved): (CodeInfo, Resolved),
+        zip: Option<ZipInfo>,
+    ) -> Result<FunctionConfig, InvokerError> {
         let old = existing.as_ref().map(|d| &d.config);
         let config = merge::merged(request, old, code, zip, now_ms())?;
         merge::refuse_destination_loop(&config, |name| self.registry.get(name).and_then(|d| d.config.events.on_success.clone()))?;
@@ -196,10 +212,8 @@ impl Deployer {
         match resolved {
             Resolved::Wasm(compiled) => {
                 let (wasm, spec) = (self.builder.wasm.clone(), execution_spec(config));
-                blocking("preparing a wasm template", move || {
-                    Ok(Arc::new(wasm.prepare(spec, &compiled).map_err(InvokerError::from_code)?) as Arc<dyn Worker>)
-                })
-                .await
+                blocking("preparing a wasm template", move || Ok(Arc::new(wasm.prepare(spec, &compiled).map_err(InvokerError::from_code)?) as Arc<dyn Worker>))
+                    .await
             }
             Resolved::Image(image) => Ok(Arc::new(self.builder.container_pool(config, image)?)),
         }

@@ -1,8 +1,8 @@
 //! Accepting an asynchronous invocation and looking it up later.
 
-use super::event::Event;
 use super::callback;
 use super::context::Context;
+use super::event::Event;
 use crate::error::InvokerError;
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -19,24 +19,16 @@ pub(super) async fn enqueue(ctx: &Context, function: &str, version: VersionRef, 
 pub(super) async fn admit(ctx: &Context, function: &str, version: VersionRef, payload: Bytes, callback_url: Option<String>) -> Result<Event, InvokerError> {
     ctx.registry.lookup_version(function, version)?;
     if payload.len() > MAX_ASYNC_PAYLOAD {
-        return Err(InvokerError::TooLarge(format!(
-            "Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation"
-        )));
+        return Err(InvokerError::TooLarge(format!("Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for the InvokeAsync operation")));
     }
     let payload = if payload.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let text = std::str::from_utf8(&payload)
-            .map_err(|_| InvokerError::invalid("Could not parse request body into json: not UTF-8"))?;
+        let text = std::str::from_utf8(&payload).map_err(|_| InvokerError::invalid("Could not parse request body into json: not UTF-8"))?;
         if nesting(text) > MAX_NESTING {
-            return Err(InvokerError::invalid(format!(
-                "Could not parse request body into json: nested deeper than {MAX_NESTING} levels"
-            )));
+            return Err(InvokerError::invalid(format!("Could not parse request body into json: nested deeper than {MAX_NESTING} levels")));
         }
-        Some(
-            RawValue::from_string(text.to_string())
-                .map_err(|e| InvokerError::invalid(format!("Could not parse request body into json: {e}")))?,
-        )
+        Some(RawValue::from_string(text.to_string()).map_err(|e| InvokerError::invalid(format!("Could not parse request body into json: {e}")))?)
     };
     if let Some(url) = &callback_url {
         callback::check(url, &ctx.callback_policy).await?;

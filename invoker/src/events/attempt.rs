@@ -2,10 +2,10 @@
 //! recorded, a retry scheduled, dead-lettered) — or give it back to run again.
 
 use super::accept::{admit, publish};
-use super::event::{Event, MAX_DESTINATION_HOPS};
-use super::record::success_record;
 use super::callback;
 use super::context::Context;
+use super::event::{Event, MAX_DESTINATION_HOPS};
+use super::record::success_record;
 use crate::error::InvokerError;
 use skiff_api::arn::function_arn;
 use skiff_api::{now_ms, DeadLetterCondition, Destination, InvocationState, InvocationStatus, VersionRef};
@@ -28,7 +28,7 @@ pub(super) async fn run_event(ctx: &Context, delivery: &Delivery, event: Event, 
     let id = event.request_id.clone();
     let fate = attempt(ctx, delivery, event).await;
     drop(slot); // the wait for the status commit holds no execution slot
-    // However it ended (done, retried, dead-lettered, or given back), it is not running here.
+                // However it ended (done, retried, dead-lettered, or given back), it is not running here.
     ctx.status.not_running(&id);
     fate
 }
@@ -82,11 +82,7 @@ async fn attempt(ctx: &Context, delivery: &Delivery, event: Event) -> Fate {
     let delay = settings.backoff(attempt.attempts);
     let age_then = now_ms().saturating_sub(event.accepted_ms) + delay.as_millis() as u64;
     if attempt.attempts > settings.max_retries || age_then > settings.max_age().as_millis() as u64 {
-        let condition = if attempt.attempts > settings.max_retries {
-            DeadLetterCondition::RetriesExhausted
-        } else {
-            DeadLetterCondition::EventAgeExceeded
-        };
+        let condition = if attempt.attempts > settings.max_retries { DeadLetterCondition::RetriesExhausted } else { DeadLetterCondition::EventAgeExceeded };
         return dead_letter(ctx, attempt, condition).await;
     }
     // Recorded before the retry is scheduled, so the retry's own record comes after it.

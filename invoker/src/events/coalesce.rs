@@ -10,8 +10,8 @@
 //! redrives always carry single events.
 
 use super::event::Event;
-use skiff_state::queue::{Message, QueueError, QueueRef, SharedQueue};
 use dashmap::DashMap;
+use skiff_state::queue::{Message, QueueError, QueueRef, SharedQueue};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 

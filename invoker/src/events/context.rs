@@ -1,7 +1,7 @@
 //! What every part of the async path shares: the runner, the queue, the status store.
 
-use crate::callback_policy::CallbackPolicy;
 use super::coalesce::Coalescer;
+use crate::callback_policy::CallbackPolicy;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::run::Runner;

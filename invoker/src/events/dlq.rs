@@ -1,8 +1,8 @@
 //! A function's dead-letter queue: its events with the last error, the attempt count and why
 //! they stopped; listed, inspected and redriven.
 
-use super::event::Event;
 use super::context::Context;
+use super::event::Event;
 use crate::dead_letters;
 use crate::error::InvokerError;
 use skiff_api::{now_ms, DeadLetter, DeadLetterPage, InvocationState};

@@ -7,8 +7,8 @@
 
 use super::event::Event;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::json;
+use serde_json::value::RawValue;
 use skiff_api::VersionRef;
 
 /// A payload as it goes into the record: JSON as is, anything else as a string.

@@ -23,15 +23,8 @@ impl Deployed {
     /// function, not the version (as in Lambda): while the limit is unchanged the new version
     /// shares the old one's semaphore, so calls still running on the old version count against
     /// it and an update never lets the function run more copies than its limit.
-    pub(crate) fn succeeding(
-        previous: Option<&Deployed>,
-        config: FunctionConfig,
-        revision: Revision,
-        worker: Option<Arc<dyn Worker>>,
-    ) -> Self {
-        let inherited = previous
-            .filter(|p| p.config.concurrency == config.concurrency)
-            .and_then(|p| p.reserved.clone());
+    pub(crate) fn succeeding(previous: Option<&Deployed>, config: FunctionConfig, revision: Revision, worker: Option<Arc<dyn Worker>>) -> Self {
+        let inherited = previous.filter(|p| p.config.concurrency == config.concurrency).and_then(|p| p.reserved.clone());
         let reserved = inherited.or_else(|| config.concurrency.map(|n| Arc::new(Semaphore::new(n as usize))));
         let cell = match worker {
             Some(w) => OnceCell::new_with(Some(w)),

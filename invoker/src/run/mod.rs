@@ -5,17 +5,17 @@ mod log_record;
 
 use crate::admission::{Admission, Admitted};
 use crate::builder::WorkerBuilder;
+use crate::error::InvokerError;
 use crate::logs::LogBook;
 use crate::metrics::Metrics;
 use crate::registry::{Deployed, Registry};
-use crate::error::InvokerError;
 use bytes::Bytes;
 use skiff_api::{now_ms, CodeInfo, FunctionConfig, LogEntry, ThrottleScope, VersionRef, WasmFormat};
 use skiff_workers::container::Exhausted;
 use skiff_workers::{Execution, HttpAnswer, HttpBody, HttpCall, Invocation, Outcome, Worker, WorkerError, WorkerFuture};
-use tokio::task::JoinHandle;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 /// What a finished invocation reports back to the gateway.
 #[derive(Debug, Clone)]
@@ -58,13 +58,7 @@ struct Inner {
 }
 
 impl Runner {
-    pub(crate) fn new(
-        registry: Arc<Registry>,
-        admission: Box<dyn Admission>,
-        builder: Arc<WorkerBuilder>,
-        logs: Arc<LogBook>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub(crate) fn new(registry: Arc<Registry>, admission: Box<dyn Admission>, builder: Arc<WorkerBuilder>, logs: Arc<LogBook>, metrics: Arc<Metrics>) -> Self {
         Self { inner: Arc::new(Inner { registry, admission, builder, logs, metrics }) }
     }
 
@@ -79,9 +73,7 @@ impl Runner {
         let call = self.admit(name, version).await?;
         let invocation = Invocation { request_id: request_id.to_string(), payload };
         let execution = call.worker.invoke(invocation);
-        self.spawn(call, request_id.to_string(), execution)
-            .await
-            .map_err(|source| InvokerError::Task { what: "invocation task", source })?
+        self.spawn(call, request_id.to_string(), execution).await.map_err(|source| InvokerError::Task { what: "invocation task", source })?
     }
 
     /// Hands an HTTP request to a function that takes requests as they are (a `wasi:http`

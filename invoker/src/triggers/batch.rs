@@ -6,11 +6,11 @@
 
 use super::context::{dlq, source, Context};
 use crate::metrics::TriggerOutcome;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
 use skiff_api::events::exponential_delay;
 use skiff_api::TriggerConfig;
 use skiff_state::queue::{Delivery, Message};
-use base64::Engine as _;
-use serde_json::{json, Map, Value};
 use skiff_workers::Outcome;
 use std::collections::HashSet;
 
@@ -43,8 +43,7 @@ impl Item {
     fn record(&self, trigger: &TriggerConfig, source: &str) -> Value {
         let m = &self.delivery.message;
         let header = |k: &str| m.headers.get(k).and_then(Value::as_str).map(str::to_owned);
-        let user_headers: Map<String, Value> =
-            m.headers.iter().filter(|(k, _)| !k.starts_with("x-skiff-")).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let user_headers: Map<String, Value> = m.headers.iter().filter(|(k, _)| !k.starts_with("x-skiff-")).map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut record = json!({
             "messageId": self.id,
             "headers": user_headers,

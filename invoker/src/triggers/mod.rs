@@ -7,11 +7,11 @@ mod consumer;
 mod context;
 
 use crate::applied::Applied;
+use crate::dead_letters;
+use crate::error::InvokerError;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::run::Runner;
-use crate::dead_letters;
-use crate::error::InvokerError;
 use consumer::Consumers;
 use context::{dlq, source, Context};
 use skiff_api::{DeadLetter, DeadLetterPage, TriggerConfig, TriggerRequest};

@@ -5,16 +5,16 @@
 //! runs ([`Agent::stop_all`]): the scheduler has replaced them elsewhere by then.
 
 use super::{CopyHost, CopyOrder, FoundCopy, ReapOrder, Reaped, StartedCopy, StopOrder, TaskOrder};
-use skiff_api::task::MAX_KEPT_LOG;
 use crate::error::ServiceError;
 use async_trait::async_trait;
-use skiff_state::lease::{Fence, Leases};
 use skiff_api::service::ServiceSpec;
+use skiff_api::task::MAX_KEPT_LOG;
 use skiff_api::taskdef::{start_order, Condition, ContainerDefinition, ContainerHealth};
+use skiff_state::lease::{Fence, Leases};
 use skiff_workers::service::{ContainerSpec, CopySpec, HealthCommand, Identity, ServiceRuntime, StartAfter};
-use std::time::Duration;
 use skiff_workers::WorkerError;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct Agent {
     runtime: ServiceRuntime,
@@ -32,17 +32,20 @@ impl Agent {
 
     /// What the engine runs for `containers` (in the definition's order): the images resolved
     /// (pulled by digest when missing), the containers in start order.
-    pub async fn copy_spec(&self, identity: Identity, port: Option<u16>, memory_mb: u32, cpu: f64, containers: &[ContainerDefinition]) -> Result<CopySpec, ServiceError> {
+    pub async fn copy_spec(
+        &self,
+        identity: Identity,
+        port: Option<u16>,
+        memory_mb: u32,
+        cpu: f64,
+        containers: &[ContainerDefinition],
+    ) -> Result<CopySpec, ServiceError> {
         // Checked for cycles when it was deployed.
         let order = start_order(containers).unwrap_or_else(|| containers.iter().collect());
         let mut specs = Vec::new();
         for c in &order {
             let image = self.runtime.resolve_image(&c.image, Some(&c.image_id).filter(|id| !id.is_empty()).map(|s| s.as_str())).await?;
-            let after = c
-                .depends_on
-                .iter()
-                .filter_map(|d| Some((order.iter().position(|o| o.name == d.container)?, condition(d.condition))))
-                .collect();
+            let after = c.depends_on.iter().filter_map(|d| Some((order.iter().position(|o| o.name == d.container)?, condition(d.condition)))).collect();
             specs.push(ContainerSpec {
                 name: c.name.clone(),
                 image,

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use skiff_api::service::ServiceSpec;
 use skiff_api::taskdef::TaskDefinition;
 use skiff_api::NodeInfo;
-use skiff_workers::service::ContainerExit;
 use skiff_state::lease::Fence;
+use skiff_workers::service::ContainerExit;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

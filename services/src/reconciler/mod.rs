@@ -26,12 +26,12 @@ mod start;
 use crate::autoscale::Autoscaler;
 use crate::endpoints::Endpoint;
 use crate::fleet::{Fleet, StopOrder};
-use crate::shared::{Shared, Stop};
 use crate::registry::Registry;
+use crate::shared::{Shared, Stop};
 use copy::{short, Copy, Phase};
 use rollout::{RolloutProgress, Verdict};
-use skiff_api::service::{Placed, RolloutState, ServiceConfig};
 use skiff_api::now_ms;
+use skiff_api::service::{Placed, RolloutState, ServiceConfig};
 use skiff_state::lease::{Fence, Terms};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -237,13 +237,8 @@ impl Reconciler {
     async fn probe(&mut self, config: &ServiceConfig) {
         let health = &config.spec.health;
         let now = Instant::now();
-        let due: Vec<(usize, SocketAddr)> = self
-            .copies
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.next_probe <= now && !c.phase.is_draining())
-            .filter_map(|(i, c)| c.addr.map(|a| (i, a)))
-            .collect();
+        let due: Vec<(usize, SocketAddr)> =
+            self.copies.iter().enumerate().filter(|(_, c)| c.next_probe <= now && !c.phase.is_draining()).filter_map(|(i, c)| c.addr.map(|a| (i, a))).collect();
         if due.is_empty() {
             return;
         }
@@ -327,7 +322,9 @@ impl Reconciler {
         let from = config.desired_count;
         if let Some(wanted) = self.autoscaler.observe(Instant::now(), in_flight, from, policy) {
             tracing::info!(service = %config.name, from, to = wanted, in_flight, "autoscaling");
-            let _ = self.registry.modify(&config.name, Some(&self.fence), |c| {
+            let _ = self
+                .registry
+                .modify(&config.name, Some(&self.fence), |c| {
                     // Unless the definition changed meanwhile (a deploy or a manual scale wins).
                     if let (Some(a), true) = (c.autoscaling, c.desired_count == from) {
                         c.desired_count = wanted.clamp(a.min, a.max);
@@ -351,7 +348,9 @@ impl Reconciler {
                 self.rollout.failures = 0;
             }
             Verdict::Complete => {
-                let _ = self.registry.modify(&config.name, Some(&self.fence), move |c| {
+                let _ = self
+                    .registry
+                    .modify(&config.name, Some(&self.fence), move |c| {
                         if c.revision == revision {
                             c.rollout.state = RolloutState::Completed;
                             c.rollout.message = None;

@@ -76,8 +76,7 @@ pub(super) fn verdict(config: &ServiceConfig, failures: u32, copies: &[Copy]) ->
     if failures >= threshold {
         return Verdict::Trip;
     }
-    let settled = copies.len() as u32 == config.desired_count
-        && copies.iter().all(|c| c.revision == config.revision && c.phase == Phase::Healthy);
+    let settled = copies.len() as u32 == config.desired_count && copies.iter().all(|c| c.revision == config.revision && c.phase == Phase::Healthy);
     if settled {
         Verdict::Complete
     } else {

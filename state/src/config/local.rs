@@ -11,10 +11,10 @@
 //! changed at revision 0, which compare-and-swap then expects.
 
 use super::{Change, Collection, ConfigStore, Entry, Expect, Listing, Revision, Watch, WatchError};
+use crate::db_file::DbFile;
 use crate::StoreError;
 use async_trait::async_trait;
 use bytes::Bytes;
-use crate::db_file::DbFile;
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -61,14 +61,9 @@ impl LocalConfigStore {
 
     /// Runs `f` on the blocking pool: redb reads and fsync'd commits must not hold a runtime
     /// worker.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("config store task: {e}")))?
+        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(|e| StoreError::Unavailable(format!("config store task: {e}")))?
     }
 }
 
@@ -140,11 +135,7 @@ fn list(db: &Database, collection: Collection) -> Result<Listing, StoreError> {
         let (key, value) = row.map_err(StoreError::db(what()))?;
         let key = key.value().to_string();
         let revision = revisions.get(revision_key(collection, &key).as_str()).map_err(StoreError::db(what()))?;
-        entries.push(Entry {
-            value: Bytes::copy_from_slice(value.value()),
-            revision: Revision(revision.map_or(0, |r| r.value())),
-            key,
-        });
+        entries.push(Entry { value: Bytes::copy_from_slice(value.value()), revision: Revision(revision.map_or(0, |r| r.value())), key });
     }
     let revision = Revision(meta.get(STORE_REVISION).map_err(StoreError::db(what()))?.map_or(0, |r| r.value()));
     Ok(Listing { entries, revision })
@@ -164,11 +155,7 @@ fn get(db: &Database, collection: Collection, key: &str) -> Result<Option<Entry>
     let Some(value) = values.get(key).map_err(StoreError::db(what()))? else { return Ok(None) };
     let revisions = tx.open_table(REVISIONS).map_err(StoreError::db(what()))?;
     let revision = revisions.get(revision_key(collection, key).as_str()).map_err(StoreError::db(what()))?;
-    Ok(Some(Entry {
-        key: key.to_string(),
-        value: Bytes::copy_from_slice(value.value()),
-        revision: Revision(revision.map_or(0, |r| r.value())),
-    }))
+    Ok(Some(Entry { key: key.to_string(), value: Bytes::copy_from_slice(value.value()), revision: Revision(revision.map_or(0, |r| r.value())) }))
 }
 
 /// The compare-and-swap write in one committed transaction; `None` when there was nothing to

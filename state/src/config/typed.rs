@@ -71,7 +71,6 @@ impl<T: Serialize + DeserializeOwned> Typed<T> {
     }
 
     pub fn decode(&self, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
-        serde_json::from_slice(bytes)
-            .map_err(|source| StoreError::Corrupt { key: format!("{}/{key}", self.collection.as_str()), source })
+        serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { key: format!("{}/{key}", self.collection.as_str()), source })
     }
 }

@@ -22,10 +22,10 @@ use crate::db_file::DbFile;
 use crate::group_commit::GroupCommit;
 use crate::StoreError;
 use async_trait::async_trait;
-use skiff_api::now_ms;
 use dashmap::DashMap;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde_json::{Map, Value};
+use skiff_api::now_ms;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -219,14 +219,8 @@ impl EmbeddedQueue {
             for (key, message, earlier_runs) in ready {
                 let start_counted = tokio::sync::OnceCell::new();
                 let acker = Acker { broker: self.clone(), queue: queue.name.clone(), key, settled: false, earlier_runs, start_counted };
-                let delivery = Delivery {
-                    message,
-                    earlier_runs,
-                    exchange: String::new(),
-                    routing_key: queue.name.clone(),
-                    authentic: true,
-                    settle: Box::new(acker),
-                };
+                let delivery =
+                    Delivery { message, earlier_runs, exchange: String::new(), routing_key: queue.name.clone(), authentic: true, settle: Box::new(acker) };
                 if tx.send(delivery).await.is_err() {
                     return;
                 }
@@ -310,13 +304,7 @@ impl EmbeddedQueue {
         Ok(Browsed { messages: all.into_iter().take(limit).map(|(_, m)| m).collect(), total })
     }
 
-    async fn transfer_messages(
-        &self,
-        from: &QueueRef,
-        id: Option<&str>,
-        to: &QueueRef,
-        rewrite: Rewrite<'_>,
-    ) -> Result<u64, QueueError> {
+    async fn transfer_messages(&self, from: &QueueRef, id: Option<&str>, to: &QueueRef, rewrite: Rewrite<'_>) -> Result<u64, QueueError> {
         let now = now_ms();
         let moves: Vec<_> = self
             .scan(&from.name)?
@@ -347,7 +335,6 @@ impl EmbeddedQueue {
         self.state(&to.name).notify.notify_one();
         Ok(moved.load(Ordering::Relaxed))
     }
-
 }
 
 #[async_trait]
@@ -408,8 +395,7 @@ fn decode(bytes: &[u8]) -> Result<Message, QueueError> {
     let id = std::str::from_utf8(bytes.get(2..2 + id_len).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
     let at = 2 + id_len;
     let h_len = u32::from_le_bytes(bytes.get(at..at + 4).ok_or_else(corrupt)?.try_into().expect("4 bytes")) as usize;
-    let headers: Map<String, Value> =
-        serde_json::from_slice(bytes.get(at + 4..at + 4 + h_len).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
+    let headers: Map<String, Value> = serde_json::from_slice(bytes.get(at + 4..at + 4 + h_len).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
     let body = bytes::Bytes::copy_from_slice(&bytes[at + 4 + h_len..]);
     Ok(Message { id: id.to_string(), headers, body })
 }

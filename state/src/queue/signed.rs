@@ -101,7 +101,11 @@ impl Queue for SignedQueue {
         let (key, owned) = (self.key.clone(), is_owned(to));
         let resign = move |m: Message| {
             let m = rewrite(m);
-            if owned { sign(&key, &m) } else { m }
+            if owned {
+                sign(&key, &m)
+            } else {
+                m
+            }
         };
         self.inner.transfer(from, id, to, &resign).await
     }

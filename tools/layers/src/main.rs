@@ -130,12 +130,7 @@ fn module_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
 
 /// One cycle in `edges`, if there is any.
 fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        edges: &BTreeMap<String, BTreeSet<String>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
+    fn visit(node: &str, edges: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
         if let Some(start) = path.iter().position(|n| n == node) {
             let mut cycle = path[start..].to_vec();
             cycle.push(node.to_string());
@@ -207,7 +202,8 @@ mod tests {
     #[test]
     fn an_upward_dependency_and_a_module_circle_are_caught() {
         let dir = tempfile_dir();
-        std::fs::write(dir.join("Cargo.toml"), "[workspace]\nmembers = [\"low\"]\n[package]\nname = \"skiff-state\"\n[dependencies]\nskiff-api = {}\n").unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[workspace]\nmembers = [\"low\"]\n[package]\nname = \"skiff-state\"\n[dependencies]\nskiff-api = {}\n")
+            .unwrap();
         std::fs::create_dir_all(dir.join("low/src")).unwrap();
         std::fs::write(dir.join("low/Cargo.toml"), "[package]\nname = \"skiff-api\"\n[dependencies]\nskiff-gateway = {}\n").unwrap();
         std::fs::create_dir_all(dir.join("src")).unwrap();

@@ -54,8 +54,7 @@ impl ContainerBackend {
             options.run_dir = std::env::temp_dir().join(format!("skiff-{}", &options.owner[..12.min(options.owner.len())]));
         }
         let _ = std::fs::remove_dir_all(&options.run_dir);
-        create_private_dir(&options.run_dir)
-            .map_err(|e| WorkerError::Internal(format!("run dir {}: {e}", options.run_dir.display())))?;
+        create_private_dir(&options.run_dir).map_err(|e| WorkerError::Internal(format!("run dir {}: {e}", options.run_dir.display())))?;
         // The engine takes bind-mount sources only as absolute paths (a relative one would name a
         // volume), and a relative --data-dir or --agent is the common case.
         let absolute = |p: &Path| std::path::absolute(p).map_err(|e| WorkerError::Internal(format!("{}: {e}", p.display())));
@@ -96,9 +95,7 @@ impl ContainerBackend {
                 super::registry::ensure_pulled(docker, reference).await?;
                 let image = docker::inspect_image(docker, reference).await?;
                 match id {
-                    Some(id) if id != image.id => {
-                        Err(WorkerError::InvalidImage(format!("{reference} is now image {}, not the deployed {id}", image.id)))
-                    }
+                    Some(id) if id != image.id => Err(WorkerError::InvalidImage(format!("{reference} is now image {}, not the deployed {id}", image.id))),
                     _ => Ok(image),
                 }
             }
@@ -162,7 +159,6 @@ impl ContainerBackend {
         }
         Ok(count)
     }
-
 }
 
 /// How long an unused image's removal waits for the containers still using it, and how often

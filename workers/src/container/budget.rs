@@ -134,8 +134,7 @@ impl HostBudget {
     }
 
     fn least_recently_used(&self) -> Option<Removal> {
-        let holders: Vec<Arc<dyn IdleHolder>> =
-            self.holders.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade).collect();
+        let holders: Vec<Arc<dyn IdleHolder>> = self.holders.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade).collect();
         let oldest = holders.iter().filter_map(|h| Some((h.oldest_idle()?, h))).min_by_key(|(since, _)| *since)?;
         oldest.1.evict_oldest()
     }

@@ -12,11 +12,7 @@ const SKIPPED: [&str; 3] = ["target", ".git", "node_modules"];
 
 /// Builds `context` (which must hold a `Dockerfile`) as `tag`, calling `progress` with each line
 /// of build output. Returns the image id.
-pub async fn build_image(
-    context: &Path,
-    tag: &str,
-    progress: impl FnMut(&str),
-) -> Result<String, WorkerError> {
+pub async fn build_image(context: &Path, tag: &str, progress: impl FnMut(&str)) -> Result<String, WorkerError> {
     if !context.join("Dockerfile").is_file() {
         return Err(WorkerError::InvalidImage(format!("no Dockerfile in {}", context.display())));
     }
@@ -43,10 +39,7 @@ pub(crate) async fn build_context(docker: &Docker, tarball: Vec<u8>, tag: &str, 
             progress(line);
         }
     }
-    let image = docker
-        .inspect_image(tag)
-        .await
-        .map_err(|e| WorkerError::Internal(format!("built image {tag} not found: {e}")))?;
+    let image = docker.inspect_image(tag).await.map_err(|e| WorkerError::Internal(format!("built image {tag} not found: {e}")))?;
     image.id.ok_or_else(|| WorkerError::Internal("image without id".into()))
 }
 

@@ -4,11 +4,10 @@ use crate::WorkerError;
 use bollard::errors::Error as DockerError;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, WaitContainerOptionsBuilder,
 };
-use futures_util::StreamExt;
 use bollard::Docker;
+use futures_util::StreamExt;
 use std::collections::HashMap;
 
 /// What Skiff needs of an image: its immutable id and how it wants to be started.
@@ -65,9 +64,7 @@ pub(crate) async fn inspect_image(docker: &Docker, reference: &str) -> Result<Im
         user: config.user.filter(|u| !u.is_empty()),
     };
     if spec.command().is_empty() {
-        return Err(WorkerError::InvalidImage(format!(
-            "image {reference:?} has neither ENTRYPOINT nor CMD: nothing would start its runtime"
-        )));
+        return Err(WorkerError::InvalidImage(format!("image {reference:?} has neither ENTRYPOINT nor CMD: nothing would start its runtime")));
     }
     if image.os.as_deref().is_some_and(|os| os != "linux") {
         return Err(WorkerError::InvalidImage(format!("image {reference:?} is not a Linux image")));
@@ -76,12 +73,7 @@ pub(crate) async fn inspect_image(docker: &Docker, reference: &str) -> Result<Im
 }
 
 /// Creates a container, tells `created` its id (before anything in it runs), and starts it.
-pub(crate) async fn create_and_start(
-    docker: &Docker,
-    name: &str,
-    body: ContainerCreateBody,
-    created_with: impl FnOnce(&str),
-) -> Result<String, WorkerError> {
+pub(crate) async fn create_and_start(docker: &Docker, name: &str, body: ContainerCreateBody, created_with: impl FnOnce(&str)) -> Result<String, WorkerError> {
     let options = CreateContainerOptionsBuilder::default().name(name).build();
     let created = docker.create_container(Some(options), body).await.map_err(|e| {
         if not_found(&e) {
@@ -128,11 +120,7 @@ pub(crate) async fn list_owned(docker: &Docker, owner: &str, kind: &str) -> Resu
 }
 
 /// The engine's summaries (state, labels, networks) of `owner`'s containers that carry `kind`.
-pub(crate) async fn list_labelled(
-    docker: &Docker,
-    owner: &str,
-    kind: &str,
-) -> Result<Vec<bollard::models::ContainerSummary>, WorkerError> {
+pub(crate) async fn list_labelled(docker: &Docker, owner: &str, kind: &str) -> Result<Vec<bollard::models::ContainerSummary>, WorkerError> {
     let labels = vec![format!("{}={owner}", super::labels::OWNER), kind.to_string()];
     let filters = HashMap::from([("label".to_string(), labels)]);
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
@@ -179,12 +167,8 @@ pub(crate) const EGRESS_NETWORK: &str = "skiff-egress";
 /// Creates [`EGRESS_NETWORK`] unless it exists (another server on this engine may have made it).
 pub(crate) async fn ensure_egress_network(docker: &Docker) -> Result<(), WorkerError> {
     let options = HashMap::from([("com.docker.network.bridge.enable_icc".to_string(), "false".to_string())]);
-    let request = bollard::models::NetworkCreateRequest {
-        name: EGRESS_NETWORK.into(),
-        driver: Some("bridge".into()),
-        options: Some(options),
-        ..Default::default()
-    };
+    let request =
+        bollard::models::NetworkCreateRequest { name: EGRESS_NETWORK.into(), driver: Some("bridge".into()), options: Some(options), ..Default::default() };
     ensure_network(docker, request).await
 }
 

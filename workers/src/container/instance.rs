@@ -3,9 +3,9 @@
 //! stays reusable or is destroyed; a container is never left behind (see `Drop`).
 
 use super::backend::ContainerBackend;
+use super::budget::Reservation;
 use super::docker;
 use super::link::{Exit, Job, Link, Reply, Status};
-use super::budget::Reservation;
 use super::sandbox::{caps, container_user, create_body, function_arn, ContainerSpec, Placement};
 use crate::{ErrorType, FunctionError, Invocation, Outcome, WorkerError};
 use bytes::Bytes;
@@ -62,11 +62,7 @@ enum Ended {
 
 impl ContainerInstance {
     /// Creates and starts a container and waits until its runtime asks for work.
-    pub async fn start(
-        backend: &ContainerBackend,
-        spec: Arc<ContainerSpec>,
-        provisioned: bool,
-    ) -> Result<Self, StartError> {
+    pub async fn start(backend: &ContainerBackend, spec: Arc<ContainerSpec>, provisioned: bool) -> Result<Self, StartError> {
         let options = backend.options();
         let reservation = backend.budget().reserve(caps(&spec)).await.map_err(|e| StartError::Platform(e.into()))?;
         let worker = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
@@ -75,14 +71,7 @@ impl ContainerInstance {
         let platform = |e: std::io::Error| StartError::Platform(WorkerError::Internal(format!("runtime socket: {e}")));
         let (accept, admit) = super::socket::listen(&link, &socket, container_user(&spec)).map_err(platform)?;
         let (agent, socket_str) = (options.agent.to_string_lossy(), socket.to_string_lossy());
-        let placement = Placement {
-            worker: &worker,
-            owner: &options.owner,
-            region: &options.region,
-            agent: &agent,
-            socket: &socket_str,
-            provisioned,
-        };
+        let placement = Placement { worker: &worker, owner: &options.owner, region: &options.region, agent: &agent, socket: &socket_str, provisioned };
         let body = create_body(&spec, &placement);
         let name = format!("skiff-{}-{worker}", spec.exec.function);
         let started = Instant::now();
@@ -123,10 +112,7 @@ impl ContainerInstance {
                 }
             }
             Ok(Status::Starting) => init_error("Runtime init ended unexpectedly"),
-            Err(_) => init_error(format!(
-                "Runtime did not become ready within {:.2} seconds of starting",
-                options.init_timeout.as_secs_f64()
-            )),
+            Err(_) => init_error(format!("Runtime did not become ready within {:.2} seconds of starting", options.init_timeout.as_secs_f64())),
         };
         instance.link.fence(FENCE_WAIT).await;
         let logs = instance.link.take_logs();
@@ -189,17 +175,11 @@ impl ContainerInstance {
         let duration = started.elapsed();
         let (outcome, reusable) = match ended {
             Ended::Reply(Ok(Reply::Response(body))) => (Outcome::Success(body), true),
-            Ended::Reply(Ok(Reply::Error { document, error_type })) => {
-                (Outcome::Error(reported_error(document, error_type)), true)
-            }
+            Ended::Reply(Ok(Reply::Error { document, error_type })) => (Outcome::Error(reported_error(document, error_type)), true),
             Ended::Reply(Ok(Reply::TooLarge)) => (Outcome::Error(FunctionError::response_too_large()), true),
-            Ended::Reply(Err(_)) => (
-                Outcome::Error(FunctionError::new(
-                    ErrorType::Unhandled,
-                    "the runtime asked for the next event without answering this one",
-                )),
-                false,
-            ),
+            Ended::Reply(Err(_)) => {
+                (Outcome::Error(FunctionError::new(ErrorType::Unhandled, "the runtime asked for the next event without answering this one")), false)
+            }
             Ended::Exited(exit) => {
                 let (description, oom) = self.describe_exit(exit).await;
                 let kind = if oom { ErrorType::OutOfMemory } else { ErrorType::ExitError };
@@ -284,13 +264,10 @@ impl ContainerInstance {
     /// Peak memory of the container's cgroup (v1 or v2, cgroupfs layout); 0 if not readable.
     fn peak_memory(&self) -> u64 {
         let Some(id) = self.container.as_deref() else { return 0 };
-        [
-            format!("/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes"),
-            format!("/sys/fs/cgroup/docker/{id}/memory.peak"),
-        ]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
-        .unwrap_or(0)
+        [format!("/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes"), format!("/sys/fs/cgroup/docker/{id}/memory.peak")]
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse().ok())
+            .unwrap_or(0)
     }
 }
 
@@ -344,11 +321,9 @@ fn init_error(message: impl Into<String>) -> FunctionError {
 fn reported_init_error(link: &Link) -> FunctionError {
     let document = link.init_error.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
     match error_fields(&document) {
-        Some((Some(kind), Some(message))) => FunctionError {
-            error_type: ErrorType::InitError,
-            message: format!("Runtime reported an init error: {kind}: {message}"),
-            document: Some(document),
-        },
+        Some((Some(kind), Some(message))) => {
+            FunctionError { error_type: ErrorType::InitError, message: format!("Runtime reported an init error: {kind}: {message}"), document: Some(document) }
+        }
         _ => init_error(format!("Runtime reported an init error: {}", String::from_utf8_lossy(&document))),
     }
 }

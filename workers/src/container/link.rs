@@ -47,7 +47,10 @@ pub(crate) struct Job {
 #[derive(Debug)]
 pub(crate) enum Reply {
     Response(Bytes),
-    Error { document: Bytes, error_type: Option<String> },
+    Error {
+        document: Bytes,
+        error_type: Option<String>,
+    },
     /// The response exceeded the synchronous payload limit.
     TooLarge,
 }
@@ -184,12 +187,7 @@ impl<'a> Frame<'a> {
             FENCE_ACK_FRAME => payload.try_into().map_or(Frame::Nothing, |id| Frame::FenceAck(u64::from_le_bytes(id))),
             EXIT_FRAME if payload.len() == 11 => {
                 let int = |at: usize| i32::from_le_bytes([payload[at], payload[at + 1], payload[at + 2], payload[at + 3]]);
-                Frame::Exit(Exit {
-                    code: (payload[0] == 1).then(|| int(1)),
-                    signal: (payload[5] == 1).then(|| int(6)),
-                    oom: payload[10] == 1,
-                    reported: true,
-                })
+                Frame::Exit(Exit { code: (payload[0] == 1).then(|| int(1)), signal: (payload[5] == 1).then(|| int(6)), oom: payload[10] == 1, reported: true })
             }
             _ => Frame::Nothing,
         }

@@ -22,12 +22,12 @@ mod zip_image;
 pub use backend::{agent_near, BackendOptions, ContainerBackend};
 pub use budget::{fits, BudgetLimits, Caps, Exhausted, HostBudget};
 pub use build::build_image;
-pub use registry::{is_pullable, push_image};
 pub use docker::ImageSpec;
 pub use instance::{ContainerInstance, RunResult, StartError};
 pub use pool::{ContainerPool, WarmCount};
-pub use zip_image::{runtime_image, ZipCode};
+pub use registry::{is_pullable, push_image};
 pub use sandbox::{cpu_nanos, ContainerSpec, AGENT_PATH_IN_CONTAINER, RUNTIME_API_ADDR};
+pub use zip_image::{runtime_image, ZipCode};
 
 /// Labels every Skiff container carries, so an operator (and Skiff after a restart) can find them.
 pub mod labels {

@@ -50,13 +50,7 @@ const PROVISION_BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 impl ContainerPool {
     /// Must be called inside the Tokio runtime: the pool's keeper task starts here.
-    pub fn new(
-        backend: ContainerBackend,
-        spec: ContainerSpec,
-        keep_warm: Duration,
-        provisioned: u32,
-        warm: Box<dyn WarmCount>,
-    ) -> Self {
+    pub fn new(backend: ContainerBackend, spec: ContainerSpec, keep_warm: Duration, provisioned: u32, warm: Box<dyn WarmCount>) -> Self {
         let inner = Arc::new(PoolInner {
             backend,
             spec: Arc::new(spec),
@@ -117,13 +111,7 @@ impl PoolInner {
         } else {
             self.discard(instance);
         }
-        Ok(Execution {
-            outcome: result.outcome,
-            logs: result.logs,
-            duration: result.duration,
-            init_duration,
-            max_memory_bytes: result.max_memory_bytes,
-        })
+        Ok(Execution { outcome: result.outcome, logs: result.logs, duration: result.duration, init_duration, max_memory_bytes: result.max_memory_bytes })
     }
 
     /// Makes a container available: on top (the warmest) after a call, at the bottom when it

@@ -30,9 +30,7 @@ pub(crate) async fn serve(link: Arc<Link>, stream: UnixStream) {
         let link = link.clone();
         async move { Ok::<_, Infallible>(route(&link, req).await) }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
 }
 
 /// What a runtime asks for, parsed from the request line alone (no state, no body), so the
@@ -65,19 +63,13 @@ async fn route(link: &Arc<Link>, req: Request<Incoming>) -> Resp {
     };
     match call {
         RuntimeCall::Next => next(link).await,
-        RuntimeCall::Response { id } => {
-            match Limited::new(req.into_body(), MAX_RESPONSE_BYTES).collect().await {
-                Ok(body) => complete(link, &id, Reply::Response(body.to_bytes())),
-                Err(_) => {
-                    complete(link, &id, Reply::TooLarge);
-                    error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "RequestEntityTooLarge",
-                        &format!("Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
-                    )
-                }
+        RuntimeCall::Response { id } => match Limited::new(req.into_body(), MAX_RESPONSE_BYTES).collect().await {
+            Ok(body) => complete(link, &id, Reply::Response(body.to_bytes())),
+            Err(_) => {
+                complete(link, &id, Reply::TooLarge);
+                error(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &format!("Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."))
             }
-        }
+        },
         RuntimeCall::Error { id } => {
             let error_type = header(&req, "lambda-runtime-function-error-type");
             match Limited::new(req.into_body(), MAX_ERROR_BYTES).collect().await {

@@ -83,10 +83,7 @@ pub(crate) fn create_body(spec: &ContainerSpec, at: &Placement<'_>) -> Container
         readonly_rootfs: Some(true),
         tmpfs: Some(HashMap::from([("/tmp".to_string(), TMP_MOUNT_OPTIONS.to_string())])),
         network_mode: Some(if spec.egress { super::docker::EGRESS_NETWORK } else { "none" }.into()),
-        binds: Some(vec![
-            format!("{}:{AGENT_PATH_IN_CONTAINER}:ro", at.agent),
-            format!("{}:{SOCKET_PATH_IN_CONTAINER}", at.socket),
-        ]),
+        binds: Some(vec![format!("{}:{AGENT_PATH_IN_CONTAINER}:ro", at.agent), format!("{}:{SOCKET_PATH_IN_CONTAINER}", at.socket)]),
         // Output travels through the agent, per invocation; the engine keeps no second copy.
         log_config: Some(HostConfigLogConfig { typ: Some("none".into()), config: None }),
         ..Default::default()
@@ -114,14 +111,7 @@ pub(crate) fn create_body(spec: &ContainerSpec, at: &Placement<'_>) -> Container
 fn environment(spec: &ContainerSpec, at: &Placement<'_>) -> Vec<String> {
     let exec = &spec.exec;
     let today = time::OffsetDateTime::now_utc().date();
-    let stream = format!(
-        "{:04}/{:02}/{:02}/[{}]{}",
-        today.year(),
-        u8::from(today.month()),
-        today.day(),
-        exec.version,
-        at.worker
-    );
+    let stream = format!("{:04}/{:02}/{:02}/[{}]{}", today.year(), u8::from(today.month()), today.day(), exec.version, at.worker);
     let handler = spec.image.cmd.first().cloned().unwrap_or_default();
     let lambda = [
         ("AWS_LAMBDA_FUNCTION_NAME", exec.function.clone()),
@@ -131,10 +121,7 @@ fn environment(spec: &ContainerSpec, at: &Placement<'_>) -> Vec<String> {
         ("AWS_LAMBDA_RUNTIME_API", RUNTIME_API_ADDR.to_string()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", exec.function)),
         ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
-        (
-            "AWS_LAMBDA_INITIALIZATION_TYPE",
-            if at.provisioned { "provisioned-concurrency" } else { "on-demand" }.to_string(),
-        ),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", if at.provisioned { "provisioned-concurrency" } else { "on-demand" }.to_string()),
         ("AWS_REGION", at.region.to_string()),
         ("AWS_DEFAULT_REGION", at.region.to_string()),
         ("_HANDLER", handler),
@@ -147,12 +134,7 @@ fn environment(spec: &ContainerSpec, at: &Placement<'_>) -> Vec<String> {
         .env
         .iter()
         .cloned()
-        .chain(
-            lambda
-                .into_iter()
-                .filter(|(k, _)| !(k.starts_with("LAMBDA_") && image_has(k)))
-                .map(|(k, v)| format!("{k}={v}")),
-        )
+        .chain(lambda.into_iter().filter(|(k, _)| !(k.starts_with("LAMBDA_") && image_has(k))).map(|(k, v)| format!("{k}={v}")))
         .chain(exec.env.iter().map(|(k, v)| format!("{k}={v}")))
         .collect()
 }

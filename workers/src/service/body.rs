@@ -59,9 +59,9 @@ impl ServiceRuntime {
             exposed_ports: published.map(|(key, _)| vec![key]),
             healthcheck: CopySpec::health_config(c),
             host_config: Some(host_config),
-            networking_config: holder.is_none().then(|| NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(NETWORK.to_string(), EndpointSettings::default())])),
-            }),
+            networking_config: holder
+                .is_none()
+                .then(|| NetworkingConfig { endpoints_config: Some(HashMap::from([(NETWORK.to_string(), EndpointSettings::default())])) }),
             ..Default::default()
         }
     }

@@ -144,11 +144,7 @@ impl ServiceRuntime {
     /// The holder containers of this server's one-off tasks, running or not.
     pub async fn task_containers(&self) -> Result<Vec<String>, WorkerError> {
         let summaries = docker::list_labelled(&self.docker, &self.owner, TASK).await?;
-        Ok(summaries
-            .into_iter()
-            .filter(|c| !c.labels.as_ref().is_some_and(|l| l.contains_key(copy::MEMBER_OF)))
-            .filter_map(|c| c.id)
-            .collect())
+        Ok(summaries.into_iter().filter(|c| !c.labels.as_ref().is_some_and(|l| l.contains_key(copy::MEMBER_OF))).filter_map(|c| c.id).collect())
     }
 
     /// Where a running copy is reached (see [`ServiceContainer::address`]).

@@ -24,12 +24,7 @@ impl CompiledCode {
     }
 }
 
-pub(crate) fn load_or_compile(
-    engine: &Engine,
-    compiler: (&Compiler, &[String]),
-    cache_path: &Path,
-    code: &[u8],
-) -> Result<CompiledCode, WorkerError> {
+pub(crate) fn load_or_compile(engine: &Engine, compiler: (&Compiler, &[String]), cache_path: &Path, code: &[u8]) -> Result<CompiledCode, WorkerError> {
     if let Some(compiled) = load_cached(engine, cache_path) {
         return Ok(compiled);
     }
@@ -42,8 +37,8 @@ pub(crate) fn load_or_compile(
     // Loading checks what compiling does not: that the code fits the instance pool (its tables,
     // memories, instance sizes). Code that does not is the deployer's error, named as such, and
     // never reaches the cache.
-    let loaded = deserialize_in_memory(engine, kind, &artifact)
-        .map_err(|e| WorkerError::InvalidCode(format!("the code exceeds the server's instance limits: {e}")))?;
+    let loaded =
+        deserialize_in_memory(engine, kind, &artifact).map_err(|e| WorkerError::InvalidCode(format!("the code exceeds the server's instance limits: {e}")))?;
     match write_atomically(cache_path, &artifact) {
         // Mapped from the file: linear-memory images are then shared copy-on-write.
         Ok(()) => Ok(load_cached(engine, cache_path).unwrap_or(loaded)),
@@ -107,9 +102,7 @@ pub(crate) fn load_cached(engine: &Engine, cache_path: &Path) -> Option<Compiled
     let loaded = unsafe {
         match kind {
             Precompiled::Module => Module::deserialize_file(engine, cache_path).map(CompiledCode::Module),
-            Precompiled::Component => {
-                Component::deserialize_file(engine, cache_path).map(CompiledCode::Component)
-            }
+            Precompiled::Component => Component::deserialize_file(engine, cache_path).map(CompiledCode::Component),
         }
     };
     match loaded {
@@ -121,19 +114,13 @@ pub(crate) fn load_cached(engine: &Engine, cache_path: &Path) -> Option<Compiled
     }
 }
 
-fn deserialize_in_memory(
-    engine: &Engine,
-    kind: CodeKind,
-    artifact: &[u8],
-) -> Result<CompiledCode, WorkerError> {
+fn deserialize_in_memory(engine: &Engine, kind: CodeKind, artifact: &[u8]) -> Result<CompiledCode, WorkerError> {
     // SAFETY: `artifact` was produced a moment ago by this engine's precompile_*, or by a
     // compiler child of this binary with the same engine settings (wasmtime checks the header).
     let loaded = unsafe {
         match kind {
             CodeKind::Module => Module::deserialize(engine, artifact).map(CompiledCode::Module),
-            CodeKind::Component => {
-                Component::deserialize(engine, artifact).map(CompiledCode::Component)
-            }
+            CodeKind::Component => Component::deserialize(engine, artifact).map(CompiledCode::Component),
         }
     };
     loaded.map_err(|e| WorkerError::Internal(format!("loading compiled wasm: {e:#}")))

@@ -30,7 +30,10 @@ pub struct CompileLimits {
 pub enum Compiler {
     InProcess,
     /// `exe compile-wasm ...` with its limits; the child runs [`child_main`].
-    Subprocess { exe: PathBuf, limits: CompileLimits },
+    Subprocess {
+        exe: PathBuf,
+        limits: CompileLimits,
+    },
 }
 
 /// The child's exit codes: what it tells the parent about the code.
@@ -119,10 +122,9 @@ fn judge(status: ExitStatus, errors: &str, limits: CompileLimits) -> Result<(), 
         (Some(EXIT_INVALID), _) => Err(WorkerError::InvalidCode(errors.to_string())),
         (Some(EXIT_ABI), _) => Err(WorkerError::Abi(errors.to_string())),
         (_, Some(libc::SIGXCPU)) | (_, Some(libc::SIGKILL)) => Err(too_slow(limits)),
-        _ if out_of_memory(errors) => Err(WorkerError::InvalidCode(format!(
-            "compiling the code needs more than the server's limit of {} MiB of memory",
-            limits.memory_mib
-        ))),
+        _ if out_of_memory(errors) => {
+            Err(WorkerError::InvalidCode(format!("compiling the code needs more than the server's limit of {} MiB of memory", limits.memory_mib)))
+        }
         _ => Err(WorkerError::Internal(format!("the compiler failed ({status}): {errors}"))),
     }
 }

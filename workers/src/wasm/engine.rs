@@ -1,6 +1,6 @@
 use super::artifact::{self, CompiledCode};
-use super::compiler::Compiler;
 use super::bounds::{MAX_LINEAR_MEMORY, MAX_TABLE_ELEMENTS};
+use super::compiler::Compiler;
 use super::guest::WasmFunction;
 use super::limiter::EPOCH_TICK;
 use super::linking::Linkers;
@@ -58,11 +58,8 @@ struct Inner {
 
 impl WasmBackend {
     pub fn new(options: EngineOptions) -> Result<Self, WorkerError> {
-        let engine = Engine::new(&engine_config(&options)?)
-            .map_err(|e| WorkerError::Internal(format!("creating wasm engine: {e:#}")))?;
-        std::fs::create_dir_all(&options.cache_dir).map_err(|e| {
-            WorkerError::Internal(format!("creating {}: {e}", options.cache_dir.display()))
-        })?;
+        let engine = Engine::new(&engine_config(&options)?).map_err(|e| WorkerError::Internal(format!("creating wasm engine: {e:#}")))?;
+        std::fs::create_dir_all(&options.cache_dir).map_err(|e| WorkerError::Internal(format!("creating {}: {e}", options.cache_dir.display())))?;
         let fingerprint = engine_fingerprint(&engine);
         artifact::sweep(&options.cache_dir, &fingerprint);
         let linkers = Linkers::new(&engine)?;
@@ -98,11 +95,7 @@ impl WasmBackend {
     }
 
     /// Builds the per-version template: links WASI and checks the guest's ABI.
-    pub fn prepare(
-        &self,
-        spec: ExecutionSpec,
-        code: &CompiledCode,
-    ) -> Result<WasmFunction, WorkerError> {
+    pub fn prepare(&self, spec: ExecutionSpec, code: &CompiledCode) -> Result<WasmFunction, WorkerError> {
         WasmFunction::new(self.inner.engine.clone(), self.enforces_limits(), &self.inner.linkers, spec, code)
     }
 

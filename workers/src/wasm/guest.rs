@@ -1,6 +1,6 @@
 use super::artifact::CompiledCode;
-use super::linking::{Linkers, Template};
 use super::http::{self, Component, HttpInstance};
+use super::linking::{Linkers, Template};
 use super::run::{self, Prepared};
 use super::warm::WarmPool;
 use crate::{ExecutionSpec, HttpCall, Invocation, Worker, WorkerError, WorkerFuture};

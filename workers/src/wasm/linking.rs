@@ -67,8 +67,7 @@ impl Linkers {
     pub(crate) fn new(engine: &wasmtime::Engine) -> Result<Self, WorkerError> {
         let internal = |e: wasmtime::Error| WorkerError::Internal(format!("linking WASI: {e:#}"));
         let mut p1 = Linker::new(engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s: &mut P1State| &mut s.wasi)
-            .map_err(internal)?;
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s: &mut P1State| &mut s.wasi).map_err(internal)?;
         let mut p2 = wasmtime::component::Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(internal)?;
         let mut http = wasmtime::component::Linker::new(engine);
@@ -130,7 +129,10 @@ impl WasiHttpHooks for NoOutgoingRequests {
         _request: hyper::Request<WasiBody>,
         _options: Option<RequestOptions>,
         _fut: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<dyn std::future::Future<Output = Result<(hyper::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>), HttpError>> + Send> {
+    ) -> Box<
+        dyn std::future::Future<Output = Result<(hyper::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>), HttpError>>
+            + Send,
+    > {
         Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 }

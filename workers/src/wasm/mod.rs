@@ -17,7 +17,7 @@ mod run;
 mod warm;
 
 pub use artifact::CompiledCode;
-pub use precompile::CodeKind;
 pub use compiler::{child_main, CompileLimits, Compiler};
 pub use engine::{compiler_engine, EngineOptions, WasmBackend};
 pub use guest::WasmFunction;
+pub use precompile::CodeKind;

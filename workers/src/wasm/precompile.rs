@@ -34,9 +34,7 @@ fn to_binary(code: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, WorkerError> {
     }
     wat::parse_bytes(code).map_err(|e| {
         let first_line = e.to_string().lines().next().unwrap_or_default().to_string();
-        WorkerError::InvalidCode(format!(
-            "neither a wasm binary (no \\0asm header) nor valid WAT text ({first_line})"
-        ))
+        WorkerError::InvalidCode(format!("neither a wasm binary (no \\0asm header) nor valid WAT text ({first_line})"))
     })
 }
 

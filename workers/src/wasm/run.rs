@@ -1,6 +1,7 @@
 //! One invocation of a Wasm function: a fresh store and instance, the event on stdin, the result
 //! from stdout, and the failure classified the way Lambda reports it.
 
+use super::limiter::MemoryCap;
 use super::limiter::EPOCH_TICK;
 use super::linking::{P1State, P2State, Template};
 use crate::ExecutionSpec;
@@ -11,7 +12,6 @@ use std::future::Future;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use super::limiter::MemoryCap;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
@@ -45,11 +45,7 @@ pub(crate) enum Ended {
     Deadline,
 }
 
-pub(crate) async fn execute(
-    function: &Prepared,
-    invocation: Invocation,
-    cold_init: Option<Duration>,
-) -> Result<Execution, WorkerError> {
+pub(crate) async fn execute(function: &Prepared, invocation: Invocation, cold_init: Option<Duration>) -> Result<Execution, WorkerError> {
     let started = Instant::now();
     // One byte over the limit tells an oversized result from one that exactly fits.
     let stdout = MemoryOutputPipe::new(MAX_RESPONSE_BYTES + 1);
@@ -80,8 +76,7 @@ pub(crate) async fn execute(
             (ended, instantiated_in, store.into_data().cap)
         }
         Template::Component(pre) => {
-            let state =
-                P2State { ctx: wasi.build(), table: ResourceTable::new(), cap: function.new_cap() };
+            let state = P2State { ctx: wasi.build(), table: ResourceTable::new(), cap: function.new_cap() };
             let mut store = Store::new(&function.engine, state);
             arm_limits(&mut store, enforce, timeout, |s| &mut s.cap);
             let mut instantiated_in = Duration::ZERO;
@@ -110,12 +105,7 @@ pub(crate) async fn execute(
     })
 }
 
-pub(crate) fn arm_limits<T: 'static>(
-    store: &mut Store<T>,
-    enforce: bool,
-    timeout: Duration,
-    cap: fn(&mut T) -> &mut MemoryCap,
-) {
+pub(crate) fn arm_limits<T: 'static>(store: &mut Store<T>, enforce: bool, timeout: Duration, cap: fn(&mut T) -> &mut MemoryCap) {
     if !enforce {
         return;
     }
@@ -125,9 +115,7 @@ pub(crate) fn arm_limits<T: 'static>(
     // with `Trap::Interrupt`.
     let deadline = Instant::now() + timeout;
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
-    });
+    store.epoch_deadline_callback(move |_| Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) }));
 }
 
 /// Runs the guest, bounded by the wall-clock deadline as a backstop to epoch interruption (which
@@ -136,11 +124,7 @@ pub(crate) fn arm_limits<T: 'static>(
 /// The timer is armed only once the guest actually parks (the run future returns `Pending`):
 /// a call that finishes within its first epoch tick without blocking in the host completes on
 /// its first poll and pays for no timer at all.
-pub(crate) async fn with_deadline(
-    enforce: bool,
-    timeout: Duration,
-    run: impl Future<Output = wasmtime::Result<()>>,
-) -> Ended {
+pub(crate) async fn with_deadline(enforce: bool, timeout: Duration, run: impl Future<Output = wasmtime::Result<()>>) -> Ended {
     let result = if enforce {
         let deadline = tokio::time::Instant::now() + timeout + 2 * EPOCH_TICK;
         let mut run = std::pin::pin!(run);
@@ -172,13 +156,7 @@ pub(crate) async fn with_deadline(
     }
 }
 
-pub(crate) fn classify(
-    ended: Ended,
-    function: &Prepared,
-    stdout: Bytes,
-    stderr: &[u8],
-    memory_refused: bool,
-) -> Outcome {
+pub(crate) fn classify(ended: Ended, function: &Prepared, stdout: Bytes, stderr: &[u8], memory_refused: bool) -> Outcome {
     let spec = &function.spec;
     let fail = |error_type, message: String| Outcome::Error(FunctionError::new(error_type, message));
     let timed_out = || Outcome::Error(FunctionError::timed_out(spec.timeout));
@@ -198,10 +176,7 @@ pub(crate) fn classify(
         },
     };
     if memory_refused {
-        return fail(
-            ErrorType::OutOfMemory,
-            format!("Runtime exited: memory limit of {} MB exceeded ({failure})", spec.memory_mb),
-        );
+        return fail(ErrorType::OutOfMemory, format!("Runtime exited: memory limit of {} MB exceeded ({failure})", spec.memory_mb));
     }
     let mut message = failure;
     let tail = String::from_utf8_lossy(tail(stderr, STDERR_TAIL_IN_ERROR));

@@ -7,7 +7,9 @@ use crate::body::read_json;
 use crate::errors::{error_response, AwsError};
 use crate::http::{empty, json, query_param, Resp};
 use hyper::{Request, StatusCode};
-use skiff_api::lambda::{CreateFunction, FunctionConfiguration, GetFunctionResponse, PageRequest, PublishVersion, UpdateFunctionCode, UpdateFunctionConfiguration};
+use skiff_api::lambda::{
+    CreateFunction, FunctionConfiguration, GetFunctionResponse, PageRequest, PublishVersion, UpdateFunctionCode, UpdateFunctionConfiguration,
+};
 use skiff_api::{DeployRequest, FunctionConfig, Qualifier, VersionRef};
 
 /// A zip of Lambda's 50 MB limit, base64-encoded, with room for the rest of the body.
@@ -108,7 +110,8 @@ pub(super) async fn delete(api: &LambdaApi<'_>, function: &str, query: Option<&s
         (Some(VersionRef::Published(n)), _) => deployer.delete_version(&reference.name, n).await,
         (_, None) => deployer.delete(&reference.name).await,
         (_, Some(q)) => {
-            return Err(AwsError::InvalidParameterValue.response(format!("Qualifier {q}: give a published version number, or no qualifier to delete the whole function")))
+            return Err(AwsError::InvalidParameterValue
+                .response(format!("Qualifier {q}: give a published version number, or no qualifier to delete the whole function")))
         }
     };
     deleted.map_err(|e| error_response(&e))?;

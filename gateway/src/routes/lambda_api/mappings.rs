@@ -28,9 +28,7 @@ pub(super) async fn list(api: &LambdaApi<'_>, query: Option<&str>) -> Result<Res
     };
     let source = query_param(query, "EventSourceArn");
     let mut all = api.invoker.triggers().list().await.map_err(|e| error_response(&e))?;
-    all.retain(|t: &TriggerConfig| {
-        function.as_ref().is_none_or(|f| &t.function == f) && source.as_ref().is_none_or(|s| *s == queue_arn(api.region, &t.queue))
-    });
+    all.retain(|t: &TriggerConfig| function.as_ref().is_none_or(|f| &t.function == f) && source.as_ref().is_none_or(|s| *s == queue_arn(api.region, &t.queue)));
     all.sort_by(|a, b| a.id.cmp(&b.id));
     let page = page.take(all, |t| t.id.clone());
     let mappings: Vec<_> = page.items.iter().map(|t| EventSourceMapping::of(t, api.region, "Enabled")).collect();

@@ -20,12 +20,7 @@ pub(super) async fn publish(api: &LambdaApi<'_>, function: &str, req: Request<cr
 
 /// Publishes `name` as it is now (also what `Publish: true` on a create or a code update does).
 pub(super) async fn publish_now(api: &LambdaApi<'_>, name: &str, body: PublishVersion) -> Result<FunctionConfig, Resp> {
-    let request = PublishRequest {
-        function: name.to_string(),
-        description: body.description,
-        if_revision: body.revision_id,
-        if_code_sha256: body.code_sha256,
-    };
+    let request = PublishRequest { function: name.to_string(), description: body.description, if_revision: body.revision_id, if_code_sha256: body.code_sha256 };
     api.invoker.deployer().publish(request).await.map_err(|e| error_response(&e))
 }
 

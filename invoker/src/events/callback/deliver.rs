@@ -1,9 +1,9 @@
 //! The deliverer: consumes the callback queue and sends each callback once; a failure goes back
 //! to the queue with a delay for the next try, until [`ATTEMPTS`] are spent.
 
-use crate::callback_policy::CallbackPolicy;
 use super::target::{literal, redact, PolicyResolver};
 use super::{CallbackJob, ATTEMPTS};
+use crate::callback_policy::CallbackPolicy;
 use crate::metrics::Metrics;
 use reqwest::Url;
 use skiff_state::queue::{Delivery, QueueRef, SharedQueue};
@@ -103,13 +103,7 @@ async fn try_once(client: &reqwest::Client, policy: &CallbackPolicy, job: &Callb
         return Sent::Refused(format!("{shown}: {ip} is not an allowed address"));
     }
     let body = serde_json::to_vec(&job.status).expect("json");
-    let sent = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-skiff-request-id", &job.status.request_id)
-        .body(body)
-        .send()
-        .await;
+    let sent = client.post(url).header("content-type", "application/json").header("x-skiff-request-id", &job.status.request_id).body(body).send().await;
     match sent {
         Ok(resp) if resp.status().is_success() => Sent::Delivered,
         Ok(resp) => Sent::Failed(format!("{shown} answered {}", resp.status())),

@@ -30,10 +30,7 @@ pub(crate) async fn check(url: &str, policy: &CallbackPolicy) -> Result<Url, Inv
     let port = parsed.port_or_known_default().unwrap_or(80);
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await.map_err(|e| invalid(format!("cannot resolve {host}: {e}")))?.collect();
     match addresses.iter().find(|a| !policy.allows(a.ip())) {
-        Some(refused) => Err(invalid(format!(
-            "{host} resolves to {}, not a public address (the operator may allow it with --callback-allow)",
-            refused.ip()
-        ))),
+        Some(refused) => Err(invalid(format!("{host} resolves to {}, not a public address (the operator may allow it with --callback-allow)", refused.ip()))),
         None => Ok(parsed),
     }
 }

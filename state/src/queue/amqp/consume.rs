@@ -59,19 +59,9 @@ pub(super) async fn feed(connector: Arc<Connector>, queue: QueueRef, prefetch: u
 async fn subscribe(link: &Link, queue: &QueueRef, prefetch: u16) -> Result<(Channel, lapin::Consumer)> {
     link.ensure(queue).await?;
     let channel = link.conn.create_channel().await.map_err(unavailable)?;
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await
-        .map_err(unavailable)?;
-    let consumer = channel
-        .basic_consume(
-            queue.name.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(unavailable)?;
+    channel.basic_qos(prefetch, BasicQosOptions::default()).await.map_err(unavailable)?;
+    let consumer =
+        channel.basic_consume(queue.name.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default()).await.map_err(unavailable)?;
     Ok((channel, consumer))
 }
 
@@ -79,17 +69,9 @@ async fn subscribe(link: &Link, queue: &QueueRef, prefetch: u16) -> Result<(Chan
 /// prefetched ones back to the queue, and the channel kept until every handed-out delivery is
 /// settled (its ack needs this channel).
 async fn stop(channel: Channel, mut consumer: lapin::Consumer, out: Arc<AtomicUsize>) {
-    let _ = channel
-        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-        .await;
+    let _ = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await;
     while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await {
-        let _ = d
-            .acker
-            .nack(BasicNackOptions {
-                requeue: true,
-                multiple: false,
-            })
-            .await;
+        let _ = d.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await;
     }
     tokio::spawn(async move {
         while out.load(Ordering::Acquire) > 0 && channel.status().connected() {
@@ -102,11 +84,7 @@ async fn stop(channel: Channel, mut consumer: lapin::Consumer, out: Arc<AtomicUs
 pub(super) fn message_of(d: &lapin::message::Delivery) -> Message {
     let p = &d.properties;
     Message {
-        id: p
-            .message_id()
-            .as_ref()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
+        id: p.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
         headers: p.headers().as_ref().map(to_json).unwrap_or_default(),
         body: bytes::Bytes::copy_from_slice(&d.data),
     }
@@ -124,18 +102,11 @@ struct AmqpSettle {
 #[async_trait]
 impl Settle for AmqpSettle {
     async fn ack(self: Box<Self>) -> Result<()> {
-        self.acker
-            .ack(lapin::options::BasicAckOptions::default())
-            .await
-            .map(|_| ())
-            .map_err(|e| QueueError::Unavailable(e.to_string()))
+        self.acker.ack(lapin::options::BasicAckOptions::default()).await.map(|_| ()).map_err(|e| QueueError::Unavailable(e.to_string()))
     }
 
     async fn requeue(self: Box<Self>) {
-        let options = BasicNackOptions {
-            requeue: true,
-            multiple: false,
-        };
+        let options = BasicNackOptions { requeue: true, multiple: false };
         let _ = self.acker.nack(options).await;
     }
 }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-
 pub(super) type Result<T> = std::result::Result<T, QueueError>;
 
 pub(super) fn unavailable(e: impl std::fmt::Display) -> QueueError {
@@ -153,8 +152,7 @@ fn parse_uris(list: &str) -> Result<Vec<String>> {
         return Err(QueueError::Refused("no AMQP URL given".into()));
     }
     for uri in &uris {
-        uri.parse::<lapin::uri::AMQPUri>()
-            .map_err(|e| QueueError::Refused(format!("invalid AMQP URL {:?}: {e}", redacted(uri))))?;
+        uri.parse::<lapin::uri::AMQPUri>().map_err(|e| QueueError::Refused(format!("invalid AMQP URL {:?}: {e}", redacted(uri))))?;
     }
     Ok(uris)
 }
@@ -173,10 +171,7 @@ async fn connect(uri: &str, names: Arc<Namespace>) -> Result<Link> {
     let publisher = conn.create_channel().await.map_err(unavailable)?;
     let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
     for exchange in [names.events_exchange(), names.delay_exchange()] {
-        publisher
-            .exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default())
-            .await
-            .map_err(unavailable)?;
+        publisher.exchange_declare(exchange.as_str().into(), ExchangeKind::Topic, durable, FieldTable::default()).await.map_err(unavailable)?;
     }
     publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(unavailable)?;
     Ok(Link {
@@ -257,7 +252,13 @@ impl Link {
     async fn bind_for_delays(&self, channel: &Channel, queue: &QueueRef) -> Result<()> {
         let key = format!("*.{}", queue.key);
         channel
-            .queue_bind(queue.name.as_str().into(), self.names.events_exchange().as_str().into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                queue.name.as_str().into(),
+                self.names.events_exchange().as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .map_err(unavailable)
     }
@@ -282,7 +283,13 @@ impl Link {
         channel.queue_declare(name.as_str().into(), durable, args).await.map_err(|e| QueueError::Refused(format!("{name}: {e}")))?;
         let key = format!("{bucket}.#");
         channel
-            .queue_bind(name.as_str().into(), self.names.delay_exchange().as_str().into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                name.as_str().into(),
+                self.names.delay_exchange().as_str().into(),
+                key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .map_err(unavailable)?;
         let _ = channel.close(200, "declared".into()).await;

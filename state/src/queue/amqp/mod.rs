@@ -58,10 +58,8 @@ impl AmqpQueue {
     async fn publish_message(&self, queue: &QueueRef, message: &Message, delay: Option<Duration>) -> Result<()> {
         let link = self.link()?;
         link.ensure(queue).await?;
-        let mut properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_message_id(message.id.as_str().into())
-            .with_headers(to_table(&message.headers));
+        let mut properties =
+            BasicProperties::default().with_delivery_mode(2).with_message_id(message.id.as_str().into()).with_headers(to_table(&message.headers));
         let (exchange, routing_key) = match delay {
             None => (String::new(), queue.name.clone()),
             Some(delay) => {
@@ -74,10 +72,7 @@ impl AmqpQueue {
         };
         let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, async {
             let options = BasicPublishOptions { mandatory: true, immediate: false };
-            link.publisher
-                .basic_publish(exchange.as_str().into(), routing_key.as_str().into(), options, &message.body, properties)
-                .await?
-                .await
+            link.publisher.basic_publish(exchange.as_str().into(), routing_key.as_str().into(), options, &message.body, properties).await?.await
         })
         .await;
         match confirm {
@@ -87,9 +82,7 @@ impl AmqpQueue {
                 Err(unavailable(e))
             }
             Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-            Ok(Ok(Confirmation::Ack(Some(returned)))) => {
-                Err(QueueError::Refused(format!("message returned: {}", returned.reply_text)))
-            }
+            Ok(Ok(Confirmation::Ack(Some(returned)))) => Err(QueueError::Refused(format!("message returned: {}", returned.reply_text))),
             Ok(Ok(Confirmation::Nack(_))) => Err(QueueError::Refused("RabbitMQ did not accept the message".into())),
             Ok(Ok(Confirmation::NotRequested)) => Err(QueueError::Refused("publisher confirms are off".into())),
         }
@@ -117,13 +110,7 @@ impl AmqpQueue {
         Ok(Browsed { messages: out, total })
     }
 
-    async fn transfer_messages(
-        &self,
-        from: &QueueRef,
-        id: Option<&str>,
-        to: &QueueRef,
-        rewrite: Rewrite<'_>,
-    ) -> Result<u64> {
+    async fn transfer_messages(&self, from: &QueueRef, id: Option<&str>, to: &QueueRef, rewrite: Rewrite<'_>) -> Result<u64> {
         let link = self.link()?;
         link.ensure(from).await?;
         let channel = link.conn.create_channel().await.map_err(unavailable)?;

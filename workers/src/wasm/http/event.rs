@@ -10,8 +10,8 @@
 //!
 //! The response body is read whole, up to [`MAX_RESPONSE_BYTES`].
 
-use super::{execution, Component, Outparam};
 use super::super::run::{classify, Ended};
+use super::{execution, Component, Outparam};
 use crate::{ErrorType, Execution, FunctionError, Invocation, Outcome, WorkerError, MAX_RESPONSE_BYTES};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -204,7 +204,10 @@ mod tests {
         headers.append(HeaderName::from_static("x-many"), HeaderValue::from_static("1"));
         headers.append(HeaderName::from_static("x-many"), HeaderValue::from_static("2"));
         let url = body_of(result_of(Shape::Url, 201, &headers, Bytes::from_static(b"made")));
-        assert_eq!(url, json!({ "statusCode": 201, "headers": { "content-type": "text/plain", "x-many": "1, 2" }, "cookies": ["a=1", "b=2"], "body": "made", "isBase64Encoded": false }));
+        assert_eq!(
+            url,
+            json!({ "statusCode": 201, "headers": { "content-type": "text/plain", "x-many": "1, 2" }, "cookies": ["a=1", "b=2"], "body": "made", "isBase64Encoded": false })
+        );
         let binary = body_of(result_of(Shape::Url, 200, &hyper::HeaderMap::new(), Bytes::from_static(&[0xff, 0])));
         assert_eq!((binary["body"].as_str(), binary["isBase64Encoded"].as_bool()), (Some("/wA="), Some(true)));
         assert!(matches!(result_of(Shape::Event, 404, &headers, Bytes::from_static(b"x")), Outcome::Success(b) if &b[..] == b"x"));

@@ -6,9 +6,9 @@
 //! went away). A guest that fails mid-body is dropped at once, which ends the body the client
 //! is reading with an error rather than leaving it open until the timeout.
 
+use super::super::run::{classify, Ended, Prepared};
 use super::response_body::{Guarded, Primed};
 use super::{execution, Component, Outparam};
-use super::super::run::{classify, Ended, Prepared};
 use crate::{BodyEnd, Capped, ErrorType, Execution, FunctionError, HttpAnswer, HttpBodyError, HttpCall, Outcome};
 use crate::{WorkerError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
@@ -31,7 +31,10 @@ enum Reply {
 /// The component's response, handed to the caller; or why there is none.
 enum Head {
     /// `whole`: the body was read ahead to its end.
-    Sent { end: oneshot::Receiver<BodyEnd>, whole: bool },
+    Sent {
+        end: oneshot::Receiver<BodyEnd>,
+        whole: bool,
+    },
     Refused(String),
     Missing,
 }

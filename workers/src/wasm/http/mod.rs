@@ -15,8 +15,8 @@ use super::run::{arm_limits, with_deadline, Ended, Prepared};
 use super::warm::WarmPool;
 use crate::{Execution, Outcome, WorkerError, MAX_LOG_BYTES};
 use bytes::Bytes;
-use hyper::header::HeaderValue;
 use futures_util::FutureExt as _;
+use hyper::header::HeaderValue;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,13 +128,7 @@ impl Component<'_> {
 
 /// What a call of a component came to, for the invoker's records.
 pub(crate) fn execution(started: Instant, cold_init: Option<Duration>, instantiated_in: Duration, outcome: Outcome, logs: Bytes, peak: u64) -> Execution {
-    Execution {
-        outcome,
-        logs,
-        duration: started.elapsed(),
-        init_duration: cold_init.map(|load| load + instantiated_in),
-        max_memory_bytes: peak,
-    }
+    Execution { outcome, logs, duration: started.elapsed(), init_duration: cold_init.map(|load| load + instantiated_in), max_memory_bytes: peak }
 }
 
 async fn serve<B, A, F>(
