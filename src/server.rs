@@ -4,7 +4,8 @@
 use crate::node::{ClusterArgs, OnDisconnect};
 use anyhow::{bail, Context};
 use clap::Args;
-use skiff_gateway::ClusterFleet;
+use skiff_api::NodeInfo;
+use skiff_gateway::{ClusterFleet, ClusterGateway};
 use skiff_gateway::{ConnectionLimits, GatewayOptions};
 use skiff_invoker::{CallbackPolicy, Containers, Invoker, InvokerOptions, QueueChoice};
 use skiff_services::fleet::LocalFleet;
@@ -144,14 +145,7 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
             .with_context(|| format!("binding {}", args.listen))?;
         let addr = listener.local_addr()?;
         let node = args.cluster.identity(addr, args.max_concurrency);
-        let local_blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobs::open(&args.data_dir).with_context(opening)?);
-        let (store, blobs, leases, shares, cluster): (Arc<dyn ConfigStore>, Arc<dyn BlobStore>, Arc<dyn Leases>, Arc<dyn ConcurrencyShares>, _) = if args.cluster.enabled() {
-            let joined = args.cluster.join(node.clone(), local_blobs).await?;
-            (joined.store, joined.blobs, joined.leases, joined.shares, Some(joined.gateway))
-        } else {
-            let store = Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?);
-            (store, local_blobs, Arc::new(LocalLeases), Arc::new(WholeShare), None)
-        };
+        let Backing { store, blobs, leases, shares, cluster } = backing(&args, &node).await?;
         let secrets_key = secrets_key(&args)?;
         let auth = Arc::new(skiff_gateway::Auth::start(token.clone(), store.clone(), &secrets_key, args.region.clone()).await.context("loading access keys")?);
         let services = Services::new(store.clone(), leases, &args.region);
@@ -228,6 +222,30 @@ pub fn run(args: ServerArgs, token: Option<String>) -> anyhow::Result<ExitCode> 
         invoker.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Where the server keeps its state: on a cluster, etcd and the cluster's blobs with its leases
+/// and concurrency shares; alone, the data dir, with every lease and the whole concurrency its
+/// own.
+struct Backing {
+    store: Arc<dyn ConfigStore>,
+    blobs: Arc<dyn BlobStore>,
+    leases: Arc<dyn Leases>,
+    shares: Arc<dyn ConcurrencyShares>,
+    /// `None` off a cluster.
+    cluster: Option<ClusterGateway>,
+}
+
+/// Joins the cluster (as `node`) when one is configured, else opens the data dir.
+async fn backing(args: &ServerArgs, node: &NodeInfo) -> anyhow::Result<Backing> {
+    let opening = || format!("opening data dir {}", args.data_dir.display());
+    let local_blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobs::open(&args.data_dir).with_context(opening)?);
+    if args.cluster.enabled() {
+        let joined = args.cluster.join(node.clone(), local_blobs).await?;
+        return Ok(Backing { store: joined.store, blobs: joined.blobs, leases: joined.leases, shares: joined.shares, cluster: Some(joined.gateway) });
+    }
+    let store = Arc::new(LocalConfigStore::open(&args.data_dir).with_context(opening)?);
+    Ok(Backing { store, blobs: local_blobs, leases: Arc::new(LocalLeases), shares: Arc::new(WholeShare), cluster: None })
 }
 
 /// The key access keys' secrets are sealed under: see `--secrets-key-file`.

@@ -1,6 +1,6 @@
 //! The token check, then one dispatch per [`Route`] to its handler.
 
-use crate::cluster::forward::{stamp, CallKind};
+use crate::cluster::forward::{stamp, CallKind, Signer};
 use crate::cluster::{copies, internal, logs, nodes, status, Caller, ClusterGateway, Node};
 use crate::errors::AwsError;
 use crate::http::{bytes_response, Resp};
@@ -117,7 +117,11 @@ async fn dispatch(
                 None => stamp(lambda::invoke(invoker, function, req).await, me),
                 Some((cluster, path)) => {
                     let here = |req| async move { stamp(lambda::invoke(invoker, function, req).await, me) };
-                    state.node.forwarder.walk(me, &cluster.secret, CallKind::LambdaInvoke, path, req, patience(invoker, name.as_deref()), here).await
+                    state
+                        .node
+                        .forwarder
+                        .walk(Signer { node: me, secret: &cluster.secret }, CallKind::LambdaInvoke, path, req, patience(invoker, name.as_deref()), here)
+                        .await
                 }
             }
         }
@@ -128,7 +132,11 @@ async fn dispatch(
                 None => stamp(function_url::call(invoker, token, function, path, peer, req).await, me),
                 Some((cluster, hops)) => {
                     let here = |req| async move { stamp(function_url::call(invoker, token, function, path, peer, req).await, me) };
-                    state.node.forwarder.walk(me, &cluster.secret, CallKind::FunctionUrl, hops, req, patience(invoker, Some(function)), here).await
+                    state
+                        .node
+                        .forwarder
+                        .walk(Signer { node: me, secret: &cluster.secret }, CallKind::FunctionUrl, hops, req, patience(invoker, Some(function)), here)
+                        .await
                 }
             }
         }

@@ -5,7 +5,7 @@ use crate::admission::NodeAdmission;
 use crate::builder::WorkerBuilder;
 use crate::deploy::{DefinitionStores, Deployer};
 use crate::error::InvokerError;
-use crate::events::Events;
+use crate::events::{EventSettings, Events};
 use crate::feed::{self, AliasesFollower, FunctionsFollower, TriggersFollower, VersionsFollower};
 use crate::logs::LogBook;
 use crate::metrics::Metrics;
@@ -67,9 +67,7 @@ impl Invoker {
             queue.clone(),
             status,
             metrics.clone(),
-            options.region,
-            options.max_concurrency,
-            options.callback_policy,
+            EventSettings { region: options.region, max_concurrency: options.max_concurrency, callback_policy: options.callback_policy },
         );
         let functions = Typed::new(store.clone(), Collection::Functions);
         let versions = Typed::new(store.clone(), Collection::Versions);

@@ -20,8 +20,9 @@ use tokio::sync::mpsc;
 
 /// A change of the services collection, as it is to be applied.
 pub(crate) enum Seen {
-    /// A definition at a revision.
-    Put(ServiceConfig, Revision),
+    /// A definition at a revision (boxed: a definition is far larger than the other changes,
+    /// which sit in the same queue).
+    Put(Box<ServiceConfig>, Revision),
     /// A service deleted.
     Gone(String),
     /// After a re-list: the services that exist; any other is gone.
@@ -52,7 +53,7 @@ impl Follower for ServicesFollower {
     type Record = ServiceConfig;
 
     fn put(&self, _key: &str, config: ServiceConfig, revision: Revision) {
-        let _ = self.seen.send(Seen::Put(config, revision));
+        let _ = self.seen.send(Seen::Put(Box::new(config), revision));
     }
 
     fn delete(&self, key: &str) {

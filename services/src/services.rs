@@ -128,7 +128,7 @@ impl Services {
         let gone: Vec<String> = match change {
             follow::Seen::Put(config, revision) => {
                 let _guard = self.inner.registry.control.lock().await;
-                self.learn(config, revision);
+                self.learn(*config, revision);
                 return;
             }
             follow::Seen::Gone(name) => vec![name],

@@ -74,6 +74,14 @@ impl Held {
     }
 }
 
+/// Who forwards a call: this node's name, and the cluster's secret the receiving node checks
+/// before it runs anything.
+#[derive(Clone, Copy)]
+pub(crate) struct Signer<'a> {
+    pub(crate) node: &'a str,
+    pub(crate) secret: &'a ClusterSecret,
+}
+
 /// What kind of call is walked: whether a 429 from a node is a throttle before execution.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CallKind {
@@ -95,8 +103,7 @@ impl Forwarder {
     /// begun answering within `patience` (a frozen node still holding its lease) gets a 504.
     pub(crate) async fn walk<F, Fut>(
         &self,
-        me: &str,
-        secret: &ClusterSecret,
+        signer: Signer<'_>,
         kind: CallKind,
         path: Vec<Option<NodeInfo>>,
         req: Request<crate::http::ReqBody>,
@@ -125,7 +132,7 @@ impl Forwarder {
             };
             let resp = match hop {
                 None => run_here(Request::from_parts(parts.clone(), offered)).await,
-                Some(node) => match body.within_patience(patience, self.send(me, secret, &node, &parts, offered)).await {
+                Some(node) => match body.within_patience(patience, self.send(signer, &node, &parts, offered)).await {
                     Some(Ok(resp)) => resp.map(|b| b.map_err(Into::into).boxed()),
                     Some(Err(e)) if e.is_connect() => {
                         unreachable.push(node.name);
@@ -149,8 +156,7 @@ impl Forwarder {
 
     async fn send(
         &self,
-        me: &str,
-        secret: &ClusterSecret,
+        signer: Signer<'_>,
         node: &NodeInfo,
         parts: &hyper::http::request::Parts,
         body: ReqBody,
@@ -170,7 +176,7 @@ impl Forwarder {
             req.headers_mut().insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         }
         let headers = req.headers_mut();
-        if let (Ok(secret), Ok(me)) = (HeaderValue::from_str(secret.as_str()), HeaderValue::from_str(me)) {
+        if let (Ok(secret), Ok(me)) = (HeaderValue::from_str(signer.secret.as_str()), HeaderValue::from_str(signer.node)) {
             headers.insert(SECRET_HEADER, secret);
             headers.insert(FORWARDED_HEADER, me);
         }

@@ -38,6 +38,17 @@ pub struct Events {
     inner: Arc<Context>,
 }
 
+/// What the asynchronous side takes from the server's options.
+pub(crate) struct EventSettings {
+    /// The region in the function ARNs of destination records.
+    pub(crate) region: String,
+    /// The server's concurrency limit: the size of the dispatcher of a function without
+    /// reserved concurrency.
+    pub(crate) max_concurrency: u32,
+    /// The private addresses and host names callbacks may go to.
+    pub(crate) callback_policy: CallbackPolicy,
+}
+
 impl Events {
     pub(crate) fn new(
         runner: Runner,
@@ -45,10 +56,9 @@ impl Events {
         queue: SharedQueue,
         status: Arc<StatusStore>,
         metrics: Arc<Metrics>,
-        region: String,
-        max_concurrency: u32,
-        callback_policy: CallbackPolicy,
+        settings: EventSettings,
     ) -> Self {
+        let EventSettings { region, max_concurrency, callback_policy } = settings;
         let callback_policy = Arc::new(callback_policy);
         let inner = Context {
             runner,
