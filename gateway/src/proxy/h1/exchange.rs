@@ -191,7 +191,7 @@ async fn try_copy(
             true => tokio::select! {
                 read = head => Some(read),
                 sent = upload.send_rest(&mut client_from, &mut to, inbound) => match sent {
-                    Ok(()) | Err(UploadError::Copy) => None,
+                    Ok(()) => None,
                     Err(e) => return Err(e.into()),
                 },
             },
@@ -212,7 +212,6 @@ impl From<UploadError> for Tried {
         match e {
             UploadError::Stale => Tried::Stale,
             UploadError::Client => Tried::Client,
-            UploadError::Copy => Tried::Copy { why: "sending the request body failed".into(), body_read: false },
             UploadError::MalformedBody(e) => Tried::MalformedBody(e),
         }
     }
@@ -295,7 +294,7 @@ async fn pass(
             tokio::select! {
                 ended = &mut relay => break ended,
                 sent = upload.send_rest(&mut client_from, &mut to, inbound) => match sent {
-                    Ok(()) | Err(UploadError::Copy) => {}
+                    Ok(()) => {}
                     Err(_) => return Err(Failure::Abort),
                 },
             }

@@ -19,8 +19,6 @@ pub(crate) const READ_CHUNK: usize = 16 * 1024;
 pub(super) enum UploadError {
     /// The first write failed: the copy's connection was closed (a kept one, gone stale).
     Stale,
-    /// The copy's connection failed mid-body; its answer, if any, may still be read.
-    Copy,
     /// The client closed its connection, or reading from it failed, mid-body.
     Client,
     MalformedBody(ChunkError),
@@ -59,8 +57,10 @@ impl Upload {
         !self.failed && !self.is_done()
     }
 
-    /// Sends the rest of the body as the client sends it; bytes the client sends after the
-    /// body go to `inbound`. Cancel-safe: dropped at any await, it loses nothing, and a later
+    /// Sends the rest of the body as the client sends it, until it is through or a write to the
+    /// copy fails (then nothing more is sent, [`Upload::is_sending`] turns false, and the copy's
+    /// answer, if any, is still to be read); bytes the client sends after the body go to
+    /// `inbound`. Cancel-safe: dropped at any await, it loses nothing, and a later
     /// call goes on where it stopped (it waits only in one read or one write).
     pub(super) async fn send_rest<R, W>(&mut self, client: &mut R, copy: &mut W, inbound: &mut Vec<u8>) -> Result<(), UploadError>
     where
@@ -74,10 +74,7 @@ impl Upload {
                     _ => self.failed = true,
                 }
             }
-            if self.failed {
-                return Err(UploadError::Copy);
-            }
-            if self.body.is_done() {
+            if self.failed || self.body.is_done() {
                 return Ok(());
             }
             let mut chunk = Vec::with_capacity(READ_CHUNK);
@@ -132,7 +129,7 @@ mod tests {
         let (mut client, mut from_client) = tokio::io::duplex(64);
         client.write_all(b"wxyz").await.unwrap();
         drop(copy);
-        assert!(matches!(upload.send_rest(&mut from_client, &mut to_copy, &mut inbound).await, Err(UploadError::Copy)));
+        assert!(matches!(upload.send_rest(&mut from_client, &mut to_copy, &mut inbound).await, Ok(())));
         assert!(!upload.is_sending() && !upload.is_done(), "nothing more is sent to a failed copy");
     }
 }
