@@ -124,7 +124,7 @@ pub(crate) async fn execute(component: Component<'_>, invocation: Invocation, co
             return Ok(execution(started, cold_init, Duration::ZERO, outcome, Bytes::new(), 0));
         }
     };
-    let (mut instance, calls) = component.instance(&invocation.request_id);
+    let (mut instance, calls) = component.instance(&invocation.request_id).await;
     let cold_init = component.cold_init(calls, cold_init);
     let (ended, answer, instantiated_in) = component.serve(&mut instance, &invocation.request_id, request, read_answer).await?;
     let answer = answer.unwrap_or(Answer::None);

@@ -7,8 +7,9 @@
 //! is reading with an error rather than leaving it open until the timeout.
 
 use super::super::run::{classify, Ended, Prepared};
+use super::super::warm::Finishing;
 use super::response_body::{Guarded, Primed};
-use super::{execution, Component, Outparam};
+use super::{execution, Component, HttpInstance, Outparam};
 use crate::{BodyEnd, Capped, ErrorType, Execution, FunctionError, HttpAnswer, HttpBodyError, HttpCall, Outcome};
 use crate::{WorkerError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use bytes::Bytes;
@@ -30,10 +31,11 @@ enum Reply {
 
 /// The component's response, handed to the caller; or why there is none.
 enum Head {
-    /// `whole`: the body was read ahead to its end.
+    /// `finishing`: with reuse, when the body was read ahead to its end (the client may have
+    /// it all before the guest has returned).
     Sent {
         end: oneshot::Receiver<BodyEnd>,
-        whole: bool,
+        finishing: Option<Finishing<HttpInstance>>,
     },
     Refused(String),
     Missing,
@@ -45,10 +47,10 @@ pub(crate) async fn exchange(component: Component<'_>, call: HttpCall, cold_init
     let mut respond = Some(respond);
     let request = request.map(|body| Capped::new(body, MAX_REQUEST_BYTES).map_err(guest_error));
     let failed = Arc::new(AtomicBool::new(false));
-    let (mut instance, calls) = component.instance(&request_id);
+    let (mut instance, calls) = component.instance(&request_id).await;
     let cold_init = component.cold_init(calls, cold_init);
     let (slot, watch) = (&mut respond, failed.clone());
-    let send = move |outparam| send_head(outparam, slot, watch);
+    let send = move |outparam| send_head(outparam, slot, watch, component);
     let (ended, head, instantiated_in) = component.serve(&mut instance, &request_id, request, send).await?;
     let logs = instance.take_logs();
     let (refused, peak) = instance.memory();
@@ -57,13 +59,14 @@ pub(crate) async fn exchange(component: Component<'_>, call: HttpCall, cold_init
     // body, as a failure.
     failed.store(!returned, Ordering::SeqCst);
     let mut kept = returned.then_some(instance);
-    let head = head.unwrap_or(Head::Missing);
-    if matches!(head, Head::Sent { whole: true, .. }) {
+    let mut head = head.unwrap_or(Head::Missing);
+    if let Head::Sent { finishing: finishing @ Some(_), .. } = &mut head {
         // The guest returned and its body is all read: the instance has nothing left to do
-        // for this call, so it is ready for the next one before the client has the body.
+        // for this call, so it is ready for the next one (which may be waiting for it already).
         if let Some(instance) = kept.take() {
             component.give_back(instance, calls + 1, true);
         }
+        drop(finishing.take());
     }
     let reply = match head {
         Head::Sent { end, .. } => {
@@ -102,19 +105,20 @@ const READ_AHEAD_BYTES: usize = 64 * 1024;
 
 /// Hands the component's response to the caller as soon as it is set, its body cut after
 /// [`MAX_RESPONSE_BYTES`] and watched for its end.
-async fn send_head(outparam: Outparam, respond: &mut Option<oneshot::Sender<HttpAnswer>>, failed: Arc<AtomicBool>) -> Head {
+async fn send_head(outparam: Outparam, respond: &mut Option<oneshot::Sender<HttpAnswer>>, failed: Arc<AtomicBool>, component: Component<'_>) -> Head {
     match outparam.await {
         Ok(Ok(response)) => {
             let (parts, body) = response.into_parts();
             let body = Primed::read_ahead(Guarded::new(body, failed), READ_AHEAD_BYTES);
-            let whole = body.is_whole();
+            // Marked before the client can have it all, so its next call waits for this instance.
+            let finishing = if body.is_whole() { component.finishing() } else { None };
             let (body, end) = Capped::watched(body, MAX_RESPONSE_BYTES);
             let response = hyper::Response::from_parts(parts, body.boxed());
             if let Some(respond) = respond.take() {
                 // A caller gone already drops the body, which reports it abandoned.
                 let _ = respond.send(HttpAnswer::Response(response));
             }
-            Head::Sent { end, whole }
+            Head::Sent { end, finishing }
         }
         Ok(Err(code)) => Head::Refused(format!("the handler answered with an error: {code:?}")),
         Err(_) => Head::Missing,

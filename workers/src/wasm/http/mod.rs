@@ -12,7 +12,7 @@ mod response_body;
 use super::linking::{HttpState, NoOutgoingRequests};
 use super::log_pipe::LogPipe;
 use super::run::{arm_limits, with_deadline, Ended, Prepared};
-use super::warm::WarmPool;
+use super::warm::{Finishing, WarmPool};
 use crate::{Execution, Outcome, WorkerError, MAX_LOG_BYTES};
 use bytes::Bytes;
 use futures_util::FutureExt as _;
@@ -77,12 +77,19 @@ pub(crate) struct Component<'a> {
 }
 
 impl Component<'_> {
-    /// An idle instance from `warm` with the calls it has served, or a new one.
-    pub(crate) fn instance(self, request_id: &str) -> (HttpInstance, u32) {
-        match self.warm.and_then(|w| w.take()) {
-            Some(taken) => taken,
-            None => (HttpInstance::new(self.function, request_id), 0),
-        }
+    /// An instance from `warm` with the calls it has served (see [`WarmPool::take_or_await`]),
+    /// or a new one.
+    pub(crate) async fn instance(self, request_id: &str) -> (HttpInstance, u32) {
+        let taken = match self.warm {
+            Some(warm) => warm.take_or_await().await,
+            None => None,
+        };
+        taken.unwrap_or_else(|| (HttpInstance::new(self.function, request_id), 0))
+    }
+
+    /// Marks the instance of a call that has answered in full as coming back to `warm` soon.
+    pub(crate) fn finishing(self) -> Option<Finishing<HttpInstance>> {
+        self.warm.map(|warm| warm.finishing())
     }
 
     /// The init duration a call on an instance that has served `calls` calls reports, given
@@ -120,9 +127,15 @@ impl Component<'_> {
         B::Error: Into<wasmtime_wasi_http::Error>,
         F: Future<Output = A>,
     {
-        serve(self.function, self.pre, instance, request_id, request, answer)
+        let served = serve(self.function, self.pre, instance, request_id, request, answer)
             .await
-            .map_err(|e| WorkerError::Internal(format!("handing the request to the component: {e:#}")))
+            .map_err(|e| WorkerError::Internal(format!("handing the request to the component: {e:#}")))?;
+        if let (Some(warm), made_in) = (self.warm, served.2) {
+            if !made_in.is_zero() {
+                warm.made_in(made_in);
+            }
+        }
+        Ok(served)
     }
 }
 
