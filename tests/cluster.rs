@@ -215,7 +215,7 @@ fn without_etcd_quorum_deployed_functions_serve_and_writes_get_503() {
     let nodes = start_nodes(&etcd, root.path());
     nodes[0].deploy_fixture("echo", "echo", json!({}));
     for n in &nodes {
-        assert!(eventually(Duration::from_secs(1), || n.get("/v1/functions/echo").status() == 200));
+        assert!(eventually(Duration::from_secs(5), || n.get("/v1/functions/echo").status() == 200));
     }
     etcd.kill(0);
     etcd.kill(1);
@@ -242,7 +242,7 @@ fn reserved_concurrency_holds_across_the_cluster_and_spills_to_nodes_with_room()
     let nodes = start_nodes(&etcd, root.path());
     nodes[0].deploy_fixture("slow", "slow", json!({ "concurrency": 4 }));
     for n in &nodes {
-        assert!(eventually(Duration::from_secs(1), || n.get("/v1/functions/slow").status() == 200));
+        assert!(eventually(Duration::from_secs(5), || n.get("/v1/functions/slow").status() == 200));
     }
     // 12 calls at once, 4 arriving at each node; each call sleeps 500 ms.
     let barrier = std::sync::Barrier::new(12);
@@ -288,7 +288,7 @@ fn async_events_survive_a_node_and_a_broker_node_dying_mid_stream() {
     let f = unique("steady");
     nodes[0].deploy_fixture(&f, "slow", json!({ "concurrency": 3 }));
     for n in &nodes {
-        assert!(eventually(Duration::from_secs(1), || n.get(&format!("/v1/functions/{f}")).status() == 200));
+        assert!(eventually(Duration::from_secs(5), || n.get(&format!("/v1/functions/{f}")).status() == 200));
     }
     let callbacks = Callbacks::start();
     let total = 60;
@@ -390,7 +390,7 @@ fn a_node_cut_off_from_etcd_takes_no_writes_keeps_serving_and_is_marked_lost() {
     let c = start_node_via(&ac, "c", &node_dir(root.path(), "c"), &[]);
     wait_all_ready(&[&a, &b, &c]);
     a.deploy_fixture("echo", "echo", json!({}));
-    assert!(eventually(Duration::from_secs(1), || b.get("/v1/functions/echo").status() == 200));
+    assert!(eventually(Duration::from_secs(5), || b.get("/v1/functions/echo").status() == 200));
 
     let port: u16 = b_only.rsplit(':').next().unwrap().parse().unwrap();
     let cut = Cut::port(port);
@@ -450,7 +450,9 @@ fn versions_and_aliases_made_on_one_node_are_served_by_every_node() {
     let nodes = start_nodes(&etcd, root.path());
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     a.deploy_fixture("canary", "echo", json!({}));
-    assert!(eventually(Duration::from_secs(2), || b.get("/v1/functions/canary").status() == 200));
+    for n in [b, c] {
+        assert!(eventually(Duration::from_secs(5), || n.get("/v1/functions/canary").status() == 200));
+    }
     let lambda = |node: &Server, path: &str, body: Value| {
         let resp = node.http().post(format!("{}/2015-03-31/functions/canary/{path}", node.url)).json(&body).send().unwrap();
         let status = resp.status().as_u16();

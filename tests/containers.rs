@@ -245,10 +245,11 @@ fn a_container_whose_agent_cannot_serve_fails_its_init_at_once() {
 
 #[test]
 fn idle_containers_are_reaped_and_provisioned_ones_kept() {
-    let server = Server::start_with(&["--keep-warm", "1"]);
+    // Long enough for `docker ps` on a loaded machine to see the container before it is reaped.
+    let server = Server::start_with(&["--keep-warm", "3"]);
     deploy_probe(&server, "brief", json!({}));
     assert_eq!(call(&server, "brief", json!({})).0, 200);
-    assert_eq!(server.containers(&[("skiff.function", "brief")]).len(), 1);
+    assert_eq!(server.containers(&[("skiff.function", "brief")]).len(), 1, "kept warm after its call");
     assert!(
         eventually(Duration::from_secs(10), || server.containers(&[("skiff.function", "brief")]).is_empty()),
         "the idle container is removed after the keep-warm period"
@@ -264,7 +265,8 @@ fn idle_containers_are_reaped_and_provisioned_ones_kept() {
     assert_eq!(status, 200);
     assert!(!cold, "a provisioned container serves the first call warm");
     assert_eq!(env["AWS_LAMBDA_INITIALIZATION_TYPE"], "provisioned-concurrency");
-    std::thread::sleep(Duration::from_secs(3));
+    // Past the 3 s keep-warm and the reaper's next round.
+    std::thread::sleep(Duration::from_millis(4500));
     assert_eq!(server.containers(&[("skiff.function", "ready")]).len(), 2, "provisioned containers are not reaped");
 }
 

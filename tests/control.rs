@@ -127,13 +127,16 @@ fn an_update_is_atomic_and_calls_in_flight_finish_on_the_old_code() {
 #[test]
 fn reserved_concurrency_spans_versions() {
     let server = Server::start();
-    server.deploy_fixture("one", "slow", json!({ "concurrency": 1 }));
+    // The first version's call blocks until its 3 s timeout: the deploy of the second (a compile
+    // in a child process, slow while other tests load the machine) happens well inside it.
+    server.deploy_fixture("one", "sleep", json!({ "concurrency": 1, "timeout_s": 3 }));
     std::thread::scope(|s| {
-        let in_flight = s.spawn(|| server.invoke("one", "{}").status().as_u16());
+        let in_flight = s.spawn(|| json_body(server.invoke("one", "{}")));
         std::thread::sleep(Duration::from_millis(150));
         server.deploy_fixture("one", "echo", json!({}));
         assert_eq!(server.invoke("one", "{}").status(), 429, "the old version's call still holds the one slot");
-        assert_eq!(in_flight.join().unwrap(), 200);
+        let (status, timed_out) = in_flight.join().unwrap();
+        assert_eq!((status, timed_out["errorType"].as_str()), (200, Some("Sandbox.Timedout")), "{timed_out}");
     });
     assert_eq!(server.invoke("one", r#""free""#).text().unwrap(), r#""free""#);
     // Changing the limit starts a new count.

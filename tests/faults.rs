@@ -396,7 +396,9 @@ fn a_container_killed_mid_call_reports_the_signal_and_is_replaced() {
 
 #[test]
 fn a_container_paused_mid_call_times_out_and_is_replaced() {
-    let (server, paused) = disturb_a_call("frozen", 2, 500, Duration::from_millis(200), "pause");
+    // Unpaused, the call would end well inside its timeout; the pause (two docker commands,
+    // slow while other tests load the machine) has 1.3 s to land.
+    let (server, paused) = disturb_a_call("frozen", 3, 1500, Duration::from_millis(200), "pause");
     let answer = (paused.status, paused.error.as_deref(), paused.body["errorType"].as_str());
     assert_eq!(answer, (200, Some("Unhandled"), Some("Sandbox.Timedout")), "{}", paused.body);
     let gone = eventually(Duration::from_secs(20), || !server.containers(&[("skiff.function", "frozen")]).contains(&paused.container));
