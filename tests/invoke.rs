@@ -149,7 +149,7 @@ fn reserved_concurrency_throttles_parallel_calls_with_429_and_releases_after() {
     server.deploy_fixture("slow", "slow", json!({ "concurrency": 1 }));
     std::thread::scope(|s| {
         let busy = s.spawn(|| server.invoke("slow", "{}").text().unwrap());
-        std::thread::sleep(Duration::from_millis(200));
+        wait_in_progress(&server, "slow");
         let throttled = server.invoke("slow", "{}");
         assert_eq!(throttled.status(), 429);
         assert_eq!(throttled.headers()["x-amzn-errortype"], "TooManyRequestsException");
@@ -162,6 +162,13 @@ fn reserved_concurrency_throttles_parallel_calls_with_429_and_releases_after() {
     assert!(metrics.contains(r#"skiff_throttles_total{function="slow",scope="function"} 1"#), "{metrics}");
 }
 
+/// Waits until a call of `function` is running (the `slow` fixture's last 500 ms from then).
+fn wait_in_progress(server: &Server, function: &str) {
+    let gauge = format!(r#"skiff_concurrent_executions{{function="{function}"}} 1"#);
+    let running = common::eventually(Duration::from_secs(5), || server.get("/metrics").text().unwrap().lines().any(|l| l == gauge));
+    assert!(running, "no call of {function} started");
+}
+
 #[test]
 fn the_global_limit_throttles_across_functions() {
     let server = Server::start_with(&["--max-concurrency", "1"]);
@@ -169,7 +176,7 @@ fn the_global_limit_throttles_across_functions() {
     server.deploy_fixture("echo", "echo", json!({}));
     std::thread::scope(|s| {
         let busy = s.spawn(|| server.invoke("slow", "{}").status());
-        std::thread::sleep(Duration::from_millis(200));
+        wait_in_progress(&server, "slow");
         let (status, body) = json_body(server.invoke("echo", "{}"));
         assert_eq!(status, 429);
         assert_eq!(body["Reason"], "ConcurrentInvocationLimitExceeded");
