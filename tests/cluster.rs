@@ -240,11 +240,13 @@ fn reserved_concurrency_holds_across_the_cluster_and_spills_to_nodes_with_room()
     let etcd = Etcd::start();
     let root = tempfile::tempdir().unwrap();
     let nodes = start_nodes(&etcd, root.path());
-    nodes[0].deploy_fixture("slow", "slow", json!({ "concurrency": 4 }));
+    // Each call blocks until its 3 s timeout: the 12 calls, forwarded calls included, are all
+    // admitted or refused well inside it even on a loaded machine.
+    nodes[0].deploy_fixture("held", "sleep", json!({ "concurrency": 4, "timeout_s": 3 }));
     for n in &nodes {
-        assert!(eventually(Duration::from_secs(5), || n.get("/v1/functions/slow").status() == 200));
+        assert!(eventually(Duration::from_secs(5), || n.get("/v1/functions/held").status() == 200));
     }
-    // 12 calls at once, 4 arriving at each node; each call sleeps 500 ms.
+    // 12 calls at once, 4 arriving at each node.
     let barrier = std::sync::Barrier::new(12);
     let outcomes: Vec<(u16, String)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..12)
@@ -252,7 +254,7 @@ fn reserved_concurrency_holds_across_the_cluster_and_spills_to_nodes_with_room()
                 let (node, barrier) = (&nodes[i % 3], &barrier);
                 s.spawn(move || {
                     barrier.wait();
-                    let resp = node.invoke("slow", "{}");
+                    let resp = node.invoke("held", "{}");
                     (resp.status().as_u16(), executed_on(&resp))
                 })
             })
