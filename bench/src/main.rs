@@ -8,6 +8,7 @@ mod containers;
 mod cpu;
 mod etcd;
 mod hello;
+mod idle_memory;
 mod limits;
 mod load;
 mod nginx;
@@ -45,6 +46,8 @@ enum Command {
     Restart,
     /// Cost of epoch interruption + memory limiter (on vs off) in the Wasm worker.
     Limits,
+    /// Resident memory each deployed Wasm function adds to an idle server.
+    IdleMemory,
     /// Compiling a deploy in a limited child process vs in-process.
     Compile,
     /// Container functions: cold start vs `docker run`, warm invoke overhead and throughput.
@@ -77,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Command::Restart => rt.block_on(restart::run()),
         Command::Versions => rt.block_on(versions::run(phase)),
         Command::Limits => rt.block_on(limits::run(phase)),
+        Command::IdleMemory => rt.block_on(idle_memory::run()),
         Command::Compile => rt.block_on(compile::run()),
         Command::Containers => rt.block_on(containers::run(phase)),
         Command::Async => rt.block_on(asyncs::run(phase)),
@@ -93,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             restart::run().await?;
             versions::run(phase).await?;
             limits::run(phase).await?;
+            idle_memory::run().await?;
             compile::run().await?;
             containers::run(phase).await?;
             asyncs::run(phase).await?;
