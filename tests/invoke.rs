@@ -164,8 +164,8 @@ fn reserved_concurrency_throttles_parallel_calls_with_429_and_releases_after() {
 
 /// Waits until a call of `function` is running (the `slow` fixture's last 500 ms from then).
 fn wait_in_progress(server: &Server, function: &str) {
-    let gauge = format!(r#"skiff_concurrent_executions{{function="{function}"}} 1"#);
-    let running = common::eventually(Duration::from_secs(5), || server.get("/metrics").text().unwrap().lines().any(|l| l == gauge));
+    let gauge = format!(r#"skiff_concurrent_executions{{function="{function}"}}"#);
+    let running = common::eventually(Duration::from_secs(5), || common::queues::metric(server, &gauge) == 1.0);
     assert!(running, "no call of {function} started");
 }
 

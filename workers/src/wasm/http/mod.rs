@@ -130,10 +130,8 @@ impl Component<'_> {
         let served = serve(self.function, self.pre, instance, request_id, request, answer)
             .await
             .map_err(|e| WorkerError::Internal(format!("handing the request to the component: {e:#}")))?;
-        if let (Some(warm), made_in) = (self.warm, served.2) {
-            if !made_in.is_zero() {
-                warm.made_in(made_in);
-            }
+        if let (Some(warm), false) = (self.warm, served.2.is_zero()) {
+            warm.made_in(served.2);
         }
         Ok(served)
     }
